@@ -1,0 +1,589 @@
+"""The experiment's SQLite store.
+
+One database per experiment at ``<directory>/mug.sqlite3`` in WAL mode, written
+by the server (from its own thread) and read concurrently by
+:func:`mug.data.load_results` (from a notebook kernel, a CLI, another process).
+
+Guarantees:
+
+* **Committed before return.** Every write method commits its transaction
+  before it returns; the server acknowledges to a client only after that.
+* **Atomic.** Every write method is one transaction: a refused record (bad
+  field, non-JSON-able value) leaves the database exactly as it was.
+* **Idempotent where it matters.** Steps on ``(game_id, episode, step)``,
+  episodes on ``(game_id, episode)``, forms on ``(participant_id, scene_id)``,
+  client records on ``(participant_id, seq)``; participants are created once;
+  a reload re-entering the open scene does not add a visit.
+* **Thread-safe.** One connection guarded by a lock; readers use their own
+  read-only connections and never block the writer (WAL).
+
+Durability: with the default ``synchronous="NORMAL"`` a committed transaction
+survives the process crashing; a power loss or OS crash may lose the last
+transactions before the next WAL checkpoint. Pass ``synchronous="FULL"`` to
+fsync on every commit (slower).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import tempfile
+import threading
+import time
+import warnings
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from . import records as rec
+from ._json import RecordError, dumps, loads
+from .schema import DB_FILENAME, METADATA_FILENAME, SCHEMA_SQL, SCHEMA_VERSION, TABLES
+
+__all__ = ["ParticipantRecord", "Store"]
+
+ParticipantStatus = Literal["active", "completed", "excluded"]
+
+_STEP_INSERT = (
+    "INSERT OR IGNORE INTO steps (game_id, episode, step, participant_id, scene_id, t, actions, "
+    "rewards, terminated, truncated, infos, observations) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
+)
+_EPISODE_INSERT = (
+    "INSERT OR REPLACE INTO episodes (game_id, episode, scene_id, participant_ids, seed, started_at, "
+    "ended_at, num_steps, returns, terminated, truncated, outcome) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
+)
+_EVENT_INSERT = "INSERT INTO events (participant_id, scene_id, kind, data, t) VALUES (?,?,?,?,?)"
+# Keeps the answers with the latest submission time; counts every submission stored.
+_FORM_UPSERT = (
+    "INSERT INTO forms (participant_id, scene_id, submitted_at, answers, first_submitted_at) "
+    "VALUES (?1, ?2, ?3, ?4, ?3) ON CONFLICT (participant_id, scene_id) DO UPDATE SET "
+    "answers = CASE WHEN excluded.submitted_at >= forms.submitted_at "
+    "THEN excluded.answers ELSE forms.answers END, "
+    "submitted_at = MAX(forms.submitted_at, excluded.submitted_at), "
+    "first_submitted_at = MIN(forms.first_submitted_at, excluded.submitted_at), "
+    "submissions = forms.submissions + 1"
+)
+
+
+@dataclass(frozen=True)
+class ParticipantRecord:
+    """One participant's session state as stored."""
+
+    participant_id: str
+    created_at: float
+    updated_at: float
+    query: dict[str, str] = field(default_factory=dict)
+    scene_index: int = 0
+    scene_id: str | None = None
+    status: ParticipantStatus = "active"
+    completion_code: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+def _participant_from_row(row: tuple[Any, ...]) -> ParticipantRecord:
+    (pid, created_at, updated_at, query, scene_index, scene_id, status, code, data) = row
+    return ParticipantRecord(
+        participant_id=pid,
+        created_at=created_at,
+        updated_at=updated_at,
+        query=loads(query),
+        scene_index=scene_index,
+        scene_id=scene_id,
+        status=status,
+        completion_code=code,
+        data=loads(data),
+    )
+
+
+_PARTICIPANT_COLUMNS = (
+    "participant_id, created_at, updated_at, query, scene_index, scene_id, status, completion_code, data"
+)
+
+
+class Store:
+    """The experiment's SQLite store (see the module docstring for guarantees).
+
+    Args:
+        directory: the experiment's data folder; created if missing. The
+            database is ``directory / "mug.sqlite3"``.
+        synchronous: SQLite ``synchronous`` setting, ``"NORMAL"`` (default,
+            safe against process crashes) or ``"FULL"`` (also against power loss).
+        timeout: seconds to wait for a lock held by another process.
+
+    Use as a context manager or call :meth:`close`.
+    """
+
+    def __init__(
+        self,
+        directory: str | os.PathLike[str],
+        *,
+        synchronous: Literal["NORMAL", "FULL"] = "NORMAL",
+        timeout: float = 10.0,
+    ) -> None:
+        if synchronous not in ("NORMAL", "FULL"):
+            raise ValueError(f"synchronous must be 'NORMAL' or 'FULL', got {synchronous!r}")
+        self._directory = Path(directory)
+        self._directory.mkdir(parents=True, exist_ok=True)
+        self._path = self._directory / DB_FILENAME
+        self._lock = threading.RLock()
+        conn = sqlite3.connect(self._path, timeout=timeout, isolation_level=None, check_same_thread=False)
+        try:
+            mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                warnings.warn(
+                    f"SQLite could not enable WAL mode for {self._path} (got {mode!r}); "
+                    "readers may block the writer on this filesystem",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
+            conn.execute(f"PRAGMA synchronous={synchronous}")
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise RuntimeError(
+                    f"{self._path} has schema version {version}, newer than this MUG "
+                    f"({SCHEMA_VERSION}); upgrade MUG to write to it"
+                )
+            conn.executescript(
+                f"BEGIN IMMEDIATE; {SCHEMA_SQL}; PRAGMA user_version={SCHEMA_VERSION}; COMMIT;"
+            )
+        except BaseException:
+            conn.close()
+            raise
+        self._conn: sqlite3.Connection | None = conn
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    @property
+    def directory(self) -> Path:
+        """The experiment's data folder."""
+        return self._directory
+
+    @property
+    def path(self) -> Path:
+        """The database file."""
+        return self._path
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` has been called."""
+        return self._conn is None
+
+    def close(self) -> None:
+        """Close the connection (idempotent). Later calls raise ``RuntimeError``."""
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self.closed else "open"
+        return f"<mug.data.Store {str(self._path)!r} ({state})>"
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise RuntimeError(f"the store at {self._path} is closed")
+        return self._conn
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction, committed before the ``with`` block is left."""
+        with self._lock:
+            conn = self._connection()
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    @contextlib.contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            yield self._connection()
+
+    # -- participants -------------------------------------------------------------------------
+
+    def get_or_create_participant(
+        self, participant_id: str, query: Mapping[str, str], t: float
+    ) -> ParticipantRecord:
+        """Return the participant, creating it (scene 0, status active) if new.
+
+        Idempotent: an existing participant is returned unchanged (its first
+        ``query`` is kept).
+        """
+        rec.text(participant_id, "participant_id")
+        rec.mapping(dict(query), "query")
+        for key, value in query.items():
+            if not isinstance(value, str):
+                raise RecordError(f"query.{key}: expected a str, got {type(value).__name__} {value!r}")
+        query_text = dumps(dict(query), "query")
+        ts = rec.timestamp(t, "t")
+        with self._write() as conn:
+            conn.execute(
+                "INSERT OR IGNORE INTO participants (participant_id, created_at, updated_at, query) "
+                "VALUES (?, ?, ?, ?)",
+                (participant_id, ts, ts, query_text),
+            )
+            row = conn.execute(
+                f"SELECT {_PARTICIPANT_COLUMNS} FROM participants WHERE participant_id = ?",
+                (participant_id,),
+            ).fetchone()
+        return _participant_from_row(row)
+
+    def get_participant(self, participant_id: str) -> ParticipantRecord | None:
+        """The participant, or ``None`` if unknown."""
+        with self._read() as conn:
+            row = conn.execute(
+                f"SELECT {_PARTICIPANT_COLUMNS} FROM participants WHERE participant_id = ?",
+                (participant_id,),
+            ).fetchone()
+        return None if row is None else _participant_from_row(row)
+
+    def update_participant_data(self, participant_id: str, data: Mapping[str, Any], t: float) -> None:
+        """Merge ``data`` into the participant's session data (top-level keys replaced).
+
+        Raises ``KeyError`` for an unknown participant.
+        """
+        rec.mapping(dict(data), "data")
+        ts = rec.timestamp(t, "t")
+        with self._write() as conn:
+            current = self._require_participant(conn, participant_id, "data")
+            merged = {**loads(current), **data}
+            conn.execute(
+                "UPDATE participants SET data = ?, updated_at = ? WHERE participant_id = ?",
+                (dumps(merged, "data"), ts, participant_id),
+            )
+
+    def enter_scene(
+        self, participant_id: str, scene_index: int, scene_id: str, scene_type: str, t: float
+    ) -> None:
+        """Record that the participant is now in scene ``scene_index``.
+
+        Closes the open visit (``exited_at = t``) and opens a new one. If the
+        open visit is already this scene (same index and id: a page reload), no
+        visit is added; its ``reloads`` counter goes up by one instead. Raises
+        ``KeyError`` for an unknown participant.
+        """
+        rec.integer(scene_index, "scene_index", minimum=0)
+        rec.text(scene_id, "scene_id")
+        rec.text(scene_type, "scene_type")
+        ts = rec.timestamp(t, "t")
+        with self._write() as conn:
+            self._require_participant(conn, participant_id, "participant_id")
+            open_visit = conn.execute(
+                "SELECT visit_id, scene_index, scene_id FROM scene_visits "
+                "WHERE participant_id = ? AND exited_at IS NULL",
+                (participant_id,),
+            ).fetchone()
+            if open_visit is not None and open_visit[1:] == (scene_index, scene_id):
+                conn.execute(
+                    "UPDATE scene_visits SET reloads = reloads + 1 WHERE visit_id = ?", (open_visit[0],)
+                )
+            else:
+                if open_visit is not None:
+                    conn.execute(
+                        "UPDATE scene_visits SET exited_at = ? WHERE visit_id = ?", (ts, open_visit[0])
+                    )
+                conn.execute(
+                    "INSERT INTO scene_visits (participant_id, scene_index, scene_id, scene_type, "
+                    "entered_at) VALUES (?, ?, ?, ?, ?)",
+                    (participant_id, scene_index, scene_id, scene_type, ts),
+                )
+            conn.execute(
+                "UPDATE participants SET scene_index = ?, scene_id = ?, updated_at = ? "
+                "WHERE participant_id = ?",
+                (scene_index, scene_id, ts, participant_id),
+            )
+
+    def complete_participant(self, participant_id: str, completion_code: str | None, t: float) -> None:
+        """Mark the participant completed (with its completion code) and close its open visit.
+
+        Raises ``KeyError`` for an unknown participant.
+        """
+        rec.text(completion_code, "completion_code", allow_none=True)
+        self._set_status(participant_id, "completed", t, completion_code=completion_code)
+
+    def exclude_participant(self, participant_id: str, reason: str, t: float) -> None:
+        """Mark the participant excluded, close its open visit and log an ``excluded`` event.
+
+        Raises ``KeyError`` for an unknown participant.
+        """
+        rec.text(reason, "reason")
+        self._set_status(participant_id, "excluded", t, reason=reason)
+
+    def _set_status(
+        self,
+        participant_id: str,
+        status: ParticipantStatus,
+        t: float,
+        *,
+        completion_code: str | None = None,
+        reason: str | None = None,
+    ) -> None:
+        ts = rec.timestamp(t, "t")
+        with self._write() as conn:
+            self._require_participant(conn, participant_id, "participant_id")
+            scene_id = conn.execute(
+                "SELECT scene_id FROM participants WHERE participant_id = ?", (participant_id,)
+            ).fetchone()[0]
+            conn.execute(
+                "UPDATE scene_visits SET exited_at = ? WHERE participant_id = ? AND exited_at IS NULL",
+                (ts, participant_id),
+            )
+            if status == "completed":
+                conn.execute(
+                    "UPDATE participants SET status = ?, completion_code = ?, updated_at = ? "
+                    "WHERE participant_id = ?",
+                    (status, completion_code, ts, participant_id),
+                )
+            else:
+                conn.execute(
+                    "UPDATE participants SET status = ?, updated_at = ? WHERE participant_id = ?",
+                    (status, ts, participant_id),
+                )
+                conn.execute(_EVENT_INSERT, (participant_id, scene_id, status, dumps({"reason": reason}), ts))
+
+    @staticmethod
+    def _require_participant(conn: sqlite3.Connection, participant_id: str, column: str) -> Any:
+        row = conn.execute(
+            f"SELECT {column} FROM participants WHERE participant_id = ?", (participant_id,)
+        ).fetchone()
+        if row is None:
+            raise KeyError(f"unknown participant {participant_id!r}")
+        return row[0]
+
+    # -- records ------------------------------------------------------------------------------
+
+    def add_form(self, participant_id: str, scene_id: str, answers: Mapping[str, Any], t: float) -> None:
+        """Store a form submission; a resubmission of the same form replaces it.
+
+        One row per ``(participant_id, scene_id)``. A later submission (by ``t``)
+        replaces the answers and ``submitted_at``; an older one arriving late
+        does not. The table also keeps ``first_submitted_at`` and the number of
+        ``submissions`` received.
+        """
+        params = rec.form_params(participant_id, scene_id, dict(answers), t, "form")
+        with self._write() as conn:
+            conn.execute(_FORM_UPSERT, params)
+
+    def add_steps(self, rows: list[dict[str, Any]]) -> int:
+        """Store steps in one transaction; returns how many were new.
+
+        Rows whose ``(game_id, episode, step)`` is already stored are ignored.
+        An invalid row refuses the whole batch (:class:`RecordError` naming it).
+        """
+        params = [rec.step_params(row, f"steps[{i}]") for i, row in enumerate(rows)]
+        if not params:
+            return 0
+        with self._write() as conn:
+            before = conn.total_changes
+            conn.executemany(_STEP_INSERT, params)
+            return conn.total_changes - before
+
+    def add_episode(self, row: dict[str, Any]) -> None:
+        """Store an episode summary (replacing any row with the same ``(game_id, episode)``)."""
+        params = rec.episode_params(row, "episode")
+        with self._write() as conn:
+            conn.execute(_EPISODE_INSERT, params)
+
+    def start_game(
+        self,
+        game_id: str,
+        scene_id: str,
+        mode: str,
+        players: Mapping[str, str],
+        seed: int | None,
+        t: float,
+    ) -> None:
+        """Record a game's start. ``players`` maps agent id -> participant id or policy name.
+
+        Starting a known ``game_id`` again updates scene, mode, players and seed
+        but keeps the first ``started_at``.
+        """
+        rec.text(game_id, "game_id")
+        rec.text(scene_id, "scene_id")
+        rec.text(mode, "mode")
+        rec.mapping(dict(players), "players")
+        for agent, player in players.items():
+            rec.text(player, f"players.{agent}")
+        rec.integer(seed, "seed", allow_none=True)
+        ts = rec.timestamp(t, "t")
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO games (game_id, scene_id, mode, players, seed, started_at) "
+                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (game_id) DO UPDATE SET "
+                "scene_id = excluded.scene_id, mode = excluded.mode, players = excluded.players, "
+                "seed = excluded.seed",
+                (game_id, scene_id, mode, dumps(dict(players), "players"), seed, ts),
+            )
+
+    def end_game(self, game_id: str, outcome: str, t: float) -> None:
+        """Record a game's end and outcome. Raises ``KeyError`` for an unknown game."""
+        rec.text(outcome, "outcome")
+        ts = rec.timestamp(t, "t")
+        with self._write() as conn:
+            cur = conn.execute(
+                "UPDATE games SET ended_at = ?, outcome = ? WHERE game_id = ?", (ts, outcome, game_id)
+            )
+            if cur.rowcount == 0:
+                raise KeyError(f"unknown game {game_id!r}")
+
+    def add_event(
+        self, participant_id: str | None, scene_id: str | None, kind: str, data: Mapping[str, Any], t: float
+    ) -> None:
+        """Log something notable (socket errors, disconnects, env exceptions, focus changes...)."""
+        params = rec.event_params(participant_id, scene_id, kind, dict(data), t, "event")
+        with self._write() as conn:
+            conn.execute(_EVENT_INSERT, params)
+
+    # -- client-side records ------------------------------------------------------------------
+
+    def add_client_records(self, participant_id: str, records: list[dict[str, Any]]) -> list[int]:
+        """Commit a batch from a participant's browser outbox; returns the seqs to acknowledge.
+
+        Each record is ``{"seq": int, "kind": "step"|"episode"|"event"|"form",
+        "payload": dict}``; a payload has the fields of :meth:`add_steps` (one
+        row), :meth:`add_episode`, :meth:`add_event` or :meth:`add_form`
+        (``scene_id``, ``answers``, ``t``). ``participant_id`` may be left out
+        of step, event and form payloads (it is filled in); if given it must be
+        this participant.
+
+        Seqs already committed are skipped; new records are written in one
+        transaction. The result lists every seq of the batch (new and already
+        present), in first-seen order. Any invalid record raises
+        :class:`RecordError` (a ``ValueError``) naming its seq, and nothing of
+        the batch is committed.
+        """
+        rec.text(participant_id, "participant_id")
+        if not isinstance(records, list):
+            raise RecordError(f"records: expected a list, got {type(records).__name__}")
+        prepared: dict[int, tuple[str, tuple[Any, ...]]] = {}
+        for i, record in enumerate(records):
+            seq, kind, params = self._prepare_client_record(participant_id, record, i)
+            prepared.setdefault(seq, (kind, params))
+        if not prepared:
+            return []
+        now = time.time()
+        with self._write() as conn:
+            for seq, (kind, params) in prepared.items():
+                seen = conn.execute(
+                    "SELECT 1 FROM client_records WHERE participant_id = ? AND seq = ?",
+                    (participant_id, seq),
+                ).fetchone()
+                if seen:
+                    continue
+                if kind == "step":
+                    conn.execute(_STEP_INSERT, params)
+                elif kind == "episode":
+                    conn.execute(_EPISODE_INSERT, params)
+                elif kind == "event":
+                    conn.execute(_EVENT_INSERT, params)
+                else:
+                    conn.execute(_FORM_UPSERT, params)
+                conn.execute(
+                    "INSERT INTO client_records (participant_id, seq, kind, received_at) VALUES (?,?,?,?)",
+                    (participant_id, seq, kind, now),
+                )
+        return list(prepared)
+
+    @staticmethod
+    def _prepare_client_record(
+        participant_id: str, record: Any, index: int
+    ) -> tuple[int, str, tuple[Any, ...]]:
+        seq = record.get("seq") if isinstance(record, Mapping) else None
+        where = f"client record seq={seq}" if seq is not None else f"client record #{index}"
+        rec.check_fields(record, {"seq": True, "kind": True, "payload": True}, where)
+        rec.integer(seq, f"{where}: seq", minimum=0)
+        kind = record["kind"]
+        if kind not in rec.CLIENT_RECORD_KINDS:
+            raise RecordError(
+                f"{where}: unknown kind {kind!r}; expected one of {', '.join(rec.CLIENT_RECORD_KINDS)}"
+            )
+        payload = record["payload"]
+        if not isinstance(payload, Mapping):
+            raise RecordError(f"{where}: payload must be a dict, got {type(payload).__name__}")
+        payload = dict(payload)
+        if kind != "episode":
+            given = payload.get("participant_id")
+            if given is not None and given != participant_id:
+                raise RecordError(
+                    f"{where}: payload participant_id {given!r} is not the sender {participant_id!r}"
+                )
+            payload["participant_id"] = participant_id
+        if kind == "step":
+            params = rec.step_params(payload, where)
+        elif kind == "episode":
+            params = rec.episode_params(payload, where)
+        elif kind == "event":
+            rec.check_fields(payload, rec.EVENT_FIELDS, where)
+            params = rec.event_params(
+                participant_id,
+                payload.get("scene_id"),
+                payload["kind"],
+                payload.get("data", {}),
+                payload["t"],
+                where,
+            )
+        else:
+            rec.check_fields(payload, rec.FORM_FIELDS, where)
+            params = rec.form_params(
+                participant_id, payload["scene_id"], payload["answers"], payload["t"], where
+            )
+        return seq, kind, params
+
+    # -- metadata and monitoring --------------------------------------------------------------
+
+    def write_metadata(self, config: Mapping[str, Any], versions: Mapping[str, Any]) -> None:
+        """Save the experiment's config and versions beside the data.
+
+        Writes ``experiment.json`` (``config``, ``versions``, ``written_at``)
+        atomically (temporary file, fsync, rename) and appends a copy to the
+        ``metadata`` table, so the database alone is self-describing.
+        """
+        import json
+
+        config_text = dumps(dict(config), "config")
+        versions_text = dumps(dict(versions), "versions")
+        written_at = time.time()
+        document = {"config": loads(config_text), "versions": loads(versions_text), "written_at": written_at}
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO metadata (written_at, config, versions) VALUES (?, ?, ?)",
+                (written_at, config_text, versions_text),
+            )
+            _atomic_write_text(
+                self._directory / METADATA_FILENAME, json.dumps(document, indent=2, allow_nan=False) + "\n"
+            )
+
+    def counts(self) -> dict[str, int]:
+        """Number of rows in each table."""
+        with self._read() as conn:
+            return {table: conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0] for table in TABLES}
+
+
+def _atomic_write_text(path: Path, content: str) -> None:
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(content)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp_name, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp_name)
+        raise
+    if hasattr(os, "O_DIRECTORY"):  # make the rename itself durable (POSIX)
+        dir_fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
