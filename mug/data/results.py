@@ -1,0 +1,451 @@
+"""Reading an experiment's data back as pandas DataFrames.
+
+:func:`load_results` opens the database read-only (it works while the server
+is writing), reads every table inside one read transaction (so the frames are
+a consistent snapshot) and shapes them into the DataFrames documented in
+``docs/data.md``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ._json import loads
+from .schema import DB_FILENAME, METADATA_FILENAME, SCHEMA_VERSION
+
+__all__ = ["RESULT_TABLES", "Results", "load_results", "resolve_database"]
+
+#: DataFrames of :class:`Results`, in the order they are reported and exported.
+RESULT_TABLES: tuple[str, ...] = (
+    "participants",
+    "scene_visits",
+    "forms",
+    "games",
+    "episodes",
+    "steps",
+    "events",
+)
+
+# Fixed columns (always present, even when empty) and their dtypes.
+_STEP_COLUMNS = {
+    "game_id": "str",
+    "participant_id": "str",
+    "scene_id": "str",
+    "episode": "int64",
+    "step": "int64",
+    "t": "float64",
+    "time": "datetime64[us, UTC]",
+}
+_STEP_FLAGS = {"terminated": "bool", "truncated": "bool"}
+_EPISODE_COLUMNS = {
+    "game_id": "str",
+    "episode": "int64",
+    "scene_id": "str",
+    "participant_ids": "object",
+    "seed": "Int64",
+    "started_at": "float64",
+    "ended_at": "float64",
+    "duration_s": "float64",
+    "num_steps": "int64",
+    "terminated": "bool",
+    "truncated": "bool",
+    "outcome": "str",
+}
+_FORM_COLUMNS = {"participant_id": "str", "scene_id": "str", "submitted_at": "float64"}
+_PARTICIPANT_COLUMNS = {
+    "participant_id": "str",
+    "status": "str",
+    "completion_code": "str",
+    "scene_index": "int64",
+    "scene_id": "str",
+    "created_at": "float64",
+    "updated_at": "float64",
+}
+_EVENT_COLUMNS = {
+    "event_id": "int64",
+    "participant_id": "str",
+    "scene_id": "str",
+    "kind": "str",
+    "t": "float64",
+}
+_VISIT_COLUMNS = {
+    "participant_id": "str",
+    "scene_index": "int64",
+    "scene_id": "str",
+    "scene_type": "str",
+    "entered_at": "float64",
+    "exited_at": "float64",
+    "duration_s": "float64",
+    "reloads": "int64",
+}
+_GAME_COLUMNS = {
+    "game_id": "str",
+    "scene_id": "str",
+    "mode": "str",
+    "seed": "Int64",
+    "started_at": "float64",
+    "ended_at": "float64",
+    "duration_s": "float64",
+    "outcome": "str",
+}
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class Results:
+    """An experiment's data as DataFrames (see ``docs/data.md`` for every column).
+
+    Attributes:
+        path: the data folder the results were loaded from.
+        participants, scene_visits, forms, games, episodes, steps, events: DataFrames.
+        metadata: ``experiment.json`` (``config``, ``versions``, ``written_at``),
+            or the latest copy stored in the database, or ``{}``.
+    """
+
+    path: Path
+    participants: pd.DataFrame
+    scene_visits: pd.DataFrame
+    forms: pd.DataFrame
+    games: pd.DataFrame
+    episodes: pd.DataFrame
+    steps: pd.DataFrame
+    events: pd.DataFrame
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """The DataFrames by name, in :data:`RESULT_TABLES` order."""
+        return {name: getattr(self, name) for name in RESULT_TABLES}
+
+    def __repr__(self) -> str:
+        lines = [f"<mug Results from {str(self.path)!r}>"]
+        for name, frame in self.tables().items():
+            lines.append(f"  {name:<13} {len(frame):>8} rows")
+        lines.append(f"  {'metadata':<13} {'yes' if self.metadata else 'no':>8}")
+        return "\n".join(lines)
+
+
+# -- locating and opening -----------------------------------------------------------------------
+
+
+def resolve_database(path: str | os.PathLike[str]) -> Path:
+    """The database file for ``path`` (a data folder or the ``.sqlite3`` file itself).
+
+    Raises ``FileNotFoundError`` with a message saying what was looked for.
+    """
+    given = Path(path)
+    if given.is_dir():
+        db = given / DB_FILENAME
+        if not db.is_file():
+            raise FileNotFoundError(f"no MUG data in {given}: {DB_FILENAME} not found in that folder")
+        return db
+    if given.is_file():
+        return given
+    raise FileNotFoundError(
+        f"no MUG data at {given}: expected an experiment's data folder or its {DB_FILENAME} file"
+    )
+
+
+def load_results(path: str | os.PathLike[str]) -> Results:
+    """Load an experiment's data as DataFrames.
+
+    Args:
+        path: the experiment's data folder (the one holding ``mug.sqlite3``) or
+            the database file itself.
+
+    The database is opened read-only, so this is safe while the server is
+    still recording; the result is a consistent snapshot of one moment.
+    """
+    db = resolve_database(path)
+    conn = sqlite3.connect(db.resolve().as_uri() + "?mode=ro", uri=True, timeout=10.0)
+    try:
+        conn.execute("BEGIN")  # one read transaction: every table from the same snapshot
+        _check_schema(conn, db)
+        raw = {name: conn.execute(sql).fetchall() for name, sql in _QUERIES.items()}
+        stored_metadata = conn.execute(
+            "SELECT written_at, config, versions FROM metadata ORDER BY metadata_id DESC LIMIT 1"
+        ).fetchone()
+        conn.execute("COMMIT")
+    finally:
+        conn.close()
+    return Results(
+        path=db.parent,
+        participants=participants_frame(raw["participants"]),
+        scene_visits=scene_visits_frame(raw["scene_visits"]),
+        forms=forms_frame(raw["forms"]),
+        games=games_frame(raw["games"]),
+        episodes=episodes_frame(raw["episodes"]),
+        steps=steps_frame(raw["steps"]),
+        events=events_frame(raw["events"]),
+        metadata=_metadata(db.parent, stored_metadata),
+    )
+
+
+def _check_schema(conn: sqlite3.Connection, db: Path) -> None:
+    try:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+    except sqlite3.DatabaseError as exc:
+        raise ValueError(f"{db} is not a SQLite database: {exc}") from exc
+    if version == 0:
+        raise ValueError(f"{db} is not a MUG database (no MUG schema in it)")
+    if version > SCHEMA_VERSION:
+        raise ValueError(
+            f"{db} has schema version {version}, newer than this MUG ({SCHEMA_VERSION}); upgrade MUG"
+        )
+
+
+def _metadata(directory: Path, stored: tuple[Any, ...] | None) -> dict[str, Any]:
+    file = directory / METADATA_FILENAME
+    if file.is_file():
+        with open(file, encoding="utf-8") as handle:
+            return json.load(handle)
+    if stored is not None:
+        written_at, config, versions = stored
+        return {"config": loads(config), "versions": loads(versions), "written_at": written_at}
+    return {}
+
+
+_QUERIES = {
+    "participants": (
+        "SELECT participant_id, status, completion_code, scene_index, scene_id, created_at, "
+        "updated_at, query, data FROM participants ORDER BY created_at, participant_id"
+    ),
+    "scene_visits": (
+        "SELECT participant_id, scene_index, scene_id, scene_type, entered_at, exited_at, reloads "
+        "FROM scene_visits ORDER BY participant_id, entered_at, visit_id"
+    ),
+    "forms": (
+        "SELECT participant_id, scene_id, submitted_at, answers FROM forms "
+        "ORDER BY participant_id, submitted_at, scene_id"
+    ),
+    "games": (
+        "SELECT game_id, scene_id, mode, seed, started_at, ended_at, outcome, players FROM games "
+        "ORDER BY started_at, game_id"
+    ),
+    "episodes": (
+        "SELECT game_id, episode, scene_id, participant_ids, seed, started_at, ended_at, num_steps, "
+        "terminated, truncated, outcome, returns FROM episodes ORDER BY game_id, episode"
+    ),
+    "steps": (
+        "SELECT game_id, participant_id, scene_id, episode, step, t, actions, rewards, terminated, "
+        "truncated, infos, observations FROM steps ORDER BY game_id, episode, step"
+    ),
+    "events": ("SELECT event_id, participant_id, scene_id, kind, t, data FROM events ORDER BY t, event_id"),
+}
+
+
+# -- frame builders -----------------------------------------------------------------------------
+
+
+class _Columns:
+    """Sparse, insertion-ordered columns: ``put(column, row, value)``, then ``dense(n)``."""
+
+    def __init__(self) -> None:
+        self._cols: dict[str, dict[int, Any]] = {}
+
+    def put(self, column: str, row: int, value: Any) -> None:
+        self._cols.setdefault(column, {})[row] = value
+
+    def names(self) -> list[str]:
+        return list(self._cols)
+
+    def dense(self, n: int, column: str) -> list[Any]:
+        cells = self._cols[column]
+        return [cells.get(i) for i in range(n)]
+
+
+def _frame(
+    fixed: dict[str, str], data: dict[str, list[Any]], extra: Iterable[tuple[str, Any]] = ()
+) -> pd.DataFrame:
+    """Build a DataFrame: fixed columns with their dtypes, then the extra (name, values) columns."""
+    columns: dict[str, Any] = {}
+    for name, dtype in fixed.items():
+        values = data[name]
+        if dtype.startswith("datetime64"):
+            columns[name] = _utc_datetimes(values)
+        else:
+            columns[name] = pd.Series(values, dtype=dtype)
+    for name, values in extra:
+        columns[name] = values if isinstance(values, pd.Series) else pd.Series(values)
+    return pd.DataFrame(columns)
+
+
+def _utc_datetimes(seconds: list[float]) -> pd.Series:
+    micros = (pd.Series(seconds, dtype="float64") * 1e6).round().astype("int64")
+    return pd.to_datetime(micros, unit="us", utc=True).astype("datetime64[us, UTC]")
+
+
+def _flatten(prefix: str, value: dict[str, Any], out: Callable[[str, Any], None]) -> None:
+    """Flatten nested dicts into dotted column names (lists stay as values)."""
+    for key, item in value.items():
+        name = f"{prefix}.{key}"
+        if isinstance(item, dict):
+            _flatten(name, item, out)
+        else:
+            out(name, item)
+
+
+def _columns_of(rows: list[tuple[Any, ...]], names: Iterable[str]) -> dict[str, list[Any]]:
+    names = list(names)
+    if not rows:
+        return {name: [] for name in names}
+    return {name: list(values) for name, values in zip(names, zip(*rows, strict=True), strict=True)}
+
+
+def _durations(starts: list[float], ends: list[float | None]) -> list[float | None]:
+    return [None if end is None else end - start for start, end in zip(starts, ends, strict=True)]
+
+
+def _agent_order(dicts: Iterable[dict[str, Any]]) -> list[str]:
+    order: dict[str, None] = {}
+    for d in dicts:
+        for key in d:
+            order.setdefault(key, None)
+    return list(order)
+
+
+def _is_single_agent(actions: list[dict[str, Any]], numbers: list[dict[str, Any]]) -> bool:
+    """Every row has exactly one agent, and its reward/return (if any) is that agent's."""
+    return bool(actions) and all(
+        len(a) == 1 and all(k in a for k in r) for a, r in zip(actions, numbers, strict=True)
+    )
+
+
+def steps_frame(rows: list[tuple[Any, ...]]) -> pd.DataFrame:
+    """The ``steps`` DataFrame from rows of the ``steps`` query."""
+    names = (
+        "game_id",
+        "participant_id",
+        "scene_id",
+        "episode",
+        "step",
+        "t",
+        "actions",
+        "rewards",
+        "terminated",
+        "truncated",
+        "infos",
+        "observations",
+    )
+    data = _columns_of(rows, names)
+    data["time"] = data["t"]
+    n = len(rows)
+    actions = [loads(a) for a in data["actions"]]
+    rewards = [loads(r) for r in data["rewards"]]
+    infos = [loads(i) for i in data["infos"]]
+    extra: list[tuple[str, Any]] = []
+    info_cols = _Columns()
+    if n and _is_single_agent(actions, rewards):
+        agent_ids = [next(iter(a)) for a in actions]
+        extra.append(("agent_id", pd.Series(agent_ids, dtype="str")))
+        extra.append(("action", [a[k] for a, k in zip(actions, agent_ids, strict=True)]))
+        own_rewards = [r.get(k) for r, k in zip(rewards, agent_ids, strict=True)]
+        extra.append(("reward", pd.Series(own_rewards, dtype="float64")))
+        for i, (info, agent) in enumerate(zip(infos, agent_ids, strict=True)):
+            for key, value in info.items():
+                prefix = "info" if key == agent else f"info.{key}"
+                if isinstance(value, dict):
+                    _flatten(prefix, value, lambda c, v, i=i: info_cols.put(c, i, v))
+                else:
+                    info_cols.put(prefix, i, value)
+    elif n:
+        for agent in _agent_order(actions):
+            extra.append((f"action.{agent}", [a.get(agent) for a in actions]))
+        for agent in _agent_order(actions + rewards):
+            extra.append((f"reward.{agent}", pd.Series([r.get(agent) for r in rewards], dtype="float64")))
+        for i, info in enumerate(infos):
+            _flatten("info", info, lambda c, v, i=i: info_cols.put(c, i, v))
+    flags = [(name, pd.Series(data[name], dtype=dtype)) for name, dtype in _STEP_FLAGS.items()]
+    info_extra = [(name, info_cols.dense(n, name)) for name in info_cols.names()]
+    obs = (
+        [("obs", pd.Series(data["observations"], dtype="str"))]
+        if any(o is not None for o in data["observations"])
+        else []
+    )
+    return _frame(_STEP_COLUMNS, data, [*extra, *flags, *info_extra, *obs])
+
+
+def episodes_frame(rows: list[tuple[Any, ...]]) -> pd.DataFrame:
+    """The ``episodes`` DataFrame from rows of the ``episodes`` query."""
+    names = (
+        "game_id",
+        "episode",
+        "scene_id",
+        "participant_ids",
+        "seed",
+        "started_at",
+        "ended_at",
+        "num_steps",
+        "terminated",
+        "truncated",
+        "outcome",
+        "returns",
+    )
+    data = _columns_of(rows, names)
+    data["participant_ids"] = [loads(p) for p in data["participant_ids"]]
+    data["duration_s"] = _durations(data["started_at"], data["ended_at"])
+    returns = [loads(r) for r in data["returns"]]
+    extra: list[tuple[str, Any]] = []
+    if returns and all(len(r) == 1 for r in returns):
+        agent_ids = [next(iter(r)) for r in returns]
+        extra.append(("agent_id", pd.Series(agent_ids, dtype="str")))
+        own_returns = [r[k] for r, k in zip(returns, agent_ids, strict=True)]
+        extra.append(("return", pd.Series(own_returns, dtype="float64")))
+    else:
+        for agent in _agent_order(returns):
+            extra.append((f"return.{agent}", pd.Series([r.get(agent) for r in returns], dtype="float64")))
+    return _frame(_EPISODE_COLUMNS, data, extra)
+
+
+def forms_frame(rows: list[tuple[Any, ...]]) -> pd.DataFrame:
+    """The ``forms`` DataFrame: one row per form, one column per answer field."""
+    data = _columns_of(rows, ("participant_id", "scene_id", "submitted_at", "answers"))
+    answers = _Columns()
+    for i, text in enumerate(data["answers"]):
+        for key, value in loads(text).items():
+            answers.put(f"answer.{key}" if key in _FORM_COLUMNS else key, i, value)
+    n = len(rows)
+    return _frame(_FORM_COLUMNS, data, [(name, answers.dense(n, name)) for name in answers.names()])
+
+
+def _one_level(prefix: str, texts: list[str], n: int) -> list[tuple[str, list[Any]]]:
+    cols = _Columns()
+    for i, text in enumerate(texts):
+        for key, value in loads(text).items():
+            cols.put(f"{prefix}.{key}", i, value)
+    return [(name, cols.dense(n, name)) for name in cols.names()]
+
+
+def participants_frame(rows: list[tuple[Any, ...]]) -> pd.DataFrame:
+    """The ``participants`` DataFrame (``query.<key>`` and ``data.<key>`` columns)."""
+    data = _columns_of(rows, (*_PARTICIPANT_COLUMNS, "query", "data"))
+    n = len(rows)
+    extra = [*_one_level("query", data["query"], n), *_one_level("data", data["data"], n)]
+    return _frame(_PARTICIPANT_COLUMNS, data, extra)
+
+
+def events_frame(rows: list[tuple[Any, ...]]) -> pd.DataFrame:
+    """The ``events`` DataFrame (``data.<key>`` columns, one level)."""
+    data = _columns_of(rows, (*_EVENT_COLUMNS, "data"))
+    return _frame(_EVENT_COLUMNS, data, _one_level("data", data["data"], len(rows)))
+
+
+def scene_visits_frame(rows: list[tuple[Any, ...]]) -> pd.DataFrame:
+    """The ``scene_visits`` DataFrame (``duration_s`` is NaN while a visit is open)."""
+    names = ("participant_id", "scene_index", "scene_id", "scene_type", "entered_at", "exited_at", "reloads")
+    data = _columns_of(rows, names)
+    data["duration_s"] = _durations(data["entered_at"], data["exited_at"])
+    return _frame(_VISIT_COLUMNS, data)
+
+
+def games_frame(rows: list[tuple[Any, ...]]) -> pd.DataFrame:
+    """The ``games`` DataFrame (``players.<agent_id>`` columns)."""
+    data = _columns_of(rows, (*[c for c in _GAME_COLUMNS if c != "duration_s"], "players"))
+    data["duration_s"] = _durations(data["started_at"], data["ended_at"])
+    return _frame(_GAME_COLUMNS, data, _one_level("players", data["players"], len(rows)))
