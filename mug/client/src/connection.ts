@@ -1,0 +1,33 @@
+// The page's Socket.IO connection: same origin, relative path (works under any URL prefix),
+// websocket transport only, acknowledgements with timeouts.
+
+import { io, type Socket } from "socket.io-client";
+import type { Ack } from "./protocol";
+
+export class Connection {
+  readonly socket: Socket;
+
+  constructor() {
+    // Resolving against the page keeps a path prefix (e.g. /proxy/8888/) in the Socket.IO path.
+    const path = new URL("socket.io", window.location.href).pathname;
+    this.socket = io({ path, transports: ["websocket"], reconnectionDelayMax: 2000 });
+  }
+
+  /** Emits an event and resolves with the server's acknowledgement; rejects on error or timeout. */
+  async request<T extends Ack>(event: string, payload: object, timeoutMs = 10_000): Promise<T> {
+    const reply = (await this.socket.timeout(timeoutMs).emitWithAck(event, payload)) as T;
+    if (!reply || reply.ok !== true) throw new Error(reply?.error ?? `no reply to ${event}`);
+    return reply;
+  }
+
+  send(event: string, payload: object): void {
+    this.socket.emit(event, payload);
+  }
+
+  /** Round trip to the server in milliseconds. */
+  async ping(): Promise<number> {
+    const start = performance.now();
+    await this.request("ping", { t: start });
+    return performance.now() - start;
+  }
+}

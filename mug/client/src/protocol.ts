@@ -1,0 +1,84 @@
+// Types of the Socket.IO messages between the participant page and the server.
+// The protocol itself is documented in docs/protocol.md.
+
+export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+
+export interface ActionBinding {
+  keys: string[];
+  action: Json;
+}
+
+export interface GameSnapshot {
+  game_id: string;
+  status: string;
+  episode: number;
+  step: number;
+}
+
+export interface SceneSpec {
+  scene_id: string;
+  scene_type: "start" | "static" | "end" | "completion_code" | "gym";
+  index: number;
+  count: number;
+  header?: string | null;
+  body?: string;
+  continue?: string | null;
+  notice?: string;
+  // end scenes
+  redirect_url?: string | null;
+  append_subject_id?: boolean;
+  redirect_param?: string;
+  completion_code?: string | null;
+  // gym scenes
+  in_game_body?: string;
+  fps?: number;
+  game_width?: number;
+  game_height?: number;
+  background?: string;
+  action_mapping?: ActionBinding[];
+  default_action?: Json;
+  input_mode?: "pressed_keys" | "single_keystroke";
+  num_episodes?: number;
+  max_steps?: number;
+  human?: boolean;
+  game?: GameSnapshot | null;
+}
+
+export interface RenderObject {
+  type: "rect" | "circle" | "ellipse" | "arc" | "line" | "polygon" | "text" | "sprite" | "image";
+  id: string | null;
+  depth: number;
+  alpha: number;
+  [field: string]: unknown;
+}
+
+export interface RenderState {
+  objects: RenderObject[];
+  removed: string[];
+}
+
+export interface Frame {
+  scene_id: string;
+  game_id: string;
+  episode: number;
+  step: number;
+  state: RenderState;
+  full?: boolean;
+  hud?: string | null;
+}
+
+export interface GameStatus {
+  scene_id: string;
+  game_id: string;
+  status: "starting" | "running" | "resetting" | "paused" | "done" | "error";
+  episode: number;
+  num_episodes: number;
+  freeze_s?: number;
+  message?: string;
+}
+
+export interface Ack {
+  ok: boolean;
+  error?: string;
+  [key: string]: unknown;
+}

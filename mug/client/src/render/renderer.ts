@@ -1,0 +1,244 @@
+// Draws render states (docs/env.md) with Phaser. Objects with an id persist until changed or
+// removed; objects without an id live for one frame.
+
+import Phaser from "phaser";
+import type { RenderObject, RenderState } from "../protocol";
+import { num, parseColor, Viewport } from "./geometry";
+
+type Drawn = Phaser.GameObjects.GameObject & {
+  setDepth(d: number): unknown;
+  setAlpha(a: number): unknown;
+};
+
+export interface RendererStats {
+  objects: number;
+  images: number;
+  framesApplied: number;
+  errors: number;
+}
+
+class DrawScene extends Phaser.Scene {
+  private readonly persistent = new Map<string, Drawn>();
+  private transient: Drawn[] = [];
+  private readonly queue: { state: RenderState; full: boolean }[] = [];
+  private imageSerial = 0;
+  view!: Viewport;
+  stats: RendererStats = { objects: 0, images: 0, framesApplied: 0, errors: 0 };
+  onReady: (() => void) | null = null;
+
+  constructor() {
+    super({ key: "mug-draw" });
+  }
+
+  create(): void {
+    this.view = new Viewport(this.scale.width, this.scale.height);
+    this.onReady?.();
+  }
+
+  enqueue(state: RenderState, full: boolean): void {
+    if (full) this.queue.length = 0; // a full frame supersedes anything still pending
+    this.queue.push({ state, full });
+  }
+
+  override update(): void {
+    this.flush();
+  }
+
+  /** Applies every pending frame in order (diffs build on each other). */
+  flush(): void {
+    if (!this.view) return;
+    while (this.queue.length > 0) {
+      const { state, full } = this.queue.shift()!;
+      if (full) this.clearAll();
+      this.apply(state);
+    }
+  }
+
+  private clearAll(): void {
+    for (const obj of this.persistent.values()) obj.destroy();
+    this.persistent.clear();
+    for (const obj of this.transient) obj.destroy();
+    this.transient = [];
+  }
+
+  private apply(state: RenderState): void {
+    for (const obj of this.transient) obj.destroy();
+    this.transient = [];
+    for (const id of state.removed) {
+      this.persistent.get(id)?.destroy();
+      this.persistent.delete(id);
+    }
+    for (const spec of state.objects) {
+      let drawn: Drawn | null = null;
+      try {
+        if (spec.id !== null && spec.type === "image") {
+          const existing = this.persistent.get(spec.id);
+          if (existing instanceof Phaser.GameObjects.Image) {
+            this.updateImage(existing, spec);
+            continue;
+          }
+        }
+        drawn = this.create_(spec);
+      } catch (err) {
+        this.stats.errors++;
+        console.warn("mug: cannot draw object", spec, err);
+        continue;
+      }
+      drawn.setDepth(num(spec.depth, 0));
+      drawn.setAlpha(num(spec.alpha, 1));
+      if (spec.id !== null) {
+        this.persistent.get(spec.id)?.destroy();
+        this.persistent.set(spec.id, drawn);
+      } else {
+        this.transient.push(drawn);
+      }
+    }
+    this.stats.framesApplied++;
+    this.stats.objects = this.persistent.size + this.transient.length;
+  }
+
+  private create_(o: RenderObject): Drawn {
+    const v = this.view;
+    switch (o.type) {
+      case "rect": {
+        const fill = parseColor(o.fill);
+        const r = this.add.rectangle(v.x(o.x), v.y(o.y), v.x(o.w), v.y(o.h), fill?.color ?? 0, fill?.alpha ?? 0);
+        r.setOrigin(0, 0).setAngle(num(o.angle, 0));
+        this.stroke(r, o);
+        return r;
+      }
+      case "circle": {
+        const fill = parseColor(o.fill);
+        const c = this.add.circle(v.x(o.x), v.y(o.y), v.radius(o.radius), fill?.color ?? 0, fill?.alpha ?? 0);
+        this.stroke(c, o);
+        return c;
+      }
+      case "ellipse": {
+        const fill = parseColor(o.fill);
+        const e = this.add.ellipse(v.x(o.x), v.y(o.y), v.x(o.w), v.y(o.h), fill?.color ?? 0, fill?.alpha ?? 0);
+        this.stroke(e, o);
+        return e;
+      }
+      case "arc": {
+        const fill = parseColor(o.fill);
+        const a = this.add.arc(
+          v.x(o.x), v.y(o.y), v.radius(o.radius), num(o.start_angle), num(o.end_angle), false,
+          fill?.color ?? 0, fill?.alpha ?? 0,
+        );
+        this.stroke(a, o);
+        return a;
+      }
+      case "line": {
+        const color = parseColor(o.color) ?? { color: 0, alpha: 1 };
+        const g = this.add.graphics();
+        g.lineStyle(num(o.width, 1), color.color, color.alpha);
+        g.strokePoints(v.points(o.points), false);
+        return g;
+      }
+      case "polygon": {
+        const g = this.add.graphics();
+        const points = v.points(o.points);
+        const fill = parseColor(o.fill);
+        if (fill) {
+          g.fillStyle(fill.color, fill.alpha);
+          g.fillPoints(points, true);
+        }
+        const stroke = parseColor(o.stroke);
+        if (stroke && num(o.stroke_width, 0) > 0) {
+          g.lineStyle(num(o.stroke_width), stroke.color, stroke.alpha);
+          g.strokePoints(points, true);
+        }
+        return g;
+      }
+      case "text": {
+        const color = typeof o.color === "string" ? o.color : "#000000";
+        const t = this.add.text(v.x(o.x), v.y(o.y), String(o.text ?? ""), {
+          fontFamily: typeof o.font === "string" ? o.font : "sans-serif",
+          fontSize: `${num(o.size, 16)}px`,
+          color: color.length === 9 ? color.slice(0, 7) : color,
+        });
+        t.setOrigin(o.align === "center" ? 0.5 : o.align === "right" ? 1 : 0, 0);
+        return t;
+      }
+      case "sprite": {
+        const key = String(o.texture);
+        if (!this.textures.exists(key)) throw new Error(`texture ${key} is not loaded`);
+        const s = this.add.sprite(v.x(o.x), v.y(o.y), key, (o.frame ?? undefined) as string | number | undefined);
+        s.setOrigin(0, 0).setDisplaySize(v.x(o.w), v.y(o.h)).setAngle(num(o.angle, 0));
+        return s;
+      }
+      case "image": {
+        const img = this.add.image(v.x(o.x ?? 0), v.y(o.y ?? 0), "__DEFAULT");
+        img.setOrigin(0, 0);
+        this.updateImage(img, o);
+        return img;
+      }
+      default:
+        throw new Error(`unknown object type ${JSON.stringify((o as { type: unknown }).type)}`);
+    }
+  }
+
+  private stroke(shape: Phaser.GameObjects.Shape, o: RenderObject): void {
+    const stroke = parseColor(o.stroke);
+    const width = num(o.stroke_width, 0);
+    if (stroke && width > 0) shape.setStrokeStyle(width, stroke.color, stroke.alpha);
+  }
+
+  /** Decodes a PNG data URL into a texture of its own and shows it on `img` when ready. */
+  private updateImage(img: Phaser.GameObjects.Image, o: RenderObject): void {
+    const v = this.view;
+    const src = String(o.src);
+    const x = v.x(o.x ?? 0);
+    const y = v.y(o.y ?? 0);
+    const w = v.x(o.w ?? 1);
+    const h = v.y(o.h ?? 1);
+    const decoded = new Image();
+    const key = `mug-image-${++this.imageSerial}`;
+    decoded.onload = () => {
+      if (!img.active) return;
+      const previous = img.texture.key;
+      this.textures.addImage(key, decoded);
+      img.setTexture(key).setPosition(x, y).setDisplaySize(w, h);
+      if (previous.startsWith("mug-image-")) this.textures.remove(previous);
+      this.stats.images++;
+    };
+    decoded.src = src;
+  }
+}
+
+/** A Phaser game sized to the scene that draws the frames it is given. */
+export class Renderer {
+  private readonly game: Phaser.Game;
+  private readonly scene: DrawScene;
+  readonly ready: Promise<void>;
+
+  constructor(parent: HTMLElement, width: number, height: number, background: string) {
+    this.scene = new DrawScene();
+    this.ready = new Promise((resolve) => {
+      this.scene.onReady = resolve;
+    });
+    this.game = new Phaser.Game({
+      type: Phaser.AUTO,
+      parent,
+      width,
+      height,
+      backgroundColor: background,
+      banner: false,
+      audio: { noAudio: true },
+      input: { keyboard: false, mouse: false, touch: false, gamepad: false },
+      scene: this.scene,
+    });
+  }
+
+  draw(state: RenderState, full: boolean): void {
+    this.scene.enqueue(state, full);
+  }
+
+  get stats(): RendererStats {
+    return this.scene.stats;
+  }
+
+  destroy(): void {
+    this.game.destroy(true);
+  }
+}

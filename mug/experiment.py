@@ -1,0 +1,104 @@
+"""Experiment: the ordered scenes of a study, where its data goes, and how to serve it."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mug.scenes import EndScene, Scene, SceneConfigError
+
+if TYPE_CHECKING:
+    from mug.data import Results
+    from mug.server import ServerHandle
+
+
+class Experiment:
+    """A study: scenes every participant goes through in order, and one data folder.
+
+    >>> exp = Experiment("pilot", scenes=[start, game, end])   # doctest: +SKIP
+    >>> server = exp.serve()                                   # doctest: +SKIP
+    >>> exp.results().steps                                    # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        experiment_id: str,
+        scenes: Sequence[Scene],
+        data_dir: str | os.PathLike[str] = "data",
+        *,
+        title: str = "MUG experiment",
+    ) -> None:
+        if not isinstance(experiment_id, str) or not re.fullmatch(r"[A-Za-z0-9_.\-]{1,64}", experiment_id):
+            raise SceneConfigError(
+                f"Experiment: experiment_id must be 1-64 letters, digits, '_', '-' or '.', got {experiment_id!r}"
+            )
+        if isinstance(scenes, Scene) or not isinstance(scenes, Sequence) or not scenes:
+            raise SceneConfigError("Experiment: scenes must be a non-empty list of scenes")
+        if not isinstance(title, str):
+            raise SceneConfigError(f"Experiment: title must be a string, got {title!r}")
+        seen: set[str] = set()
+        for index, scene in enumerate(scenes):
+            if not isinstance(scene, Scene):
+                raise SceneConfigError(
+                    f"Experiment: scenes[{index}] is {type(scene).__name__}, not a scene (StartScene, GymScene, ...)"
+                )
+            if scene.scene_id is None:
+                scene.scene(f"{scene.scene_type}_{index}")
+            assert scene.scene_id is not None
+            if scene.scene_id in seen:
+                raise SceneConfigError(f"Experiment: two scenes share the scene_id {scene.scene_id!r}; ids must be unique")
+            seen.add(scene.scene_id)
+            if isinstance(scene, EndScene) and index != len(scenes) - 1:
+                raise SceneConfigError(
+                    f"Experiment: {type(scene).__name__} {scene.scene_id!r} is scenes[{index}] but an end scene must "
+                    "be the last scene (participants cannot continue past it)"
+                )
+            scene.validate()
+        self.experiment_id = experiment_id
+        self.scenes: list[Scene] = list(scenes)
+        self.data_dir = Path(data_dir)
+        self.title = title
+
+    @property
+    def data_path(self) -> Path:
+        """The folder holding this experiment's database and metadata: ``data_dir/experiment_id``."""
+        return self.data_dir / self.experiment_id
+
+    def scene_index(self, scene_id: str) -> int:
+        """Position of the scene with this id."""
+        for index, scene in enumerate(self.scenes):
+            if scene.scene_id == scene_id:
+                return index
+        raise KeyError(scene_id)
+
+    def config(self) -> dict[str, Any]:
+        """A JSON-able description of the experiment, saved beside its data."""
+        return {
+            "experiment_id": self.experiment_id,
+            "title": self.title,
+            "scenes": [scene.config() for scene in self.scenes],
+        }
+
+    def serve(self, host: str = "127.0.0.1", port: int = 0, *, reconnect_grace_s: float = 120.0) -> ServerHandle:
+        """Start the participant server on its own thread and return at once with a handle.
+
+        ``port=0`` picks a free port. The handle has ``url``, ``port`` and ``stop()`` and works as a
+        context manager. A participant who disconnects mid-game has ``reconnect_grace_s`` seconds to
+        come back (the game waits paused); after that the game ends as abandoned.
+        """
+        from mug.server import start_server
+
+        return start_server(self, host=host, port=port, reconnect_grace_s=reconnect_grace_s)
+
+    def results(self) -> Results:
+        """The data collected so far, as pandas DataFrames (steps, episodes, forms, participants, events)."""
+        from mug.data import load_results
+
+        return load_results(self.data_path)
+
+    def __repr__(self) -> str:
+        ids = ", ".join(str(s.scene_id) for s in self.scenes)
+        return f"Experiment({self.experiment_id!r}, scenes=[{ids}], data_path={str(self.data_path)!r})"

@@ -1,0 +1,317 @@
+"""GymScene: a scene where participants play a Gymnasium / PettingZoo-parallel environment."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from mug.scenes._options import (
+    NOT_PROVIDED,
+    check_callable,
+    check_choice,
+    check_color,
+    check_int,
+    check_number,
+    check_str,
+    fail,
+    is_json_value,
+    known_options,
+    read_text_file,
+)
+from mug.scenes.scene import Scene
+
+INPUT_MODES = ("pressed_keys", "single_keystroke")
+BUILTIN_POLICIES = ("human", "random")
+
+
+@dataclass(frozen=True)
+class HudInfo:
+    """What a HUD callable receives each frame to build its text."""
+
+    episode: int  # 1-based
+    num_episodes: int
+    step: int
+    max_steps: int
+    returns: dict[str, float] = field(default_factory=dict)
+    env: Any = None
+
+
+def _key_name(scene: Any, key: Any) -> str:
+    if not isinstance(key, str) or not key:
+        raise fail(
+            scene,
+            "gameplay",
+            "action_mapping",
+            f"keys must be KeyboardEvent.key names like 'ArrowLeft', 'a' or ' ', got {key!r}",
+        )
+    return key
+
+
+class GymScene(Scene):
+    """An interactive scene: an environment stepped at a fixed rate, humans acting with the keyboard.
+
+    Configure it with the chained methods ``scene``, ``environment``, ``rendering``, ``gameplay``,
+    ``policies`` and ``content``; each validates its options when called.
+    """
+
+    scene_type: ClassVar[str] = "gym"
+
+    def __init__(self) -> None:
+        super().__init__()
+        # environment
+        self.env_creator: Callable[..., Any] | None = None
+        self.env_config: dict[str, Any] = {}
+        self.seed: int | None = None
+        # rendering
+        self.fps: int = 30
+        self.game_width: int = 600
+        self.game_height: int = 400
+        self.background: str = "#ffffff"
+        self.hud: str | Callable[[HudInfo], str] | None = None
+        # gameplay
+        self.action_mapping: dict[str | tuple[str, ...], Any] = {}
+        self.default_action: Any = None
+        self.num_episodes: int = 1
+        self.max_steps: int = 1000
+        self.input_mode: str = "pressed_keys"
+        self.reset_freeze_s: float = 0.0
+        # policies
+        self.policy_mapping: dict[str, Any] = {}
+        # content
+        self.scene_header: str | None = None
+        self.scene_body: str = ""
+        self.in_game_scene_body: str = ""
+
+    # -- builder methods -------------------------------------------------------------------
+
+    @known_options
+    def environment(
+        self,
+        env_creator: Callable[..., Any] = NOT_PROVIDED,
+        env_config: dict[str, Any] | None = NOT_PROVIDED,
+        seed: int | None = NOT_PROVIDED,
+    ) -> GymScene:
+        """Set how the env is made: ``env_creator(**env_config)``; ``seed`` seeds episode k with seed + k."""
+        if env_creator is not NOT_PROVIDED:
+            self.env_creator = check_callable(self, "environment", "env_creator", env_creator)
+        if env_config is not NOT_PROVIDED:
+            if env_config is None:
+                env_config = {}
+            if not isinstance(env_config, dict) or not all(isinstance(k, str) for k in env_config):
+                raise fail(self, "environment", "env_config", f"must be a dict with str keys, got {env_config!r}")
+            self.env_config = dict(env_config)
+        if seed is not NOT_PROVIDED:
+            self.seed = None if seed is None else check_int(self, "environment", "seed", seed, minimum=0)
+        return self
+
+    @known_options
+    def rendering(
+        self,
+        fps: int = NOT_PROVIDED,
+        game_width: int = NOT_PROVIDED,
+        game_height: int = NOT_PROVIDED,
+        background: str = NOT_PROVIDED,
+        hud: str | Callable[[HudInfo], str] | None = NOT_PROVIDED,
+    ) -> GymScene:
+        """Set the tick rate, the canvas size in pixels, its background color and the HUD text.
+
+        ``hud`` is a fixed string or a callable receiving a :class:`HudInfo` and returning text.
+        """
+        if fps is not NOT_PROVIDED:
+            self.fps = check_int(self, "rendering", "fps", fps, minimum=1, maximum=120)
+        if game_width is not NOT_PROVIDED:
+            self.game_width = check_int(self, "rendering", "game_width", game_width, minimum=50, maximum=4096)
+        if game_height is not NOT_PROVIDED:
+            self.game_height = check_int(self, "rendering", "game_height", game_height, minimum=50, maximum=4096)
+        if background is not NOT_PROVIDED:
+            self.background = check_color(self, "rendering", "background", background)
+        if hud is not NOT_PROVIDED:
+            if hud is not None and not isinstance(hud, str) and not callable(hud):
+                raise fail(self, "rendering", "hud", f"must be a string, a callable(HudInfo) -> str or None, got {hud!r}")
+            self.hud = hud
+        return self
+
+    @known_options
+    def gameplay(
+        self,
+        action_mapping: dict[str | tuple[str, ...], Any] = NOT_PROVIDED,
+        default_action: Any = NOT_PROVIDED,
+        num_episodes: int = NOT_PROVIDED,
+        max_steps: int = NOT_PROVIDED,
+        input_mode: str = NOT_PROVIDED,
+        reset_freeze_s: float = NOT_PROVIDED,
+    ) -> GymScene:
+        """Set how keys become actions and how long the game lasts.
+
+        ``action_mapping`` maps a key name (``KeyboardEvent.key``, e.g. ``"ArrowLeft"``) or a tuple of
+        keys held together (a composite action) to an action. With ``input_mode="pressed_keys"`` the
+        keys held at each tick choose the action; with ``"single_keystroke"`` each key press acts once.
+        ``default_action`` is used when no mapped key applies.
+        """
+        if action_mapping is not NOT_PROVIDED:
+            if not isinstance(action_mapping, dict) or not action_mapping:
+                raise fail(self, "gameplay", "action_mapping", f"must be a non-empty dict, got {action_mapping!r}")
+            mapping: dict[str | tuple[str, ...], Any] = {}
+            for key, action in action_mapping.items():
+                if isinstance(key, tuple):
+                    keys = tuple(sorted({_key_name(self, k) for k in key}))
+                    if len(keys) < 2:
+                        raise fail(
+                            self, "gameplay", "action_mapping",
+                            f"a composite key must hold at least two different keys, got {key!r}",
+                        )
+                    norm: str | tuple[str, ...] = keys
+                else:
+                    norm = _key_name(self, key)
+                if norm in mapping:
+                    raise fail(self, "gameplay", "action_mapping", f"maps {key!r} twice")
+                if not is_json_value(action):
+                    raise fail(
+                        self, "gameplay", "action_mapping",
+                        f"actions must be JSON values (int, str, list of ints...), got {action!r} for {key!r}",
+                    )
+                mapping[norm] = action
+            self.action_mapping = mapping
+        if default_action is not NOT_PROVIDED:
+            if not is_json_value(default_action):
+                raise fail(self, "gameplay", "default_action", f"must be a JSON value, got {default_action!r}")
+            self.default_action = default_action
+        if num_episodes is not NOT_PROVIDED:
+            self.num_episodes = check_int(self, "gameplay", "num_episodes", num_episodes, minimum=1)
+        if max_steps is not NOT_PROVIDED:
+            self.max_steps = check_int(self, "gameplay", "max_steps", max_steps, minimum=1)
+        if input_mode is not NOT_PROVIDED:
+            self.input_mode = check_choice(self, "gameplay", "input_mode", input_mode, INPUT_MODES)
+        if reset_freeze_s is not NOT_PROVIDED:
+            self.reset_freeze_s = check_number(self, "gameplay", "reset_freeze_s", reset_freeze_s, minimum=0, maximum=60)
+        return self
+
+    @known_options
+    def policies(self, policy_mapping: dict[str | int, Any] = NOT_PROVIDED) -> GymScene:
+        """Say who controls each agent: ``"human"``, ``"random"`` or a callable ``policy(observation) -> action``.
+
+        Keys are the env's agent ids (any single key for a single-agent Gymnasium env).
+        """
+        if policy_mapping is not NOT_PROVIDED:
+            if not isinstance(policy_mapping, dict) or not policy_mapping:
+                raise fail(self, "policies", "policy_mapping", f"must be a non-empty dict, got {policy_mapping!r}")
+            mapping: dict[str, Any] = {}
+            for agent, policy in policy_mapping.items():
+                if isinstance(agent, bool) or not isinstance(agent, (str, int)):
+                    raise fail(self, "policies", "policy_mapping", f"agent ids must be str or int, got {agent!r}")
+                if isinstance(policy, str):
+                    if policy not in BUILTIN_POLICIES:
+                        raise fail(
+                            self, "policies", "policy_mapping",
+                            f"policy for agent {agent!r} must be one of {', '.join(map(repr, BUILTIN_POLICIES))} "
+                            f"or a callable, got {policy!r}",
+                        )
+                elif not callable(policy):
+                    raise fail(
+                        self, "policies", "policy_mapping",
+                        f"policy for agent {agent!r} must be 'human', 'random' or a callable, got {policy!r}",
+                    )
+                mapping[str(agent)] = policy
+            self.policy_mapping = mapping
+        return self
+
+    @known_options
+    def content(
+        self,
+        scene_header: str | None = NOT_PROVIDED,
+        scene_body: str = NOT_PROVIDED,
+        scene_body_filepath: str = NOT_PROVIDED,
+        in_game_scene_body: str = NOT_PROVIDED,
+        in_game_scene_body_filepath: str = NOT_PROVIDED,
+    ) -> GymScene:
+        """Set the HTML shown before the game starts (``scene_body``) and beside it while playing."""
+        for inline, path in (("scene_body", scene_body_filepath), ("in_game_scene_body", in_game_scene_body_filepath)):
+            given_inline = scene_body if inline == "scene_body" else in_game_scene_body
+            if given_inline is not NOT_PROVIDED and path is not NOT_PROVIDED:
+                raise fail(self, "content", f"{inline}_filepath", f"cannot be combined with {inline}; pass one")
+        if scene_header is not NOT_PROVIDED:
+            self.scene_header = check_str(self, "content", "scene_header", scene_header, allow_none=True)
+        if scene_body is not NOT_PROVIDED:
+            self.scene_body = check_str(self, "content", "scene_body", scene_body) or ""
+        if scene_body_filepath is not NOT_PROVIDED:
+            self.scene_body = read_text_file(self, "content", "scene_body_filepath", scene_body_filepath)
+        if in_game_scene_body is not NOT_PROVIDED:
+            self.in_game_scene_body = check_str(self, "content", "in_game_scene_body", in_game_scene_body) or ""
+        if in_game_scene_body_filepath is not NOT_PROVIDED:
+            self.in_game_scene_body = read_text_file(
+                self, "content", "in_game_scene_body_filepath", in_game_scene_body_filepath
+            )
+        return self
+
+    # -- derived views ---------------------------------------------------------------------
+
+    @property
+    def human_agents(self) -> list[str]:
+        """Agent ids played by humans, in policy_mapping order."""
+        return [a for a, p in self.policy_mapping.items() if p == "human"]
+
+    def allowed_actions(self) -> list[Any]:
+        """Every action a human may send: the mapped actions and the default action."""
+        actions = list(self.action_mapping.values())
+        if self.default_action not in actions:
+            actions.append(self.default_action)
+        return actions
+
+    def validate(self) -> None:
+        if self.env_creator is None:
+            raise fail(self, "environment", "env_creator", "is required: pass a callable that returns the env")
+        if not self.policy_mapping:
+            raise fail(
+                self, "policies", "policy_mapping",
+                "is required: map each agent id to 'human', 'random' or a callable, e.g. {'player': 'human'}",
+            )
+        humans = self.human_agents
+        if len(humans) > 1:
+            raise fail(
+                self, "policies", "policy_mapping",
+                f"has {len(humans)} human agents ({', '.join(humans)}); a single-participant scene allows one",
+            )
+        if humans:
+            if not self.action_mapping:
+                raise fail(self, "gameplay", "action_mapping", "is required when an agent is played by a human")
+            if self.default_action is None:
+                raise fail(
+                    self, "gameplay", "default_action",
+                    "is required when an agent is played by a human (the action when no mapped key is held)",
+                )
+
+    def client_spec(self) -> dict[str, Any]:
+        mapping = [
+            {"keys": list(k) if isinstance(k, tuple) else [k], "action": v} for k, v in self.action_mapping.items()
+        ]
+        return {
+            **super().client_spec(),
+            "header": self.scene_header,
+            "body": self.scene_body,
+            "in_game_body": self.in_game_scene_body,
+            "fps": self.fps,
+            "game_width": self.game_width,
+            "game_height": self.game_height,
+            "background": self.background,
+            "action_mapping": mapping,
+            "default_action": self.default_action,
+            "input_mode": self.input_mode,
+            "num_episodes": self.num_episodes,
+            "max_steps": self.max_steps,
+            "human": bool(self.human_agents),
+        }
+
+    def config(self) -> dict[str, Any]:
+        def name(obj: Any) -> Any:
+            return obj if isinstance(obj, str) or obj is None else getattr(obj, "__qualname__", repr(obj))
+
+        return {
+            **self.client_spec(),
+            "env_creator": name(self.env_creator),
+            "env_config": {k: (v if is_json_value(v) else repr(v)) for k, v in self.env_config.items()},
+            "seed": self.seed,
+            "reset_freeze_s": self.reset_freeze_s,
+            "hud": name(self.hud),
+            "policy_mapping": {a: name(p) for a, p in self.policy_mapping.items()},
+        }

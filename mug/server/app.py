@@ -1,0 +1,123 @@
+"""The Tornado application: the participant page, the client's static assets and the Socket.IO route."""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import json
+import mimetypes
+from pathlib import Path
+from typing import Any
+
+import socketio
+import tornado.web
+
+CLIENT_DIST = Path(__file__).resolve().parent.parent / "client" / "dist"
+
+# Python's mimetypes lacks these on some versions; browsers refuse to stream-compile wasm without it.
+mimetypes.add_type("application/wasm", ".wasm")
+mimetypes.add_type("text/javascript", ".mjs")
+mimetypes.add_type("text/javascript", ".js")
+
+
+class ClientNotBuiltError(RuntimeError):
+    """The browser client bundle is missing (the package was installed without building it)."""
+
+
+def client_dist() -> Path:
+    """The folder of built client assets, or a clear error saying how to build it."""
+    if not (CLIENT_DIST / "app.js").is_file():
+        raise ClientNotBuiltError(
+            f"The MUG browser client is not built ({CLIENT_DIST / 'app.js'} is missing). "
+            "Reinstall with `pip install -e .` (needs Node.js >= 20 and npm), or run "
+            "`npm ci && npm run build` in mug/client."
+        )
+    return CLIENT_DIST
+
+
+PAGE = """<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title}</title>
+<link rel="stylesheet" href="static/app.css?v={version}">
+</head>
+<body>
+<div id="mug-root"><div class="mug-loading" data-testid="loading">Loading…</div></div>
+<script id="mug-config" type="application/json">{config}</script>
+<script type="module" src="static/app.js?v={version}"></script>
+</body>
+</html>
+"""
+
+
+class PageHandler(tornado.web.RequestHandler):
+    """Serves the participant page; all URLs in it are relative so any path prefix works."""
+
+    def initialize(self, title: str, version: str) -> None:
+        self.title = title
+        self.version = version
+
+    def get(self) -> None:
+        config = json.dumps({"title": self.title, "version": self.version}).replace("</", "<\\/")
+        self.set_header("Cache-Control", "no-store")
+        self.write(PAGE.format(title=html.escape(self.title), version=self.version, config=config))
+
+
+class AssetHandler(tornado.web.StaticFileHandler):
+    """Client assets; a request carrying ?v=<build hash> may be cached for a year."""
+
+    def set_extra_headers(self, path: str) -> None:
+        if "v" not in self.request.arguments:
+            self.set_header("Cache-Control", "no-cache")
+
+
+class HealthHandler(tornado.web.RequestHandler):
+    def get(self) -> None:
+        self.write({"ok": True})
+
+
+class NoIconHandler(tornado.web.RequestHandler):
+    """Browsers ask for /favicon.ico; answer "no content" instead of logging a 404."""
+
+    def get(self) -> None:
+        self.set_status(204)
+
+
+def _socketio_handler(sio: socketio.AsyncServer) -> type:
+    base: Any = socketio.get_tornado_handler(sio)
+
+    class NoDelaySocketHandler(base):  # type: ignore[misc, valid-type]
+        """Turns Nagle's algorithm off: otherwise every small Socket.IO message waits ~40 ms."""
+
+        async def open(self, *args: Any, **kwargs: Any) -> None:
+            self.set_nodelay(True)
+            await super().open(*args, **kwargs)
+
+    return NoDelaySocketHandler
+
+
+def build_version(dist: Path) -> str:
+    """A short hash of the built bundle, used to version asset URLs."""
+    digest = hashlib.sha256()
+    for name in ("app.js", "app.css", "build-info.json"):
+        path = dist / name
+        if path.is_file():
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def make_app(sio: socketio.AsyncServer, title: str) -> tornado.web.Application:
+    dist = client_dist()
+    version = build_version(dist)
+    return tornado.web.Application(
+        [
+            (r"/", PageHandler, {"title": title, "version": version}),
+            (r"/static/(.*)", AssetHandler, {"path": str(dist)}),
+            (r"/socket.io/", _socketio_handler(sio)),
+            (r"/health", HealthHandler),
+            (r"/favicon.ico", NoIconHandler),
+        ],
+        websocket_ping_interval=None,
+    )

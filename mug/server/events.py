@@ -1,0 +1,95 @@
+"""Socket.IO event handlers: parse each payload, call the session layer, reply or report an error."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import socketio
+
+from mug.data import Store
+from mug.server import protocol
+from mug.server.protocol import ProtocolError
+from mug.server.sessions import Sessions
+
+log = logging.getLogger("mug.server.events")
+
+Handler = Callable[[str, tuple[Any, ...]], Awaitable[Any]]
+
+
+def register(sio: socketio.AsyncServer, sessions: Sessions, store: Store) -> None:
+    """Attach MUG's handlers to the Socket.IO server (protocol: docs/protocol.md)."""
+
+    async def reject(sid: str, event: str, message: str, args: tuple[Any, ...] = ()) -> dict[str, Any]:
+        log.warning("rejected %r from %s: %s", event, sid, message)
+        conn = sessions.by_sid.get(sid)
+        store.add_event(
+            conn.participant_id if conn else None, None, "protocol_error",
+            {"event": event[:64], "message": message, "sid": sid}, time.time(),
+        )
+        await sio.emit("error", {"event": event[:64], "message": message}, to=sid)
+        return {"ok": False, "error": message}
+
+    def guarded(event: str, handler: Handler) -> None:
+        async def on_event(sid: str, *args: Any) -> Any:
+            try:
+                result = await handler(sid, args)
+            except ProtocolError as exc:
+                return await reject(sid, event, str(exc), args)
+            except Exception as exc:  # a bug must not take the server or other games down
+                log.exception("handler for %r failed", event)
+                return await reject(sid, event, f"server error while handling '{event}': {type(exc).__name__}")
+            return {"ok": True, **result} if isinstance(result, dict) else result
+
+        sio.on(event, on_event)
+
+    async def on_join(sid: str, args: tuple[Any, ...]) -> dict[str, Any]:
+        return await sessions.join(sid, protocol.parse_join(args))
+
+    async def on_advance(sid: str, args: tuple[Any, ...]) -> dict[str, Any]:
+        return await sessions.advance(sid, protocol.parse_advance(args))
+
+    async def on_start_game(sid: str, args: tuple[Any, ...]) -> dict[str, Any]:
+        return await sessions.start_game(sid, protocol.parse_start_game(args))
+
+    async def on_action(sid: str, args: tuple[Any, ...]) -> None:
+        action = protocol.parse_action(args)
+        sessions.action(sid, action.scene_id, action.action)
+
+    async def on_ping(sid: str, args: tuple[Any, ...]) -> dict[str, Any]:
+        return {"t": protocol.parse_ping(args), "server_t": time.time() * 1000.0}
+
+    async def on_client_event(sid: str, args: tuple[Any, ...]) -> None:
+        event = protocol.parse_client_event(args)
+        pid = sessions.participant_of(sid)
+        _, scene = sessions.current(pid)
+        store.add_event(pid, scene.scene_id, f"client_{event.kind}", event.data, time.time())
+
+    for name, handler in (
+        ("join", on_join),
+        ("advance", on_advance),
+        ("start_game", on_start_game),
+        ("action", on_action),
+        ("ping", on_ping),
+        ("client_event", on_client_event),
+    ):
+        guarded(name, handler)
+
+    async def on_unknown(event: str, sid: str, *args: Any) -> dict[str, Any]:
+        return await reject(sid, str(event), f"unknown event {str(event)[:64]!r}")
+
+    sio.on("*", on_unknown)
+
+    async def on_connect(sid: str, environ: dict[str, Any], auth: Any = None) -> bool:
+        return True
+
+    async def on_disconnect(sid: str, reason: Any = None) -> None:
+        try:
+            await sessions.disconnect(sid)
+        except Exception:
+            log.exception("disconnect handling failed for %s", sid)
+
+    sio.on("connect", on_connect)
+    sio.on("disconnect", on_disconnect)

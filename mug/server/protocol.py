@@ -1,0 +1,164 @@
+"""Validation of client → server Socket.IO payloads (the wire protocol is in docs/protocol.md).
+
+Every handler parses its payload here first; anything malformed raises ProtocolError with a message
+the client gets back, so a bad event never reaches game or session code.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass
+from typing import Any
+
+PARTICIPANT_ID = re.compile(r"^[A-Za-z0-9_.:@\-]{1,128}$")
+SCENE_ID = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
+
+# Limits on the JSON size of each event's payload, in bytes.
+MAX_SIZE = {
+    "join": 16_384,
+    "advance": 65_536,
+    "start_game": 1_024,
+    "action": 2_048,
+    "ping": 256,
+    "client_event": 8_192,
+}
+CLIENT_EVENT_KINDS = ("focus", "blur", "visibility", "log", "resize")
+
+
+class ProtocolError(ValueError):
+    """A client event is malformed; the message says what was wrong."""
+
+
+def _size(payload: Any) -> int:
+    try:
+        return len(json.dumps(payload, separators=(",", ":"), allow_nan=False))
+    except (TypeError, ValueError) as exc:
+        raise ProtocolError(f"payload is not plain JSON: {exc}") from None
+
+
+def payload_of(event: str, args: tuple[Any, ...]) -> dict[str, Any]:
+    """Check the event carries exactly one JSON object within its size limit, and return it."""
+    if len(args) != 1:
+        raise ProtocolError(f"'{event}' takes exactly one payload object, got {len(args)} arguments")
+    payload = args[0]
+    if not isinstance(payload, dict):
+        raise ProtocolError(f"'{event}' payload must be an object, got {type(payload).__name__}")
+    limit = MAX_SIZE[event]
+    size = _size(payload)
+    if size > limit:
+        raise ProtocolError(f"'{event}' payload is {size} bytes; the limit is {limit}")
+    return payload
+
+
+def _field(payload: dict[str, Any], event: str, name: str, kind: type | tuple[type, ...], required: bool = True) -> Any:
+    if name not in payload:
+        if required:
+            raise ProtocolError(f"'{event}' needs the field '{name}'")
+        return None
+    value = payload[name]
+    if isinstance(value, bool) and bool not in (kind if isinstance(kind, tuple) else (kind,)):
+        raise ProtocolError(f"'{event}' field '{name}' has the wrong type bool")
+    if not isinstance(value, kind):
+        raise ProtocolError(f"'{event}' field '{name}' has the wrong type {type(value).__name__}")
+    return value
+
+
+def _no_extra(payload: dict[str, Any], event: str, allowed: tuple[str, ...]) -> None:
+    extra = sorted(set(payload) - set(allowed))
+    if extra:
+        raise ProtocolError(f"'{event}' has unknown field(s) {', '.join(extra)}; allowed: {', '.join(allowed)}")
+
+
+def _scene_id(payload: dict[str, Any], event: str) -> str:
+    value = _field(payload, event, "scene_id", str)
+    if not SCENE_ID.match(value):
+        raise ProtocolError(f"'{event}' field 'scene_id' is not a valid scene id")
+    return value
+
+
+@dataclass(frozen=True)
+class Join:
+    participant_id: str | None
+    query: dict[str, str]
+
+
+def parse_join(args: tuple[Any, ...]) -> Join:
+    p = payload_of("join", args)
+    _no_extra(p, "join", ("participant_id", "query"))
+    pid = _field(p, "join", "participant_id", (str, type(None)), required=False)
+    if pid is not None and not PARTICIPANT_ID.match(pid):
+        raise ProtocolError("'join' field 'participant_id' must be 1-128 letters, digits or _ . : @ -")
+    query = _field(p, "join", "query", dict, required=False) or {}
+    if len(query) > 50 or not all(isinstance(k, str) and isinstance(v, str) and len(v) <= 512 for k, v in query.items()):
+        raise ProtocolError("'join' field 'query' must map at most 50 names to strings of at most 512 characters")
+    return Join(pid, query)
+
+
+@dataclass(frozen=True)
+class Advance:
+    scene_id: str
+    answers: dict[str, Any]
+
+
+def parse_advance(args: tuple[Any, ...]) -> Advance:
+    p = payload_of("advance", args)
+    _no_extra(p, "advance", ("scene_id", "answers"))
+    answers = _field(p, "advance", "answers", dict, required=False) or {}
+    for key, value in answers.items():
+        ok = value is None or isinstance(value, (str, bool, int, float))
+        ok = ok or (isinstance(value, list) and all(isinstance(v, str) for v in value))
+        if not ok or (isinstance(value, float) and not math.isfinite(value)):
+            raise ProtocolError(f"'advance' answer {key!r} must be a string, number, boolean, list of strings or null")
+    return Advance(_scene_id(p, "advance"), answers)
+
+
+def parse_start_game(args: tuple[Any, ...]) -> str:
+    p = payload_of("start_game", args)
+    _no_extra(p, "start_game", ("scene_id",))
+    return _scene_id(p, "start_game")
+
+
+@dataclass(frozen=True)
+class Action:
+    scene_id: str
+    action: Any
+
+
+def parse_action(args: tuple[Any, ...]) -> Action:
+    p = payload_of("action", args)
+    _no_extra(p, "action", ("scene_id", "action"))
+    if "action" not in p:
+        raise ProtocolError("'action' needs the field 'action'")
+    return Action(_scene_id(p, "action"), p["action"])
+
+
+def parse_ping(args: tuple[Any, ...]) -> float:
+    p = payload_of("ping", args)
+    _no_extra(p, "ping", ("t",))
+    t = _field(p, "ping", "t", (int, float))
+    if not math.isfinite(t):
+        raise ProtocolError("'ping' field 't' must be a finite number")
+    return float(t)
+
+
+@dataclass(frozen=True)
+class ClientEvent:
+    kind: str
+    data: dict[str, Any]
+
+
+def parse_client_event(args: tuple[Any, ...]) -> ClientEvent:
+    p = payload_of("client_event", args)
+    _no_extra(p, "client_event", ("kind", "data"))
+    kind = _field(p, "client_event", "kind", str)
+    if kind not in CLIENT_EVENT_KINDS:
+        raise ProtocolError(f"'client_event' kind must be one of {', '.join(CLIENT_EVENT_KINDS)}, got {kind!r}")
+    data = _field(p, "client_event", "data", dict, required=False) or {}
+    return ClientEvent(kind, data)
+
+
+def action_key(action: Any) -> str:
+    """A canonical string for comparing actions after a JSON round trip (tuples become lists)."""
+    return json.dumps(action, sort_keys=True, separators=(",", ":"))

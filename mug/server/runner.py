@@ -1,0 +1,198 @@
+"""Runs the MUG server on its own thread and event loop, and the handle that controls it."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import threading
+import time
+from importlib import metadata
+from typing import TYPE_CHECKING, Any
+
+import socketio
+import tornado.httpserver
+import tornado.netutil
+
+from mug.data import Store
+from mug.server.app import client_dist, make_app
+from mug.server.events import register
+from mug.server.sessions import Sessions
+
+if TYPE_CHECKING:
+    from mug.data import Results
+    from mug.experiment import Experiment
+
+log = logging.getLogger("mug.server")
+
+# Payloads past this close the sender's connection at the Engine.IO layer; each event has a much
+# smaller limit of its own (protocol.MAX_SIZE) that gets an error reply instead.
+MAX_MESSAGE_BYTES = 4_000_000
+
+
+class ServerHandle:
+    """A running MUG server: its URL, its stats, and ``stop()``. Use it as a context manager."""
+
+    def __init__(self, experiment: Experiment, host: str, port: int, reconnect_grace_s: float) -> None:
+        self.experiment = experiment
+        self.host = host
+        self._requested_port = port
+        self._grace = reconnect_grace_s
+        self._loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._startup_error: BaseException | None = None
+        self._stopped = False
+        self.port = 0
+        self.sessions: Sessions | None = None
+        self._thread = threading.Thread(target=self._main, name=f"mug-server-{experiment.experiment_id}", daemon=True)
+
+    @property
+    def url(self) -> str:
+        """The participant URL (direct; behind a proxy, participants use the proxied address)."""
+        shown = "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host
+        return f"http://{shown}:{self.port}/"
+
+    def _start(self) -> None:
+        self._thread.start()
+        self._ready.wait()
+        if self._startup_error is not None:
+            self._thread.join()
+            raise self._startup_error
+
+    def _main(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        try:
+            self._loop.run_until_complete(self._setup())
+        except BaseException as exc:  # reported to the caller of serve()
+            self._startup_error = exc
+            self._ready.set()
+            self._loop.close()
+            return
+        self._ready.set()
+        try:
+            self._loop.run_forever()
+        finally:
+            self._loop.close()
+
+    async def _setup(self) -> None:
+        exp = self.experiment
+        client_dist()  # fail early and clearly when the client is not built
+        self.store = Store(exp.data_path)
+        self.store.write_metadata(exp.config(), _versions())
+        self.sio = socketio.AsyncServer(
+            async_mode="tornado",
+            max_http_buffer_size=MAX_MESSAGE_BYTES,
+            ping_interval=5,
+            ping_timeout=10,
+            cors_allowed_origins=[],
+            logger=False,
+            engineio_logger=False,
+        )
+        self.sessions = Sessions(exp, self.store, self.sio, reconnect_grace_s=self._grace)
+        register(self.sio, self.sessions, self.store)
+        app = make_app(self.sio, exp.title)
+        self._sockets = tornado.netutil.bind_sockets(self._requested_port, self.host, family=socket.AF_INET)
+        self._http = tornado.httpserver.HTTPServer(app, max_buffer_size=MAX_MESSAGE_BYTES + 65_536)
+        self._http.add_sockets(self._sockets)
+        self.port = self._sockets[0].getsockname()[1]
+        log.info("MUG experiment %r serving at %s", exp.experiment_id, self.url)
+
+    async def _shutdown(self) -> None:
+        self._http.stop()
+        if self.sessions is not None:
+            await self.sessions.shutdown()
+        for sid in list(self.sessions.by_sid if self.sessions else []):
+            try:
+                await self.sio.disconnect(sid)
+            except Exception:
+                log.debug("disconnecting %s at shutdown failed", sid, exc_info=True)
+        try:
+            await asyncio.wait_for(self._http.close_all_connections(), timeout=5)
+        except asyncio.TimeoutError:
+            log.warning("some connections did not close within 5 s")
+        self.store.close()
+        tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """Stop the server: games end as aborted, connections close, the store closes, the thread ends."""
+        if self._stopped:
+            return
+        self._stopped = True
+        future = asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop)
+        try:
+            future.result(timeout)
+        finally:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout)
+
+    def wait(self) -> None:
+        """Block until the server stops (Ctrl-C stops it); what ``mug serve`` does."""
+        try:
+            while self._thread.is_alive():
+                self._thread.join(0.5)
+        except KeyboardInterrupt:
+            self.stop()
+
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive() and not self._stopped
+
+    def call(self, fn: Any, *args: Any, timeout: float = 10.0) -> Any:
+        """Run ``fn(*args)`` on the server's loop and return its result (thread-safe access)."""
+
+        async def run() -> Any:
+            return fn(*args)
+
+        return asyncio.run_coroutine_threadsafe(run(), self._loop).result(timeout)
+
+    def stats(self) -> dict[str, Any]:
+        """Live figures: connected participants, running games, and tick lateness samples (ms)."""
+
+        def collect() -> dict[str, Any]:
+            assert self.sessions is not None
+            lateness = [x for g in self.sessions.games.values() for x in g.lateness_ms]
+            return {
+                "connected": len(self.sessions.by_sid),
+                "games": len(self.sessions.games),
+                "tick_lateness_ms": lateness,
+            }
+
+        return self.call(collect)
+
+    def results(self) -> Results:
+        return self.experiment.results()
+
+    def __enter__(self) -> ServerHandle:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        state = "running" if self.running else "stopped"
+        return f"<MUG server {self.experiment.experiment_id!r} {state} at {self.url}>"
+
+
+def start_server(
+    experiment: Experiment, host: str = "127.0.0.1", port: int = 0, *, reconnect_grace_s: float = 120.0
+) -> ServerHandle:
+    """Start serving ``experiment`` on a background thread; returns once it accepts connections."""
+    handle = ServerHandle(experiment, host, port, reconnect_grace_s)
+    handle._start()
+    return handle
+
+
+def _versions() -> dict[str, Any]:
+    versions: dict[str, Any] = {"recorded_at": time.time()}
+    for dist in ("mug-py", "tornado", "python-socketio", "gymnasium", "numpy", "pandas"):
+        try:
+            versions[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            versions[dist] = None
+    import platform
+
+    versions["python"] = platform.python_version()
+    return versions

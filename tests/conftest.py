@@ -1,0 +1,70 @@
+"""Shared fixtures: a real MUG server on 127.0.0.1 and Debian's Chromium driven by Playwright."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = os.environ.get("MUG_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[object]:
+    """One headless Chromium for the session; each participant gets a context of its own."""
+    from playwright.sync_api import sync_playwright
+
+    if not shutil.which(CHROMIUM) and not Path(CHROMIUM).exists():
+        pytest.fail(f"Chromium not found at {CHROMIUM}; install Debian's chromium package (see README)")
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def participant(browser):  # noqa: ANN001, ANN201 - Playwright types
+    """Factory: a fresh browser context + page per participant, closed after the test."""
+    contexts = []
+
+    def open_page(url: str):  # noqa: ANN202
+        context = browser.new_context(viewport={"width": 1000, "height": 800})
+        contexts.append(context)
+        page = context.new_page()
+        page.set_default_timeout(20_000)
+        page.goto(url)
+        return page
+
+    yield open_page
+    for context in contexts:
+        context.close()
+
+
+@pytest.fixture
+def serve(tmp_path: Path) -> Iterator[Callable[..., object]]:
+    """Factory: serve an experiment (data under tmp_path) and stop it after the test."""
+    handles = []
+
+    def start(experiment, **options):  # noqa: ANN001, ANN202
+        experiment.data_dir = tmp_path / "data"
+        handle = experiment.serve(**options)
+        handles.append(handle)
+        return handle
+
+    yield start
+    for handle in handles:
+        handle.stop()
+
