@@ -77,8 +77,18 @@ class ServerHandle:
     async def _setup(self) -> None:
         exp = self.experiment
         client_dist()  # fail early and clearly when the client is not built
-        self.store = Store(exp.data_path)
-        self.store.write_metadata(exp.config(), _versions())
+        # Bind first: a port in use must fail before anything is opened.
+        self._sockets = tornado.netutil.bind_sockets(self._requested_port, self.host, family=socket.AF_INET)
+        self.port = self._sockets[0].getsockname()[1]
+        try:
+            self.store = Store(exp.data_path)
+            self.store.write_metadata(exp.config(), _versions())
+        except BaseException:
+            for sock in self._sockets:
+                sock.close()
+            if hasattr(self, "store"):
+                self.store.close()
+            raise
         self.sio = socketio.AsyncServer(
             async_mode="tornado",
             max_http_buffer_size=MAX_MESSAGE_BYTES,
@@ -90,11 +100,10 @@ class ServerHandle:
         )
         self.sessions = Sessions(exp, self.store, self.sio, reconnect_grace_s=self._grace)
         register(self.sio, self.sessions, self.store)
-        app = make_app(self.sio, exp.title)
-        self._sockets = tornado.netutil.bind_sockets(self._requested_port, self.host, family=socket.AF_INET)
-        self._http = tornado.httpserver.HTTPServer(app, max_buffer_size=MAX_MESSAGE_BYTES + 65_536)
+        self._http = tornado.httpserver.HTTPServer(
+            make_app(self.sio, exp.title), max_buffer_size=MAX_MESSAGE_BYTES + 65_536
+        )
         self._http.add_sockets(self._sockets)
-        self.port = self._sockets[0].getsockname()[1]
         log.info("MUG experiment %r serving at %s", exp.experiment_id, self.url)
 
     async def _shutdown(self) -> None:
