@@ -1,0 +1,33 @@
+"""The env side of MUG: the env contract, the drawing API and the render-state schema.
+
+- :class:`Surface` — immediate-mode drawing API; ``commit()`` gives a render state.
+- :func:`validate_render_state` — check a render state against the schema.
+- :class:`RenderDiffer` — per-connection diffing of render states.
+- :func:`encode_png` / :func:`png_data_url` — pure-Python PNG encoding of RGB frames.
+- :class:`EnvAdapter` / :class:`StepResult` — one interface over Gymnasium and
+  PettingZoo-parallel envs.
+- :func:`to_jsonable` — JSON-safe copies of observations, actions and infos.
+- :func:`check_env` — check an env against the contract before running an experiment.
+
+Everything importable from here is pure Python (stdlib only) because the same
+modules run inside Pyodide, where numpy may be missing; numpy and gymnasium are
+only imported lazily, inside :func:`check_env`.
+"""
+
+from mug.env.errors import EnvCheckError, EnvContractError, RenderStateError
+from mug.env.frame import RGBFrame
+from mug.env.png import encode_png, png_data_url
+from mug.env.schema import OBJECT_TYPES, validate_render_state
+from mug.env.surface import Surface
+
+__all__ = [
+    "OBJECT_TYPES",
+    "EnvCheckError",
+    "EnvContractError",
+    "RGBFrame",
+    "RenderStateError",
+    "Surface",
+    "encode_png",
+    "png_data_url",
+    "validate_render_state",
+]
