@@ -92,12 +92,14 @@ def check_fields(row: Any, fields: Mapping[str, bool], where: str) -> None:
         )
 
 
-def text(value: Any, where: str, *, allow_none: bool = False) -> str | None:
-    """A non-empty ``str`` (or ``None`` when allowed)."""
+def text(value: Any, where: str, *, allow_none: bool = False, allow_empty: bool = False) -> str | None:
+    """A ``str`` (or ``None`` when allowed); identifiers must not be empty unless ``allow_empty``."""
     if value is None and allow_none:
         return None
-    if not isinstance(value, str) or not value:
-        expected = "a non-empty str or None" if allow_none else "a non-empty str"
+    if not isinstance(value, str) or (not value and not allow_empty):
+        expected = "a str" if allow_empty else "a non-empty str"
+        if allow_none:
+            expected += " or None"
         raise RecordError(f"{where}: expected {expected}, got {value!r}")
     return value
 
@@ -162,7 +164,7 @@ def step_params(row: Any, where: str) -> tuple[Any, ...]:
         integer(row["episode"], f"{where}.episode", minimum=0),
         integer(row["step"], f"{where}.step", minimum=0),
         text(row.get("participant_id"), f"{where}.participant_id", allow_none=True),
-        text(row["scene_id"], f"{where}.scene_id"),
+        text(row["scene_id"], f"{where}.scene_id", allow_empty=True),
         timestamp(row["t"], f"{where}.t"),
         dumps(mapping(row["actions"], f"{where}.actions"), f"{where}.actions"),
         dumps(number_map(row["rewards"], f"{where}.rewards"), f"{where}.rewards"),
@@ -194,7 +196,7 @@ def episode_params(row: Any, where: str) -> tuple[Any, ...]:
     return (
         text(row["game_id"], f"{where}.game_id"),
         integer(row["episode"], f"{where}.episode", minimum=0),
-        text(row["scene_id"], f"{where}.scene_id"),
+        text(row["scene_id"], f"{where}.scene_id", allow_empty=True),
         dumps(list(participant_ids), f"{where}.participant_ids"),
         integer(row.get("seed"), f"{where}.seed", allow_none=True),
         timestamp(row["started_at"], f"{where}.started_at"),
@@ -203,7 +205,7 @@ def episode_params(row: Any, where: str) -> tuple[Any, ...]:
         dumps(number_map(row["returns"], f"{where}.returns"), f"{where}.returns"),
         flag(row["terminated"], f"{where}.terminated"),
         flag(row["truncated"], f"{where}.truncated"),
-        text(row["outcome"], f"{where}.outcome"),
+        text(row["outcome"], f"{where}.outcome", allow_empty=True),
     )
 
 
@@ -213,7 +215,7 @@ def event_params(
     """Validate an event; return parameters in ``events`` column order (without the id)."""
     return (
         text(participant_id, f"{where}.participant_id", allow_none=True),
-        text(scene_id, f"{where}.scene_id", allow_none=True),
+        text(scene_id, f"{where}.scene_id", allow_none=True, allow_empty=True),
         text(kind, f"{where}.kind"),
         dumps(mapping(data, f"{where}.data"), f"{where}.data"),
         timestamp(t, f"{where}.t"),
@@ -224,7 +226,7 @@ def form_params(participant_id: Any, scene_id: Any, answers: Any, t: Any, where:
     """Validate a form submission; return ``(participant_id, scene_id, submitted_at, answers)``."""
     return (
         text(participant_id, f"{where}.participant_id"),
-        text(scene_id, f"{where}.scene_id"),
+        text(scene_id, f"{where}.scene_id", allow_empty=True),
         timestamp(t, f"{where}.t"),
         dumps(mapping(answers, f"{where}.answers"), f"{where}.answers"),
     )

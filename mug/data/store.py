@@ -199,10 +199,11 @@ class Store:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 yield conn
+                conn.execute("COMMIT")
             except BaseException:
-                conn.execute("ROLLBACK")
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
                 raise
-            conn.execute("COMMIT")
 
     @contextlib.contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
@@ -273,8 +274,8 @@ class Store:
         ``KeyError`` for an unknown participant.
         """
         rec.integer(scene_index, "scene_index", minimum=0)
-        rec.text(scene_id, "scene_id")
-        rec.text(scene_type, "scene_type")
+        rec.text(scene_id, "scene_id", allow_empty=True)
+        rec.text(scene_type, "scene_type", allow_empty=True)
         ts = rec.timestamp(t, "t")
         with self._write() as conn:
             self._require_participant(conn, participant_id, "participant_id")
@@ -308,7 +309,7 @@ class Store:
 
         Raises ``KeyError`` for an unknown participant.
         """
-        rec.text(completion_code, "completion_code", allow_none=True)
+        rec.text(completion_code, "completion_code", allow_none=True, allow_empty=True)
         self._set_status(participant_id, "completed", t, completion_code=completion_code)
 
     def exclude_participant(self, participant_id: str, reason: str, t: float) -> None:
@@ -316,7 +317,7 @@ class Store:
 
         Raises ``KeyError`` for an unknown participant.
         """
-        rec.text(reason, "reason")
+        rec.text(reason, "reason", allow_empty=True)
         self._set_status(participant_id, "excluded", t, reason=reason)
 
     def _set_status(
@@ -409,8 +410,8 @@ class Store:
         but keeps the first ``started_at``.
         """
         rec.text(game_id, "game_id")
-        rec.text(scene_id, "scene_id")
-        rec.text(mode, "mode")
+        rec.text(scene_id, "scene_id", allow_empty=True)
+        rec.text(mode, "mode", allow_empty=True)
         rec.mapping(dict(players), "players")
         for agent, player in players.items():
             rec.text(player, f"players.{agent}")
@@ -427,7 +428,7 @@ class Store:
 
     def end_game(self, game_id: str, outcome: str, t: float) -> None:
         """Record a game's end and outcome. Raises ``KeyError`` for an unknown game."""
-        rec.text(outcome, "outcome")
+        rec.text(outcome, "outcome", allow_empty=True)
         ts = rec.timestamp(t, "t")
         with self._write() as conn:
             cur = conn.execute(

@@ -379,3 +379,17 @@ def test_json_of_special_values(store: Store):
     actions, rewards = rows(store, "SELECT actions, rewards FROM steps")[0]
     assert json.loads(actions) == {"agent_0": {"move": [1, 2]}}
     assert json.loads(rewards) == {"agent_0": None}
+
+
+def test_empty_scene_ids_are_accepted(store: Store):
+    # Descriptive fields may be empty strings; identifiers (participant, game, event kind) may not.
+    store.get_or_create_participant("p1", {}, 1.0)
+    store.enter_scene("p1", 0, "", "", 2.0)
+    store.add_form("p1", "", {"a": 1}, 3.0)
+    store.add_steps([step(scene_id="")])
+    store.start_game("g1", "", "", {}, None, 1.0)
+    store.end_game("g1", "", 2.0)
+    with pytest.raises(RecordError, match="participant_id"):
+        store.get_or_create_participant("", {}, 1.0)
+    with pytest.raises(RecordError, match="game_id"):
+        store.add_steps([step(game_id="")])
