@@ -14,8 +14,10 @@ modules run inside Pyodide, where numpy may be missing; numpy and gymnasium are
 only imported lazily, inside :func:`check_env`.
 """
 
+from mug.env.differ import RenderDiffer
 from mug.env.errors import EnvCheckError, EnvContractError, RenderStateError
 from mug.env.frame import RGBFrame
+from mug.env.jsonable import to_jsonable
 from mug.env.png import encode_png, png_data_url
 from mug.env.schema import OBJECT_TYPES, validate_render_state
 from mug.env.surface import Surface
@@ -25,9 +27,11 @@ __all__ = [
     "EnvCheckError",
     "EnvContractError",
     "RGBFrame",
+    "RenderDiffer",
     "RenderStateError",
     "Surface",
     "encode_png",
     "png_data_url",
+    "to_jsonable",
     "validate_render_state",
 ]
