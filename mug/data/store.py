@@ -26,6 +26,7 @@ fsync on every commit (slower).
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import sqlite3
 import tempfile
@@ -549,8 +550,6 @@ class Store:
         atomically (temporary file, fsync, rename) and appends a copy to the
         ``metadata`` table, so the database alone is self-describing.
         """
-        import json
-
         config_text = dumps(dict(config), "config")
         versions_text = dumps(dict(versions), "versions")
         written_at = time.time()
