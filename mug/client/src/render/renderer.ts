@@ -218,7 +218,10 @@ export class Renderer {
       this.scene.onReady = resolve;
     });
     this.game = new Phaser.Game({
-      type: Phaser.AUTO,
+      // Canvas, not WebGL: render states are a few dozen 2D shapes, and on machines without a GPU
+      // (software WebGL) the WebGL path kept the main thread busy enough to push the p99 Socket.IO
+      // round trip from ~3 ms to ~36 ms and server tick lateness p99 from ~1.6 ms to ~10 ms.
+      type: Phaser.CANVAS,
       parent,
       width,
       height,

@@ -1,0 +1,1 @@
+"""MUG benchmarks: run `python -m benchmarks` (see benchmarks/README.md)."""

@@ -1,0 +1,54 @@
+"""Run MUG's benchmarks and print one JSON report: `python -m benchmarks [--only NAME] [--out FILE]`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def netcode() -> dict[str, Any]:
+    """The rollback netcode benchmark runs in Node (benchmarks/netcode/run.mjs)."""
+    out = subprocess.run(["node", str(ROOT / "benchmarks" / "netcode" / "run.mjs")], cwd=ROOT,
+                         capture_output=True, text=True, check=True)
+    return json.loads(out.stdout)
+
+
+def server_loop() -> dict[str, Any]:
+    from benchmarks import server_loop as bench
+
+    return bench.run()
+
+
+BENCHMARKS = {"server_loop": server_loop, "netcode": netcode}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--only", choices=sorted(BENCHMARKS), action="append", help="run only these")
+    parser.add_argument("--out", help="also write the report to this file")
+    args = parser.parse_args()
+    report: dict[str, Any] = {
+        "machine": {"python": platform.python_version(), "platform": platform.platform(),
+                    "cpus": __import__("os").cpu_count()},
+        "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    for name in args.only or list(BENCHMARKS):
+        print(f"benchmark {name}…", file=sys.stderr, flush=True)
+        report[name] = BENCHMARKS[name]()
+    text = json.dumps(report, indent=2)
+    print(text)
+    if args.out:
+        Path(args.out).write_text(text + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
