@@ -14,6 +14,7 @@ modules run inside Pyodide, where numpy may be missing; numpy and gymnasium are
 only imported lazily, inside :func:`check_env`.
 """
 
+from mug.env.adapter import FRAME_ID, EnvAdapter, StepResult
 from mug.env.differ import RenderDiffer
 from mug.env.errors import EnvCheckError, EnvContractError, RenderStateError
 from mug.env.frame import RGBFrame
@@ -23,12 +24,15 @@ from mug.env.schema import OBJECT_TYPES, validate_render_state
 from mug.env.surface import Surface
 
 __all__ = [
+    "FRAME_ID",
     "OBJECT_TYPES",
+    "EnvAdapter",
     "EnvCheckError",
     "EnvContractError",
     "RGBFrame",
     "RenderDiffer",
     "RenderStateError",
+    "StepResult",
     "Surface",
     "encode_png",
     "png_data_url",
