@@ -15,6 +15,7 @@ only imported lazily, inside :func:`check_env`.
 """
 
 from mug.env.adapter import FRAME_ID, EnvAdapter, StepResult
+from mug.env.check import check_env
 from mug.env.differ import RenderDiffer
 from mug.env.errors import EnvCheckError, EnvContractError, RenderStateError
 from mug.env.frame import RGBFrame
@@ -34,6 +35,7 @@ __all__ = [
     "RenderStateError",
     "StepResult",
     "Surface",
+    "check_env",
     "encode_png",
     "png_data_url",
     "to_jsonable",
