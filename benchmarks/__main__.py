@@ -16,8 +16,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def netcode() -> dict[str, Any]:
     """The rollback netcode benchmark runs in Node (benchmarks/netcode/run.mjs)."""
-    out = subprocess.run(["node", str(ROOT / "benchmarks" / "netcode" / "run.mjs")], cwd=ROOT,
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        ["node", str(ROOT / "benchmarks" / "netcode" / "run.mjs")], cwd=ROOT, capture_output=True, text=True, check=True
+    )
     return json.loads(out.stdout)
 
 
@@ -36,8 +37,11 @@ def main() -> int:
     parser.add_argument("--out", help="also write the report to this file")
     args = parser.parse_args()
     report: dict[str, Any] = {
-        "machine": {"python": platform.python_version(), "platform": platform.platform(),
-                    "cpus": __import__("os").cpu_count()},
+        "machine": {
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "cpus": __import__("os").cpu_count(),
+        },
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     for name in args.only or list(BENCHMARKS):

@@ -9,15 +9,24 @@ from benchmarks._stats import summary
 from mug import Experiment, GymScene, StartScene
 from mug.env.examples.catch import CatchEnv
 
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def run(pings: int = 1000, ticks: int = 600, fps: int = 30) -> dict[str, Any]:
     from playwright.sync_api import sync_playwright
 
     game = (
-        GymScene().scene("bench")
+        GymScene()
+        .scene("bench")
         .environment(env_creator=CatchEnv, env_config={"max_drops": 10_000}, seed=1)
         .rendering(fps=fps)
         .gameplay(action_mapping={"ArrowLeft": 1, "ArrowRight": 2}, default_action=0, max_steps=1_000_000)

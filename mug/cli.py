@@ -43,9 +43,7 @@ def load_experiment(target: str) -> Experiment:
         return found
     experiments = [v for v in vars(module).values() if isinstance(v, Experiment)]
     if len(experiments) != 1:
-        raise CliError(
-            f"{path} defines {len(experiments)} Experiment objects; name one with {path}:NAME"
-        )
+        raise CliError(f"{path} defines {len(experiments)} Experiment objects; name one with {path}:NAME")
     return experiments[0]
 
 

@@ -49,7 +49,9 @@ class Experiment:
                 scene.scene(f"{scene.scene_type}_{index}")
             assert scene.scene_id is not None
             if scene.scene_id in seen:
-                raise SceneConfigError(f"Experiment: two scenes share the scene_id {scene.scene_id!r}; ids must be unique")
+                raise SceneConfigError(
+                    f"Experiment: two scenes share the scene_id {scene.scene_id!r}; ids must be unique"
+                )
             seen.add(scene.scene_id)
             if isinstance(scene, EndScene) and index != len(scenes) - 1:
                 raise SceneConfigError(

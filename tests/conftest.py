@@ -36,11 +36,11 @@ def browser() -> Iterator[object]:
 
 
 @pytest.fixture
-def participant(browser):  # noqa: ANN001, ANN201 - Playwright types
+def participant(browser):
     """Factory: a fresh browser context + page per participant, closed after the test."""
     contexts = []
 
-    def open_page(url: str):  # noqa: ANN202
+    def open_page(url: str):
         context = browser.new_context(viewport={"width": 1000, "height": 800})
         contexts.append(context)
         page = context.new_page()
@@ -58,7 +58,7 @@ def serve(tmp_path: Path) -> Iterator[Callable[..., object]]:
     """Factory: serve an experiment (data under tmp_path) and stop it after the test."""
     handles = []
 
-    def start(experiment, **options):  # noqa: ANN001, ANN202
+    def start(experiment, **options):
         experiment.data_dir = tmp_path / "data"
         handle = experiment.serve(**options)
         handles.append(handle)
@@ -67,4 +67,3 @@ def serve(tmp_path: Path) -> Iterator[Callable[..., object]]:
     yield start
     for handle in handles:
         handle.stop()
-

@@ -8,6 +8,7 @@ import numpy as np
 
 from mug import GymScene
 from mug.env import Surface
+from mug.env.spaces import Discrete
 
 
 class Walk:
@@ -17,6 +18,7 @@ class Walk:
         self.length = length
         self.fail_at = fail_at
         self.surface = Surface(400, 200)
+        self.action_space = Discrete(3)
 
     def reset(self, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[list[float], dict]:
         self.x, self.t = 0.5, 0
@@ -57,3 +59,11 @@ def walk_scene(scene_id: str = "walk", env: type = Walk, **env_config: Any) -> G
         .gameplay(action_mapping={"ArrowLeft": 1, "ArrowRight": 2}, default_action=0, num_episodes=1)
         .policies(policy_mapping={"walker": "human"})
     )
+
+
+class BrokenStep(Walk):
+    """Breaks the contract: step returns the old Gym 4-tuple."""
+
+    def step(self, action: int):  # type: ignore[override]
+        obs, reward, terminated, _, info = super().step(action)
+        return obs, reward, terminated, info

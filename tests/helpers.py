@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 
-def wait_for(page, condition: str, arg: object = None, timeout: float = 20_000) -> object:  # noqa: ANN001
+def wait_for(page, condition: str, arg: object = None, timeout: float = 20_000) -> object:
     """Wait until a JS predicate over `window.mug` (bound as `m`) is true; returns its value."""
-    return page.wait_for_function(f"(arg) => {{ const m = window.mug; return m && ({condition}); }}", arg=arg,
-                                  timeout=timeout).json_value()
+    return page.wait_for_function(
+        f"(arg) => {{ const m = window.mug; return m && ({condition}); }}", arg=arg, timeout=timeout
+    ).json_value()
 
 
-def hold_key_for_steps(page, key: str, steps: int) -> tuple[int, int]:  # noqa: ANN001
+def hold_key_for_steps(page, key: str, steps: int) -> tuple[int, int]:
     """Hold `key` until the game has advanced `steps` steps; returns (step before, step at release)."""
     start = wait_for(page, "m.status === 'running' && m.step")
     page.keyboard.down(key)

@@ -60,9 +60,7 @@ class CallablePolicy:
             raise PolicyError(f"policy {name} for agent {self._agent_id!r} raised {type(exc).__name__}: {exc}") from exc
 
 
-def make_policy(
-    spec: Any, *, agent_id: str, action_space: Any = None, actions: Sequence[Any] | None = None
-) -> Policy:
+def make_policy(spec: Any, *, agent_id: str, action_space: Any = None, actions: Sequence[Any] | None = None) -> Policy:
     """Build the policy for a ``policy_mapping`` value (other than ``"human"``)."""
     if spec == "random":
         return RandomPolicy(action_space, actions)

@@ -44,8 +44,7 @@ def known_options(method: F) -> F:
         unknown = sorted(set(kwargs) - set(allowed))
         if unknown:
             raise SceneConfigError(
-                f"{where(self, method.__name__)}: unknown option(s) {', '.join(unknown)}; "
-                f"allowed: {', '.join(allowed)}"
+                f"{where(self, method.__name__)}: unknown option(s) {', '.join(unknown)}; allowed: {', '.join(allowed)}"
             )
         try:
             sig.bind(self, *args, **kwargs)
@@ -108,9 +107,7 @@ def check_callable(scene: Any, method: str, option: str, value: Any) -> Callable
 
 def check_identifier(scene: Any, method: str, option: str, value: Any) -> str:
     if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z0-9_.\-]{1,64}", value):
-        raise fail(
-            scene, method, option, f"must be 1-64 characters of letters, digits, '_', '-' or '.', got {value!r}"
-        )
+        raise fail(scene, method, option, f"must be 1-64 characters of letters, digits, '_', '-' or '.', got {value!r}")
     return value
 
 

@@ -128,7 +128,9 @@ class GymScene(Scene):
             self.background = check_color(self, "rendering", "background", background)
         if hud is not NOT_PROVIDED:
             if hud is not None and not isinstance(hud, str) and not callable(hud):
-                raise fail(self, "rendering", "hud", f"must be a string, a callable(HudInfo) -> str or None, got {hud!r}")
+                raise fail(
+                    self, "rendering", "hud", f"must be a string, a callable(HudInfo) -> str or None, got {hud!r}"
+                )
             self.hud = hud
         return self
 
@@ -158,7 +160,9 @@ class GymScene(Scene):
                     keys = tuple(sorted({_key_name(self, k) for k in key}))
                     if len(keys) < 2:
                         raise fail(
-                            self, "gameplay", "action_mapping",
+                            self,
+                            "gameplay",
+                            "action_mapping",
                             f"a composite key must hold at least two different keys, got {key!r}",
                         )
                     norm: str | tuple[str, ...] = keys
@@ -168,7 +172,9 @@ class GymScene(Scene):
                     raise fail(self, "gameplay", "action_mapping", f"maps {key!r} twice")
                 if not is_json_value(action):
                     raise fail(
-                        self, "gameplay", "action_mapping",
+                        self,
+                        "gameplay",
+                        "action_mapping",
                         f"actions must be JSON values (int, str, list of ints...), got {action!r} for {key!r}",
                     )
                 mapping[norm] = action
@@ -184,7 +190,9 @@ class GymScene(Scene):
         if input_mode is not NOT_PROVIDED:
             self.input_mode = check_choice(self, "gameplay", "input_mode", input_mode, INPUT_MODES)
         if reset_freeze_s is not NOT_PROVIDED:
-            self.reset_freeze_s = check_number(self, "gameplay", "reset_freeze_s", reset_freeze_s, minimum=0, maximum=60)
+            self.reset_freeze_s = check_number(
+                self, "gameplay", "reset_freeze_s", reset_freeze_s, minimum=0, maximum=60
+            )
         return self
 
     @known_options
@@ -203,13 +211,17 @@ class GymScene(Scene):
                 if isinstance(policy, str):
                     if policy not in BUILTIN_POLICIES:
                         raise fail(
-                            self, "policies", "policy_mapping",
+                            self,
+                            "policies",
+                            "policy_mapping",
                             f"policy for agent {agent!r} must be one of {', '.join(map(repr, BUILTIN_POLICIES))} "
                             f"or a callable, got {policy!r}",
                         )
                 elif not callable(policy):
                     raise fail(
-                        self, "policies", "policy_mapping",
+                        self,
+                        "policies",
+                        "policy_mapping",
                         f"policy for agent {agent!r} must be 'human', 'random' or a callable, got {policy!r}",
                     )
                 mapping[str(agent)] = policy
@@ -263,13 +275,17 @@ class GymScene(Scene):
             raise fail(self, "environment", "env_creator", "is required: pass a callable that returns the env")
         if not self.policy_mapping:
             raise fail(
-                self, "policies", "policy_mapping",
+                self,
+                "policies",
+                "policy_mapping",
                 "is required: map each agent id to 'human', 'random' or a callable, e.g. {'player': 'human'}",
             )
         humans = self.human_agents
         if len(humans) > 1:
             raise fail(
-                self, "policies", "policy_mapping",
+                self,
+                "policies",
+                "policy_mapping",
                 f"has {len(humans)} human agents ({', '.join(humans)}); a single-participant scene allows one",
             )
         if humans:
@@ -277,7 +293,9 @@ class GymScene(Scene):
                 raise fail(self, "gameplay", "action_mapping", "is required when an agent is played by a human")
             if self.default_action is None:
                 raise fail(
-                    self, "gameplay", "default_action",
+                    self,
+                    "gameplay",
+                    "default_action",
                     "is required when an agent is played by a human (the action when no mapped key is held)",
                 )
 

@@ -89,9 +89,7 @@ class EndScene(StaticScene):
         self.redirect_param: str = "participant"
 
     @known_options
-    def redirect(
-        self, url: str, append_subject_id: bool = False, param_name: str = "participant"
-    ) -> EndScene:
+    def redirect(self, url: str, append_subject_id: bool = False, param_name: str = "participant") -> EndScene:
         """Send the participant to ``url`` (e.g. a recruitment platform) when they press Finish.
 
         With ``append_subject_id`` the participant id is added as the query parameter ``param_name``.

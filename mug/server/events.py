@@ -26,8 +26,11 @@ def register(sio: socketio.AsyncServer, sessions: Sessions, store: Store) -> Non
         log.warning("rejected %r from %s: %s", event, sid, message)
         conn = sessions.by_sid.get(sid)
         store.add_event(
-            conn.participant_id if conn else None, None, "protocol_error",
-            {"event": event[:64], "message": message, "sid": sid}, time.time(),
+            conn.participant_id if conn else None,
+            None,
+            "protocol_error",
+            {"event": event[:64], "message": message, "sid": sid},
+            time.time(),
         )
         await sio.emit("error", {"event": event[:64], "message": message}, to=sid)
         return {"ok": False, "error": message}

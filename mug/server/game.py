@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import secrets
 import time
@@ -75,10 +76,8 @@ class ServerGame:
         """Stop the game (server shutdown); the game is recorded as aborted."""
         if self._task and not self._task.done():
             self._task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-            except asyncio.CancelledError:
-                pass
 
     def submit_action(self, action: Any) -> str | None:
         """Take a human's action for the next tick; returns an error message if it is not allowed."""
@@ -116,14 +115,18 @@ class ServerGame:
             env = scene.env_creator(**scene.env_config)  # type: ignore[misc]
             self._adapter = adapter = EnvAdapter(env, list(scene.policy_mapping))
             policies = self._make_policies(env)
-            players = {a: (self.participant_id if p == "human" else _policy_name(p)) for a, p in scene.policy_mapping.items()}
-            self.store.start_game(self.game_id, scene.scene_id or "", "server_authoritative", players, scene.seed, time.time())
+            players = {
+                a: (self.participant_id if p == "human" else _policy_name(p)) for a, p in scene.policy_mapping.items()
+            }
+            self.store.start_game(
+                self.game_id, scene.scene_id or "", "server_authoritative", players, scene.seed, time.time()
+            )
             interval = 1.0 / scene.fps
             for index in range(scene.num_episodes):
                 self.episode, self.step = index + 1, 0
                 seed = scene.seed + index if scene.seed is not None else secrets.randbits(31)
                 observations = adapter.reset(seed)
-                for agent, policy in policies.items():
+                for policy in policies.values():
                     policy.reset(seed)
                 self._returns = {a: 0.0 for a in scene.policy_mapping}
                 self._pending_keystroke = None
@@ -170,16 +173,28 @@ class ServerGame:
             raise
         except GameAbandoned:
             self.outcome = "abandoned"
-            self.store.add_event(self.participant_id, scene.scene_id, "game_abandoned",
-                                 {"game_id": self.game_id, "grace_s": self._grace}, time.time())
+            self.store.add_event(
+                self.participant_id,
+                scene.scene_id,
+                "game_abandoned",
+                {"game_id": self.game_id, "grace_s": self._grace},
+                time.time(),
+            )
         except Exception as exc:
             self.outcome = "error"
             self.error = f"{type(exc).__name__}: {exc}"
             log.exception("game %s (scene %s) failed", self.game_id, scene.scene_id)
             self.store.add_event(
-                self.participant_id, scene.scene_id, "env_error",
-                {"game_id": self.game_id, "episode": self.episode, "step": self.step,
-                 "error": self.error, "traceback": traceback.format_exc()},
+                self.participant_id,
+                scene.scene_id,
+                "env_error",
+                {
+                    "game_id": self.game_id,
+                    "episode": self.episode,
+                    "step": self.step,
+                    "error": self.error,
+                    "traceback": traceback.format_exc(),
+                },
                 time.time(),
             )
             await self._set_status("error", message="The game stopped because of an error. Your data so far is saved.")
@@ -204,7 +219,9 @@ class ServerGame:
             space = getattr(env, "action_space", None)
             if callable(space) and not hasattr(space, "sample"):
                 space = space(agent)  # PettingZoo: action_space(agent)
-            policies[agent] = make_policy(spec, agent_id=agent, action_space=space, actions=self.scene.allowed_actions())
+            policies[agent] = make_policy(
+                spec, agent_id=agent, action_space=space, actions=self.scene.allowed_actions()
+            )
         return policies
 
     def _gather_actions(self, policies: dict[str, Policy], observations: dict[str, Any]) -> dict[str, Any]:
@@ -291,8 +308,14 @@ class ServerGame:
         self.status = status
         await self._emit(
             "game_status",
-            {"scene_id": self.scene.scene_id, "game_id": self.game_id, "status": status, "episode": self.episode,
-             "num_episodes": self.scene.num_episodes, **extra},
+            {
+                "scene_id": self.scene.scene_id,
+                "game_id": self.game_id,
+                "status": status,
+                "episode": self.episode,
+                "num_episodes": self.scene.num_episodes,
+                **extra,
+            },
         )
 
 

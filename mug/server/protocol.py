@@ -91,7 +91,9 @@ def parse_join(args: tuple[Any, ...]) -> Join:
     if pid is not None and not PARTICIPANT_ID.match(pid):
         raise ProtocolError("'join' field 'participant_id' must be 1-128 letters, digits or _ . : @ -")
     query = _field(p, "join", "query", dict, required=False) or {}
-    if len(query) > 50 or not all(isinstance(k, str) and isinstance(v, str) and len(v) <= 512 for k, v in query.items()):
+    if len(query) > 50 or not all(
+        isinstance(k, str) and isinstance(v, str) and len(v) <= 512 for k, v in query.items()
+    ):
         raise ProtocolError("'join' field 'query' must map at most 50 names to strings of at most 512 characters")
     return Join(pid, query)
 

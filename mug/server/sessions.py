@@ -51,8 +51,9 @@ class Sessions:
         if old_sid and old_sid != sid:
             # The same participant opened the study again (another tab): the newest page wins.
             self.by_sid.pop(old_sid, None)
-            await self.sio.emit("session_replaced", {"message": "This study was opened in another tab or window."},
-                                to=old_sid)
+            await self.sio.emit(
+                "session_replaced", {"message": "This study was opened in another tab or window."}, to=old_sid
+            )
             await self.sio.disconnect(old_sid)
         self.by_sid[sid] = Connection(sid, pid)
         self.sid_of[pid] = sid
@@ -96,7 +97,9 @@ class Sessions:
         pid = self.participant_of(sid)
         index, scene = self.current(pid)
         if advance.scene_id != scene.scene_id:
-            raise ProtocolError(f"'advance' is for scene {advance.scene_id!r} but the participant is in {scene.scene_id!r}")
+            raise ProtocolError(
+                f"'advance' is for scene {advance.scene_id!r} but the participant is in {scene.scene_id!r}"
+            )
         if isinstance(scene, EndScene):
             raise ProtocolError(f"scene {scene.scene_id!r} is the end of the experiment")
         if isinstance(scene, GymScene):
@@ -143,8 +146,12 @@ class Sessions:
         game = self.games.get(key)
         if game is None:
             game = ServerGame(
-                scene, pid, self.store, self._emitter(pid),
-                reconnect_grace_s=self.reconnect_grace_s, on_finished=self._game_finished,
+                scene,
+                pid,
+                self.store,
+                self._emitter(pid),
+                reconnect_grace_s=self.reconnect_grace_s,
+                on_finished=self._game_finished,
             )
             self.games[key] = game
             game.start()
@@ -177,7 +184,7 @@ class Sessions:
             await game.cancel()
         self.games.clear()
 
-    def _emitter(self, pid: str):  # noqa: ANN202 - returns the Emit callable of ServerGame
+    def _emitter(self, pid: str):
         async def emit(event: str, payload: dict[str, Any]) -> None:
             await self.sio.emit(event, payload, room=_room(pid))
 

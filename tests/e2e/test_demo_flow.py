@@ -7,7 +7,7 @@ from helpers import hold_key_for_steps, wait_for
 from mug.demo import make_demo_experiment
 
 
-def test_participant_completes_the_demo_with_the_keyboard(serve, participant) -> None:  # noqa: ANN001
+def test_participant_completes_the_demo_with_the_keyboard(serve, participant) -> None:
     exp = make_demo_experiment(fps=30, max_drops=3)
     server = serve(exp)
     page = participant(server.url + "?participant=alice")

@@ -9,12 +9,13 @@ from helpers import hold_key_for_steps, wait_for
 from mug import CompletionCodeScene, Experiment, StartScene
 
 
-def experiment(game) -> Experiment:  # noqa: ANN001
-    return Experiment("robust", [StartScene().scene("hello").display(scene_header="Hello"), game,
-                                 CompletionCodeScene().scene("end")])
+def experiment(game) -> Experiment:
+    return Experiment(
+        "robust", [StartScene().scene("hello").display(scene_header="Hello"), game, CompletionCodeScene().scene("end")]
+    )
 
 
-def start_game(page) -> None:  # noqa: ANN001
+def start_game(page) -> None:
     wait_for(page, "m.sceneId === 'hello' && m.status === 'ready'")
     page.get_by_test_id("continue").click()
     wait_for(page, "m.status === 'waiting_start'")
@@ -22,7 +23,7 @@ def start_game(page) -> None:  # noqa: ANN001
     wait_for(page, "m.status === 'running' && m.render.framesApplied > 0")
 
 
-def test_reload_mid_game_resumes_the_scene_and_loses_no_step(serve, participant) -> None:  # noqa: ANN001
+def test_reload_mid_game_resumes_the_scene_and_loses_no_step(serve, participant) -> None:
     exp = experiment(walk_scene(length=150))
     server = serve(exp)
     page = participant(server.url)  # no id in the URL: the page gets one and keeps it across the reload
@@ -50,7 +51,7 @@ def test_reload_mid_game_resumes_the_scene_and_loses_no_step(serve, participant)
     assert "disconnect" in kinds and "rejoin" in kinds
 
 
-def test_garbage_events_get_errors_while_another_participant_plays(serve, participant) -> None:  # noqa: ANN001
+def test_garbage_events_get_errors_while_another_participant_plays(serve, participant) -> None:
     exp = experiment(walk_scene(length=100_000))
     server = serve(exp)
     page = participant(server.url + "?participant=steady")
@@ -79,7 +80,7 @@ def test_garbage_events_get_errors_while_another_participant_plays(serve, partic
 
     # The other participant kept playing throughout and still plays.
     before = page.evaluate("window.mug.step")
-    start, end = hold_key_for_steps(page, "ArrowRight", 10)
+    _start, end = hold_key_for_steps(page, "ArrowRight", 10)
     assert end >= before + 10
     assert page.evaluate("window.mug.errors.length") == 0
     events = exp.results().events
@@ -88,7 +89,7 @@ def test_garbage_events_get_errors_while_another_participant_plays(serve, partic
     assert set(rejected["participant_id"].dropna()) <= {"mallory"}
 
 
-def test_an_rgb_array_env_is_playable(serve, participant) -> None:  # noqa: ANN001
+def test_an_rgb_array_env_is_playable(serve, participant) -> None:
     exp = experiment(walk_scene(env=PixelWalk, length=60))
     server = serve(exp)
     page = participant(server.url)

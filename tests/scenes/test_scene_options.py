@@ -46,7 +46,7 @@ def playable() -> GymScene:
         (lambda s: s.content(scene_body=1), r"'scene_body' must be a string"),
     ],
 )
-def test_a_wrong_option_names_itself_and_what_is_allowed(call, message) -> None:  # noqa: ANN001
+def test_a_wrong_option_names_itself_and_what_is_allowed(call, message) -> None:
     with pytest.raises(SceneConfigError, match=message) as err:
         call(GymScene().scene("g"))
     assert "GymScene('g')" in str(err.value)
@@ -69,8 +69,13 @@ def test_impossible_combinations_fail_when_the_experiment_is_built() -> None:
     no_env = GymScene().scene("g").policies(policy_mapping={"p": "random"})
     with pytest.raises(SceneConfigError, match=r"'env_creator' is required"):
         Experiment("x", [no_env])
-    no_default = GymScene().scene("g").environment(env_creator=env_creator).gameplay(
-        action_mapping={"a": 1}).policies(policy_mapping={"p": "human"})
+    no_default = (
+        GymScene()
+        .scene("g")
+        .environment(env_creator=env_creator)
+        .gameplay(action_mapping={"a": 1})
+        .policies(policy_mapping={"p": "human"})
+    )
     with pytest.raises(SceneConfigError, match=r"'default_action' is required when an agent is played by a human"):
         Experiment("x", [no_default])
     two_humans = playable().policies(policy_mapping={"a": "human", "b": "human"})
@@ -103,7 +108,7 @@ def test_end_scene_redirect_is_checked() -> None:
     assert scene.client_spec()["redirect_url"] == "https://example.org/done"
 
 
-def test_body_from_file_and_form_fields(tmp_path) -> None:  # noqa: ANN001
+def test_body_from_file_and_form_fields(tmp_path) -> None:
     page = tmp_path / "q.html"
     page.write_text('<input name="age" type="number"><select name="hand"></select>', encoding="utf-8")
     scene = StaticScene().display(scene_body_filepath=str(page))

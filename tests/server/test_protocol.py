@@ -22,12 +22,16 @@ from mug.server.protocol import ProtocolError
         (protocol.parse_advance, ({"scene_id": "s", "answers": {"a": {"b": 1}}},), r"answer 'a' must be"),
         (protocol.parse_advance, ({"scene_id": "../etc"},), r"not a valid scene id"),
         (protocol.parse_action, ({"scene_id": "s"},), r"needs the field 'action'"),
-        (protocol.parse_action, ({"scene_id": "s", "action": "x" * 5000},), r"payload is 50\d\d bytes; the limit is 2048"),
+        (
+            protocol.parse_action,
+            ({"scene_id": "s", "action": "x" * 5000},),
+            r"payload is 50\d\d bytes; the limit is 2048",
+        ),
         (protocol.parse_ping, ({"t": True},), r"'t' has the wrong type bool"),
         (protocol.parse_client_event, ({"kind": "hack"},), r"kind must be one of"),
     ],
 )
-def test_malformed_payloads_are_rejected(parse, args, message) -> None:  # noqa: ANN001
+def test_malformed_payloads_are_rejected(parse, args, message) -> None:
     with pytest.raises(ProtocolError, match=message):
         parse(args)
 

@@ -12,7 +12,7 @@ from envs import walk_scene
 from mug import Experiment, StartScene
 
 
-def open_files_under(path) -> list[str]:  # noqa: ANN001
+def open_files_under(path) -> list[str]:
     found = []
     for fd in os.listdir("/proc/self/fd"):
         try:
@@ -24,7 +24,7 @@ def open_files_under(path) -> list[str]:  # noqa: ANN001
     return found
 
 
-def test_serve_and_stop_repeatedly_leave_nothing_behind(tmp_path) -> None:  # noqa: ANN001
+def test_serve_and_stop_repeatedly_leave_nothing_behind(tmp_path) -> None:
     threads_before = set(threading.enumerate())
     exp = Experiment("life", [StartScene(), walk_scene()], data_dir=tmp_path)
     ports = []
@@ -44,7 +44,7 @@ def test_serve_and_stop_repeatedly_leave_nothing_behind(tmp_path) -> None:  # no
     assert (tmp_path / "life" / "experiment.json").is_file()
 
 
-def test_a_port_in_use_is_a_clear_error(tmp_path) -> None:  # noqa: ANN001
+def test_a_port_in_use_is_a_clear_error(tmp_path) -> None:
     exp = Experiment("busy", [StartScene()], data_dir=tmp_path)
     with exp.serve() as server, pytest.raises(OSError, match="in use"):
         exp.serve(port=server.port)
