@@ -8,7 +8,8 @@ The public surface is small; everything else lives in private or sub-modules::
     exp.results().steps
 """
 
-from mug.data import Results, load_results
+from typing import TYPE_CHECKING, Any
+
 from mug.env import Surface, check_env
 from mug.experiment import Experiment
 from mug.scenes import (
@@ -21,7 +22,20 @@ from mug.scenes import (
     StaticScene,
 )
 
+if TYPE_CHECKING:
+    from mug.data import Results, load_results
+
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    # The data layer needs pandas; importing it lazily keeps `import mug.env` light enough for
+    # Pyodide, where the env runtime runs without numpy or pandas.
+    if name in ("Results", "load_results"):
+        import mug.data
+
+        return getattr(mug.data, name)
+    raise AttributeError(f"module 'mug' has no attribute {name!r}")
 
 __all__ = [
     "CompletionCodeScene",

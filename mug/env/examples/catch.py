@@ -212,7 +212,7 @@ class CatchEnv:
         s = self._state
         # Scenery: ids make it persistent, so it is sent once per connection.
         surface.rect(0, 0, 1, 1, fill=SKY, id="sky", depth=-10)
-        surface.circle(0.88, 0.13, 0.05, fill="#ffd84d", id="sun", depth=-9)
+        surface.circle(0.62, 0.14, 0.05, fill="#ffd84d", id="sun", depth=-9)
         surface.ellipse(0.22, GROUND_Y + 0.02, 0.7, 0.34, fill=HILL_A, id="hill_a", depth=-8)
         surface.ellipse(0.78, GROUND_Y + 0.03, 0.8, 0.26, fill=HILL_B, id="hill_b", depth=-8)
         surface.rect(0, GROUND_Y, 1, 1 - GROUND_Y, fill=GROUND, id="ground", depth=-7)

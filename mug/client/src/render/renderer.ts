@@ -17,6 +17,19 @@ export interface RendererStats {
   errors: number;
 }
 
+const COLOR_ALPHA = "mugColorAlpha";
+
+/** Remembers the alpha part of a "#rrggbbaa" color for objects that only have a global alpha. */
+function withColorAlpha<T extends Phaser.GameObjects.GameObject>(obj: T, alpha: number): T {
+  obj.setData(COLOR_ALPHA, alpha);
+  return obj;
+}
+
+function colorAlpha(obj: Phaser.GameObjects.GameObject): number {
+  const value: unknown = obj.getData(COLOR_ALPHA);
+  return typeof value === "number" ? value : 1;
+}
+
 class DrawScene extends Phaser.Scene {
   private readonly persistent = new Map<string, Drawn>();
   private transient: Drawn[] = [];
@@ -85,7 +98,7 @@ class DrawScene extends Phaser.Scene {
         continue;
       }
       drawn.setDepth(num(spec.depth, 0));
-      drawn.setAlpha(num(spec.alpha, 1));
+      drawn.setAlpha(num(spec.alpha, 1) * colorAlpha(drawn));
       if (spec.id !== null) {
         this.persistent.get(spec.id)?.destroy();
         this.persistent.set(spec.id, drawn);
@@ -101,9 +114,12 @@ class DrawScene extends Phaser.Scene {
     const v = this.view;
     switch (o.type) {
       case "rect": {
+        // Rotation is about the centre (docs/env.md), so the origin is the centre.
         const fill = parseColor(o.fill);
-        const r = this.add.rectangle(v.x(o.x), v.y(o.y), v.x(o.w), v.y(o.h), fill?.color ?? 0, fill?.alpha ?? 0);
-        r.setOrigin(0, 0).setAngle(num(o.angle, 0));
+        const w = v.x(o.w);
+        const h = v.y(o.h);
+        const r = this.add.rectangle(v.x(o.x) + w / 2, v.y(o.y) + h / 2, w, h, fill?.color ?? 0, fill?.alpha ?? 0);
+        r.setAngle(num(o.angle, 0));
         this.stroke(r, o);
         return r;
       }
@@ -120,13 +136,27 @@ class DrawScene extends Phaser.Scene {
         return e;
       }
       case "arc": {
+        // Fill paints the pie slice; stroke draws only the curved edge (docs/env.md).
+        const g = this.add.graphics();
+        const cx = v.x(o.x);
+        const cy = v.y(o.y);
+        const radius = v.radius(o.radius);
+        const start = Phaser.Math.DegToRad(num(o.start_angle));
+        const end = Phaser.Math.DegToRad(num(o.end_angle));
         const fill = parseColor(o.fill);
-        const a = this.add.arc(
-          v.x(o.x), v.y(o.y), v.radius(o.radius), num(o.start_angle), num(o.end_angle), false,
-          fill?.color ?? 0, fill?.alpha ?? 0,
-        );
-        this.stroke(a, o);
-        return a;
+        if (fill) {
+          g.fillStyle(fill.color, fill.alpha);
+          g.slice(cx, cy, radius, start, end, false);
+          g.fillPath();
+        }
+        const stroke = parseColor(o.stroke);
+        if (stroke && num(o.stroke_width, 0) > 0) {
+          g.lineStyle(num(o.stroke_width), stroke.color, stroke.alpha);
+          g.beginPath();
+          g.arc(cx, cy, radius, start, end, false);
+          g.strokePath();
+        }
+        return g;
       }
       case "line": {
         const color = parseColor(o.color) ?? { color: 0, alpha: 1 };
@@ -151,20 +181,25 @@ class DrawScene extends Phaser.Scene {
         return g;
       }
       case "text": {
-        const color = typeof o.color === "string" ? o.color : "#000000";
+        const color = parseColor(o.color) ?? { color: 0, alpha: 1 };
+        const align = o.align === "center" || o.align === "right" ? o.align : "left";
         const t = this.add.text(v.x(o.x), v.y(o.y), String(o.text ?? ""), {
           fontFamily: typeof o.font === "string" ? o.font : "sans-serif",
           fontSize: `${num(o.size, 16)}px`,
-          color: color.length === 9 ? color.slice(0, 7) : color,
+          color: `#${color.color.toString(16).padStart(6, "0")}`,
+          align,
         });
-        t.setOrigin(o.align === "center" ? 0.5 : o.align === "right" ? 1 : 0, 0);
-        return t;
+        t.setOrigin(align === "center" ? 0.5 : align === "right" ? 1 : 0, 0);
+        return withColorAlpha(t, color.alpha);
       }
       case "sprite": {
         const key = String(o.texture);
         if (!this.textures.exists(key)) throw new Error(`texture ${key} is not loaded`);
-        const s = this.add.sprite(v.x(o.x), v.y(o.y), key, (o.frame ?? undefined) as string | number | undefined);
-        s.setOrigin(0, 0).setDisplaySize(v.x(o.w), v.y(o.h)).setAngle(num(o.angle, 0));
+        const w = v.x(o.w);
+        const h = v.y(o.h);
+        const frame = (o.frame ?? undefined) as string | number | undefined;
+        const s = this.add.sprite(v.x(o.x) + w / 2, v.y(o.y) + h / 2, key, frame);
+        s.setDisplaySize(w, h).setAngle(num(o.angle, 0));
         return s;
       }
       case "image": {
