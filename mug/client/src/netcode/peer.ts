@@ -1,0 +1,74 @@
+// What the session knows about one remote peer: connection state, handshake progress, timers,
+// round-trip time and how far it has acknowledged this peer's inputs.
+import type { Frame, PeerId, PlayerHandle } from "./types";
+
+/**
+ * syncing: handshake not finished. running: exchanging inputs. interrupted: silent for longer than
+ * the interrupt timeout (its inputs are predicted and do not hold the session back). disconnected:
+ * silent past the disconnect timeout; final.
+ */
+export type PeerState = "syncing" | "running" | "interrupted" | "disconnected";
+
+export interface PeerStats {
+  readonly peer: PeerId;
+  readonly state: PeerState;
+  readonly rttMs: number;
+  /** Smoothed frames this peer is ahead of that one (positive: we are ahead). */
+  readonly framesAhead: number;
+  readonly packetsSent: number;
+  readonly packetsReceived: number;
+  readonly bytesSent: number;
+  readonly bytesReceived: number;
+  readonly errors: number;
+}
+
+export class Peer {
+  state: PeerState = "syncing";
+  syncCompleted = 0;
+  syncNonce = 0;
+  syncSentAtMs = Number.NEGATIVE_INFINITY;
+  lastReceivedMs = 0;
+  lastInputSentMs = Number.NEGATIVE_INFINITY;
+  lastPingMs = Number.NEGATIVE_INFINITY;
+  private rtt = 0;
+  private rttSamples = 0;
+  /** Highest frame of this peer's local inputs the remote peer acknowledged. */
+  ackedLocal: Frame = -1;
+  /** Frame after which the remote's players get the default input (set when it disconnects). */
+  disconnectFrame: Frame = -1;
+  /** The remote's resync count served by the last completed transfer to it (source side). */
+  servedResyncCount = 0;
+  packetsSent = 0;
+  packetsReceived = 0;
+  bytesSent = 0;
+  bytesReceived = 0;
+  errors = 0;
+
+  constructor(
+    readonly id: PeerId,
+    /** The remote's players, in handle order. */
+    readonly players: readonly PlayerHandle[],
+    /** Bytes of one frame record: the encoded inputs of all its players. */
+    readonly recordSize: number,
+  ) {}
+
+  get rttMs(): number {
+    return this.rtt;
+  }
+
+  /** Exponential moving average; the first sample is taken as is. */
+  addRttSample(ms: number): void {
+    if (!(ms >= 0) || ms > 60_000) return;
+    this.rtt = this.rttSamples === 0 ? ms : this.rtt + (ms - this.rtt) * 0.125;
+    this.rttSamples++;
+  }
+
+  /** Exchanging inputs (running or interrupted). */
+  get active(): boolean {
+    return this.state === "running" || this.state === "interrupted";
+  }
+
+  get connected(): boolean {
+    return this.state !== "disconnected";
+  }
+}
