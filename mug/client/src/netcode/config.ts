@@ -32,8 +32,12 @@ export interface SessionOptions {
   readonly prediction: PredictionMode;
   /** Checksums are compared for confirmed frames that are multiples of this (0: off). Default 30. */
   readonly checksumInterval: number;
-  /** A peer silent this long is "interrupted": predicted, not waited for. Default 500 ms. */
-  readonly interruptTimeoutMs: number;
+  /**
+   * A peer silent this long is "interrupted": its inputs are predicted and the session runs on
+   * instead of stalling; its late inputs are re-simulated when it is back. Default null: as long as
+   * the prediction window lasts (maxPrediction frames, 267 ms at 8 frames and 30 fps).
+   */
+  readonly interruptTimeoutMs: number | null;
   /** A peer silent this long is disconnected. Default 10 000 ms. */
   readonly disconnectTimeoutMs: number;
   /** Handshake round trips before a peer counts as synchronized. Default 5. */
@@ -75,7 +79,7 @@ export const DEFAULT_OPTIONS: SessionOptions = {
   maxPrediction: 8,
   prediction: "repeatLast",
   checksumInterval: 30,
-  interruptTimeoutMs: 500,
+  interruptTimeoutMs: null,
   disconnectTimeoutMs: 10_000,
   syncRoundtrips: 5,
   syncRetryMs: 200,

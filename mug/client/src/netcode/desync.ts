@@ -30,6 +30,8 @@ export class DesyncDetector {
   private readonly suspended = new Map<PeerId, { mine: number; theirs: number }>();
   private recent: ChecksumEntry[] = [];
   private dirty = false;
+  /** Frames before the last loaded state are not compared any more. */
+  private floor: Frame = 0;
 
   /** `keepFrames`: how far back local checksums and unmatched reports are kept. */
   constructor(private readonly keepFrames: number) {}
@@ -57,6 +59,7 @@ export class DesyncDetector {
   addRemote(peer: PeerId, resyncCount: number, entries: readonly ChecksumEntry[], newestUseful: Frame): DesyncFinding[] {
     const found: DesyncFinding[] = [];
     for (const e of entries) {
+      if (e.frame < this.floor) continue;
       const report = { peer, checksum: e.checksum, resyncCount };
       const mine = this.local.get(e.frame);
       if (mine !== undefined) {
@@ -97,8 +100,12 @@ export class DesyncDetector {
   /** This peer loaded a peer's state at `frame`: its checksums from there on will be recomputed. */
   onResyncApplied(frame: Frame): void {
     this.resyncCount = (this.resyncCount + 1) & 0xffff;
-    for (const f of [...this.local.keys()]) if (f >= frame) this.local.delete(f);
-    this.recent = this.recent.filter((e) => e.frame < frame);
+    // Everything this peer computed before `frame` came from the diverged state: forget it, and
+    // compare nothing older than the loaded state from now on.
+    this.floor = frame;
+    this.local.clear();
+    for (const f of [...this.pending.keys()]) if (f < frame) this.pending.delete(f);
+    this.recent = [];
     this.suspended.clear();
   }
 

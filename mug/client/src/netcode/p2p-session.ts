@@ -66,6 +66,7 @@ export class P2PSession {
   private readonly localRecords = new FrameWindow<Uint8Array>(0);
   private lastLocalFrame: Frame = -1;
   private readonly localRecordSize: number;
+  private readonly interruptTimeoutMs: number;
   private firstIncorrect: number = NO_ROLLBACK;
   private nowMs = 0;
   private started = false;
@@ -104,6 +105,7 @@ export class P2PSession {
       const recordSize = handles.reduce((n, h) => n + config.players[h]!.codec.size, 0);
       this.peers.set(p.peer, new Peer(p.peer, handles, recordSize));
     }
+    this.interruptTimeoutMs = o.interruptTimeoutMs ?? (o.maxPrediction * 1000) / o.fps;
     this.localRecordSize = this.localPlayers.reduce((n, h) => n + config.players[h]!.codec.size, 0);
     this.playerPeer = config.players.map((p) => (p.local ? null : this.peers.get(p.peer)!));
     this.advantage = new FrameAdvantage(timeSyncOptions(o));
@@ -154,7 +156,7 @@ export class P2PSession {
         this.disconnect(peer);
         continue;
       }
-      if (peer.state === "running" && silentMs > o.interruptTimeoutMs) {
+      if (peer.state === "running" && silentMs > this.interruptTimeoutMs) {
         peer.state = "interrupted";
         this.events.push({ type: "interrupted", peer: peer.id, silentMs });
       }
@@ -202,7 +204,8 @@ export class P2PSession {
       this.restartSavePending = false;
       this.sync.save(requests, false);
     }
-    const imported = this.resync.takeImport(this.sync.currentFrame, this.confirmedFrame, this.queues);
+    // Applied once every frame before it was confirmed (and reported) the normal way.
+    const imported = this.resync.takeImport(this.sync.currentFrame, this.lastConfirmedEmitted, this.queues);
     if (imported) {
       requests.push({ kind: "importState", frame: imported.frame, bytes: imported.bytes });
       this.sync.adoptImported(imported.frame);
@@ -211,25 +214,31 @@ export class P2PSession {
       this.lastConfirmedEmitted = Math.min(this.lastConfirmedEmitted, imported.frame - 1);
       this.nextChecksumFrame = this.firstChecksumFrameAfter(imported.frame);
     }
-    if (this.firstIncorrect < this.sync.currentFrame) {
-      this.rollbacks++;
-      this.resimulated += this.sync.resimulate(this.firstIncorrect, this.sync.currentFrame, (f) => this.inputsFor(f), requests);
-    }
-    this.firstIncorrect = NO_ROLLBACK;
-
     let status: AdvanceStatus = "advanced";
-    if (this.endFrame !== null && this.sync.currentFrame >= this.endFrame) {
-      if (this.sync.currentFrame > this.endFrame) this.sync.rewindTo(this.endFrame, requests);
+    const end = this.endFrame;
+    if (end !== null && this.sync.currentFrame >= end) {
       status = this.episodeEnded ? "episodeEnded" : "episodeEnding";
+      if (this.sync.currentFrame > end) {
+        // Frames past the agreed end were predicted ahead: drop them (re-simulating up to the end if needed).
+        if (this.firstIncorrect < end) this.rollBack(end, requests);
+        else this.sync.rewindTo(end, requests);
+        this.firstIncorrect = NO_ROLLBACK;
+      }
     } else if (this.sync.currentFrame - this.confirmedUpTo(true) > this.cfg.options.maxPrediction) {
+      // Stalled: a pending rollback waits until the session can advance again (one batch instead of many).
       status = "predictionThreshold";
       this.predictionStalls++;
-    } else {
+    }
+    if (status !== "predictionThreshold" && this.firstIncorrect < this.sync.currentFrame) {
+      this.rollBack(this.sync.currentFrame, requests);
+    }
+    if (status !== "predictionThreshold") this.firstIncorrect = NO_ROLLBACK;
+    if (status === "advanced") {
       this.addLocalInputs();
       this.sync.advance(this.inputsFor(this.sync.currentFrame), false, requests);
       for (const peer of this.peers.values()) if (peer.active) this.sendInput(peer);
     }
-    const exportFrame = this.resync.takeExportFrame(Math.min(this.confirmedFrame + 1, this.sync.currentFrame));
+    const exportFrame = this.resync.takeExportFrame(Math.min(this.confirmedFrame + 1, this.sync.currentFrame, this.firstIncorrect));
     if (exportFrame !== null) requests.push({ kind: "exportState", frame: exportFrame });
     this.afterProgress();
     if (status === "episodeEnding" && this.episodeEnded) status = "episodeEnded";
@@ -337,6 +346,12 @@ export class P2PSession {
 
   // ---------------------------------------------------------------- timeline
 
+  /** Loads the first mispredicted frame and re-simulates up to `to`. */
+  private rollBack(to: Frame, requests: SessionRequest[]): void {
+    this.rollbacks++;
+    this.resimulated += this.sync.resimulate(this.firstIncorrect, to, (f) => this.inputsFor(f), requests);
+  }
+
   /** Min over players of the last known input frame; `forWindow` skips interrupted peers. */
   private confirmedUpTo(forWindow: boolean): Frame {
     let min = this.lastLocalFrame;
@@ -390,7 +405,7 @@ export class P2PSession {
   /** Confirmed-frame events, checksum finalization and the episode end, after any progress. */
   private afterProgress(): void {
     const confirmed = this.confirmedFrame;
-    const upTo = Math.min(confirmed, this.sync.currentFrame - 1);
+    const upTo = Math.min(confirmed, this.sync.currentFrame - 1, this.firstIncorrect - 1);
     while (this.lastConfirmedEmitted < upTo) {
       const frame = ++this.lastConfirmedEmitted;
       this.events.push({ type: "confirmed", frame, inputs: this.inputsFor(frame) });
@@ -437,7 +452,7 @@ export class P2PSession {
   private prune(requests: SessionRequest[]): void {
     const confirmed = this.confirmedFrame;
     const pinned = this.resync.pinnedFrame ?? Number.POSITIVE_INFINITY;
-    const discard = this.sync.discardBefore(Math.min(confirmed, pinned));
+    const discard = this.sync.discardBefore(Math.min(confirmed, pinned, this.firstIncorrect));
     if (discard) requests.push(discard);
     let ackedByAll = this.lastLocalFrame;
     for (const peer of this.peers.values()) if (peer.connected) ackedByAll = Math.min(ackedByAll, peer.ackedLocal);
@@ -495,7 +510,8 @@ export class P2PSession {
         this.send(peer.id, { type: "pong", timeMs: m.timeMs });
         return null;
       case "pong":
-        peer.addRttSample(this.nowMs - m.timeMs);
+        // Only the answer to the latest ping counts: late answers to old pings would inflate the RTT.
+        if (m.timeMs === peer.lastPingMs) peer.addRttSample(this.nowMs - m.timeMs);
         return null;
       case "checksumReport": {
         const findings = this.desync.addRemote(peer.id, m.resyncCount, m.entries, this.sync.currentFrame + this.cfg.options.checksumInterval * 64);

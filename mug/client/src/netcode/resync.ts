@@ -142,12 +142,13 @@ export class ResyncCoordinator {
   }
 
   /**
-   * The received state, once this peer has reached its frame and confirmed everything before it;
+   * The received state, once this peer has reached its frame and `confirmedThrough` (the last frame
+   * reported confirmed) is just before it;
    * null while waiting. Emits "resynced" and updates the desync detector when it hands one out.
    */
-  takeImport(currentFrame: Frame, confirmedFrame: Frame, queues: readonly InputQueue[]): ImportedState | null {
+  takeImport(currentFrame: Frame, confirmedThrough: Frame, queues: readonly InputQueue[]): ImportedState | null {
     const imp = this.pendingImport;
-    if (!imp || currentFrame < imp.frame || confirmedFrame < imp.frame - 1) return null;
+    if (!imp || currentFrame < imp.frame || confirmedThrough < imp.frame - 1) return null;
     this.pendingImport = null;
     if (queues.some((q) => q.oldestKept > imp.frame)) {
       this.ctx.emit({

@@ -160,7 +160,7 @@ function validateOptions(o: SessionOptions): void {
   int("maxPrediction", o.maxPrediction, 0, 600);
   if (o.prediction !== "repeatLast" && o.prediction !== "default") throw new NetcodeUsageError(`prediction must be "repeatLast" or "default"`);
   int("checksumInterval", o.checksumInterval, 0);
-  pos("interruptTimeoutMs", o.interruptTimeoutMs);
+  if (o.interruptTimeoutMs !== null) pos("interruptTimeoutMs", o.interruptTimeoutMs);
   pos("disconnectTimeoutMs", o.disconnectTimeoutMs);
   int("syncRoundtrips", o.syncRoundtrips, 1, 100);
   pos("syncRetryMs", o.syncRetryMs);

@@ -21,6 +21,9 @@ export interface TimeSyncOptions {
   readonly smoothing: number;
 }
 
+/** A sample this far (frames) from the average replaces it instead of being averaged in. */
+const JUMP_FRAMES = 3;
+
 interface PeerTiming {
   remoteFrame: Frame;
   receivedAtMs: number;
@@ -54,7 +57,9 @@ export class FrameAdvantage {
     const local = myFrame - this.remoteFrameNow(t, nowMs, rttMs);
     // Both sides measure the same gap with opposite signs; averaging cancels a one-sided latency error.
     const ahead = (local - remoteAdvantage) / 2;
-    t.ahead = t.samples === 0 ? ahead : t.ahead + (ahead - t.ahead) * this.options.smoothing;
+    // Average out jitter, but follow a real jump (a pause, a catch-up) at once instead of lagging behind it.
+    const jump = Math.abs(ahead - t.ahead) > JUMP_FRAMES;
+    t.ahead = t.samples === 0 || jump ? ahead : t.ahead + (ahead - t.ahead) * this.options.smoothing;
     t.samples++;
   }
 

@@ -44,6 +44,10 @@ export interface PeerRecord {
   readonly violations: string[];
   readonly statuses: Record<AdvanceStatus, number>;
   framesAdvanced: number;
+  /** The newest frame a confirmed event was received for (-1: none). */
+  lastConfirmed: Frame;
+  /** Largest number of frames re-simulated by one advanceFrame() batch. */
+  maxResimulationBatch: number;
   /** Time inside session calls (only with a timer). */
   sessionMs: number;
 }
@@ -103,6 +107,8 @@ export class Cluster {
       violations: [],
       statuses: { advanced: 0, synchronizing: 0, predictionThreshold: 0, episodeEnding: 0, episodeEnded: 0 },
       framesAdvanced: 0,
+      lastConfirmed: -1,
+      maxResimulationBatch: 0,
       sessionMs: 0,
       inbox: [],
       rngs: new Map(players.map((h) => [h, new Prng(this.options.seed * 7919 + h * 104729 + 1)])),
@@ -140,9 +146,9 @@ export class Cluster {
     return true;
   }
 
-  /** Runs until every peer has confirmed at least `frame`. */
+  /** Runs until every peer reported frame `frame` confirmed. */
   runUntilConfirmed(frame: Frame, maxMs: number): boolean {
-    return this.runUntil(() => this.runtime.every((p) => p.session.confirmedFrame >= frame && p.session.currentFrame > frame), maxMs);
+    return this.runUntil(() => this.runtime.every((p) => p.lastConfirmed >= frame), maxMs);
   }
 
   step(): void {
@@ -172,6 +178,9 @@ export class Cluster {
       rt.host.execute(result.requests);
       if (timer) hostMs += timer() - h0;
       rt.statuses[result.status]++;
+      let batch = 0;
+      for (const r of result.requests) if (r.kind === "advance" && r.resimulation) batch++;
+      if (batch > rt.maxResimulationBatch) rt.maxResimulationBatch = batch;
       if (result.status !== "advanced") break;
       rt.framesAdvanced++;
     }
@@ -205,6 +214,7 @@ export class Cluster {
     const prev = rt.confirmedInputs.get(f);
     if (prev && !sameActions(prev, e.inputs)) rt.violations.push(`frame ${f}: confirmed inputs changed`);
     rt.confirmedInputs.set(f, e.inputs);
+    if (f > rt.lastConfirmed) rt.lastConfirmed = f;
     const hash = rt.hashAfter.get(f);
     if (hash !== undefined) rt.confirmedHashes.set(f, hash);
     rt.lastInputs.delete(f);
