@@ -25,6 +25,10 @@ export interface ClusterOptions {
   readonly pauses?: readonly { readonly peer: number; readonly fromMs: number; readonly toMs: number }[];
   /** Overrides the local input of a player at a frame (else the seeded random walk). */
   readonly inputOverride?: (player: PlayerHandle, frame: Frame, peerNowMs: number) => Action | undefined;
+  /** On an episodeEnd event: reset the game and start the next episode (default: stay ended). */
+  readonly restartEpisodes?: boolean;
+  /** Sees every packet a peer sends (before the network). */
+  readonly tap?: (from: PeerId, to: PeerId, bytes: Uint8Array) => void;
   /** When given, time spent inside session calls is measured with it (ms, fractional). */
   readonly timer?: () => number;
 }
@@ -187,7 +191,10 @@ export class Cluster {
     const out = s.drainOutgoing();
     const events = s.drainEvents();
     if (timer) rt.sessionMs += timer() - t0 - hostMs;
-    for (const p of out) this.net.send(rt.id, p.to, p.bytes, this.nowMs);
+    for (const p of out) {
+      this.options.tap?.(rt.id, p.to, p.bytes);
+      this.net.send(rt.id, p.to, p.bytes, this.nowMs);
+    }
     for (const e of events) this.record(rt, e);
   }
 
@@ -201,6 +208,10 @@ export class Cluster {
 
   private record(rt: PeerRuntime, e: SessionEvent): void {
     rt.events.push(e);
+    if (e.type === "episodeEnd" && this.options.restartEpisodes) {
+      rt.game.resetEpisode();
+      rt.session.startNextEpisode();
+    }
     if (e.type === "resynced") {
       // Frames from the loaded state on are confirmed (and recorded) again.
       for (const f of [...rt.confirmedHashes.keys()]) if (f >= e.frame) rt.confirmedHashes.delete(f);

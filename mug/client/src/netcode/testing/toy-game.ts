@@ -97,6 +97,16 @@ export class ToyGame implements RollbackGame<Int32Array> {
     return new Int32Array(bytes.slice().buffer);
   }
 
+  /** Starts a new episode in the live state: players back to their start, scores cleared (frame and RNG kept). */
+  resetEpisode(): void {
+    for (let p = 0; p < this.numPlayers; p++) {
+      const base = FIRST_PLAYER + p * FIELDS;
+      this.s[base] = (p * 17) & 63;
+      this.s[base + 1] = (p * 29) & 63;
+      this.s[base + 2] = 0;
+    }
+  }
+
   /** Flips part of the live state (a simulated desync). */
   corrupt(amount = 1): void {
     this.s[FIRST_PLAYER + 2] = (this.s[FIRST_PLAYER + 2]! + amount) | 0;
