@@ -12,7 +12,11 @@ const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const dist = join(root, "dist");
 
 // Runtime files the page loads at run time (not bundled): [from node_modules, to dist/vendor, file filter].
-export const VENDOR = [];
+export const VENDOR = [
+  // onnxruntime-web's WebAssembly runtime (CPU, single thread); the page sets ort.env.wasm.wasmPaths
+  // to static/vendor/ort/ (mug/client/src/policies). Only the plain SIMD build: no WebGPU/JSPI variants.
+  ["onnxruntime-web/dist", "ort", /^ort-wasm-simd-threaded\.(wasm|mjs)$/],
+];
 
 const started = Date.now();
 rmSync(dist, { recursive: true, force: true });
