@@ -195,11 +195,14 @@ export class P2PSession {
 
   /**
    * Runs one frame if it can. Always returns the requests to execute (a rollback or resync may
-   * happen even when the frame cannot advance). Local inputs are consumed only when it advances.
+   * happen even when the frame cannot advance). Every local player needs an input first
+   * (addLocalInput); it is consumed only when the frame advances.
    */
   advanceFrame(): AdvanceResult {
     const requests: SessionRequest[] = [];
     if (this.state !== "running") return { status: "synchronizing", requests, frame: this.sync.currentFrame };
+    const missing = this.localPlayers.filter((h) => this.pendingLocal[h] === undefined);
+    if (missing.length > 0) throw new NetcodeUsageError(`no local input for player(s) ${missing.join(", ")} before advanceFrame()`);
     if (this.restartSavePending) {
       this.restartSavePending = false;
       this.sync.save(requests, false);
@@ -365,9 +368,7 @@ export class P2PSession {
 
   private addLocalInputs(): void {
     const target = this.sync.currentFrame + this.cfg.options.inputDelay;
-    const wanted = this.localPlayers.map((h) => this.pendingLocal[h]);
-    const missing = this.localPlayers.filter((_, i) => wanted[i] === undefined);
-    if (missing.length > 0) throw new NetcodeUsageError(`no local input for player(s) ${missing.join(", ")} before advanceFrame()`);
+    const wanted = this.localPlayers.map((h) => this.pendingLocal[h]!);
     for (const h of this.localPlayers) this.pendingLocal[h] = undefined;
     // Inputs never go past an agreed episode end; gaps (session start, after an episode) get the default.
     const limit = this.endFrame === null ? target : Math.min(target, this.endFrame - 1);

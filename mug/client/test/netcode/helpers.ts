@@ -43,3 +43,15 @@ export function assertAgreement(cluster: Cluster, upTo: Frame, from: Frame = 0):
 export function minConfirmed(cluster: Cluster): Frame {
   return Math.min(...cluster.peers.map((p) => p.lastConfirmed));
 }
+
+/** Once a peer took part in a recovery (sent or loaded a state), it sees no further desync. */
+export function assertNoDesyncAfterRecovery(cluster: Cluster): void {
+  for (const p of cluster.peers) {
+    let last = -1;
+    p.events.forEach((e, i) => {
+      if (e.type === "resynced" || e.type === "resyncSent") last = i;
+    });
+    const later = p.events.slice(last + 1).filter((e) => e.type === "desync");
+    assert.deepEqual(later, [], `peer ${p.id} saw a desync after the recovery`);
+  }
+}

@@ -36,6 +36,13 @@ describe("P2P sessions over a simulated lossy network", () => {
     assertAgreement(cluster, minConfirmed(cluster));
   });
 
+  it("works with a host that executes requests one tick late", () => {
+    const cluster = new Cluster({ numPlayers: 2, seed: 13, network: LOSSY, asyncHost: true, session: { checksumInterval: 10 } });
+    assert.ok(cluster.runUntilConfirmed(600, 60_000));
+    for (const p of cluster.peers) assert.equal(eventsOf(p, "desync").length, 0);
+    assertAgreement(cluster, minConfirmed(cluster));
+  });
+
   it("predicts with the default action when configured to", () => {
     const cluster = new Cluster({ numPlayers: 2, seed: 5, network: LOSSY, session: { prediction: "default" } });
     assert.ok(cluster.runUntilConfirmed(450, 60_000));

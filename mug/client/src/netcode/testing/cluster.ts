@@ -3,7 +3,7 @@
 import { InProcessHost } from "../host";
 import type { P2PSession } from "../p2p-session";
 import { SessionBuilder, type SessionOptionsInput } from "../session-builder";
-import type { Action, AdvanceStatus, Frame, PeerId, PlayerHandle, PlayerInput, SessionEvent } from "../types";
+import type { Action, AdvanceStatus, Frame, PeerId, PlayerHandle, PlayerInput, SessionEvent, SessionRequest } from "../types";
 import { Prng } from "./prng";
 import { SimNetwork, type LinkConditions } from "./sim-network";
 import { TOY_ACTION_SPACE, ToyGame } from "./toy-game";
@@ -27,6 +27,11 @@ export interface ClusterOptions {
   readonly inputOverride?: (player: PlayerHandle, frame: Frame, peerNowMs: number) => Action | undefined;
   /** On an episodeEnd event: reset the game and start the next episode (default: stay ended). */
   readonly restartEpisodes?: boolean;
+  /**
+   * Execute each tick's requests (and look at its events) only at the start of the next tick, like
+   * a worker answering asynchronously: checksums and exported states reach the session late.
+   */
+  readonly asyncHost?: boolean;
   /** Sees every packet a peer sends (before the network). */
   readonly tap?: (from: PeerId, to: PeerId, bytes: Uint8Array) => void;
   /** When given, time spent inside session calls is measured with it (ms, fractional). */
@@ -62,6 +67,8 @@ interface PeerRuntime extends PeerRecord {
   readonly current: Map<PlayerHandle, Action>;
   readonly lastInputs: Map<Frame, readonly PlayerInput[]>;
   readonly hashAfter: Map<Frame, number>;
+  readonly deferredRequests: SessionRequest[];
+  readonly deferredEvents: SessionEvent[];
 }
 
 /** Same actions (a correct prediction counts: it needed no re-simulation). */
@@ -119,6 +126,8 @@ export class Cluster {
       current: new Map(players.map((h) => [h, [0, 0] as Action])),
       lastInputs: new Map(),
       hashAfter: new Map(),
+      deferredRequests: [],
+      deferredEvents: [],
     };
     // Record what each frame's latest simulation used and produced, to audit confirmed frames.
     const advance = game.advance.bind(game);
@@ -171,6 +180,10 @@ export class Cluster {
     const timer = this.options.timer;
     const t0 = timer ? timer() : 0;
     const s = rt.session;
+    if (this.options.asyncHost) {
+      rt.host.execute(rt.deferredRequests.splice(0));
+      for (const e of rt.deferredEvents.splice(0)) this.record(rt, e);
+    }
     for (const m of rt.inbox.splice(0)) s.handleMessage(m.from, m.bytes, now);
     s.poll(now);
     let due = s.framesDue(now);
@@ -179,7 +192,8 @@ export class Cluster {
       for (const h of rt.players) s.addLocalInput(h, this.nextInput(rt, h, s.currentFrame, now));
       const result = s.advanceFrame();
       const h0 = timer ? timer() : 0;
-      rt.host.execute(result.requests);
+      if (this.options.asyncHost) rt.deferredRequests.push(...result.requests);
+      else rt.host.execute(result.requests);
       if (timer) hostMs += timer() - h0;
       rt.statuses[result.status]++;
       let batch = 0;
@@ -195,7 +209,8 @@ export class Cluster {
       this.options.tap?.(rt.id, p.to, p.bytes);
       this.net.send(rt.id, p.to, p.bytes, this.nowMs);
     }
-    for (const e of events) this.record(rt, e);
+    if (this.options.asyncHost) rt.deferredEvents.push(...events);
+    else for (const e of events) this.record(rt, e);
   }
 
   private nextInput(rt: PeerRuntime, h: PlayerHandle, frame: Frame, now: number): Action {
