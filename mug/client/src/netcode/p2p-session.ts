@@ -470,7 +470,8 @@ export class P2PSession {
   private setEndFrame(frame: Frame, from: Peer | null): NetcodeError | null {
     if (frame <= this.lastEpisodeEnd) return null; // a previous episode's end, repeated by a late packet
     if (this.endFrame !== null && frame >= this.endFrame) return null;
-    if (frame <= this.lastConfirmedEmitted || (frame < this.sync.currentFrame && !this.sync.hasState(frame))) {
+    // A genuine proposal is always past every frame any peer can have confirmed.
+    if (frame <= this.confirmedFrame || (frame < this.sync.currentFrame && !this.sync.hasState(frame))) {
       return from ? new NetcodeError("unexpectedMessage", `episode end ${frame} is before frames already confirmed`) : null;
     }
     this.endFrame = frame;

@@ -172,7 +172,9 @@ export class ResyncCoordinator {
       for (const chunk of sender.chunks(nowMs, o.resyncRetryMs)) this.ctx.send(sender.peer, chunk);
     }
     const source = this.source();
-    if (this.awaiting && source !== this.ctx.localPeer && !this.receiver && !this.pendingImport) {
+    // If the source left and this peer is now the lowest, its own state is the reference.
+    if (this.awaiting && source === this.ctx.localPeer) this.awaiting = null;
+    if (this.awaiting && !this.receiver && !this.pendingImport) {
       if (nowMs - this.awaiting.lastSentMs >= o.resyncRetryMs) {
         this.awaiting.lastSentMs = nowMs;
         this.ctx.send(source, { type: "resyncRequest", frame: this.awaiting.desyncFrame, resyncCount: this.ctx.desync.resyncCount });
