@@ -59,6 +59,13 @@ class Experiment:
                     "be the last scene (participants cannot continue past it)"
                 )
             scene.validate()
+        for scene in scenes:
+            target = getattr(getattr(scene, "waitroom_options", None), "timeout_scene_id", None)
+            if target is not None and target not in seen:
+                raise SceneConfigError(
+                    f"Experiment: {type(scene).__name__} {scene.scene_id!r} sends timed-out participants to "
+                    f"timeout_scene_id {target!r}, which is not a scene of this experiment"
+                )
         self.experiment_id = experiment_id
         self.scenes: list[Scene] = list(scenes)
         self.data_dir = Path(data_dir)

@@ -67,3 +67,70 @@ class BrokenStep(Walk):
     def step(self, action: int):  # type: ignore[override]
         obs, reward, terminated, _, info = super().step(action)
         return obs, reward, terminated, info
+
+
+class Race:
+    """A PettingZoo-parallel env: each agent moves its own runner right (action 2) or left (1).
+
+    The episode ends after `length` steps. With an agent id, render() draws only that agent's runner
+    (per-player views); without one it draws every runner.
+    """
+
+    def __init__(self, agents: tuple[str, ...] = ("red", "blue"), length: int = 60) -> None:
+        self.possible_agents = list(agents)
+        self.agents = list(agents)
+        self.length = length
+        self.surface = Surface(400, 200)
+
+    def action_space(self, agent: str) -> Discrete:
+        return Discrete(3)
+
+    def reset(self, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[dict, dict]:
+        self.t = 0
+        self.pos = {a: 0.1 for a in self.possible_agents}
+        return {a: [p] for a, p in self.pos.items()}, {a: {} for a in self.possible_agents}
+
+    def step(self, actions: dict[str, int]) -> tuple[dict, dict, dict, dict, dict]:
+        self.t += 1
+        for agent, action in actions.items():
+            self.pos[agent] = round(min(1.0, max(0.0, self.pos[agent] + {0: 0, 1: -0.01, 2: 0.01}[action])), 4)
+        done = self.t >= self.length
+        obs = {a: [p] for a, p in self.pos.items()}
+        rewards = {a: float(actions[a] == 2) for a in self.possible_agents}
+        flags = {a: done for a in self.possible_agents}
+        infos = {a: {"pos": self.pos[a]} for a in self.possible_agents}
+        return obs, rewards, flags, {a: False for a in self.possible_agents}, infos
+
+    def describe(self) -> str:
+        return " ".join(f"{a}={p:.2f}" for a, p in self.pos.items())
+
+    def render(self, agent_id: str | None = None) -> dict[str, Any]:
+        shown = self.possible_agents if agent_id is None else [agent_id]
+        colors = ["#d03030", "#3050d0", "#30a050", "#a07020"]
+        for i, agent in enumerate(self.possible_agents):
+            if agent in shown:
+                y = 0.2 + 0.6 * i / max(1, len(self.possible_agents) - 1)
+                self.surface.circle(self.pos[agent], y, 0.03, fill=colors[i % 4], id=f"runner-{agent}")
+        if agent_id is not None:
+            self.surface.text(0.02, 0.02, f"you are {agent_id}", size=14, id="whoami")
+        return self.surface.commit()
+
+
+def race_scene(
+    scene_id: str = "race",
+    agents: tuple[str, ...] = ("red", "blue"),
+    length: int = 60,
+    bots: dict[str, Any] | None = None,
+) -> GymScene:
+    mapping = {a: "human" for a in agents}
+    mapping.update(bots or {})
+    all_agents = tuple(mapping)
+    return (
+        GymScene()
+        .scene(scene_id)
+        .environment(env_creator=Race, env_config={"agents": all_agents, "length": length}, seed=3)
+        .rendering(fps=30, game_width=400, game_height=200, hud=lambda info: info.env.describe())
+        .gameplay(action_mapping={"ArrowLeft": 1, "ArrowRight": 2}, default_action=0)
+        .policies(policy_mapping=mapping)
+        .multiplayer()
+    )

@@ -31,8 +31,12 @@ RESULT_TABLES: tuple[str, ...] = (
     "games",
     "episodes",
     "steps",
+    "player_steps",
     "events",
 )
+
+#: How games record an agent played by a policy rather than a participant (``games.players.<agent>``).
+POLICY_PREFIX = "policy:"
 
 # Fixed columns (always present, even when empty) and their dtypes.
 _STEP_COLUMNS = {
@@ -104,7 +108,7 @@ class Results:
 
     Attributes:
         path: the data folder the results were loaded from.
-        participants, scene_visits, forms, games, episodes, steps, events: DataFrames.
+        participants, scene_visits, forms, games, episodes, steps, player_steps, events: DataFrames.
         metadata: ``experiment.json`` (``config``, ``versions``, ``written_at``),
             or the latest copy stored in the database, or ``{}``.
     """
@@ -116,6 +120,7 @@ class Results:
     games: pd.DataFrame
     episodes: pd.DataFrame
     steps: pd.DataFrame
+    player_steps: pd.DataFrame
     events: pd.DataFrame
     metadata: dict[str, Any] = field(default_factory=dict)
 
@@ -147,9 +152,7 @@ def resolve_database(path: str | os.PathLike[str]) -> Path:
         return db
     if given.is_file():
         return given
-    raise FileNotFoundError(
-        f"no MUG data at {given}: expected an experiment's data folder or its {DB_FILENAME} file"
-    )
+    raise FileNotFoundError(f"no MUG data at {given}: expected an experiment's data folder or its {DB_FILENAME} file")
 
 
 def load_results(path: str | os.PathLike[str]) -> Results:
@@ -182,6 +185,7 @@ def load_results(path: str | os.PathLike[str]) -> Results:
         games=games_frame(raw["games"]),
         episodes=episodes_frame(raw["episodes"]),
         steps=steps_frame(raw["steps"]),
+        player_steps=player_steps_frame(raw["steps"], raw["games"]),
         events=events_frame(raw["events"]),
         metadata=_metadata(db.parent, stored_metadata),
     )
@@ -195,9 +199,7 @@ def _check_schema(conn: sqlite3.Connection, db: Path) -> None:
     if version == 0:
         raise ValueError(f"{db} is not a MUG database (no MUG schema in it)")
     if version > SCHEMA_VERSION:
-        raise ValueError(
-            f"{db} has schema version {version}, newer than this MUG ({SCHEMA_VERSION}); upgrade MUG"
-        )
+        raise ValueError(f"{db} has schema version {version}, newer than this MUG ({SCHEMA_VERSION}); upgrade MUG")
 
 
 def _metadata(directory: Path, stored: tuple[Any, ...] | None) -> dict[str, Any]:
@@ -260,9 +262,7 @@ class _Columns:
         return [cells.get(i) for i in range(n)]
 
 
-def _frame(
-    fixed: dict[str, str], data: dict[str, list[Any]], extra: Iterable[tuple[str, Any]] = ()
-) -> pd.DataFrame:
+def _frame(fixed: dict[str, str], data: dict[str, list[Any]], extra: Iterable[tuple[str, Any]] = ()) -> pd.DataFrame:
     """Build a DataFrame: fixed columns with their dtypes, then the extra (name, values) columns."""
     columns: dict[str, Any] = {}
     for name, dtype in fixed.items():
@@ -312,9 +312,7 @@ def _agent_order(dicts: Iterable[dict[str, Any]]) -> list[str]:
 
 def _is_single_agent(actions: list[dict[str, Any]], numbers: list[dict[str, Any]]) -> bool:
     """Every row has exactly one agent, and its reward/return (if any) is that agent's."""
-    return bool(actions) and all(
-        len(a) == 1 and all(k in a for k in r) for a, r in zip(actions, numbers, strict=True)
-    )
+    return bool(actions) and all(len(a) == 1 and all(k in a for k in r) for a, r in zip(actions, numbers, strict=True))
 
 
 def steps_frame(rows: list[tuple[Any, ...]]) -> pd.DataFrame:
@@ -449,3 +447,40 @@ def games_frame(rows: list[tuple[Any, ...]]) -> pd.DataFrame:
     data = _columns_of(rows, (*[c for c in _GAME_COLUMNS if c != "duration_s"], "players"))
     data["duration_s"] = _durations(data["started_at"], data["ended_at"])
     return _frame(_GAME_COLUMNS, data, _one_level("players", data["players"], len(rows)))
+
+
+_PLAYER_STEP_COLUMNS = {
+    "game_id": "str",
+    "scene_id": "str",
+    "episode": "int64",
+    "step": "int64",
+    "t": "float64",
+    "agent_id": "str",
+    "participant_id": "str",
+    "policy": "str",
+    "action": "object",
+    "reward": "float64",
+}
+
+
+def player_steps_frame(step_rows: list[tuple[Any, ...]], game_rows: list[tuple[Any, ...]]) -> pd.DataFrame:
+    """One row per agent per step: whose action it was (a participant, or a policy) and its reward."""
+    rosters = {row[0]: (loads(row[7]) or {}) for row in game_rows}
+    out: dict[str, list[Any]] = {name: [] for name in _PLAYER_STEP_COLUMNS}
+    for game_id, participant_id, scene_id, episode, step, t, actions, rewards, *_ in step_rows:
+        roster = rosters.get(game_id, {})
+        reward_of = loads(rewards)
+        for agent, action in loads(actions).items():
+            who = roster.get(agent, participant_id)
+            is_policy = isinstance(who, str) and who.startswith(POLICY_PREFIX)
+            out["game_id"].append(game_id)
+            out["scene_id"].append(scene_id)
+            out["episode"].append(episode)
+            out["step"].append(step)
+            out["t"].append(t)
+            out["agent_id"].append(agent)
+            out["participant_id"].append(None if is_policy else who)
+            out["policy"].append(who[len(POLICY_PREFIX) :] if is_policy else None)
+            out["action"].append(action)
+            out["reward"].append(reward_of.get(agent))
+    return pd.DataFrame({name: pd.Series(values, dtype=_PLAYER_STEP_COLUMNS[name]) for name, values in out.items()})

@@ -241,15 +241,19 @@ class EnvAdapter:
             )
         return self._step_multi(actions) if self._multi else self._step_single(actions)
 
-    def render(self) -> dict[str, Any]:
+    def render(self, agent_id: str | None = None) -> dict[str, Any]:
         """Render the env and return a full, validated render state.
+
+        With ``agent_id`` the env renders that agent's own view: ``env.render(agent_id)``
+        (partial observability, for scenes with per-player views).
 
         ``env.render()`` may return a render state dict (``Surface.commit()``), a list of
         object dicts (missing optional fields get the Surface defaults), PNG bytes, or an
         HxWx3/HxWx4 uint8 array-like, which becomes one image object with id
         ``"__frame__"`` covering the whole game area.
         """
-        return self.render_state_from(self.env.render())
+        output = self.env.render() if agent_id is None else self.env.render(agent_id)
+        return self.render_state_from(output)
 
     @staticmethod
     def render_state_from(output: Any) -> dict[str, Any]:

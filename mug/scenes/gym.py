@@ -19,9 +19,11 @@ from mug.scenes._options import (
     known_options,
     read_text_file,
 )
+from mug.scenes.multiplayer import MultiplayerOptions, WaitroomOptions, multiplayer_options, waitroom_options
 from mug.scenes.scene import Scene
 
 INPUT_MODES = ("pressed_keys", "single_keystroke")
+POPULATION_METHODS = ("default_action", "previous_submitted_action")
 BUILTIN_POLICIES = ("human", "random")
 
 
@@ -76,6 +78,10 @@ class GymScene(Scene):
         self.max_steps: int = 1000
         self.input_mode: str = "pressed_keys"
         self.reset_freeze_s: float = 0.0
+        self.action_population_method: str = "default_action"
+        # multiplayer (None: one participant per game)
+        self.multiplayer_options: MultiplayerOptions | None = None
+        self.waitroom_options: WaitroomOptions | None = None
         # policies
         self.policy_mapping: dict[str, Any] = {}
         # content
@@ -143,13 +149,16 @@ class GymScene(Scene):
         max_steps: int = NOT_PROVIDED,
         input_mode: str = NOT_PROVIDED,
         reset_freeze_s: float = NOT_PROVIDED,
+        action_population_method: str = NOT_PROVIDED,
     ) -> GymScene:
         """Set how keys become actions and how long the game lasts.
 
         ``action_mapping`` maps a key name (``KeyboardEvent.key``, e.g. ``"ArrowLeft"``) or a tuple of
         keys held together (a composite action) to an action. With ``input_mode="pressed_keys"`` the
         keys held at each tick choose the action; with ``"single_keystroke"`` each key press acts once.
-        ``default_action`` is used when no mapped key applies.
+        ``default_action`` is used when no mapped key applies. ``action_population_method`` says what a
+        human's agent does on a tick without a new action: ``"default_action"`` or
+        ``"previous_submitted_action"`` (matters for ``single_keystroke`` and for players who are away).
         """
         if action_mapping is not NOT_PROVIDED:
             if not isinstance(action_mapping, dict) or not action_mapping:
@@ -193,6 +202,52 @@ class GymScene(Scene):
             self.reset_freeze_s = check_number(
                 self, "gameplay", "reset_freeze_s", reset_freeze_s, minimum=0, maximum=60
             )
+        if action_population_method is not NOT_PROVIDED:
+            self.action_population_method = check_choice(
+                self, "gameplay", "action_population_method", action_population_method, POPULATION_METHODS
+            )
+        return self
+
+    @known_options
+    def multiplayer(
+        self,
+        mode: str = NOT_PROVIDED,
+        input_delay: int = NOT_PROVIDED,
+        reconnect_grace_s: float = NOT_PROVIDED,
+        on_player_drop: str = NOT_PROVIDED,
+        per_player_views: bool = NOT_PROVIDED,
+    ) -> GymScene:
+        """Let several participants play one game; each ``"human"`` agent is one participant.
+
+        ``mode="server_authoritative"``: the env and the bots run on the server, browsers send actions
+        and draw what the server sends. ``input_delay`` (frames) holds each key change that long before
+        it is sent. A player who disconnects has ``reconnect_grace_s`` to come back (meanwhile their
+        agent takes the default action); after that they are dropped and ``on_player_drop`` says
+        whether the others ``"continue"`` or the game ends for everyone (``"end_game"``).
+        With ``per_player_views`` each player sees ``env.render(agent_id)`` (partial observability).
+        Participants are matched first come, first served in a waitroom (see ``waitroom``).
+        """
+        given = {k: v for k, v in locals().items() if k != "self" and v is not NOT_PROVIDED}
+        self.multiplayer_options = multiplayer_options(self, self.multiplayer_options, given)
+        return self
+
+    @known_options
+    def waitroom(
+        self,
+        timeout: float = NOT_PROVIDED,
+        timeout_message: str = NOT_PROVIDED,
+        timeout_redirect_url: str | None = NOT_PROVIDED,
+        timeout_scene_id: str | None = NOT_PROVIDED,
+        hide_lobby_count: bool = NOT_PROVIDED,
+    ) -> GymScene:
+        """Set how long participants wait for partners (seconds) and what happens if none come.
+
+        On timeout the participant sees ``timeout_message`` and a completion code (recorded), then
+        either a button to ``timeout_redirect_url`` or the scene ``timeout_scene_id``.
+        ``hide_lobby_count`` hides how many others are waiting.
+        """
+        given = {k: v for k, v in locals().items() if k != "self" and v is not NOT_PROVIDED}
+        self.waitroom_options = waitroom_options(self, self.waitroom_options, given)
         return self
 
     @known_options
@@ -263,6 +318,10 @@ class GymScene(Scene):
         """Agent ids played by humans, in policy_mapping order."""
         return [a for a, p in self.policy_mapping.items() if p == "human"]
 
+    def effective_waitroom(self) -> WaitroomOptions:
+        """The waitroom settings in force (defaults when ``waitroom()`` was not called)."""
+        return self.waitroom_options or WaitroomOptions()
+
     def allowed_actions(self) -> list[Any]:
         """Every action a human may send: the mapped actions and the default action."""
         actions = list(self.action_mapping.values())
@@ -281,13 +340,16 @@ class GymScene(Scene):
                 "is required: map each agent id to 'human', 'random' or a callable, e.g. {'player': 'human'}",
             )
         humans = self.human_agents
-        if len(humans) > 1:
+        if len(humans) > 1 and self.multiplayer_options is None:
             raise fail(
                 self,
                 "policies",
                 "policy_mapping",
-                f"has {len(humans)} human agents ({', '.join(humans)}); a single-participant scene allows one",
+                f"has {len(humans)} human agents ({', '.join(humans)}); call .multiplayer() to let several "
+                "participants play one game",
             )
+        if self.waitroom_options is not None and self.multiplayer_options is None:
+            raise fail(self, "waitroom", "timeout", "applies to multiplayer scenes only; call .multiplayer() too")
         if humans:
             if not self.action_mapping:
                 raise fail(self, "gameplay", "action_mapping", "is required when an agent is played by a human")
@@ -318,6 +380,9 @@ class GymScene(Scene):
             "num_episodes": self.num_episodes,
             "max_steps": self.max_steps,
             "human": bool(self.human_agents),
+            "multiplayer": self.multiplayer_options is not None,
+            "input_delay": self.multiplayer_options.input_delay if self.multiplayer_options else 0,
+            "hide_lobby_count": bool(self.waitroom_options and self.waitroom_options.hide_lobby_count),
         }
 
     def config(self) -> dict[str, Any]:
@@ -330,6 +395,9 @@ class GymScene(Scene):
             "env_config": {k: (v if is_json_value(v) else repr(v)) for k, v in self.env_config.items()},
             "seed": self.seed,
             "reset_freeze_s": self.reset_freeze_s,
+            "action_population_method": self.action_population_method,
+            "multiplayer": self.multiplayer_options.to_json() if self.multiplayer_options else None,
+            "waitroom": self.effective_waitroom().to_json() if self.multiplayer_options else None,
             "hud": name(self.hud),
             "policy_mapping": {a: name(p) for a, p in self.policy_mapping.items()},
         }

@@ -62,7 +62,11 @@ def register(sio: socketio.AsyncServer, sessions: Sessions, store: Store) -> Non
         sessions.action(sid, action.scene_id, action.action)
 
     async def on_ping(sid: str, args: tuple[Any, ...]) -> dict[str, Any]:
-        return {"t": protocol.parse_ping(args), "server_t": time.time() * 1000.0}
+        ping = protocol.parse_ping(args)
+        conn = sessions.by_sid.get(sid)
+        if conn is not None and ping.rtt_ms is not None:
+            sessions.rtt_ms[conn.participant_id] = ping.rtt_ms
+        return {"t": ping.t, "server_t": time.time() * 1000.0}
 
     async def on_client_event(sid: str, args: tuple[Any, ...]) -> None:
         event = protocol.parse_client_event(args)

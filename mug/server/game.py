@@ -1,4 +1,9 @@
-"""Server-authoritative game: one env stepped at the scene's fps with the players' latest actions."""
+"""Server-authoritative game: one env stepped at the scene's fps with every player's latest action.
+
+Concurrency model: each game is an asyncio task on the server loop that keeps the tick schedule,
+while everything that touches the env (reset, step, render, HUD) runs on a worker thread, so a slow
+env delays only its own game's ticks and never the event loop that serves every other game.
+"""
 
 from __future__ import annotations
 
@@ -10,10 +15,13 @@ import time
 import traceback
 import uuid
 from collections import deque
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Awaitable, Callable, Coroutine
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from mug.data import Store
+from mug.data.results import POLICY_PREFIX
 from mug.env import EnvAdapter, RenderDiffer, to_jsonable
 from mug.policies import Policy, make_policy
 from mug.scenes.gym import GymScene, HudInfo
@@ -21,51 +29,89 @@ from mug.server.protocol import action_key
 
 log = logging.getLogger("mug.server.game")
 
-Emit = Callable[[str, dict[str, Any]], Awaitable[None]]
+
+class Channel(Protocol):
+    """Where a game sends its messages: to all its players, or to one."""
+
+    async def to_game(self, event: str, payload: dict[str, Any]) -> None: ...
+
+    async def to_player(self, participant_id: str, event: str, payload: dict[str, Any]) -> None: ...
 
 
-class GameAbandoned(Exception):
-    """The player did not come back within the reconnect grace period."""
+class GameEnded(Exception):
+    """The game ends early (all players gone, or a player dropped and the scene ends the game)."""
+
+    def __init__(self, outcome: str) -> None:
+        super().__init__(outcome)
+        self.outcome = outcome
+
+
+_MISSING = object()
+
+
+@dataclass
+class Player:
+    """A participant playing one agent of a game."""
+
+    agent_id: str
+    participant_id: str
+    held: Any
+    pending: Any = _MISSING
+    connected: bool = True
+    dropped: bool = False
+    drop_timer: asyncio.TimerHandle | None = None
+    differ: RenderDiffer = field(default_factory=RenderDiffer)
+    full_next: bool = True
+    last_hud: str | None = None
 
 
 class ServerGame:
-    """Runs one GymScene for one participant on the server's event loop, recording every step."""
+    """Runs one GymScene for its players on the server, recording every step."""
 
     def __init__(
         self,
         scene: GymScene,
-        participant_id: str,
+        players: dict[str, str],
         store: Store,
-        emit: Emit,
+        channel: Channel,
+        executor: Executor,
         *,
         reconnect_grace_s: float,
         on_finished: Callable[[ServerGame], Awaitable[None]],
+        on_dropped: Callable[[ServerGame, str], Awaitable[None]] | None = None,
+        game_id: str | None = None,
     ) -> None:
         self.scene = scene
-        self.participant_id = participant_id
         self.store = store
-        self.game_id = uuid.uuid4().hex
+        self.game_id = game_id or uuid.uuid4().hex
         self.status = "starting"
         self.outcome: str | None = None
         self.error: str | None = None
+        self.dropped: list[str] = []
         self.episode = 0
         self.step = 0
         self.lateness_ms: deque[float] = deque(maxlen=10_000)
-        self._emit = emit
+        self._channel = channel
+        self._executor = executor
         self._on_finished = on_finished
+        self._on_dropped = on_dropped
         self._grace = reconnect_grace_s
-        self._connected = asyncio.Event()
-        self._connected.set()
-        self._differ = RenderDiffer()
-        self._human = scene.human_agents[0] if scene.human_agents else None
+        self._multi = scene.multiplayer_options
+        self._per_player_views = bool(self._multi and self._multi.per_player_views)
+        self.players = {pid: Player(agent, pid, scene.default_action) for agent, pid in players.items()}
+        self._shared_view = Player("*", "*", None)  # differ/HUD state of the shared view
+        self._anyone_here = asyncio.Event()
+        self._anyone_here.set()
+        self._end: str | None = None
         self._allowed = {action_key(a): a for a in scene.allowed_actions()}
-        self._held_action: Any = scene.default_action
-        self._pending_keystroke: Any = None
-        self._last_hud: str | None = None
-        self._full_next = True  # the next frame carries every object (new page or reconnect)
         self._returns: dict[str, float] = {}
         self._task: asyncio.Task[None] | None = None
+        self._background: set[asyncio.Task[None]] = set()
         self._adapter: EnvAdapter | None = None
+
+    @property
+    def participant_ids(self) -> list[str]:
+        return list(self.players)
 
     # -- control from the session layer ----------------------------------------------------
 
@@ -79,32 +125,111 @@ class ServerGame:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
 
-    def submit_action(self, action: Any) -> str | None:
-        """Take a human's action for the next tick; returns an error message if it is not allowed."""
-        if self._human is None:
-            return "this scene has no human player"
+    def submit_action(self, participant_id: str, action: Any) -> str | None:
+        """Take a player's action for their own agent; returns an error message if it is not allowed."""
+        player = self.players.get(participant_id)
+        if player is None or player.dropped:
+            return "you are not a player of this game"
+        if player.agent_id not in self.scene.policy_mapping:
+            return "you do not control an agent in this game"
         original = self._allowed.get(action_key(action), _MISSING)
         if original is _MISSING:
             return f"action {action!r} is not one of this scene's actions"
         if self.scene.input_mode == "single_keystroke":
-            self._pending_keystroke = original
+            player.pending = original
         else:
-            self._held_action = original
+            player.held = original
         return None
 
-    def connection_lost(self) -> None:
-        self._connected.clear()
-        self._held_action = self.scene.default_action
+    def connection_lost(self, participant_id: str) -> None:
+        """The player's page went away: their agent takes the default action until they return."""
+        player = self.players.get(participant_id)
+        if player is None or player.dropped or not player.connected:
+            return
+        player.connected = False
+        player.held = self.scene.default_action
+        player.pending = _MISSING
+        player.drop_timer = asyncio.get_running_loop().call_later(self._grace, self._drop, participant_id)
+        if not any(p.connected for p in self.players.values()):
+            self._anyone_here.clear()
+        self._spawn(self._notify_away(player, back=False))
 
-    def connection_restored(self) -> None:
-        self._differ.reset()  # the new page has nothing drawn: next frame is a full frame
-        self._full_next = True
-        self._last_hud = None
-        self._connected.set()
+    def connection_restored(self, participant_id: str) -> None:
+        """The player is back within the grace period; the next frame they get is a full frame."""
+        player = self.players.get(participant_id)
+        if player is None or player.dropped:
+            return
+        if player.drop_timer is not None:
+            player.drop_timer.cancel()
+            player.drop_timer = None
+        was_away = not player.connected
+        player.connected = True
+        player.full_next = True
+        player.last_hud = None
+        player.differ.reset()
+        self._shared_view.full_next = True  # shared views: everyone gets a full frame (harmless)
+        self._shared_view.differ.reset()
+        self._shared_view.last_hud = None
+        self._anyone_here.set()
+        if was_away:
+            self._spawn(self._notify_away(player, back=True))
 
-    def snapshot(self) -> dict[str, Any]:
+    def snapshot(self, participant_id: str | None = None) -> dict[str, Any]:
         """Where the game is, for the scene spec a (re)joining client receives."""
-        return {"game_id": self.game_id, "status": self.status, "episode": self.episode, "step": self.step}
+        snap: dict[str, Any] = {
+            "game_id": self.game_id,
+            "status": self.status,
+            "episode": self.episode,
+            "step": self.step,
+            "players": len(self.players),
+        }
+        if participant_id in self.players:
+            snap["agent_id"] = self.players[participant_id].agent_id
+        return snap
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        """Run a side task (a notice to players) without losing track of it."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    def _drop(self, participant_id: str) -> None:
+        player = self.players[participant_id]
+        player.dropped = True
+        player.drop_timer = None
+        self.dropped.append(participant_id)
+        self.store.add_event(
+            participant_id,
+            self.scene.scene_id,
+            "player_dropped",
+            {"game_id": self.game_id, "agent_id": player.agent_id, "grace_s": self._grace},
+            time.time(),
+        )
+        if self._on_dropped is not None and len(self.players) > 1:
+            self._spawn(self._on_dropped(self, participant_id))
+        remaining = [p for p in self.players.values() if not p.dropped]
+        if not remaining:
+            self._end = "abandoned"
+        elif self._multi and self._multi.on_player_drop == "end_game":
+            self._end = "player_dropped"
+        else:
+            message = "A player left; the game goes on without them."
+            self._spawn(self._channel.to_game("game_status", self._status_payload(self.status, message=message)))
+        self._anyone_here.set()  # wake a paused loop so it sees the end
+
+    async def _notify_away(self, player: Player, *, back: bool) -> None:
+        if len(self.players) < 2:
+            return
+        message = (
+            "Your partner is back."
+            if back
+            else f"Your partner's connection dropped; waiting up to {self._grace:.0f} s for them to return."
+        )
+        for other in self.players.values():
+            if other is not player and other.connected:
+                await self._channel.to_player(
+                    other.participant_id, "game_status", self._status_payload(self.status, message=message)
+                )
 
     # -- the loop --------------------------------------------------------------------------
 
@@ -112,42 +237,41 @@ class ServerGame:
         scene = self.scene
         loop = asyncio.get_running_loop()
         try:
-            env = scene.env_creator(**scene.env_config)  # type: ignore[misc]
-            self._adapter = adapter = EnvAdapter(env, list(scene.policy_mapping))
-            policies = self._make_policies(env)
-            players = {
-                a: (self.participant_id if p == "human" else _policy_name(p)) for a, p in scene.policy_mapping.items()
-            }
-            self.store.start_game(
-                self.game_id, scene.scene_id or "", "server_authoritative", players, scene.seed, time.time()
+            self._adapter = adapter = await self._in_worker(
+                lambda: EnvAdapter(scene.env_creator(**scene.env_config), list(scene.policy_mapping))  # type: ignore[misc]
             )
+            policies = self._make_policies(adapter)
+            by_agent = {p.agent_id: p.participant_id for p in self.players.values()}
+            roster = {
+                a: by_agent.get(a) or f"{POLICY_PREFIX}{_policy_name(spec)}" for a, spec in scene.policy_mapping.items()
+            }
+            mode = self._multi.mode if self._multi else "server_authoritative"
+            self.store.start_game(self.game_id, scene.scene_id or "", mode, roster, scene.seed, time.time())
             interval = 1.0 / scene.fps
             for index in range(scene.num_episodes):
                 self.episode, self.step = index + 1, 0
                 seed = scene.seed + index if scene.seed is not None else secrets.randbits(31)
-                observations = adapter.reset(seed)
+                observations = await self._in_worker(lambda seed=seed: adapter.reset(seed))
                 for policy in policies.values():
                     policy.reset(seed)
                 self._returns = {a: 0.0 for a in scene.policy_mapping}
-                self._pending_keystroke = None
+                for player in self.players.values():
+                    player.pending = _MISSING
                 started = time.time()
                 if index > 0 and scene.reset_freeze_s > 0:
                     await self._set_status("resetting", freeze_s=scene.reset_freeze_s)
-                    await self._send_frame()
+                    await self._send_frames(await self._in_worker(self._render_all))
                     await asyncio.sleep(scene.reset_freeze_s)
                 await self._set_status("running")
-                await self._send_frame()
+                await self._send_frames(await self._in_worker(self._render_all))
                 next_tick = loop.time()
                 while True:
                     next_tick = await self._wait_for_tick(next_tick + interval)
                     actions = self._gather_actions(policies, observations)
-                    result = adapter.step(actions)
+                    result, frames = await self._in_worker(lambda actions=actions: self._advance(actions))
                     observations = result.observations
-                    self.step += 1
-                    for agent, reward in result.rewards.items():
-                        self._returns[agent] = self._returns.get(agent, 0.0) + float(reward)
                     self.store.add_steps([self._step_row(actions, result)])
-                    await self._send_frame()
+                    await self._send_frames(frames)
                     if result.episode_over or self.step >= scene.max_steps:
                         break
                 self.store.add_episode(
@@ -155,7 +279,7 @@ class ServerGame:
                         "game_id": self.game_id,
                         "episode": self.episode,
                         "scene_id": scene.scene_id,
-                        "participant_ids": [self.participant_id],
+                        "participant_ids": self.participant_ids,
                         "seed": seed,
                         "started_at": started,
                         "ended_at": time.time(),
@@ -171,21 +295,18 @@ class ServerGame:
         except asyncio.CancelledError:
             self.outcome = "aborted"
             raise
-        except GameAbandoned:
-            self.outcome = "abandoned"
+        except GameEnded as ended:
+            self.outcome = ended.outcome
             self.store.add_event(
-                self.participant_id,
-                scene.scene_id,
-                "game_abandoned",
-                {"game_id": self.game_id, "grace_s": self._grace},
-                time.time(),
-            )
+                None, scene.scene_id, "game_ended_early",
+                {"game_id": self.game_id, "outcome": ended.outcome, "dropped": self.dropped}, time.time(),
+            )  # fmt: skip
         except Exception as exc:
             self.outcome = "error"
             self.error = f"{type(exc).__name__}: {exc}"
             log.exception("game %s (scene %s) failed", self.game_id, scene.scene_id)
             self.store.add_event(
-                self.participant_id,
+                None if len(self.players) != 1 else self.participant_ids[0],
                 scene.scene_id,
                 "env_error",
                 {
@@ -199,6 +320,9 @@ class ServerGame:
             )
             await self._set_status("error", message="The game stopped because of an error. Your data so far is saved.")
         finally:
+            for player in self.players.values():
+                if player.drop_timer is not None:
+                    player.drop_timer.cancel()
             if self._adapter is not None:
                 try:
                     self._adapter.close()
@@ -211,65 +335,73 @@ class ServerGame:
             if self.outcome != "aborted":
                 await self._on_finished(self)
 
-    def _make_policies(self, env: Any) -> dict[str, Policy]:
+    async def _in_worker(self, fn: Callable[[], Any]) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
+
+    def _make_policies(self, adapter: EnvAdapter) -> dict[str, Policy]:
         policies: dict[str, Policy] = {}
         for agent, spec in self.scene.policy_mapping.items():
             if spec == "human":
                 continue
-            space = getattr(env, "action_space", None)
-            if callable(space) and not hasattr(space, "sample"):
-                space = space(agent)  # PettingZoo: action_space(agent)
+            space = adapter.action_space(agent)
             policies[agent] = make_policy(
                 spec, agent_id=agent, action_space=space, actions=self.scene.allowed_actions()
             )
         return policies
 
     def _gather_actions(self, policies: dict[str, Policy], observations: dict[str, Any]) -> dict[str, Any]:
+        by_agent = {p.agent_id: p for p in self.players.values()}
+        keep_previous = self.scene.action_population_method == "previous_submitted_action"
         actions: dict[str, Any] = {}
         for agent in self.scene.policy_mapping:
-            if agent == self._human:
-                if self._pending_keystroke is not None:
-                    actions[agent], self._pending_keystroke = self._pending_keystroke, None
-                else:
-                    actions[agent] = self._held_action
-            else:
+            player = by_agent.get(agent)
+            if player is None:
                 actions[agent] = policies[agent].act(observations.get(agent))
+            elif player.pending is not _MISSING:
+                actions[agent], player.pending = player.pending, _MISSING
+                if keep_previous:
+                    player.held = actions[agent]
+            else:
+                actions[agent] = player.held
         return actions
 
     async def _wait_for_tick(self, due: float) -> float:
-        """Sleep until the tick is due; while the player is away, wait (up to the grace period)."""
+        """Sleep until the tick is due; while no player is here, wait (their drop timers run)."""
         loop = asyncio.get_running_loop()
         delay = due - loop.time()
         if delay > 0:
             await asyncio.sleep(delay)
-        if not self._connected.is_set():
-            away_since = loop.time()
-            await self._set_status("paused")
-            try:
-                await asyncio.wait_for(self._connected.wait(), timeout=self._grace)
-            except asyncio.TimeoutError:
-                raise GameAbandoned() from None
-            due += loop.time() - away_since
-            await self._set_status("running")
-            return max(due, loop.time())
-        self.lateness_ms.append((loop.time() - due) * 1000.0)
-        return due
+        if self._end:
+            raise GameEnded(self._end)
+        if self._anyone_here.is_set():
+            self.lateness_ms.append((loop.time() - due) * 1000.0)
+            return due
+        away_since = loop.time()
+        await self._set_status("paused")
+        await self._anyone_here.wait()
+        if self._end:
+            raise GameEnded(self._end)
+        await self._set_status("running")
+        return max(due + loop.time() - away_since, loop.time())
 
-    def _step_row(self, actions: dict[str, Any], result: Any) -> dict[str, Any]:
-        return {
-            "game_id": self.game_id,
-            "episode": self.episode,
-            "step": self.step,
-            "participant_id": self.participant_id,
-            "scene_id": self.scene.scene_id,
-            "t": time.time(),
-            "actions": to_jsonable(actions),
-            "rewards": to_jsonable(result.rewards),
-            "terminated": any(bool(v) for v in result.terminated.values()),
-            "truncated": any(bool(v) for v in result.truncated.values()),
-            "infos": to_jsonable(result.infos),
-            "observations": None,
-        }
+    # -- worker-thread work (touches the env) ------------------------------------------------
+
+    def _advance(self, actions: dict[str, Any]) -> tuple[Any, dict[str, tuple[dict[str, Any], str | None]]]:
+        assert self._adapter is not None
+        result = self._adapter.step(actions)
+        # The loop awaits this call, so updating the counters here races with nothing.
+        self.step += 1
+        for agent, reward in result.rewards.items():
+            self._returns[agent] = self._returns.get(agent, 0.0) + float(reward)
+        return result, self._render_all()
+
+    def _render_all(self) -> dict[str, tuple[dict[str, Any], str | None]]:
+        """Full render states and HUD text: one shared view, or one per connected player."""
+        assert self._adapter is not None
+        hud = self._hud_text()
+        if not self._per_player_views:
+            return {"*": (self._adapter.render(), hud)}
+        return {p.participant_id: (self._adapter.render(p.agent_id), hud) for p in self.players.values() if p.connected}
 
     def _hud_text(self) -> str | None:
         hud = self.scene.hud
@@ -285,42 +417,63 @@ class ServerGame:
         )
         return str(hud(info))
 
-    async def _send_frame(self) -> None:
-        if not self._connected.is_set() or self._adapter is None:
+    # -- sending ---------------------------------------------------------------------------
+
+    async def _send_frames(self, frames: dict[str, tuple[dict[str, Any], str | None]]) -> None:
+        if not self._anyone_here.is_set():
             return
-        frame: dict[str, Any] = {
-            "scene_id": self.scene.scene_id,
+        for target, (state, hud) in frames.items():
+            view = self._shared_view if target == "*" else self.players.get(target)
+            if view is None or (target != "*" and not view.connected):
+                continue
+            frame: dict[str, Any] = {
+                "scene_id": self.scene.scene_id,
+                "game_id": self.game_id,
+                "episode": self.episode,
+                "step": self.step,
+                "state": view.differ.diff(state),
+            }
+            if view.full_next:
+                frame["full"] = True
+                view.full_next = False
+            if hud != view.last_hud:
+                frame["hud"] = hud
+                view.last_hud = hud
+            if target == "*":
+                await self._channel.to_game("frame", frame)
+            else:
+                await self._channel.to_player(target, "frame", frame)
+
+    def _step_row(self, actions: dict[str, Any], result: Any) -> dict[str, Any]:
+        return {
             "game_id": self.game_id,
             "episode": self.episode,
             "step": self.step,
-            "state": self._differ.diff(self._adapter.render()),
+            "participant_id": self.participant_ids[0] if len(self.players) == 1 else None,
+            "scene_id": self.scene.scene_id,
+            "t": time.time(),
+            "actions": to_jsonable(actions),
+            "rewards": to_jsonable(result.rewards),
+            "terminated": any(bool(v) for v in result.terminated.values()),
+            "truncated": any(bool(v) for v in result.truncated.values()),
+            "infos": to_jsonable(result.infos),
+            "observations": None,
         }
-        if self._full_next:
-            frame["full"] = True
-            self._full_next = False
-        hud = self._hud_text()
-        if hud != self._last_hud:
-            frame["hud"] = hud
-            self._last_hud = hud
-        await self._emit("frame", frame)
+
+    def _status_payload(self, status: str, **extra: Any) -> dict[str, Any]:
+        return {
+            "scene_id": self.scene.scene_id,
+            "game_id": self.game_id,
+            "status": status,
+            "episode": self.episode,
+            "num_episodes": self.scene.num_episodes,
+            **extra,
+        }
 
     async def _set_status(self, status: str, **extra: Any) -> None:
         self.status = status
-        await self._emit(
-            "game_status",
-            {
-                "scene_id": self.scene.scene_id,
-                "game_id": self.game_id,
-                "status": status,
-                "episode": self.episode,
-                "num_episodes": self.scene.num_episodes,
-                **extra,
-            },
-        )
-
-
-_MISSING = object()
+        await self._channel.to_game("game_status", self._status_payload(status, **extra))
 
 
 def _policy_name(spec: Any) -> str:
-    return spec if isinstance(spec, str) else getattr(spec, "__qualname__", repr(spec))
+    return spec if isinstance(spec, str) else getattr(spec, "__name__", type(spec).__name__)

@@ -136,13 +136,20 @@ def parse_action(args: tuple[Any, ...]) -> Action:
     return Action(_scene_id(p, "action"), p["action"])
 
 
-def parse_ping(args: tuple[Any, ...]) -> float:
+@dataclass(frozen=True)
+class Ping:
+    t: float
+    rtt_ms: float | None  # the page's last measured round trip, for monitoring
+
+
+def parse_ping(args: tuple[Any, ...]) -> Ping:
     p = payload_of("ping", args)
-    _no_extra(p, "ping", ("t",))
+    _no_extra(p, "ping", ("t", "rtt"))
     t = _field(p, "ping", "t", (int, float))
-    if not math.isfinite(t):
-        raise ProtocolError("'ping' field 't' must be a finite number")
-    return float(t)
+    rtt = _field(p, "ping", "rtt", (int, float, type(None)), required=False)
+    if not math.isfinite(t) or (rtt is not None and not (math.isfinite(rtt) and rtt >= 0)):
+        raise ProtocolError("'ping' fields 't' and 'rtt' must be finite numbers (rtt >= 0)")
+    return Ping(float(t), None if rtt is None else float(rtt))
 
 
 @dataclass(frozen=True)

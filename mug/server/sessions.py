@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import html
 import logging
+import os
 import secrets
 import time
 import uuid
+from collections.abc import Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,12 +20,16 @@ from mug.data import Store
 from mug.experiment import Experiment
 from mug.scenes import CompletionCodeScene, EndScene, GymScene, Scene, StaticScene
 from mug.server.game import ServerGame
+from mug.server.matchmaking import Waitroom
 from mug.server.protocol import PARTICIPANT_ID, Advance, Join, ProtocolError
 
 log = logging.getLogger("mug.server.sessions")
 
 # Query parameters that carry a participant id, in order of preference (ours, Prolific, MTurk).
 ID_PARAMS = ("participant", "participant_id", "PROLIFIC_PID", "workerId", "subject_id")
+
+PARTNER_LEFT = "Your partner left the game, so it could not go on. Thank you for taking part."
+AWAY_TOO_LONG = "You were away from the game for too long, so it ended for you. Thank you for taking part."
 
 
 @dataclass
@@ -32,15 +41,23 @@ class Connection:
 class Sessions:
     """The scene stager for every participant, kept in the store so a reload resumes the scene."""
 
-    def __init__(self, experiment: Experiment, store: Store, sio: socketio.AsyncServer, *, reconnect_grace_s: float):
+    def __init__(
+        self, experiment: Experiment, store: Store, sio: socketio.AsyncServer, *, reconnect_grace_s: float
+    ) -> None:
         self.experiment = experiment
         self.store = store
         self.sio = sio
         self.reconnect_grace_s = reconnect_grace_s
         self.by_sid: dict[str, Connection] = {}
         self.sid_of: dict[str, str] = {}
-        self.games: dict[tuple[str, str], ServerGame] = {}
+        self.games: dict[str, ServerGame] = {}
+        self.game_of: dict[str, str] = {}
+        self.waitrooms: dict[str, Waitroom] = {}
+        self.rtt_ms: dict[str, float] = {}
         self.notices: dict[str, str] = {}
+        self._background: set[asyncio.Task[None]] = set()
+        # Env work of every game runs here (see mug/server/game.py for the concurrency model).
+        self.executor = ThreadPoolExecutor(max_workers=min(8, 2 * (os.cpu_count() or 1)), thread_name_prefix="mug-env")
 
     # -- connection lifecycle --------------------------------------------------------------
 
@@ -51,33 +68,41 @@ class Sessions:
         if old_sid and old_sid != sid:
             # The same participant opened the study again (another tab): the newest page wins.
             self.by_sid.pop(old_sid, None)
-            await self.sio.emit(
-                "session_replaced", {"message": "This study was opened in another tab or window."}, to=old_sid
-            )
+            message = {"message": "This study was opened in another tab or window."}
+            await self.sio.emit("session_replaced", message, to=old_sid)
             await self.sio.disconnect(old_sid)
         self.by_sid[sid] = Connection(sid, pid)
         self.sid_of[pid] = sid
         await self.sio.enter_room(sid, _room(pid))
-        first_visit = record.scene_id is None
+        kind = "join" if record.scene_id is None else "rejoin"
+        self.store.add_event(pid, record.scene_id, kind, {"sid": sid}, time.time())
+        if "terminal" in record.data:
+            return {"participant_id": pid, "scene": record.data["terminal"]}
         index = min(record.scene_index, len(self.experiment.scenes) - 1)
-        self.store.add_event(pid, record.scene_id, "join" if first_visit else "rejoin", {"sid": sid}, time.time())
-        if first_visit or record.status == "active":
+        if record.scene_id is None or record.status == "active":
             self._enter(pid, index)
-        game = self.games.get((pid, self.experiment.scenes[index].scene_id or ""))
+        game = self._game(pid)
         if game is not None:
-            game.connection_restored()
+            await self.sio.enter_room(sid, _game_room(game.game_id))
+            game.connection_restored(pid)
         return {"participant_id": pid, "scene": self.scene_spec(pid, index)}
 
     async def disconnect(self, sid: str) -> None:
         conn = self.by_sid.pop(sid, None)
         if conn is None:
             return
-        if self.sid_of.get(conn.participant_id) == sid:
-            del self.sid_of[conn.participant_id]
-            for (pid, _), game in self.games.items():
-                if pid == conn.participant_id:
-                    game.connection_lost()
-        self.store.add_event(conn.participant_id, None, "disconnect", {"sid": sid}, time.time())
+        pid = conn.participant_id
+        self.store.add_event(pid, None, "disconnect", {"sid": sid}, time.time())
+        if self.sid_of.get(pid) != sid:
+            return  # an older page of a participant who has a newer one
+        del self.sid_of[pid]
+        game = self._game(pid)
+        if game is not None:
+            game.connection_lost(pid)
+        for room in self.waitrooms.values():
+            if room.remove(pid):
+                self.store.add_event(pid, room.scene_id, "waitroom_left", {}, time.time())
+                await self._broadcast_waitroom(room)
 
     def participant_of(self, sid: str) -> str:
         conn = self.by_sid.get(sid)
@@ -90,6 +115,8 @@ class Sessions:
     def current(self, pid: str) -> tuple[int, Scene]:
         record = self.store.get_participant(pid)
         assert record is not None
+        if "terminal" in record.data:
+            raise ProtocolError("this participant has finished the experiment")
         index = min(record.scene_index, len(self.experiment.scenes) - 1)
         return index, self.experiment.scenes[index]
 
@@ -103,9 +130,7 @@ class Sessions:
         if isinstance(scene, EndScene):
             raise ProtocolError(f"scene {scene.scene_id!r} is the end of the experiment")
         if isinstance(scene, GymScene):
-            game = self.games.get((pid, scene.scene_id or ""))
-            if game is None or game.status not in ("done", "error"):
-                raise ProtocolError(f"scene {scene.scene_id!r} moves on by itself when its game ends")
+            raise ProtocolError(f"scene {scene.scene_id!r} moves on by itself when its game ends")
         if isinstance(scene, StaticScene) and advance.answers:
             self.store.add_form(pid, scene.scene_id or "", advance.answers, time.time())
         self._enter(pid, index + 1)
@@ -125,8 +150,8 @@ class Sessions:
         scene = self.experiment.scenes[index]
         spec = {**scene.client_spec(), "index": index, "count": len(self.experiment.scenes)}
         if isinstance(scene, GymScene):
-            game = self.games.get((pid, scene.scene_id or ""))
-            spec["game"] = game.snapshot() if game else None
+            game = self._game(pid)
+            spec["game"] = game.snapshot(pid) if game and game.scene is scene else None
         if isinstance(scene, CompletionCodeScene):
             record = self.store.get_participant(pid)
             spec["completion_code"] = record.completion_code if record else None
@@ -135,60 +160,185 @@ class Sessions:
             spec["notice"] = notice
         return spec
 
+    async def _move_on(self, pid: str, scene: Scene) -> None:
+        """Send a participant who is still in `scene` to the next scene."""
+        record = self.store.get_participant(pid)
+        if record is None or "terminal" in record.data:
+            return
+        index = min(record.scene_index, len(self.experiment.scenes) - 1)
+        if self.experiment.scenes[index] is not scene:
+            return
+        self._enter(pid, index + 1)
+        await self._send(pid, "scene", self.scene_spec(pid, index + 1))
+
+    async def _end_with_code(
+        self, pid: str, scene: Scene, reason: str, header: str, message: str, redirect_url: str | None = None
+    ) -> None:
+        """End the experiment for a participant early, with a message and a recorded completion code."""
+        code = _completion_code()
+        now = time.time()
+        spec = {
+            "scene_id": f"{scene.scene_id}.ended",
+            "scene_type": "completion_code",
+            "index": len(self.experiment.scenes) - 1,
+            "count": len(self.experiment.scenes),
+            "header": header,
+            "body": f"<p>{html.escape(message)}</p>",
+            "continue": None,
+            "completion_code": code,
+            "redirect_url": redirect_url,
+            "append_subject_id": False,
+            "redirect_param": "participant",
+            "ended": reason,
+        }
+        self.store.complete_participant(pid, code, now)
+        self.store.update_participant_data(pid, {"terminal": spec}, now)
+        self.store.add_event(pid, scene.scene_id, "ended_early", {"reason": reason, "completion_code": code}, now)
+        await self._send(pid, "scene", spec)
+
     # -- games -----------------------------------------------------------------------------
+
+    def _game(self, pid: str) -> ServerGame | None:
+        game_id = self.game_of.get(pid)
+        return self.games.get(game_id) if game_id else None
 
     async def start_game(self, sid: str, scene_id: str) -> dict[str, Any]:
         pid = self.participant_of(sid)
         _, scene = self.current(pid)
         if scene.scene_id != scene_id or not isinstance(scene, GymScene):
             raise ProtocolError(f"cannot start a game in {scene_id!r}: the participant is in {scene.scene_id!r}")
-        key = (pid, scene_id)
-        game = self.games.get(key)
-        if game is None:
-            game = ServerGame(
-                scene,
-                pid,
-                self.store,
-                self._emitter(pid),
-                reconnect_grace_s=self.reconnect_grace_s,
-                on_finished=self._game_finished,
-            )
-            self.games[key] = game
-            game.start()
-        return {"game": game.snapshot()}
+        game = self._game(pid)
+        if game is not None and game.scene is scene:
+            return {"game": game.snapshot(pid)}
+        if scene.multiplayer_options is None:
+            humans = scene.human_agents
+            game = await self._new_game(scene, {humans[0] if humans else "__viewer__": pid})
+            return {"game": game.snapshot(pid)}
+        room = self._waitroom(scene)
+        room.add(pid)
+        self.store.add_event(pid, scene_id, "waitroom_entered", {"waiting": len(room.waiting)}, time.time())
+        group = room.take_group()
+        if group is not None:
+            game = await self._new_game(scene, dict(zip(scene.human_agents, group, strict=True)))
+            for player in group:
+                await self._send(player, "matched", {"scene_id": scene_id, **game.snapshot(player)})
+            await self._broadcast_waitroom(room)
+            return {"game": game.snapshot(pid)}
+        await self._broadcast_waitroom(room)
+        return {"waitroom": self._waitroom_status(room, pid)}
+
+    async def _new_game(self, scene: GymScene, players: dict[str, str]) -> ServerGame:
+        grace = scene.multiplayer_options.reconnect_grace_s if scene.multiplayer_options else self.reconnect_grace_s
+        game_id = uuid.uuid4().hex
+        game = ServerGame(
+            scene,
+            players,
+            self.store,
+            _GameChannel(self, game_id),
+            self.executor,
+            reconnect_grace_s=grace,
+            on_finished=self._game_finished,
+            on_dropped=self._player_dropped,
+            game_id=game_id,
+        )
+        self.games[game_id] = game
+        for pid in players.values():
+            self.game_of[pid] = game_id
+            sid = self.sid_of.get(pid)
+            if sid:
+                await self.sio.enter_room(sid, _game_room(game_id))
+        game.start()
+        return game
 
     def action(self, sid: str, scene_id: str, action: Any) -> None:
         pid = self.participant_of(sid)
-        game = self.games.get((pid, scene_id))
-        if game is None or game.status in ("done", "error"):
+        game = self._game(pid)
+        if game is None or game.scene.scene_id != scene_id or game.status in ("done", "error"):
             raise ProtocolError(f"no running game in scene {scene_id!r} for this participant")
-        problem = game.submit_action(action)
+        problem = game.submit_action(pid, action)
         if problem:
             raise ProtocolError(problem)
 
+    async def _player_dropped(self, game: ServerGame, pid: str) -> None:
+        self.game_of.pop(pid, None)
+        await self._end_with_code(pid, game.scene, "dropped", "Session ended", AWAY_TOO_LONG)
+
     async def _game_finished(self, game: ServerGame) -> None:
-        pid = game.participant_id
-        self.games.pop((pid, game.scene.scene_id or ""), None)
-        index, scene = self.current(pid)
-        if scene is not game.scene:
-            return
-        if game.outcome == "error":
-            self.notices[pid] = "The game stopped because of an error. Your data so far is saved."
-        self._enter(pid, index + 1)
-        sid = self.sid_of.get(pid)
-        if sid:
-            await self.sio.emit("scene", self.scene_spec(pid, index + 1), to=sid)
+        self.games.pop(game.game_id, None)
+        for pid in game.participant_ids:
+            if self.game_of.get(pid) == game.game_id:
+                del self.game_of[pid]
+        for pid in game.participant_ids:
+            if pid in game.dropped:
+                continue
+            if game.outcome == "player_dropped":
+                await self._end_with_code(pid, game.scene, "partner_left", "The game has ended", PARTNER_LEFT)
+            elif game.outcome == "abandoned":
+                await self._end_with_code(pid, game.scene, "abandoned", "Session ended", AWAY_TOO_LONG)
+            else:
+                if game.outcome == "error":
+                    self.notices[pid] = "The game stopped because of an error. Your data so far is saved."
+                await self._move_on(pid, game.scene)
+
+    # -- waitrooms -------------------------------------------------------------------------
+
+    def _waitroom(self, scene: GymScene) -> Waitroom:
+        sid = scene.scene_id or ""
+        room = self.waitrooms.get(sid)
+        if room is None:
+            opts = scene.effective_waitroom()
+            room = Waitroom(
+                sid,
+                len(scene.human_agents),
+                opts.timeout,
+                lambda pid: self._spawn(self._waitroom_timeout(scene, pid)),
+            )
+            self.waitrooms[sid] = room
+        return room
+
+    def _waitroom_status(self, room: Waitroom, pid: str) -> dict[str, Any]:
+        return {
+            "scene_id": room.scene_id,
+            "waiting": len(room.waiting),
+            "needed": room.needed,
+            "seconds_left": round(room.seconds_left(pid), 1),
+        }
+
+    async def _broadcast_waitroom(self, room: Waitroom) -> None:
+        for pid in room.waiting:
+            await self._send(pid, "waitroom", self._waitroom_status(room, pid))
+
+    async def _waitroom_timeout(self, scene: GymScene, pid: str) -> None:
+        opts = scene.effective_waitroom()
+        self.store.add_event(pid, scene.scene_id, "waitroom_timeout", {"timeout_s": opts.timeout}, time.time())
+        if opts.timeout_scene_id is not None:
+            index = self.experiment.scene_index(opts.timeout_scene_id)
+            self.notices[pid] = opts.timeout_message
+            self._enter(pid, index)
+            await self._send(pid, "scene", self.scene_spec(pid, index))
+        else:
+            await self._end_with_code(
+                pid, scene, "waitroom_timeout", "No partner found", opts.timeout_message, opts.timeout_redirect_url
+            )
+        await self._broadcast_waitroom(self._waitroom(scene))
+
+    # -- plumbing --------------------------------------------------------------------------
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _send(self, pid: str, event: str, payload: dict[str, Any]) -> None:
+        await self.sio.emit(event, payload, room=_room(pid))
 
     async def shutdown(self) -> None:
+        for room in self.waitrooms.values():
+            room.close()
         for game in list(self.games.values()):
             await game.cancel()
         self.games.clear()
-
-    def _emitter(self, pid: str):
-        async def emit(event: str, payload: dict[str, Any]) -> None:
-            await self.sio.emit(event, payload, room=_room(pid))
-
-        return emit
+        self.executor.shutdown(wait=True, cancel_futures=True)
 
     def _choose_id(self, join: Join) -> str:
         for name in ID_PARAMS:
@@ -200,8 +350,26 @@ class Sessions:
         return join.participant_id or uuid.uuid4().hex
 
 
+class _GameChannel:
+    """Delivers a game's messages through Socket.IO rooms."""
+
+    def __init__(self, sessions: Sessions, game_id: str) -> None:
+        self._sessions = sessions
+        self._room = _game_room(game_id)
+
+    async def to_game(self, event: str, payload: dict[str, Any]) -> None:
+        await self._sessions.sio.emit(event, payload, room=self._room)
+
+    async def to_player(self, participant_id: str, event: str, payload: dict[str, Any]) -> None:
+        await self._sessions.sio.emit(event, payload, room=_room(participant_id))
+
+
 def _room(pid: str) -> str:
     return f"participant:{pid}"
+
+
+def _game_room(game_id: str) -> str:
+    return f"game:{game_id}"
 
 
 def _completion_code() -> str:

@@ -315,3 +315,47 @@ def test_not_a_mug_database(tmp_path: Path):
     junk.write_bytes(b"this is not sqlite at all" * 100)
     with pytest.raises(ValueError, match="not a SQLite database"):
         load_results(junk)
+
+
+def test_player_steps_say_whose_action_each_agent_took(tmp_path) -> None:
+    from mug.data import Store, load_results
+
+    with Store(tmp_path) as store:
+        store.start_game("g", "race", "server_authoritative", {"red": "alice", "blue": "policy:random"}, 1, 0.0)
+        store.add_steps(
+            [
+                {
+                    "game_id": "g",
+                    "episode": 1,
+                    "step": s,
+                    "participant_id": None,
+                    "scene_id": "race",
+                    "t": float(s),
+                    "actions": {"red": 2, "blue": s % 3},
+                    "rewards": {"red": 1.0, "blue": 0.0},
+                    "terminated": False,
+                    "truncated": False,
+                    "infos": {},
+                    "observations": None,
+                }
+                for s in (1, 2)
+            ]
+        )
+    frame = load_results(tmp_path).player_steps
+    assert len(frame) == 4
+    red = frame[frame["agent_id"] == "red"]
+    assert list(red["participant_id"]) == ["alice", "alice"] and red["policy"].isna().all()
+    blue = frame[frame["agent_id"] == "blue"]
+    assert list(blue["policy"]) == ["random", "random"] and list(blue["action"]) == [1, 2]
+    assert list(frame.columns) == [
+        "game_id",
+        "scene_id",
+        "episode",
+        "step",
+        "t",
+        "agent_id",
+        "participant_id",
+        "policy",
+        "action",
+        "reward",
+    ]

@@ -42,5 +42,5 @@ def test_well_formed_payloads_parse() -> None:
     }
     assert protocol.parse_advance(({"scene_id": "s", "answers": {"a": ["x"], "b": True}},)).answers["b"] is True
     assert protocol.parse_action(({"scene_id": "s", "action": [0, 1]},)).action == [0, 1]
-    assert protocol.parse_ping(({"t": 1.5},)) == 1.5
+    assert protocol.parse_ping(({"t": 1.5, "rtt": 0.8},)) == protocol.Ping(1.5, 0.8)
     assert protocol.action_key((0, 1)) == protocol.action_key([0, 1])

@@ -24,10 +24,10 @@ export class Connection {
     this.socket.emit(event, payload);
   }
 
-  /** Round trip to the server in milliseconds. */
-  async ping(): Promise<number> {
+  /** Round trip to the server in milliseconds; `lastRtt` reports the previous one for monitoring. */
+  async ping(lastRtt: number | null = null): Promise<number> {
     const start = performance.now();
-    await this.request("ping", { t: start });
+    await this.request("ping", lastRtt === null ? { t: start } : { t: start, rtt: lastRtt });
     return performance.now() - start;
   }
 }

@@ -6,6 +6,7 @@ export type PageStatus =
   | "connecting"
   | "ready" // a static scene is shown
   | "waiting_start" // a game scene is shown, the Start button is up
+  | "waitroom" // waiting to be matched with other participants
   | "starting"
   | "running"
   | "resetting"
@@ -23,10 +24,15 @@ export interface Harness {
   status: PageStatus;
   episode: number;
   step: number;
+  agentId: string | null;
+  waitroom: { waiting: number; needed: number; secondsLeft: number } | null;
+  gameMessage: string | null;
   connected: boolean;
   rttMs: number | null;
   errors: { event: string; message: string }[];
   render: { objects: number; images: number; framesApplied: number; errors: number };
+  /** The last game this page received frames for: a digest of every frame, in order (kept after the scene ends). */
+  game: { gameId: string; frames: number; digest: string; lastHud: string | null } | null;
   ping?: () => Promise<number>;
 }
 
@@ -44,11 +50,25 @@ export function createHarness(): Harness {
     status: "loading",
     episode: 0,
     step: 0,
+    agentId: null,
+    waitroom: null,
+    gameMessage: null,
     connected: false,
     rttMs: null,
     errors: [],
     render: { objects: 0, images: 0, framesApplied: 0, errors: 0 },
+    game: null,
   };
   window.mug = harness;
   return harness;
+}
+
+/** FNV-1a (32-bit) of `text` continued from `seed`: a cheap running digest of the frames a page saw. */
+export function fnv1a(text: string, seed = 0x811c9dc5): number {
+  let hash = seed >>> 0;
+  for (let i = 0; i < text.length; i++) {
+    hash ^= text.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193) >>> 0;
+  }
+  return hash;
 }

@@ -4,12 +4,13 @@ import "./app.css";
 import { Connection } from "./connection";
 import { el } from "./dom";
 import { createHarness, type Harness } from "./harness";
-import type { Frame, GameStatus, SceneSpec } from "./protocol";
+import type { Frame, GameStatus, Matched, SceneSpec, WaitroomStatus } from "./protocol";
 import { GymView } from "./scenes/gym_view";
 import { StaticView } from "./scenes/static_view";
 import type { SceneContext, SceneView } from "./scenes/view";
 
 const ID_PARAMS = ["participant", "participant_id", "PROLIFIC_PID", "workerId", "subject_id"];
+const PING_INTERVAL_MS = 3000;
 const STORAGE_KEY = `mug:participant:${window.location.pathname}`;
 
 class App {
@@ -34,6 +35,8 @@ class App {
     socket.on("scene", (spec: SceneSpec) => this.show(spec));
     socket.on("frame", (frame: Frame) => this.view?.frame?.(frame));
     socket.on("game_status", (status: GameStatus) => this.view?.status?.(status));
+    socket.on("waitroom", (status: WaitroomStatus) => this.view?.waitroom?.(status));
+    socket.on("matched", (info: Matched) => this.view?.matched?.(info));
     socket.on("error", (err: { event: string; message: string }) => {
       this.harness.errors.push(err);
       console.warn(`mug: server rejected '${err.event}': ${err.message}`);
@@ -51,6 +54,17 @@ class App {
     );
     window.addEventListener("blur", () => this.conn.socket.connected && this.conn.send("client_event", { kind: "blur" }));
     window.addEventListener("focus", () => this.conn.socket.connected && this.conn.send("client_event", { kind: "focus" }));
+    // A ping every few seconds keeps the measured round trip fresh (shown to the researcher's monitor).
+    window.setInterval(() => void this.measureRtt(), PING_INTERVAL_MS);
+  }
+
+  private async measureRtt(): Promise<void> {
+    if (!this.conn.socket.connected || !this.harness.connected) return;
+    try {
+      this.harness.rttMs = await this.conn.ping(this.harness.rttMs);
+    } catch {
+      // a lost ping is not an error worth showing; the next one tries again
+    }
   }
 
   private async join(): Promise<void> {
@@ -102,6 +116,9 @@ class App {
     this.harness.sceneType = spec.scene_type;
     this.harness.episode = 0;
     this.harness.step = 0;
+    this.harness.agentId = null;
+    this.harness.waitroom = null;
+    this.harness.gameMessage = null;
     const ctx: SceneContext = {
       conn: this.conn,
       harness: this.harness,

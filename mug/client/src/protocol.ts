@@ -13,6 +13,19 @@ export interface GameSnapshot {
   status: string;
   episode: number;
   step: number;
+  players?: number;
+  agent_id?: string;
+}
+
+export interface WaitroomStatus {
+  scene_id: string;
+  waiting: number;
+  needed: number;
+  seconds_left: number;
+}
+
+export interface Matched extends GameSnapshot {
+  scene_id: string;
 }
 
 export interface SceneSpec {
@@ -41,7 +54,11 @@ export interface SceneSpec {
   num_episodes?: number;
   max_steps?: number;
   human?: boolean;
+  multiplayer?: boolean;
+  input_delay?: number;
+  hide_lobby_count?: boolean;
   game?: GameSnapshot | null;
+  ended?: string;
 }
 
 export interface RenderObject {

@@ -1,9 +1,9 @@
 // A game scene played on the server: draw the frames it sends, send the actions of the keys held.
 
 import { el, html } from "../dom";
-import type { PageStatus } from "../harness";
+import { fnv1a, type PageStatus } from "../harness";
 import { ActionResolver, sameAction } from "../input";
-import type { Frame, GameStatus, Json, SceneSpec } from "../protocol";
+import type { Frame, GameStatus, Json, Matched, SceneSpec, WaitroomStatus } from "../protocol";
 import { Renderer } from "../render/renderer";
 import { noticeBanner } from "./static_view";
 import type { SceneContext, SceneView } from "./view";
@@ -15,7 +15,10 @@ export class GymView implements SceneView {
   private lastSent: Json;
   private readonly hud = el("div", { class: "mug-hud", "data-testid": "hud" });
   private readonly overlay = el("div", { class: "mug-overlay", "data-testid": "game-status" });
+  private readonly message = el("div", { class: "mug-game-message", "data-testid": "game-message" });
+  private readonly lobby = el("div", { class: "mug-waitroom", "data-testid": "waitroom" });
   private countdown: number | null = null;
+  private lobbyTimer: number | null = null;
   private readonly listeners: [string, EventListener][] = [];
 
   constructor(
@@ -49,7 +52,7 @@ export class GymView implements SceneView {
     const stage = el("div", { class: "mug-stage", "data-testid": "game" });
     const canvasHost = el("div", { class: "mug-canvas" });
     stage.append(this.hud, canvasHost, this.overlay);
-    this.container.append(stage);
+    this.container.append(this.message, stage);
     if (this.spec.in_game_body) this.container.append(html(this.spec.in_game_body, { class: "mug-body" }));
     this.renderer = new Renderer(
       canvasHost,
@@ -69,7 +72,16 @@ export class GymView implements SceneView {
 
   private async start(): Promise<void> {
     try {
-      await this.ctx.conn.request("start_game", { scene_id: this.spec.scene_id });
+      const reply = await this.ctx.conn.request<{ ok: true; game?: Matched; waitroom?: WaitroomStatus }>(
+        "start_game",
+        { scene_id: this.spec.scene_id },
+      );
+      if (reply.waitroom) this.waitroom(reply.waitroom);
+      if (reply.game) {
+        // The reply is ordered after every earlier event: its status is the game's status now.
+        this.ctx.harness.agentId = reply.game.agent_id ?? null;
+        if (reply.game.status !== "starting") this.setStatus(reply.game.status as PageStatus);
+      }
     } catch (err) {
       this.overlay.textContent = `The game could not start: ${(err as Error).message}`;
       this.setStatus("error");
@@ -96,13 +108,58 @@ export class GymView implements SceneView {
 
   private send(action: Json): void {
     this.lastSent = action;
-    this.ctx.conn.send("action", { scene_id: this.spec.scene_id, action });
+    const payload = { scene_id: this.spec.scene_id, action };
+    const delayMs = ((this.spec.input_delay ?? 0) * 1000) / (this.spec.fps ?? 30);
+    if (delayMs > 0) window.setTimeout(() => this.ctx.conn.send("action", payload), delayMs);
+    else this.ctx.conn.send("action", payload);
+  }
+
+  waitroom(status: WaitroomStatus): void {
+    if (status.scene_id !== this.spec.scene_id) return;
+    const harness = this.ctx.harness;
+    harness.waitroom = { waiting: status.waiting, needed: status.needed, secondsLeft: status.seconds_left };
+    const until = performance.now() + status.seconds_left * 1000;
+    const count = this.spec.hide_lobby_count
+      ? []
+      : [el("div", { "data-testid": "waitroom-count", text: `${status.waiting} of ${status.needed} players here` })];
+    const clock = el("div", { "data-testid": "waitroom-countdown" });
+    const tick = () => {
+      const left = Math.max(0, Math.ceil((until - performance.now()) / 1000));
+      clock.textContent = `Time left: ${left} s`;
+      if (harness.waitroom) harness.waitroom.secondsLeft = left;
+    };
+    tick();
+    this.stopLobbyTimer();
+    this.lobbyTimer = window.setInterval(tick, 250);
+    this.lobby.replaceChildren(el("div", { text: "Waiting for other players…" }), ...count, clock);
+    if (!this.lobby.isConnected) this.container.prepend(this.lobby);
+    this.setStatus("waitroom");
+  }
+
+  matched(info: Matched): void {
+    if (info.scene_id !== this.spec.scene_id) return;
+    this.stopLobbyTimer();
+    this.lobby.remove();
+    this.ctx.harness.waitroom = null;
+    this.ctx.harness.agentId = info.agent_id ?? null;
+    this.setStatus("starting");
+  }
+
+  private stopLobbyTimer(): void {
+    if (this.lobbyTimer !== null) window.clearInterval(this.lobbyTimer);
+    this.lobbyTimer = null;
   }
 
   frame(frame: Frame): void {
     if (frame.scene_id !== this.spec.scene_id || !this.renderer) return;
     this.renderer.draw(frame.state, frame.full === true);
     if (frame.hud !== undefined) this.hud.textContent = frame.hud ?? "";
+    const h = this.ctx.harness;
+    if (!h.game || h.game.gameId !== frame.game_id) h.game = { gameId: frame.game_id, frames: 0, digest: "", lastHud: null };
+    const seed = h.game.digest ? parseInt(h.game.digest, 16) : undefined;
+    h.game.digest = fnv1a(`${frame.episode}:${frame.step}:${JSON.stringify(frame.state)}`, seed).toString(16);
+    h.game.frames++;
+    h.game.lastHud = this.hud.textContent;
     this.ctx.harness.episode = frame.episode;
     this.ctx.harness.step = frame.step;
     this.ctx.harness.render = this.renderer.stats;
@@ -111,6 +168,11 @@ export class GymView implements SceneView {
   status(status: GameStatus): void {
     if (status.scene_id !== this.spec.scene_id) return;
     this.ctx.harness.episode = status.episode;
+    if (status.message && status.status !== "error") {
+      this.message.textContent = status.message;
+      this.ctx.harness.gameMessage = status.message;
+    }
+    if (this.lobby.isConnected) this.matched({ ...status, step: 0, scene_id: status.scene_id });
     this.stopCountdown();
     switch (status.status) {
       case "resetting":
@@ -170,6 +232,7 @@ export class GymView implements SceneView {
 
   destroy(): void {
     this.stopCountdown();
+    this.stopLobbyTimer();
     for (const [type, fn] of this.listeners) window.removeEventListener(type, fn);
     this.renderer?.destroy();
     this.container.remove();

@@ -2,7 +2,7 @@
 
 import type { Connection } from "../connection";
 import type { Harness } from "../harness";
-import type { Frame, GameStatus, SceneSpec } from "../protocol";
+import type { Frame, GameStatus, Matched, SceneSpec, WaitroomStatus } from "../protocol";
 
 export interface SceneContext {
   conn: Connection;
@@ -19,5 +19,7 @@ export interface SceneView {
   rejoined(spec: SceneSpec): void;
   frame?(frame: Frame): void;
   status?(status: GameStatus): void;
+  waitroom?(status: WaitroomStatus): void;
+  matched?(info: Matched): void;
   destroy(): void;
 }
