@@ -1,13 +1,13 @@
 // Runs the client's unit tests with Node's test runner. Node 20 cannot load TypeScript,
-// so each test file is bundled by esbuild into .test-build/ first.
+// so each test file is bundled by esbuild into a temporary folder first.
 import { build } from "esbuild";
-import { readdirSync, rmSync, statSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { spawnSync } from "node:child_process";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
-const out = join(root, ".test-build");
 
 function findTests(dir) {
   const found = [];
@@ -26,7 +26,8 @@ if (tests.length === 0) {
   console.error("no client tests found");
   process.exit(1);
 }
-rmSync(out, { recursive: true, force: true });
+// A fresh folder per run, so two runs in one checkout cannot clobber each other's bundles.
+const out = mkdtempSync(join(tmpdir(), "mug-client-tests-"));
 await build({
   entryPoints: tests,
   outdir: out,
@@ -41,4 +42,5 @@ await build({
 });
 const built = tests.map((t) => join(out, relative(join(root, "test"), t)).replace(/\.ts$/, ".mjs"));
 const result = spawnSync(process.execPath, ["--enable-source-maps", "--test", ...built], { stdio: "inherit" });
+rmSync(out, { recursive: true, force: true });
 process.exit(result.status ?? 1);
