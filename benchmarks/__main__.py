@@ -28,7 +28,24 @@ def server_loop() -> dict[str, Any]:
     return bench.run()
 
 
-BENCHMARKS = {"server_loop": server_loop, "netcode": netcode}
+def proxy() -> dict[str, Any]:
+    from benchmarks import proxy as bench
+
+    return bench.run()
+
+
+def server_capacity() -> dict[str, Any]:
+    from benchmarks import server_capacity as bench
+
+    return bench.run()
+
+
+BENCHMARKS = {
+    "server_loop": server_loop,
+    "server_capacity": server_capacity,
+    "netcode": netcode,
+    "proxy": proxy,
+}
 
 
 def main() -> int:

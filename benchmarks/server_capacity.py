@@ -1,0 +1,174 @@
+"""How many concurrent 2-player server-authoritative games the server sustains at 30 fps.
+
+Simulated participants (Socket.IO clients in a separate process) fill games step by step; at each
+level the server's tick lateness (p50/p99), its CPU use and the bytes per frame are measured over a
+window. The report gives the curve and the largest level with p99 lateness under 5 ms. A second
+measurement runs one deliberately slow env (50 ms per step) among normal games and reports the
+normal games' lateness, which the worker-thread model keeps low.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from benchmarks._stats import summary
+from mug import Experiment, GymScene, StartScene
+from mug.env import Surface
+from mug.env.spaces import Discrete
+
+ROOT = Path(__file__).resolve().parent.parent
+LEVELS = (10, 25, 50, 75, 100, 150, 200, 250, 300)
+WINDOW_S = 5.0
+GOAL_P99_MS = 5.0
+
+
+class Duel:
+    """A small 2-player env: two runners and a score line (a few objects, like simple studies)."""
+
+    possible_agents = ("left", "right")
+
+    def __init__(self, step_delay_s: float = 0.0) -> None:
+        self.step_delay_s = step_delay_s
+        self.surface = Surface(400, 200)
+
+    def action_space(self, agent: str) -> Discrete:
+        return Discrete(3)
+
+    def reset(self, seed: int | None = None, options: Any = None) -> tuple[dict, dict]:
+        self.t, self.pos = 0, {"left": 0.3, "right": 0.7}
+        return {a: [p] for a, p in self.pos.items()}, {a: {} for a in self.possible_agents}
+
+    def step(self, actions: dict[str, int]) -> tuple[dict, dict, dict, dict, dict]:
+        if self.step_delay_s:
+            time.sleep(self.step_delay_s)  # stands in for a slow (native) simulator
+        self.t += 1
+        for agent, action in actions.items():
+            self.pos[agent] = min(1.0, max(0.0, self.pos[agent] + (action - 1) * 0.01))
+        obs = {a: [p] for a, p in self.pos.items()}
+        zeros = {a: False for a in self.possible_agents}
+        return obs, {a: 0.0 for a in self.possible_agents}, zeros, dict(zeros), {a: {} for a in self.possible_agents}
+
+    def render(self) -> dict[str, Any]:
+        s = self.surface
+        s.rect(0, 0, 1, 1, fill="#eef2ff", id="bg")
+        s.circle(self.pos["left"], 0.4, 0.03, fill="#d03030", id="left")
+        s.circle(self.pos["right"], 0.6, 0.03, fill="#3050d0", id="right")
+        s.text(0.02, 0.02, f"t={self.t}", size=14, id="clock")
+        return s.commit()
+
+
+def duel_scene(scene_id: str, slow_games: int = 0) -> GymScene:
+    """The benchmark scene; the first `slow_games` games get an env that takes 50 ms per step."""
+    made = 0
+
+    def make_duel() -> Duel:
+        nonlocal made
+        made += 1
+        return Duel(0.05 if made <= slow_games else 0.0)
+
+    return (
+        GymScene()
+        .scene(scene_id)
+        .environment(env_creator=make_duel, seed=1)
+        .rendering(fps=30)
+        .gameplay(action_mapping={"ArrowLeft": 0, "ArrowRight": 2}, default_action=1, max_steps=10**7)
+        .policies(policy_mapping={"left": "human", "right": "human"})
+        .multiplayer()
+        .waitroom(timeout=600)
+    )
+
+
+def _server_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _measure(server: Any, participants: int, scene_id: str, slow_game_ids: set[str] | None = None) -> dict[str, Any]:
+    sim = subprocess.Popen(
+        [sys.executable, "-m", "benchmarks._sim_participants", server.url, str(participants), scene_id, "sim"],
+        cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert sim.stdout is not None and sim.stdin is not None
+        ready = sim.stdout.readline()
+        if not ready:
+            raise RuntimeError("the simulated participants failed to start")
+        sessions = server.sessions
+
+        def clear() -> None:
+            for game in sessions.games.values():
+                game.lateness_ms.clear()
+
+        server.call(clear)
+        cpu0, wall0 = _server_cpu(), time.monotonic()
+        time.sleep(WINDOW_S)  # the measurement window (a benchmark, not a test)
+        cpu = (_server_cpu() - cpu0) / (time.monotonic() - wall0)
+
+        def collect() -> tuple[list[float], int]:
+            samples = [
+                x for g in sessions.games.values() if not slow_game_ids or g.game_id not in slow_game_ids
+                for x in g.lateness_ms
+            ]  # fmt: skip
+            return samples, len(sessions.games)
+
+        lateness, games = server.call(collect)
+        sim.stdin.write("report\n")
+        sim.stdin.flush()
+        client = json.loads(sim.stdout.readline())
+    finally:
+        sim.wait(timeout=60)
+    return {
+        "games": games,
+        "tick_lateness_ms": summary(lateness),
+        "server_cpu_fraction": round(cpu, 3),
+        **client,
+    }
+
+
+def run() -> dict[str, Any]:
+    curve = []
+    with tempfile.TemporaryDirectory() as data:
+        for games in LEVELS:
+            scene_id = f"duel{games}"
+            exp = Experiment("capacity", [StartScene().scene("start"), duel_scene(scene_id)], data_dir=data)
+            with exp.serve() as server:
+                print(f"  {games} games…", file=sys.stderr, flush=True)
+                point = _measure(server, 2 * games, scene_id)
+            curve.append(point)
+            if point["tick_lateness_ms"]["p99"] >= GOAL_P99_MS:
+                break
+        sustained = max((p["games"] for p in curve if p["tick_lateness_ms"]["p99"] < GOAL_P99_MS), default=0)
+
+        # One slow env among normal games: the others keep their schedule.
+        exp = Experiment("slow", [StartScene().scene("start"), duel_scene("duel", slow_games=1)], data_dir=data)
+        with exp.serve() as server:
+            print("  one slow env among 20 games…", file=sys.stderr, flush=True)
+            slow = subprocess.Popen(
+                [sys.executable, "-m", "benchmarks._sim_participants", server.url, "2", "duel", "slow"],
+                cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+            )  # fmt: skip
+            try:
+                assert slow.stdout is not None and slow.stdin is not None
+                slow.stdout.readline()
+                slow_ids = set(server.call(lambda: set(server.sessions.games)))
+                with_slow = _measure(server, 40, "duel", slow_game_ids=slow_ids)
+                slow.stdin.write("report\n")
+                slow.stdin.flush()
+                slow.stdout.readline()
+            finally:
+                slow.wait(timeout=60)
+    return {
+        "fps": 30,
+        "window_s": WINDOW_S,
+        "goal": {"games": 200, "p99_lateness_ms_below": GOAL_P99_MS},
+        "sustained_games_p99_below_5ms": sustained,
+        "curve": curve,
+        "one_slow_env_50ms_step_among_20_games": with_slow,
+    }
