@@ -1,4 +1,4 @@
-"""The policy interface and the built-in random and Python-callable policies."""
+"""The policy interface, the built-in random and Python-callable policies, and ``make_policy``."""
 
 from __future__ import annotations
 
@@ -6,9 +6,10 @@ import random
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
+from mug.policies.errors import ModelConfigError, PolicyError
+from mug.policies.model_config import ModelConfig
 
-class PolicyError(RuntimeError):
-    """A policy failed or returned something that is not an action."""
+BUILTIN_POLICIES = ("human", "random")
 
 
 class Policy(Protocol):
@@ -60,10 +61,73 @@ class CallablePolicy:
             raise PolicyError(f"policy {name} for agent {self._agent_id!r} raised {type(exc).__name__}: {exc}") from exc
 
 
+def validate_policy_spec(value: Any, *, server: bool = False) -> None:
+    """Check a ``policy_mapping`` value when the scene is defined; raises :class:`PolicyError`.
+
+    ``"human"``, ``"random"`` and callables pass. A :class:`ModelConfig` is checked against its
+    model (``check_model()``: loads it with onnxruntime; raises :class:`ModelConfigError`, a
+    ``ValueError``). With ``server=True`` (the policies run on the server) a ModelConfig with a
+    ``custom_inference_fn`` is refused: that function is JavaScript and runs only in the browser.
+    """
+    if isinstance(value, ModelConfig):
+        value.check_model()
+        if server and value.custom_inference_fn is not None:
+            raise ModelConfigError(
+                f"{value!r}: custom_inference_fn is JavaScript and runs only in the browser, "
+                "but this scene runs its policies on the server"
+            )
+        return
+    if isinstance(value, str):
+        if value not in BUILTIN_POLICIES:
+            raise PolicyError(
+                f"unknown policy {value!r}; use 'human', 'random', a callable or a mug.policies.ModelConfig"
+            )
+        return
+    if not callable(value):
+        raise PolicyError(
+            f"unsupported policy {value!r}; use 'human', 'random', a callable or a mug.policies.ModelConfig"
+        )
+
+
 def make_policy(spec: Any, *, agent_id: str, action_space: Any = None, actions: Sequence[Any] | None = None) -> Policy:
-    """Build the policy for a ``policy_mapping`` value (other than ``"human"``)."""
+    """Build the policy for a ``policy_mapping`` value (other than ``"human"``).
+
+    A :class:`ModelConfig` gives an :class:`~mug.policies.OnnxPolicy` (wrapped in a
+    :class:`~mug.policies.FrameSkipPolicy` when ``frame_skip > 1``); its actions are 0-based
+    indices, so the env's action space, when given, must be ``Discrete(n)`` with ``start=0`` and
+    ``n`` equal to the model's number of logits.
+    """
+    if isinstance(spec, ModelConfig):
+        from mug.policies.frame_skip import FrameSkipPolicy
+        from mug.policies.onnx_policy import OnnxPolicy
+
+        policy = OnnxPolicy(spec, agent_id)
+        _check_discrete(spec, policy.n_actions, agent_id, action_space)
+        return FrameSkipPolicy(policy, spec.frame_skip) if spec.frame_skip > 1 else policy
     if spec == "random":
         return RandomPolicy(action_space, actions)
     if callable(spec):
         return CallablePolicy(spec, agent_id)
-    raise PolicyError(f"agent {agent_id!r}: unsupported policy {spec!r}; use 'random' or a callable")
+    raise PolicyError(
+        f"agent {agent_id!r}: unsupported policy {spec!r}; use 'random', a callable or a mug.policies.ModelConfig"
+    )
+
+
+def _check_discrete(spec: ModelConfig, n_actions: int | None, agent_id: str, space: Any) -> None:
+    if space is None:
+        return
+    n = getattr(space, "n", None)
+    if n is None or getattr(space, "nvec", None) is not None:
+        raise PolicyError(
+            f"agent {agent_id!r}: {spec!r} samples one discrete action, but the agent's action space is {space!r}"
+        )
+    start = int(getattr(space, "start", 0))
+    if start != 0:
+        raise PolicyError(
+            f"agent {agent_id!r}: {spec!r} gives actions 0..n-1, but the action space {space!r} starts at {start}"
+        )
+    if n_actions is not None and int(n) != n_actions:
+        raise PolicyError(
+            f"agent {agent_id!r}: {spec.path.name} outputs {n_actions} logits, "
+            f"but the action space {space!r} has {int(n)} actions"
+        )
