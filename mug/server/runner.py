@@ -18,6 +18,7 @@ from mug.data import Store
 from mug.server.app import client_dist, make_app
 from mug.server.events import register
 from mug.server.sessions import Sessions
+from mug.server.urls import participant_urls
 
 if TYPE_CHECKING:
     from mug.data import Results
@@ -48,9 +49,13 @@ class ServerHandle:
 
     @property
     def url(self) -> str:
-        """The participant URL (direct; behind a proxy, participants use the proxied address)."""
-        shown = "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host
-        return f"http://{shown}:{self.port}/"
+        """The participant URL that works from where the notebook runs (see ``mug.server.urls``).
+
+        Proxied (``{jupyter}/proxy/{port}/``) when this kernel runs under a Jupyter server with
+        jupyter-server-proxy, else direct (``http://host:port/``). All of them:
+        ``mug.server.urls.participant_urls(handle.host, handle.port)``.
+        """
+        return participant_urls(self.host, self.port).url
 
     def _start(self) -> None:
         self._thread.start()

@@ -1,0 +1,144 @@
+"""Socket.IO round trip browser ↔ MUG server through jupyter-server-proxy, with and without MUG's fix.
+
+One MUG server streams a 30 fps game; Chromium opens the participant page three ways and times
+``window.mug.ping()`` (a Socket.IO acknowledgement) while the game runs:
+
+* ``direct``: ``http://127.0.0.1:<port>/`` (reference);
+* ``proxied``: ``http://127.0.0.1:<jupyter>/proxy/<port>/`` through a Jupyter server with
+  jupyter-server-proxy and MUG's server extension (``mug.jupyter_ext``: TCP_NODELAY on both legs);
+* ``proxied_without_fix``: the same with ``mug.jupyter_ext`` disabled (jupyter-server-proxy as is).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from typing import Any
+
+from benchmarks._stats import summary
+from benchmarks.server_loop import CHROMIUM_ARGS
+from mug import Experiment, GymScene
+from mug.env.examples.catch import CatchEnv
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def jupyter_server(nodelay_fix: bool, workdir: str, timeout: float = 60.0) -> Iterator[str]:
+    """A Jupyter server (jupyter-server-proxy loaded, MUG's extension on or off); yields its URL."""
+    port = _free_port()
+    env = {**os.environ, "JUPYTER_RUNTIME_DIR": os.path.join(workdir, f"runtime-{port}")}
+    cmd = [
+        sys.executable, "-m", "jupyter_server", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
+        "--ServerApp.token=", "--ServerApp.password=", "--ServerApp.allow_root=True",
+        "--ServerApp.disable_check_xsrf=True", f"--ServerApp.root_dir={workdir}",
+        "--ServerApp.jpserver_extensions=jupyter_server_proxy=True",
+        f"--ServerApp.jpserver_extensions=mug.jupyter_ext={nodelay_fix}",
+    ]  # fmt: skip
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"jupyter server exited with {proc.returncode}")
+            try:
+                with urllib.request.urlopen(f"{url}api/status", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"jupyter server not up within {timeout} s") from None
+                time.sleep(0.1)  # polling an explicit state (the server answering), not a fixed wait
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _measure(browser: Any, url: str, pings: int, frames: int, fps: int) -> tuple[list[float], list[float]]:
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        page.goto(url)
+        page.wait_for_function("window.mug && window.mug.status === 'waiting_start'")
+        page.get_by_test_id("start-game").click()
+        page.wait_for_function("window.mug.status === 'running'")
+        rtts = page.evaluate(
+            """async (n) => { const out = [];
+                for (let i = 0; i < 20; i++) await window.mug.ping();   // warm-up
+                for (let i = 0; i < n; i++) out.push(await window.mug.ping());
+                return out; }""",
+            pings,
+        )
+        arrivals = page.evaluate(FRAME_ARRIVALS, frames)
+        return rtts, _lateness(arrivals, 1000.0 / fps)
+    finally:
+        context.close()
+
+
+# Polls window.mug.step from a MessageChannel loop (no timer clamping, yields to socket events) and
+# records when each new step arrived: [[step, ms], ...].
+FRAME_ARRIVALS = """(n) => new Promise((resolve) => {
+    const out = []; let last = window.mug.step; const ch = new MessageChannel();
+    ch.port1.onmessage = () => {
+        const step = window.mug.step;
+        if (step !== last) { out.push([step, performance.now()]); last = step; }
+        if (out.length >= n) resolve(out); else ch.port2.postMessage(0);
+    };
+    ch.port2.postMessage(0);
+})"""
+
+
+def _lateness(arrivals: list[list[float]], period_ms: float) -> list[float]:
+    """How late each frame arrived against the game's fixed tick schedule (the earliest sets zero)."""
+    offsets = [t - step * period_ms for step, t in arrivals]
+    base = min(offsets)
+    return [o - base for o in offsets]
+
+
+def run(pings: int = 500, frames: int = 300, fps: int = 30) -> dict[str, Any]:
+    from playwright.sync_api import sync_playwright
+
+    game = (
+        GymScene()
+        .scene("bench")
+        .environment(env_creator=CatchEnv, env_config={"max_drops": 10_000}, seed=1)
+        .rendering(fps=fps)
+        .gameplay(action_mapping={"ArrowLeft": 1, "ArrowRight": 2}, default_action=0, max_steps=1_000_000)
+        .policies(policy_mapping={"player": "human"})
+    )
+    report: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory() as work:
+        exp = Experiment("bench-proxy", [game], data_dir=os.path.join(work, "data"))
+        with exp.serve() as server, sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+            try:
+                urls = {"direct": f"http://127.0.0.1:{server.port}/"}
+                for name, fix in (("proxied", True), ("proxied_without_fix", False)):
+                    with jupyter_server(fix, work) as jupyter:
+                        urls[name] = f"{jupyter}proxy/{server.port}/"
+                        rtts, late = _measure(browser, urls[name], pings, frames, fps)
+                        report[name] = {"socketio_round_trip_ms": summary(rtts), "frame_lateness_ms": summary(late)}
+                rtts, late = _measure(browser, urls["direct"], pings, frames, fps)
+                report["direct"] = {"socketio_round_trip_ms": summary(rtts), "frame_lateness_ms": summary(late)}
+            finally:
+                browser.close()
+    report["proxied"]["socketio_round_trip_ms"]["goal_p50"] = 2.0
+    report["fps"] = fps
+    return report
