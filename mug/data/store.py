@@ -382,7 +382,19 @@ class Store:
         Rows whose ``(game_id, episode, step)`` is already stored are ignored.
         An invalid row refuses the whole batch (:class:`RecordError` naming it).
         """
-        params = [rec.step_params(row, f"steps[{i}]") for i, row in enumerate(rows)]
+        return self.add_encoded_steps([rec.step_params(row, f"steps[{i}]") for i, row in enumerate(rows)])
+
+    @staticmethod
+    def encode_step(row: dict[str, Any]) -> tuple[Any, ...]:
+        """Validate and encode one step row for :meth:`add_encoded_steps` (raises RecordError)."""
+        return rec.step_params(row, "step")
+
+    def add_encoded_steps(self, params: list[tuple[Any, ...]]) -> int:
+        """Store steps already encoded with :meth:`encode_step`, in one transaction.
+
+        Splitting the two lets a caller do the Python work where it is cheap (as rows arrive) and
+        hand only the database work to a writer thread.
+        """
         if not params:
             return 0
         with self._write() as conn:

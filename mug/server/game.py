@@ -26,6 +26,7 @@ from mug.env import EnvAdapter, RenderDiffer, to_jsonable
 from mug.policies import Policy, make_policy
 from mug.scenes.gym import GymScene, HudInfo
 from mug.server.protocol import action_key
+from mug.server.recorder import StepRecorder
 
 log = logging.getLogger("mug.server.game")
 
@@ -73,6 +74,7 @@ class ServerGame:
         scene: GymScene,
         players: dict[str, str],
         store: Store,
+        recorder: StepRecorder,
         channel: Channel,
         executor: Executor,
         *,
@@ -83,6 +85,7 @@ class ServerGame:
     ) -> None:
         self.scene = scene
         self.store = store
+        self.recorder = recorder
         self.game_id = game_id or uuid.uuid4().hex
         self.status = "starting"
         self.outcome: str | None = None
@@ -270,10 +273,11 @@ class ServerGame:
                     actions = self._gather_actions(policies, observations)
                     result, frames = await self._in_worker(lambda actions=actions: self._advance(actions))
                     observations = result.observations
-                    self.store.add_steps([self._step_row(actions, result)])
+                    self.recorder.add(self._step_row(actions, result))
                     await self._send_frames(frames)
                     if result.episode_over or self.step >= scene.max_steps:
                         break
+                await self.recorder.flush()  # the episode's steps are committed before its record
                 self.store.add_episode(
                     {
                         "game_id": self.game_id,
@@ -329,6 +333,8 @@ class ServerGame:
                 except Exception:
                     log.exception("closing the env of game %s failed", self.game_id)
             try:
+                if self.outcome != "aborted":
+                    await self.recorder.flush()
                 self.store.end_game(self.game_id, self.outcome or "aborted", time.time())
             except Exception:
                 log.exception("recording the end of game %s failed", self.game_id)

@@ -105,6 +105,7 @@ class ServerHandle:
         )
         self.sessions = Sessions(exp, self.store, self.sio, reconnect_grace_s=self._grace)
         register(self.sio, self.sessions, self.store)
+        self.sessions.start()
         self._http = tornado.httpserver.HTTPServer(
             make_app(self.sio, exp.title), max_buffer_size=MAX_MESSAGE_BYTES + 65_536
         )
@@ -175,6 +176,26 @@ class ServerHandle:
             }
 
         return self.call(collect)
+
+    def snapshot(self) -> dict[str, Any]:
+        """Everything the monitor shows, as a JSON-able dict (participants, games, waitrooms, exclusions).
+
+        Participants come from the database with their live connection, ping and game; see
+        ``mug.server.monitoring``. Safe to call from any thread.
+        """
+        from mug.server.monitoring import snapshot
+
+        return snapshot(self)
+
+    def monitor(self, interval: float = 0.5) -> Any:
+        """A live notebook widget of this server: participants, scenes, pings, games, waitroom, exclusions.
+
+        It is refreshed every ``interval`` seconds by a task on the server's own loop, so it keeps
+        updating while cells run. Needs ``pip install "mug-py[jupyter]"``.
+        """
+        from mug.widgets.monitor import MonitorWidget
+
+        return MonitorWidget(self, interval=interval)
 
     def results(self) -> Results:
         return self.experiment.results()

@@ -22,6 +22,7 @@ from mug.scenes import CompletionCodeScene, EndScene, GymScene, Scene, StaticSce
 from mug.server.game import ServerGame
 from mug.server.matchmaking import Waitroom
 from mug.server.protocol import PARTICIPANT_ID, Advance, Join, ProtocolError
+from mug.server.recorder import StepRecorder
 
 log = logging.getLogger("mug.server.sessions")
 
@@ -44,6 +45,7 @@ class Sessions:
     def __init__(
         self, experiment: Experiment, store: Store, sio: socketio.AsyncServer, *, reconnect_grace_s: float
     ) -> None:
+        """Create the session layer; call `start()` on the server loop before serving."""
         self.experiment = experiment
         self.store = store
         self.sio = sio
@@ -58,6 +60,10 @@ class Sessions:
         self._background: set[asyncio.Task[None]] = set()
         # Env work of every game runs here (see mug/server/game.py for the concurrency model).
         self.executor = ThreadPoolExecutor(max_workers=min(8, 2 * (os.cpu_count() or 1)), thread_name_prefix="mug-env")
+        self.recorder = StepRecorder(store)
+
+    def start(self) -> None:
+        self.recorder.start()
 
     # -- connection lifecycle --------------------------------------------------------------
 
@@ -234,6 +240,7 @@ class Sessions:
             scene,
             players,
             self.store,
+            self.recorder,
             _GameChannel(self, game_id),
             self.executor,
             reconnect_grace_s=grace,
@@ -338,6 +345,7 @@ class Sessions:
         for game in list(self.games.values()):
             await game.cancel()
         self.games.clear()
+        await self.recorder.close()
         self.executor.shutdown(wait=True, cancel_futures=True)
 
     def _choose_id(self, join: Join) -> str:

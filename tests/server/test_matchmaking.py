@@ -3,11 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 
 from mug.server.matchmaking import Waitroom
 
 
-async def test_groups_form_in_arrival_order_and_leavers_free_their_place() -> None:
+def run_in_own_loop(test: Callable[[], Awaitable[None]]) -> None:
+    """Run an async test on a thread of its own (the browser tests keep a loop running in this one)."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(asyncio.run, test()).result(timeout=30)
+
+
+def test_groups_form_in_arrival_order_and_leavers_free_their_place() -> None:
+    run_in_own_loop(groups_form_in_arrival_order)
+
+
+async def groups_form_in_arrival_order() -> None:
     timed_out: list[str] = []
     room = Waitroom("duo", needed=2, timeout_s=60, on_timeout=timed_out.append)
     room.add("a")
@@ -23,7 +35,11 @@ async def test_groups_form_in_arrival_order_and_leavers_free_their_place() -> No
     assert timed_out == []
 
 
-async def test_the_deadline_survives_leaving_and_the_timeout_fires() -> None:
+def test_the_deadline_survives_leaving_and_the_timeout_fires() -> None:
+    run_in_own_loop(deadline_survives_leaving)
+
+
+async def deadline_survives_leaving() -> None:
     fired = asyncio.Event()
     timed_out: list[str] = []
 
