@@ -40,6 +40,12 @@ class Waitroom:
         loop = asyncio.get_running_loop()
         return max(0.0, self._deadlines.get(participant_id, loop.time()) - loop.time())
 
+    def waited_s(self, participant_id: str) -> float:
+        """How long a queued participant has been waiting in all (across leaving and coming back)."""
+        loop = asyncio.get_running_loop()
+        deadline = self._deadlines.get(participant_id)
+        return 0.0 if deadline is None else max(0.0, loop.time() - (deadline - self.timeout_s))
+
     def add(self, participant_id: str) -> None:
         """Queue a participant (no-op if already queued); their timer starts on first entry."""
         if participant_id in self:

@@ -223,9 +223,21 @@ class Sessions:
         room = self._waitroom(scene)
         room.add(pid)
         self.store.add_event(pid, scene_id, "waitroom_entered", {"waiting": len(room.waiting)}, time.time())
+        waited = {p: room.waited_s(p) for p in room.waiting}
         group = room.take_group()
         if group is not None:
             game = await self._new_game(scene, dict(zip(scene.human_agents, group, strict=True)))
+            self.store.add_event(
+                None,
+                scene_id,
+                "matched",
+                {
+                    "game_id": game.game_id,
+                    "players": {p.agent_id: p.participant_id for p in game.players.values()},
+                    "waited_s": {p: round(waited.get(p, 0.0), 3) for p in group},
+                },
+                time.time(),
+            )
             for player in group:
                 await self._send(player, "matched", {"scene_id": scene_id, **game.snapshot(player)})
             await self._broadcast_waitroom(room)

@@ -59,6 +59,9 @@ def test_two_participants_are_matched_see_the_same_game_and_both_are_recorded(se
     assert set(steps[f"action.{other}"]) == {0}
     people = results.participants.set_index("participant_id")
     assert set(people.index) == {"alice", "bob"}
+    matched = results.events[results.events["kind"] == "matched"].iloc[0]
+    assert matched["data.game_id"] == game["game_id"]
+    assert set(matched["data.waited_s"]) == {"alice", "bob"} and matched["data.waited_s"]["alice"] > 0
     visits = results.scene_visits
     assert set(visits[visits["scene_id"] == "after"]["participant_id"]) == {"alice", "bob"}
 
