@@ -27,16 +27,28 @@ class FrameSkipPolicy:
         self.frame_skip = frame_skip
         self.step = 0
         self._last: Any = _NONE
+        self._error: BaseException | None = None
 
     def reset(self, seed: int | None) -> None:
         self.policy.reset(seed)
         self.step = 0
         self._last = _NONE
+        self._error = None
 
     def act(self, observation: Any) -> Any:
-        if self.step % self.frame_skip == 0 or self._last is _NONE:
-            self._last = self.policy.act(observation)
+        """Steps 0, k, 2k... ask the wrapped policy; the others return its last answer (or re-raise
+        the error of the last query, as the browser's wrapper re-rejects the same promise)."""
+        query = self.step % self.frame_skip == 0 or (self._last is _NONE and self._error is None)
         self.step += 1
+        if query:
+            try:
+                self._last = self.policy.act(observation)
+                self._error = None
+            except Exception as exc:
+                self._last, self._error = _NONE, exc
+                raise
+        elif self._error is not None:
+            raise self._error
         return self._last
 
     def queried(self, step: int) -> bool:
@@ -55,5 +67,6 @@ class FrameSkipPolicy:
     def set_state(self, state: dict[str, Any]) -> None:
         self.step = int(state["step"])
         self._last = state["last"] if state["has_last"] else _NONE
+        self._error = None
         if state["inner"] is not None:
             self.policy.set_state(state["inner"])

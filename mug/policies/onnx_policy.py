@@ -32,9 +32,14 @@ def prepare_observation(observation: Any, declared: tuple[Dim, ...], name: str =
     if observation is None:
         raise PolicyError(f"no observation for obs_input {name!r}")
     try:
-        x = np.asarray(observation, dtype=np.float32)
+        x = np.asarray(observation)
     except (TypeError, ValueError) as exc:
         raise PolicyError(f"observation is not a regular array of numbers for obs_input {name!r}: {exc}") from None
+    if x.dtype.kind not in "biuf":
+        raise PolicyError(
+            f"observation is not a regular array of numbers or booleans for obs_input {name!r} (dtype {x.dtype})"
+        )
+    x = x.astype(np.float32, copy=False)
     if _fits(x.shape, declared):
         return np.ascontiguousarray(x)
     if _fits((1, *x.shape), declared):

@@ -109,6 +109,7 @@ def test_observations_as_lists_tuples_arrays_with_or_without_batch_dim(ff):
         ([1.0, 2.0], "does not fit obs_input 'obs'"),
         ([[1.0, 2.0], [3.0]], "not a regular array"),
         ({"x": 1}, "not a regular array"),
+        (["1.5"] * N_OBS, "numbers or booleans"),
         (np.zeros((2, N_OBS)), "came out with shape [2, 5]"),
     ],
 )
@@ -192,6 +193,23 @@ def test_frame_skip_queries_at_steps_0_k_2k_of_each_episode():
             FrameSkipPolicy(Counter(), bad)
     with pytest.raises(PolicyError):
         FrameSkipPolicy(object(), 2)
+
+
+def test_frame_skip_error_at_a_query_step_repeats_on_its_skipped_steps():
+    class Flaky(Counter):
+        def act(self, observation):
+            if observation == "boom":
+                raise PolicyError("boom")
+            return super().act(observation)
+
+    policy = FrameSkipPolicy(Flaky(), 2)
+    policy.reset(0)
+    assert policy.act("ok") == 0
+    policy.act("ok")
+    for _ in range(2):  # the failing query (step 2) and its skipped step 3
+        with pytest.raises(PolicyError, match="boom"):
+            policy.act("boom")
+    assert policy.act("ok") == 1  # step 4 queries again
 
 
 def test_make_policy_builds_onnx_policies_with_frame_skip_and_checks_the_action_space(models, lstm):

@@ -53,7 +53,9 @@ export class FrameSkipPolicy<P extends Policy = Policy> implements Policy {
         (v) => {
           if (this.last === pending) this.lastValue = v;
         },
-        () => undefined,
+        () => {
+          if (this.last === pending) this.lastValue = undefined;
+        },
       );
     }
     this.step++;

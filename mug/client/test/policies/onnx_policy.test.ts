@@ -224,6 +224,22 @@ test("FrameSkipPolicy queries at steps 0, k, 2k... of each episode, as the Pytho
   assert.throws(() => new FrameSkipPolicy(inner, 0), PolicyError);
 });
 
+test("FrameSkipPolicy: an error at a query step repeats on its skipped steps, as in Python", async () => {
+  class Flaky extends Counter {
+    override async act(observation: unknown): Promise<PolicyAction> {
+      if (observation === "boom") throw new PolicyError("boom");
+      return super.act(observation);
+    }
+  }
+  const policy = new FrameSkipPolicy(new Flaky(), 2);
+  policy.reset(0);
+  assert.equal(await policy.act("ok"), 0);
+  await policy.act("ok");
+  await assert.rejects(policy.act("boom"), /boom/);
+  await assert.rejects(policy.act("boom"), /boom/);
+  assert.equal(await policy.act("ok"), 1);
+});
+
 test("FrameSkipPolicy over OnnxPolicy: the RNG and state advance only on query steps", async () => {
   const skipped = new FrameSkipPolicy(new OnnxPolicy(new FakeSession(), spec(), "ai", fakeOrt), 2);
   const plain = new OnnxPolicy(new FakeSession(), spec(), "ai", fakeOrt);
