@@ -108,9 +108,11 @@ class OnnxPolicy:
         if self._rng is None:
             raise PolicyError(f"agent {self.agent_id!r}: call reset(seed) at the episode start before act()")
         config = self.config
-        feed: dict[str, np.ndarray] = {
-            config.obs_input: prepare_observation(observation, self.info.obs_shape, config.obs_input)
-        }
+        try:
+            obs = prepare_observation(observation, self.info.obs_shape, config.obs_input)
+        except PolicyError as exc:
+            raise PolicyError(f"agent {self.agent_id!r}: {exc}") from None
+        feed: dict[str, np.ndarray] = {config.obs_input: obs}
         feed.update(self.info.fixed_feeds)
         feed.update(zip(config.state_inputs, self._state, strict=True))  # type: ignore[arg-type]
         try:

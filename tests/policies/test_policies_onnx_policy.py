@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from policies_models import N_ACTIONS, N_OBS, build_ff, build_lstm, ff_weights, observations
 
+from mug.env import spaces as mug_spaces
 from mug.policies import (
     FrameSkipPolicy,
     ModelConfig,
@@ -215,6 +216,7 @@ def test_frame_skip_error_at_a_query_step_repeats_on_its_skipped_steps():
 def test_make_policy_builds_onnx_policies_with_frame_skip_and_checks_the_action_space(models, lstm):
     policy = make_policy(lstm, agent_id="ai", action_space=gym.spaces.Discrete(N_ACTIONS))
     assert isinstance(policy, OnnxPolicy) and policy.agent_id == "ai"
+    assert isinstance(make_policy(lstm, agent_id="ai", action_space=mug_spaces.Discrete(N_ACTIONS)), OnnxPolicy)
     skipping = make_policy(
         ModelConfig(models["lstm"], "obs", "logits", ["h_in", "c_in"], ["h_out", "c_out"], frame_skip=4),
         agent_id="ai",

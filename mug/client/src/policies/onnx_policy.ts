@@ -202,8 +202,14 @@ export class OnnxPolicy implements Policy {
   private async inferNow(observation: unknown, epoch: number): Promise<number[]> {
     if (epoch !== this.epoch) throw new PolicyError(`agent '${this.agentId}': the episode was reset before this act() ran`);
     const spec = this.spec;
-    const flat = flattenObservation(observation);
-    const dims = fitObservationShape(flat.shape, spec.obs_shape, spec.obs_input);
+    let flat: ReturnType<typeof flattenObservation>;
+    let dims: number[];
+    try {
+      flat = flattenObservation(observation);
+      dims = fitObservationShape(flat.shape, spec.obs_shape, spec.obs_input);
+    } catch (err) {
+      throw new PolicyError(`agent '${this.agentId}': ${(err as Error).message}`);
+    }
     const feeds: Record<string, TensorLike> = { ...this.fixed };
     feeds[spec.obs_input] = new this.ort.Tensor("float32", flat.data, dims);
     spec.state.forEach((s, i) => {
