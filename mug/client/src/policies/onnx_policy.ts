@@ -242,14 +242,15 @@ export class OnnxPolicy implements Policy {
     return logits;
   }
 
-  /** Everything act() depends on besides the observation (for rollback or replay). */
+  /** Everything act() depends on besides the observation (for rollback or replay). A custom function's
+   * context.state is copied shallowly: store values you replace (like output tensors), not ones you mutate. */
   snapshot(): OnnxPolicySnapshot {
     return {
       seed: this.seed,
       rng: this.rng === null ? null : this.rng.getState(),
       step: this.step,
       recurrent: this.recurrent.map((t) => ({ dims: [...t.dims], data: Float32Array.from(t.data as Float32Array) })),
-      custom: structuredClone(this.customState),
+      custom: { ...this.customState },
     };
   }
 
@@ -262,7 +263,7 @@ export class OnnxPolicy implements Policy {
     }
     this.step = snapshot.step;
     this.recurrent = snapshot.recurrent.map((r) => new this.ort.Tensor("float32", Float32Array.from(r.data), r.dims));
-    this.customState = structuredClone(snapshot.custom);
+    this.customState = { ...snapshot.custom };
     this.epoch++;
   }
 }
