@@ -181,6 +181,26 @@ test("custom_inference_fn replaces the declarative path and gets (session, obser
   assert.equal(again[0]!.calls, 1); // context.state is per episode
 });
 
+test("snapshot/restore keeps a custom function's tensors in context.state usable", async () => {
+  const body = `
+    const T = context.ort.Tensor;
+    const out = await session.run({
+      obs: new T("float32", Float32Array.from(observation), [1, 3]),
+      h_in: context.state.h ?? new T("float32", new Float32Array(3), [1, 3]),
+      scale: new T("float32", Float32Array.of(1), [1]),
+    });
+    context.state.h = out.h_out;
+    return context.sample(Array.from(out.logits.data));
+  `;
+  const policy = new OnnxPolicy(new FakeSession(), spec({ custom_inference_fn: body }), "ai", fakeOrt);
+  policy.reset(6);
+  await policy.act(observations[0]);
+  const snap = policy.snapshot();
+  const a = [await policy.act(observations[1]), await policy.act(observations[2])];
+  policy.restore(snap);
+  assert.deepEqual([await policy.act(observations[1]), await policy.act(observations[2])], a);
+});
+
 test("custom_inference_fn errors: does not compile, throws, returns no action", async () => {
   assert.throws(() => compileInferenceFn("return ("), PolicyError);
   const throwing = new OnnxPolicy(new FakeSession(), spec({ custom_inference_fn: "throw new Error('boom')" }), "ai", fakeOrt);
