@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from mug.policies import ModelConfig, PolicyError, validate_policy_spec
 from mug.scenes._options import (
     NOT_PROVIDED,
     check_callable,
@@ -24,7 +25,6 @@ from mug.scenes.scene import Scene
 
 INPUT_MODES = ("pressed_keys", "single_keystroke")
 POPULATION_METHODS = ("default_action", "previous_submitted_action")
-BUILTIN_POLICIES = ("human", "random")
 
 
 @dataclass(frozen=True)
@@ -252,7 +252,8 @@ class GymScene(Scene):
 
     @known_options
     def policies(self, policy_mapping: dict[str | int, Any] = NOT_PROVIDED) -> GymScene:
-        """Say who controls each agent: ``"human"``, ``"random"`` or a callable ``policy(observation) -> action``.
+        """Say who controls each agent: ``"human"``, ``"random"``, a callable ``policy(observation) -> action``,
+        or a :class:`mug.policies.ModelConfig` (an ONNX model, checked against the model right here).
 
         Keys are the env's agent ids (any single key for a single-agent Gymnasium env).
         """
@@ -263,22 +264,12 @@ class GymScene(Scene):
             for agent, policy in policy_mapping.items():
                 if isinstance(agent, bool) or not isinstance(agent, (str, int)):
                     raise fail(self, "policies", "policy_mapping", f"agent ids must be str or int, got {agent!r}")
-                if isinstance(policy, str):
-                    if policy not in BUILTIN_POLICIES:
-                        raise fail(
-                            self,
-                            "policies",
-                            "policy_mapping",
-                            f"policy for agent {agent!r} must be one of {', '.join(map(repr, BUILTIN_POLICIES))} "
-                            f"or a callable, got {policy!r}",
-                        )
-                elif not callable(policy):
-                    raise fail(
-                        self,
-                        "policies",
-                        "policy_mapping",
-                        f"policy for agent {agent!r} must be 'human', 'random' or a callable, got {policy!r}",
-                    )
+                if policy != "human":
+                    try:
+                        # Policies of server-authoritative scenes run on the server.
+                        validate_policy_spec(policy, server=True)
+                    except (PolicyError, ValueError) as exc:
+                        raise fail(self, "policies", "policy_mapping", f"policy for agent {agent!r}: {exc}") from None
                 mapping[str(agent)] = policy
             self.policy_mapping = mapping
         return self
@@ -387,6 +378,8 @@ class GymScene(Scene):
 
     def config(self) -> dict[str, Any]:
         def name(obj: Any) -> Any:
+            if isinstance(obj, ModelConfig):
+                return obj.to_json()
             return obj if isinstance(obj, str) or obj is None else getattr(obj, "__qualname__", repr(obj))
 
         return {

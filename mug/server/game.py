@@ -23,7 +23,7 @@ from typing import Any, Protocol
 from mug.data import Store
 from mug.data.results import POLICY_PREFIX
 from mug.env import EnvAdapter, RenderDiffer, to_jsonable
-from mug.policies import Policy, make_policy
+from mug.policies import ModelConfig, Policy, make_policy
 from mug.scenes.gym import GymScene, HudInfo
 from mug.server.protocol import action_key
 from mug.server.recorder import StepRecorder
@@ -482,4 +482,6 @@ class ServerGame:
 
 
 def _policy_name(spec: Any) -> str:
+    if isinstance(spec, ModelConfig):
+        return f"onnx:{spec.path.name}"
     return spec if isinstance(spec, str) else getattr(spec, "__name__", type(spec).__name__)

@@ -201,3 +201,36 @@ def test_per_player_views_differ_and_players_act_only_for_their_agent(serve, par
         assert "unknown field(s) agent" in reply["error"]
     finally:
         client.disconnect()
+
+
+def test_one_human_with_an_onnx_bot(serve, participant, tmp_path) -> None:
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    from mug.policies import ModelConfig
+
+    # A linear policy over Race's one-number observation that all but always says "right" (2).
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["obs", "W"], ["xw"]), helper.make_node("Add", ["xw", "B"], ["logits"])],
+        "right_bot",
+        [helper.make_tensor_value_info("obs", TensorProto.FLOAT, [1, 1])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, 3])],
+        [
+            numpy_helper.from_array(np.zeros((1, 3), dtype=np.float32), "W"),
+            numpy_helper.from_array(np.array([0.0, 0.0, 30.0], dtype=np.float32), "B"),
+        ],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, str(tmp_path / "right_bot.onnx"))
+    bot = ModelConfig(tmp_path / "right_bot.onnx", obs_input="obs", logit_output="logits")
+
+    exp = experiment(race_scene(agents=("red",), length=40, bots={"blue": bot}))
+    server = serve(exp)
+    page = participant(server.url + "?participant=solo")
+    to_game(page)
+    wait_for(page, "m.sceneId === 'after'", timeout=30_000)
+    results = exp.results()
+    assert set(results.steps["action.blue"]) == {2}
+    assert results.games.iloc[0]["players.blue"] == "policy:onnx:right_bot.onnx"

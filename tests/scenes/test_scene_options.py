@@ -37,7 +37,7 @@ def playable() -> GymScene:
         (lambda s: s.gameplay(action_mapping={("a",): 1}), r"composite key must hold at least two"),
         (lambda s: s.gameplay(action_mapping={"a": object()}), r"actions must be JSON values"),
         (lambda s: s.gameplay(action_mapping={("a", "b"): 1, ("b", "a"): 2}), r"maps \('b', 'a'\) twice"),
-        (lambda s: s.policies(policy_mapping={"p": "smart"}), r"must be one of 'human', 'random' or a callable"),
+        (lambda s: s.policies(policy_mapping={"p": "smart"}), r"policy for agent 'p': unknown policy 'smart'; use 'human', 'random', a callable or a mug.policies.ModelConfig"),
         (lambda s: s.policies(policy_mapping={None: "human"}), r"agent ids must be str or int"),
         (lambda s: s.environment(env_creator="CatchEnv"), r"'env_creator' must be callable"),
         (lambda s: s.environment(env_config=[1]), r"'env_config' must be a dict with str keys"),
@@ -115,3 +115,16 @@ def test_body_from_file_and_form_fields(tmp_path) -> None:
     assert scene.form_fields() == ["age", "hand"]
     with pytest.raises(SceneConfigError, match=r"must be a readable text file"):
         StaticScene().display(scene_body_filepath=str(tmp_path / "missing.html"))
+
+
+def test_an_onnx_policy_is_checked_against_its_model_when_the_scene_is_defined(tmp_path) -> None:
+    from policies.policies_models import build_ff
+
+    from mug.policies import ModelConfig
+
+    path = build_ff(tmp_path / "ff.onnx", temperature_input=False)
+    GymScene().policies(policy_mapping={"bot": ModelConfig(path, obs_input="obs", logit_output="logits")})
+    wrong = ModelConfig(path, obs_input="observation", logit_output="logits")
+    with pytest.raises(SceneConfigError, match=r"policy for agent 'bot': .*'observation'.*obs") as err:
+        GymScene().scene("g").policies(policy_mapping={"bot": wrong})
+    assert "GymScene('g').policies()" in str(err.value)
