@@ -37,7 +37,10 @@ def playable() -> GymScene:
         (lambda s: s.gameplay(action_mapping={("a",): 1}), r"composite key must hold at least two"),
         (lambda s: s.gameplay(action_mapping={"a": object()}), r"actions must be JSON values"),
         (lambda s: s.gameplay(action_mapping={("a", "b"): 1, ("b", "a"): 2}), r"maps \('b', 'a'\) twice"),
-        (lambda s: s.policies(policy_mapping={"p": "smart"}), r"policy for agent 'p': unknown policy 'smart'; use 'human', 'random', a callable or a mug.policies.ModelConfig"),
+        (
+            lambda s: s.policies(policy_mapping={"p": "smart"}),
+            r"policy for agent 'p': unknown policy 'smart'; use 'human', 'random', a callable or a mug.policies.Mod",
+        ),
         (lambda s: s.policies(policy_mapping={None: "human"}), r"agent ids must be str or int"),
         (lambda s: s.environment(env_creator="CatchEnv"), r"'env_creator' must be callable"),
         (lambda s: s.environment(env_config=[1]), r"'env_config' must be a dict with str keys"),
