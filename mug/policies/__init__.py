@@ -1,6 +1,13 @@
 """AI policies: who acts for the non-human agents of a scene (see docs/policies.md)."""
 
-from mug.policies.base import CallablePolicy, Policy, RandomPolicy, make_policy, validate_policy_spec
+from mug.policies.base import (
+    CallablePolicy,
+    Policy,
+    RandomPolicy,
+    make_policy,
+    policy_label,
+    validate_policy_spec,
+)
 from mug.policies.errors import ModelConfigError, PolicyError
 from mug.policies.frame_skip import FrameSkipPolicy
 from mug.policies.model_config import ModelConfig, ModelInfo
@@ -22,6 +29,7 @@ __all__ = [
     "exp64",
     "fnv1a32",
     "make_policy",
+    "policy_label",
     "sample_index",
     "softmax",
     "validate_policy_spec",

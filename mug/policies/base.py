@@ -131,3 +131,10 @@ def _check_discrete(spec: ModelConfig, n_actions: int | None, agent_id: str, spa
             f"agent {agent_id!r}: {spec.path.name} outputs {n_actions} logits, "
             f"but the action space {space!r} has {int(n)} actions"
         )
+
+
+def policy_label(spec: Any) -> str:
+    """A short name for a policy in the data: ``random``, a function's name, or ``onnx:<file>``."""
+    if isinstance(spec, ModelConfig):
+        return f"onnx:{spec.path.name}"
+    return spec if isinstance(spec, str) else getattr(spec, "__name__", type(spec).__name__)

@@ -21,6 +21,7 @@ from mug.scenes._options import (
     read_text_file,
 )
 from mug.scenes.multiplayer import MultiplayerOptions, WaitroomOptions, multiplayer_options, waitroom_options
+from mug.scenes.runtime import RuntimeOptions, runtime_options
 from mug.scenes.scene import Scene
 
 INPUT_MODES = ("pressed_keys", "single_keystroke")
@@ -79,6 +80,9 @@ class GymScene(Scene):
         self.input_mode: str = "pressed_keys"
         self.reset_freeze_s: float = 0.0
         self.action_population_method: str = "default_action"
+        self.record_observations: bool = False
+        # client-side runtime (None: the env runs on the server)
+        self.runtime_options: RuntimeOptions | None = None
         # multiplayer (None: one participant per game)
         self.multiplayer_options: MultiplayerOptions | None = None
         self.waitroom_options: WaitroomOptions | None = None
@@ -150,6 +154,7 @@ class GymScene(Scene):
         input_mode: str = NOT_PROVIDED,
         reset_freeze_s: float = NOT_PROVIDED,
         action_population_method: str = NOT_PROVIDED,
+        record_observations: bool = NOT_PROVIDED,
     ) -> GymScene:
         """Set how keys become actions and how long the game lasts.
 
@@ -159,6 +164,7 @@ class GymScene(Scene):
         ``default_action`` is used when no mapped key applies. ``action_population_method`` says what a
         human's agent does on a tick without a new action: ``"default_action"`` or
         ``"previous_submitted_action"`` (matters for ``single_keystroke`` and for players who are away).
+        ``record_observations`` stores every step's observations in the data (``steps.obs``).
         """
         if action_mapping is not NOT_PROVIDED:
             if not isinstance(action_mapping, dict) or not action_mapping:
@@ -206,6 +212,35 @@ class GymScene(Scene):
             self.action_population_method = check_choice(
                 self, "gameplay", "action_population_method", action_population_method, POPULATION_METHODS
             )
+        if record_observations is not NOT_PROVIDED:
+            if not isinstance(record_observations, bool):
+                raise fail(
+                    self, "gameplay", "record_observations", f"must be True or False, got {record_observations!r}"
+                )
+            self.record_observations = record_observations
+        return self
+
+    @known_options
+    def runtime(
+        self,
+        env_code: str = NOT_PROVIDED,
+        env_code_filepath: str = NOT_PROVIDED,
+        packages_to_install: list[str] = NOT_PROVIDED,
+        wheels_dir: str = NOT_PROVIDED,
+        package_index_url: str | None = NOT_PROVIDED,
+    ) -> GymScene:
+        """Run this scene's env in the participant's browser (Pyodide in a Web Worker).
+
+        ``env_code`` (or the file ``env_code_filepath``) is Python source that defines ``env`` at
+        module level; it may import ``mug.env`` (Surface, spaces, the examples). Packages in
+        ``packages_to_install`` are installed with micropip: a pure-Python wheel from ``wheels_dir``
+        (served by MUG's own server) or a package of the Pyodide distribution at
+        ``package_index_url`` (default: MUG's bundled Pyodide core, which has no numpy; point it at a
+        full Pyodide distribution for Pyodide-built packages). Policies run in the browser too
+        (``"random"`` or a ``ModelConfig``); HUD text must be a fixed string.
+        """
+        given = {k: v for k, v in locals().items() if k != "self" and v is not NOT_PROVIDED}
+        self.runtime_options = runtime_options(self, self.runtime_options, given)
         return self
 
     @known_options
@@ -266,8 +301,8 @@ class GymScene(Scene):
                     raise fail(self, "policies", "policy_mapping", f"agent ids must be str or int, got {agent!r}")
                 if policy != "human":
                     try:
-                        # Policies of server-authoritative scenes run on the server.
-                        validate_policy_spec(policy, server=True)
+                        # Where it runs (server or browser) is checked in validate(), once runtime() is known.
+                        validate_policy_spec(policy, server=False)
                     except (PolicyError, ValueError) as exc:
                         raise fail(self, "policies", "policy_mapping", f"policy for agent {agent!r}: {exc}") from None
                 mapping[str(agent)] = policy
@@ -321,8 +356,18 @@ class GymScene(Scene):
         return actions
 
     def validate(self) -> None:
-        if self.env_creator is None:
-            raise fail(self, "environment", "env_creator", "is required: pass a callable that returns the env")
+        if self.runtime_options is not None:
+            self._validate_runtime()
+        else:
+            if self.env_creator is None:
+                raise fail(self, "environment", "env_creator", "is required: pass a callable that returns the env")
+            for agent, policy in self.policy_mapping.items():
+                if isinstance(policy, ModelConfig) and policy.custom_inference_fn is not None:
+                    raise fail(
+                        self, "policies", "policy_mapping",
+                        f"policy for agent {agent!r} has a custom_inference_fn (JavaScript), but this scene runs its "
+                        "policies on the server; use it in a client-side scene (runtime())",
+                    )  # fmt: skip
         if not self.policy_mapping:
             raise fail(
                 self,
@@ -352,6 +397,58 @@ class GymScene(Scene):
                     "is required when an agent is played by a human (the action when no mapped key is held)",
                 )
 
+    def _validate_runtime(self) -> None:
+        opts = self.runtime_options
+        assert opts is not None
+        if not opts.env_code:
+            raise fail(self, "runtime", "env_code", "is required: Python source that defines `env`")
+        if self.multiplayer_options is not None:
+            raise fail(self, "multiplayer", "mode", "server_authoritative cannot be combined with runtime()")
+        if self.hud is not None and not isinstance(self.hud, str):
+            raise fail(self, "rendering", "hud", "must be a fixed string in a client-side scene (runtime())")
+        for agent, policy in self.policy_mapping.items():
+            if policy in ("human", "random"):
+                continue
+            if not isinstance(policy, ModelConfig):
+                raise fail(
+                    self, "policies", "policy_mapping",
+                    f"policy for agent {agent!r} is a Python callable, which cannot run in the browser; "
+                    "use 'random' or a mug.policies.ModelConfig in a client-side scene",
+                )  # fmt: skip
+            try:
+                validate_policy_spec(policy, server=False)
+            except (PolicyError, ValueError) as exc:
+                raise fail(self, "policies", "policy_mapping", f"policy for agent {agent!r}: {exc}") from None
+
+    @property
+    def runs_in_browser(self) -> bool:
+        """True when the env runs in the participant's browser (``runtime()``), not on the server."""
+        return self.runtime_options is not None
+
+    def runtime_spec(self) -> dict[str, Any] | None:
+        """The client-side part of the scene spec (relative URLs; see docs/runtime.md)."""
+        opts = self.runtime_options
+        if opts is None:
+            return None
+        sid = self.scene_id or ""
+        policies: dict[str, Any] = {}
+        for agent, policy in self.policy_mapping.items():
+            if isinstance(policy, ModelConfig):
+                policies[agent] = {"kind": "onnx", "model": policy.client_spec(f"models/{sid}/{agent}.onnx")}
+            else:
+                policies[agent] = {"kind": policy}
+        return {
+            "env_code": opts.env_code,
+            "packages": opts.package_targets(sid),
+            "package_index_url": opts.package_index_url,
+            "agents": list(self.policy_mapping),
+            "policies": policies,
+            "reset_freeze_s": self.reset_freeze_s,
+            "action_population_method": self.action_population_method,
+            "record_observations": self.record_observations,
+            "hud": self.hud if isinstance(self.hud, str) else None,
+        }
+
     def client_spec(self) -> dict[str, Any]:
         mapping = [
             {"keys": list(k) if isinstance(k, tuple) else [k], "action": v} for k, v in self.action_mapping.items()
@@ -374,6 +471,7 @@ class GymScene(Scene):
             "multiplayer": self.multiplayer_options is not None,
             "input_delay": self.multiplayer_options.input_delay if self.multiplayer_options else 0,
             "hide_lobby_count": bool(self.waitroom_options and self.waitroom_options.hide_lobby_count),
+            "runtime": self.runtime_spec(),
         }
 
     def config(self) -> dict[str, Any]:
@@ -385,6 +483,7 @@ class GymScene(Scene):
         return {
             **self.client_spec(),
             "env_creator": name(self.env_creator),
+            "record_observations": self.record_observations,
             "env_config": {k: (v if is_json_value(v) else repr(v)) for k, v in self.env_config.items()},
             "seed": self.seed,
             "reset_freeze_s": self.reset_freeze_s,

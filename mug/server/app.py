@@ -12,6 +12,8 @@ from typing import Any
 import socketio
 import tornado.web
 
+from mug.server.assets import EnvZipHandler, RuntimeFileHandler, RuntimeFiles
+
 CLIENT_DIST = Path(__file__).resolve().parent.parent / "client" / "dist"
 
 # Python's mimetypes lacks these on some versions; browsers refuse to stream-compile wasm without it.
@@ -108,7 +110,7 @@ def build_version(dist: Path) -> str:
     return digest.hexdigest()[:12]
 
 
-def make_app(sio: socketio.AsyncServer, title: str) -> tornado.web.Application:
+def make_app(sio: socketio.AsyncServer, title: str, runtime_files: RuntimeFiles) -> tornado.web.Application:
     dist = client_dist()
     version = build_version(dist)
     return tornado.web.Application(
@@ -116,6 +118,9 @@ def make_app(sio: socketio.AsyncServer, title: str) -> tornado.web.Application:
             (r"/", PageHandler, {"title": title, "version": version}),
             (r"/static/(.*)", AssetHandler, {"path": str(dist)}),
             (r"/socket.io/", _socketio_handler(sio)),
+            (r"/runtime/mug-env.zip", EnvZipHandler, {"files": runtime_files}),
+            (r"/wheels/(.+)", RuntimeFileHandler, {"files": runtime_files, "kind": "wheels"}),
+            (r"/models/(.+)", RuntimeFileHandler, {"files": runtime_files, "kind": "models"}),
             (r"/health", HealthHandler),
             (r"/favicon.ico", NoIconHandler),
         ],

@@ -68,6 +68,9 @@ def register(sio: socketio.AsyncServer, sessions: Sessions, store: Store) -> Non
             sessions.rtt_ms[conn.participant_id] = ping.rtt_ms
         return {"t": ping.t, "server_t": time.time() * 1000.0}
 
+    async def on_client_records(sid: str, args: tuple[Any, ...]) -> dict[str, Any]:
+        return sessions.client_records(sid, protocol.parse_client_records(args))
+
     async def on_client_event(sid: str, args: tuple[Any, ...]) -> None:
         event = protocol.parse_client_event(args)
         pid = sessions.participant_of(sid)
@@ -81,6 +84,7 @@ def register(sio: socketio.AsyncServer, sessions: Sessions, store: Store) -> Non
         ("action", on_action),
         ("ping", on_ping),
         ("client_event", on_client_event),
+        ("client_records", on_client_records),
     ):
         guarded(name, handler)
 

@@ -23,7 +23,7 @@ from typing import Any, Protocol
 from mug.data import Store
 from mug.data.results import POLICY_PREFIX
 from mug.env import EnvAdapter, RenderDiffer, to_jsonable
-from mug.policies import ModelConfig, Policy, make_policy
+from mug.policies import Policy, make_policy, policy_label
 from mug.scenes.gym import GymScene, HudInfo
 from mug.server.protocol import action_key
 from mug.server.recorder import StepRecorder
@@ -246,7 +246,7 @@ class ServerGame:
             policies = self._make_policies(adapter)
             by_agent = {p.agent_id: p.participant_id for p in self.players.values()}
             roster = {
-                a: by_agent.get(a) or f"{POLICY_PREFIX}{_policy_name(spec)}" for a, spec in scene.policy_mapping.items()
+                a: by_agent.get(a) or f"{POLICY_PREFIX}{policy_label(spec)}" for a, spec in scene.policy_mapping.items()
             }
             mode = self._multi.mode if self._multi else "server_authoritative"
             self.store.start_game(self.game_id, scene.scene_id or "", mode, roster, scene.seed, time.time())
@@ -463,7 +463,7 @@ class ServerGame:
             "terminated": any(bool(v) for v in result.terminated.values()),
             "truncated": any(bool(v) for v in result.truncated.values()),
             "infos": to_jsonable(result.infos),
-            "observations": None,
+            "observations": to_jsonable(result.observations) if self.scene.record_observations else None,
         }
 
     def _status_payload(self, status: str, **extra: Any) -> dict[str, Any]:
@@ -479,9 +479,3 @@ class ServerGame:
     async def _set_status(self, status: str, **extra: Any) -> None:
         self.status = status
         await self._channel.to_game("game_status", self._status_payload(status, **extra))
-
-
-def _policy_name(spec: Any) -> str:
-    if isinstance(spec, ModelConfig):
-        return f"onnx:{spec.path.name}"
-    return spec if isinstance(spec, str) else getattr(spec, "__name__", type(spec).__name__)

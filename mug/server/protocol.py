@@ -23,7 +23,9 @@ MAX_SIZE = {
     "action": 2_048,
     "ping": 256,
     "client_event": 8_192,
+    "client_records": 1_000_000,
 }
+GAME_OUTCOMES = ("done", "error")
 CLIENT_EVENT_KINDS = ("focus", "blur", "visibility", "log", "resize")
 
 
@@ -102,18 +104,26 @@ def parse_join(args: tuple[Any, ...]) -> Join:
 class Advance:
     scene_id: str
     answers: dict[str, Any]
+    game_id: str | None = None  # client-side game scenes: the game that ended
+    outcome: str | None = None  # ... and how ("done" or "error")
 
 
 def parse_advance(args: tuple[Any, ...]) -> Advance:
     p = payload_of("advance", args)
-    _no_extra(p, "advance", ("scene_id", "answers"))
+    _no_extra(p, "advance", ("scene_id", "answers", "game_id", "outcome"))
+    game_id = _field(p, "advance", "game_id", str, required=False)
+    outcome = _field(p, "advance", "outcome", str, required=False)
+    if (game_id is None) != (outcome is None):
+        raise ProtocolError("'advance' fields 'game_id' and 'outcome' go together")
+    if outcome is not None and outcome not in GAME_OUTCOMES:
+        raise ProtocolError(f"'advance' field 'outcome' must be one of {', '.join(GAME_OUTCOMES)}, got {outcome!r}")
     answers = _field(p, "advance", "answers", dict, required=False) or {}
     for key, value in answers.items():
         ok = value is None or isinstance(value, (str, bool, int, float))
         ok = ok or (isinstance(value, list) and all(isinstance(v, str) for v in value))
         if not ok or (isinstance(value, float) and not math.isfinite(value)):
             raise ProtocolError(f"'advance' answer {key!r} must be a string, number, boolean, list of strings or null")
-    return Advance(_scene_id(p, "advance"), answers)
+    return Advance(_scene_id(p, "advance"), answers, game_id, outcome)
 
 
 def parse_start_game(args: tuple[Any, ...]) -> str:
@@ -171,3 +181,13 @@ def parse_client_event(args: tuple[Any, ...]) -> ClientEvent:
 def action_key(action: Any) -> str:
     """A canonical string for comparing actions after a JSON round trip (tuples become lists)."""
     return json.dumps(action, sort_keys=True, separators=(",", ":"))
+
+
+def parse_client_records(args: tuple[Any, ...]) -> list[dict[str, Any]]:
+    """A batch from the page's outbox: ``{records: [{seq, kind, payload}, ...]}`` (checked in full by the store)."""
+    p = payload_of("client_records", args)
+    _no_extra(p, "client_records", ("records",))
+    records = _field(p, "client_records", "records", list)
+    if not records or len(records) > 1000:
+        raise ProtocolError("'client_records' field 'records' must hold 1 to 1000 records")
+    return records

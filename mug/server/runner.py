@@ -16,6 +16,7 @@ import tornado.netutil
 
 from mug.data import Store
 from mug.server.app import client_dist, make_app
+from mug.server.assets import RuntimeFiles
 from mug.server.events import register
 from mug.server.sessions import Sessions
 from mug.server.urls import participant_urls
@@ -107,7 +108,7 @@ class ServerHandle:
         register(self.sio, self.sessions, self.store)
         self.sessions.start()
         self._http = tornado.httpserver.HTTPServer(
-            make_app(self.sio, exp.title), max_buffer_size=MAX_MESSAGE_BYTES + 65_536
+            make_app(self.sio, exp.title, RuntimeFiles(exp)), max_buffer_size=MAX_MESSAGE_BYTES + 65_536
         )
         self._http.add_sockets(self._sockets)
         log.info("MUG experiment %r serving at %s", exp.experiment_id, self.url)

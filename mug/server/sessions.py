@@ -17,7 +17,9 @@ from typing import Any
 import socketio
 
 from mug.data import Store
+from mug.data.results import POLICY_PREFIX
 from mug.experiment import Experiment
+from mug.policies import policy_label
 from mug.scenes import CompletionCodeScene, EndScene, GymScene, Scene, StaticScene
 from mug.server.game import ServerGame
 from mug.server.matchmaking import Waitroom
@@ -91,7 +93,10 @@ class Sessions:
         if game is not None:
             await self.sio.enter_room(sid, _game_room(game.game_id))
             game.connection_restored(pid)
-        return {"participant_id": pid, "scene": self.scene_spec(pid, index)}
+        # The page starts loading the browser runtime early when a client-side scene lies ahead.
+        ahead = self.experiment.scenes[index:]
+        preload = any(isinstance(s, GymScene) and s.runs_in_browser for s in ahead)
+        return {"participant_id": pid, "scene": self.scene_spec(pid, index), "preload_runtime": preload}
 
     async def disconnect(self, sid: str) -> None:
         conn = self.by_sid.pop(sid, None)
@@ -136,7 +141,9 @@ class Sessions:
         if isinstance(scene, EndScene):
             raise ProtocolError(f"scene {scene.scene_id!r} is the end of the experiment")
         if isinstance(scene, GymScene):
-            raise ProtocolError(f"scene {scene.scene_id!r} moves on by itself when its game ends")
+            if not scene.runs_in_browser:
+                raise ProtocolError(f"scene {scene.scene_id!r} moves on by itself when its game ends")
+            self._end_browser_game(pid, scene, advance)
         if isinstance(scene, StaticScene) and advance.answers:
             self.store.add_form(pid, scene.scene_id or "", advance.answers, time.time())
         self._enter(pid, index + 1)
@@ -155,7 +162,9 @@ class Sessions:
     def scene_spec(self, pid: str, index: int) -> dict[str, Any]:
         scene = self.experiment.scenes[index]
         spec = {**scene.client_spec(), "index": index, "count": len(self.experiment.scenes)}
-        if isinstance(scene, GymScene):
+        if isinstance(scene, GymScene) and scene.runs_in_browser:
+            spec["game"] = self._browser_game(pid, scene)
+        elif isinstance(scene, GymScene):
             game = self._game(pid)
             spec["game"] = game.snapshot(pid) if game and game.scene is scene else None
         if isinstance(scene, CompletionCodeScene):
@@ -213,6 +222,8 @@ class Sessions:
         _, scene = self.current(pid)
         if scene.scene_id != scene_id or not isinstance(scene, GymScene):
             raise ProtocolError(f"cannot start a game in {scene_id!r}: the participant is in {scene.scene_id!r}")
+        if scene.runs_in_browser:
+            return {"game": self._start_browser_game(pid, scene)}
         game = self._game(pid)
         if game is not None and game.scene is scene:
             return {"game": game.snapshot(pid)}
@@ -268,6 +279,54 @@ class Sessions:
                 await self.sio.enter_room(sid, _game_room(game_id))
         game.start()
         return game
+
+    # -- client-side games (the env runs in the browser; the server records) ---------------
+
+    def _browser_game(self, pid: str, scene: GymScene) -> dict[str, Any] | None:
+        record = self.store.get_participant(pid)
+        games = (record.data.get("browser_games") or {}) if record else {}
+        return games.get(scene.scene_id or "")
+
+    def _start_browser_game(self, pid: str, scene: GymScene) -> dict[str, Any]:
+        """A new game for this page; a game the participant started before (then reloaded) is interrupted.
+
+        The env's state lived in the page that is gone, so the game starts over under a new id:
+        the steps the old page recorded stay with the old game, none are lost or mixed up.
+        """
+        now = time.time()
+        previous = self._browser_game(pid, scene)
+        if previous is not None:
+            self.store.end_game(previous["game_id"], "interrupted", now)
+        seed = scene.seed if scene.seed is not None else secrets.randbits(31)
+        game = {"game_id": uuid.uuid4().hex, "seed": seed, "status": "starting", "episode": 0, "step": 0}
+        humans = scene.human_agents
+        roster = {
+            a: pid if a in humans else f"{POLICY_PREFIX}{policy_label(p)}" for a, p in scene.policy_mapping.items()
+        }
+        self.store.start_game(game["game_id"], scene.scene_id or "", "client_pyodide", roster, seed, now)
+        record = self.store.get_participant(pid)
+        games = dict((record.data.get("browser_games") or {}) if record else {})
+        games[scene.scene_id or ""] = game
+        self.store.update_participant_data(pid, {"browser_games": games}, now)
+        return game
+
+    def _end_browser_game(self, pid: str, scene: GymScene, advance: Advance) -> None:
+        game = self._browser_game(pid, scene)
+        if game is None or advance.game_id != game["game_id"]:
+            raise ProtocolError(f"'advance' from {scene.scene_id!r} must name the participant's current game")
+        outcome = "completed" if advance.outcome == "done" else "error"
+        self.store.end_game(game["game_id"], outcome, time.time())
+        if outcome == "error":
+            self.notices[pid] = "The game stopped because of an error. Your data so far is saved."
+
+    def client_records(self, sid: str, records: list[dict[str, Any]]) -> dict[str, Any]:
+        """Commit a batch from the page's outbox; the reply acknowledges what is committed."""
+        pid = self.participant_of(sid)
+        try:
+            committed = self.store.add_client_records(pid, records)
+        except (ValueError, TypeError) as exc:
+            raise ProtocolError(f"records refused: {exc}") from None
+        return {"committed": committed}
 
     def action(self, sid: str, scene_id: str, action: Any) -> None:
         pid = self.participant_of(sid)

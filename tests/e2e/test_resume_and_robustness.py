@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+
+import pytest
 import socketio
 from envs import PixelWalk, walk_scene
 from helpers import hold_key_for_steps, wait_for
@@ -90,7 +93,7 @@ def test_garbage_events_get_errors_while_another_participant_plays(serve, partic
 
 
 def test_an_rgb_array_env_is_playable(serve, participant) -> None:
-    exp = experiment(walk_scene(env=PixelWalk, length=60))
+    exp = experiment(walk_scene(env=PixelWalk, length=60).gameplay(record_observations=True))
     server = serve(exp)
     page = participant(server.url)
     start_game(page)
@@ -101,3 +104,5 @@ def test_an_rgb_array_env_is_playable(serve, participant) -> None:
     steps = exp.results().steps.set_index("step")
     assert set(steps.loc[start + 2 : end, "action"]) == {2}
     assert steps["info.x"].iloc[-1] > 0.5
+    last_obs = json.loads(steps["obs"].iloc[-1])  # observations were asked for
+    assert last_obs["walker"][0] == pytest.approx(steps["info.x"].iloc[-1], abs=1e-3)

@@ -1,0 +1,74 @@
+"""Files client-side scenes need, served by MUG's own server: the mug env runtime, wheels, ONNX models."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import zipfile
+from pathlib import Path
+
+import tornado.web
+
+from mug.experiment import Experiment
+from mug.policies import ModelConfig
+from mug.scenes import GymScene
+
+ENV_PACKAGE = Path(__file__).resolve().parent.parent / "env"
+
+
+def mug_env_zip() -> bytes:
+    """A zip of ``mug/env`` (pure Python) with an empty ``mug/__init__.py``, unpacked into Pyodide.
+
+    The full ``mug`` package needs pandas, Tornado and more; the browser needs only the env runtime.
+    """
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("mug/__init__.py", '"""The part of MUG that runs in the browser (mug.env)."""\n')
+        for path in sorted(ENV_PACKAGE.rglob("*.py")):
+            archive.write(path, f"mug/env/{path.relative_to(ENV_PACKAGE).as_posix()}")
+    return buffer.getvalue()
+
+
+class RuntimeFiles:
+    """The URL → file table for every client-side scene of an experiment."""
+
+    def __init__(self, experiment: Experiment) -> None:
+        self.env_zip = mug_env_zip()
+        self.env_zip_version = hashlib.sha256(self.env_zip).hexdigest()[:12]
+        self.files: dict[str, Path] = {}
+        for scene in experiment.scenes:
+            if not isinstance(scene, GymScene) or scene.runtime_options is None:
+                continue
+            sid = scene.scene_id or ""
+            for name, path in scene.runtime_options.wheels.items():
+                self.files[f"wheels/{sid}/{name}"] = path
+            for agent, policy in scene.policy_mapping.items():
+                if isinstance(policy, ModelConfig):
+                    self.files[f"models/{sid}/{agent}.onnx"] = policy.path
+
+
+class EnvZipHandler(tornado.web.RequestHandler):
+    def initialize(self, files: RuntimeFiles) -> None:
+        self.runtime_files = files
+
+    def get(self) -> None:
+        self.set_header("Content-Type", "application/zip")
+        self.set_header("Cache-Control", "no-cache")
+        self.set_etag_header()
+        self.write(self.runtime_files.env_zip)
+
+
+class RuntimeFileHandler(tornado.web.RequestHandler):
+    """Serves a wheel or model listed in the table; anything else is a 404 (no path browsing)."""
+
+    def initialize(self, files: RuntimeFiles, kind: str) -> None:
+        self.runtime_files = files
+        self.kind = kind
+
+    def get(self, rest: str) -> None:
+        path = self.runtime_files.files.get(f"{self.kind}/{rest}")
+        if path is None or not path.is_file():
+            raise tornado.web.HTTPError(404)
+        self.set_header("Content-Type", "application/octet-stream")
+        self.set_header("Cache-Control", "no-cache")
+        self.write(path.read_bytes())
