@@ -1,0 +1,156 @@
+// The page's outbox: records made in the browser (steps, episodes, events of client-side games)
+// are kept in IndexedDB with a sequence number, sent in batches, and dropped only when the server
+// acknowledges it committed them. After a reconnect or a reload the rest is sent again; the
+// server's writes are idempotent on (participant, seq), so nothing is lost and nothing doubles.
+
+export interface OutboxRecord {
+  seq: number;
+  kind: "step" | "episode" | "event" | "form";
+  payload: Record<string, unknown>;
+}
+
+/** Sends a batch; resolves with the seqs the server committed. */
+export type SendBatch = (records: OutboxRecord[]) => Promise<number[]>;
+
+const DB_NAME = "mug-outbox";
+const SEND_INTERVAL_MS = 250;
+const BATCH_LIMIT = 400;
+
+export class Outbox {
+  private readonly unsent: OutboxRecord[] = [];
+  private nextSeq = 0;
+  private sending: Promise<void> | null = null;
+  private timer: number | null = null;
+  private writes: Promise<void> = Promise.resolve();
+  acked = 0;
+
+  private constructor(
+    private readonly participantId: string,
+    private readonly db: IDBDatabase | null,
+    private readonly send: SendBatch,
+  ) {}
+
+  /** Opens the participant's outbox and loads what an earlier page left unsent. */
+  static async open(participantId: string, send: SendBatch): Promise<Outbox> {
+    let db: IDBDatabase | null = null;
+    try {
+      db = await openDb();
+    } catch (err) {
+      console.warn("mug: IndexedDB is not available; records are kept in memory only", err);
+    }
+    const box = new Outbox(participantId, db, send);
+    if (db) {
+      const [records, meta] = await Promise.all([
+        request<OutboxRecord[]>(
+          db.transaction("records").objectStore("records").index("participant").getAll(participantId),
+        ),
+        request<{ nextSeq: number } | undefined>(db.transaction("meta").objectStore("meta").get(participantId)),
+      ]);
+      records.sort((a, b) => a.seq - b.seq);
+      box.unsent.push(...records.map(({ seq, kind, payload }) => ({ seq, kind, payload })));
+      box.nextSeq = Math.max(meta?.nextSeq ?? 0, (records.at(-1)?.seq ?? -1) + 1);
+    }
+    box.timer = window.setInterval(() => void box.flushSome(), SEND_INTERVAL_MS);
+    return box;
+  }
+
+  get pending(): number {
+    return this.unsent.length;
+  }
+
+  /** Keeps a record (persisted before it is ever sent) and sends it with the next batch. */
+  add(kind: OutboxRecord["kind"], payload: Record<string, unknown>): void {
+    const record: OutboxRecord = { seq: this.nextSeq++, kind, payload };
+    this.unsent.push(record);
+    const db = this.db;
+    if (!db) return;
+    const nextSeq = this.nextSeq;
+    this.writes = this.writes.then(() =>
+      transaction(db, ["records", "meta"], (tx) => {
+        tx.objectStore("records").put({ ...record, participant: this.participantId });
+        tx.objectStore("meta").put({ participant: this.participantId, nextSeq });
+      }).catch((err) => console.warn("mug: could not persist a record", err)),
+    );
+  }
+
+  /** Sends until nothing is pending or the server stops answering; resolves when done. */
+  async flush(timeoutMs = 10_000): Promise<void> {
+    const until = performance.now() + timeoutMs;
+    while (this.unsent.length > 0 && performance.now() < until) {
+      const before = this.unsent.length;
+      await this.flushSome();
+      if (this.unsent.length >= before) await new Promise((r) => setTimeout(r, SEND_INTERVAL_MS));
+    }
+  }
+
+  /** One batch at a time; a failed batch stays pending and goes again later. */
+  flushSome(): Promise<void> {
+    if (this.sending || this.unsent.length === 0) return this.sending ?? Promise.resolve();
+    this.sending = (async () => {
+      await this.writes; // a record is in IndexedDB before the server may see it
+      const batch = this.unsent.slice(0, BATCH_LIMIT);
+      try {
+        const committed = new Set(await this.send(batch));
+        this.drop(committed);
+      } catch {
+        // offline or refused: keep everything and try again on the next tick
+      }
+    })().finally(() => {
+      this.sending = null;
+    });
+    return this.sending;
+  }
+
+  private drop(committed: Set<number>): void {
+    if (committed.size === 0) return;
+    for (let i = this.unsent.length - 1; i >= 0; i--) {
+      if (committed.has(this.unsent[i]!.seq)) this.unsent.splice(i, 1);
+    }
+    this.acked += committed.size;
+    const db = this.db;
+    if (!db) return;
+    const participant = this.participantId;
+    this.writes = this.writes.then(() =>
+      transaction(db, ["records"], (tx) => {
+        const store = tx.objectStore("records");
+        for (const seq of committed) store.delete([participant, seq]);
+      }).catch((err) => console.warn("mug: could not drop acknowledged records", err)),
+    );
+  }
+
+  close(): void {
+    if (this.timer !== null) window.clearInterval(this.timer);
+    this.timer = null;
+  }
+}
+
+function openDb(): Promise<IDBDatabase> {
+  return new Promise((resolve, reject) => {
+    const open = indexedDB.open(DB_NAME, 1);
+    open.onupgradeneeded = () => {
+      const db = open.result;
+      const records = db.createObjectStore("records", { keyPath: ["participant", "seq"] });
+      records.createIndex("participant", "participant");
+      db.createObjectStore("meta", { keyPath: "participant" });
+    };
+    open.onsuccess = () => resolve(open.result);
+    open.onerror = () => reject(open.error);
+  });
+}
+
+function request<T>(req: IDBRequest): Promise<T> {
+  return new Promise((resolve, reject) => {
+    req.onsuccess = () => resolve(req.result as T);
+    req.onerror = () => reject(req.error);
+  });
+}
+
+function transaction(db: IDBDatabase, stores: string[], work: (tx: IDBTransaction) => void): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const tx = db.transaction(stores, "readwrite");
+    tx.oncomplete = () => resolve();
+    tx.onerror = () => reject(tx.error);
+    tx.onabort = () => reject(tx.error);
+    work(tx);
+  });
+}
