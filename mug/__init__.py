@@ -37,6 +37,28 @@ def __getattr__(name: str) -> Any:
         return getattr(mug.data, name)
     raise AttributeError(f"module 'mug' has no attribute {name!r}")
 
+
+def _register_ipython_display() -> None:
+    # Inside IPython (Jupyter), scenes, servers and results display as widgets, links and plots.
+    # Only when IPython is already running: a plain `import mug` imports no notebook machinery.
+    import sys
+
+    if "IPython" not in sys.modules:
+        return
+    try:
+        shell = sys.modules["IPython"].get_ipython()
+        if shell is not None:
+            from mug.widgets._ipython import register
+
+            register(shell)
+    except Exception:  # display niceties must never break `import mug`
+        import logging
+
+        logging.getLogger("mug").debug("registering IPython display formatters failed", exc_info=True)
+
+
+_register_ipython_display()
+
 __all__ = [
     "CompletionCodeScene",
     "EndScene",

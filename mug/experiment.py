@@ -13,6 +13,7 @@ from mug.scenes import EndScene, Scene, SceneConfigError
 if TYPE_CHECKING:
     from mug.data import Results
     from mug.server import ServerHandle
+    from mug.widgets.preview import PreviewWidget
 
 
 class Experiment:
@@ -101,6 +102,18 @@ class Experiment:
         from mug.server import start_server
 
         return start_server(self, host=host, port=port, reconnect_grace_s=reconnect_grace_s)
+
+    def preview(self, scene: Scene | str | None = None) -> PreviewWidget:
+        """Play ``scene`` (a scene or its id; None: the whole experiment) in the notebook's output cell.
+
+        Returns a widget showing the real participant page, served from this kernel on a server of its
+        own with a temporary data folder: the renderer and keys are the participants', the env steps
+        here (``widget.env``), and env errors show in the cell with their traceback. Needs
+        ``pip install "mug-py[jupyter]"``; see docs/jupyter.md.
+        """
+        from mug.widgets.preview import preview
+
+        return preview(self, scene)
 
     def results(self) -> Results:
         """The data collected so far, as pandas DataFrames (steps, episodes, forms, participants, events)."""

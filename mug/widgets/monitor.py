@@ -1,0 +1,74 @@
+"""``server.monitor()``: a live view of a running server in the notebook.
+
+The server's own loop pushes a snapshot (``mug.server.monitoring``) into the widget about twice a
+second, so the monitor keeps updating while other cells run and the kernel's main thread never
+polls. Closing the widget stops its updates; stopping the server leaves the last picture, marked
+"server stopped".
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING, Any
+
+from mug.widgets._esm import require_widgets, widget_module
+
+require_widgets()
+
+import anywidget  # noqa: E402
+import traitlets  # noqa: E402
+
+from mug.server.monitoring import MonitorFeed, snapshot, stopped  # noqa: E402
+from mug.server.urls import participant_urls  # noqa: E402
+
+if TYPE_CHECKING:
+    from mug.server import ServerHandle
+
+__all__ = ["MonitorWidget"]
+
+
+class MonitorWidget(anywidget.AnyWidget):  # type: ignore[misc]
+    """Participants (scene, connection, ping), games, waitrooms and exclusions of a running server."""
+
+    _esm = widget_module("monitor")
+
+    title = traitlets.Unicode("").tag(sync=True)
+    direct_url = traitlets.Unicode("").tag(sync=True)
+    proxy_path = traitlets.Unicode("").tag(sync=True)
+    #: The latest snapshot (see ``ServerHandle.snapshot()``).
+    snapshot = traitlets.Dict().tag(sync=True)
+
+    def __init__(self, server: ServerHandle, interval: float = 0.5) -> None:
+        if not 0.05 <= interval <= 1.0:
+            raise ValueError(f"monitor: interval must be between 0.05 and 1 second, got {interval!r}")
+        urls = participant_urls(server.host, server.port)
+        super().__init__(
+            title=f"MUG · {server.experiment.experiment_id}",
+            direct_url=urls.direct,
+            proxy_path=urls.proxy_path or "",
+        )
+        self.server = server
+        self._lock = threading.Lock()
+        self._feed: MonitorFeed | None = None
+        if server.running:
+            self.snapshot = snapshot(server)
+            self._feed = MonitorFeed(server, self._push, interval=interval).start()
+        else:
+            self.snapshot = stopped(None, [str(s.scene_id) for s in server.experiment.scenes])
+
+    def _push(self, snap: dict[str, Any]) -> None:
+        # Called on the server's loop thread; the lock keeps it from interleaving with close().
+        with self._lock:
+            if self.comm is not None:
+                self.snapshot = snap
+
+    def close(self) -> None:
+        """Stop updating and close the widget (the server keeps running)."""
+        if self._feed is not None:
+            self._feed.stop()
+            self._feed = None
+        with self._lock:
+            super().close()
+
+    def __repr__(self) -> str:
+        return f"<MUG monitor of {self.server!r}>"
