@@ -89,11 +89,12 @@ class _Pilot:
 
     def _frame(self, frame: dict[str, Any]) -> None:
         self.step = int(frame.get("step", self.step))
-        self.playing.set()
 
     def _status(self, status: dict[str, Any]) -> None:
         if status.get("status") == "running":
             self.playing.set()
+        elif status.get("status") in ("done", "error"):
+            self.playing.clear()  # the game is over: no more actions until the next scene
 
     async def call(self, event: str, payload: dict[str, Any]) -> dict[str, Any]:
         reply = await self.sio.call(event, payload, timeout=30)

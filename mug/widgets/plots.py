@@ -142,7 +142,7 @@ def durations(results: Results, ax: Axes | None = None) -> Axes:
     ax.set_xticklabels(labels if len(labels) <= LEGEND_LIMIT * 2 else [""] * len(labels), rotation=30, ha="right")
     ax.set_title(title)
     ax.set_ylabel("seconds")
-    ax.set_ylim(bottom=0)
+    ax.set_ylim(0, max(float(table["duration_s"].max()) * 1.12, 1.0))
     return ax
 
 
