@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
 import json
 import logging
 import sqlite3
@@ -27,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from mug.server.runner import ServerHandle
 
-__all__ = ["MonitorFeed", "live_state", "snapshot", "stopped", "stored_state"]
+__all__ = ["MonitorFeed", "StoredCache", "live_state", "snapshot", "stopped", "stored_state"]
 
 log = logging.getLogger("mug.server.monitoring")
 
@@ -129,20 +130,17 @@ def stored_state(conn: sqlite3.Connection | None, limit: int = PARTICIPANT_LIMIT
             (limit,),
         ).fetchall()
         excluded = conn.execute(
-            "SELECT participant_id, scene_id, updated_at FROM participants WHERE status = 'excluded' "
-            "ORDER BY updated_at DESC LIMIT ?",
+            "SELECT p.participant_id, p.scene_id, p.updated_at, (SELECT e.data FROM events e "
+            "WHERE e.participant_id = p.participant_id AND e.kind = 'excluded' ORDER BY e.event_id DESC LIMIT 1) "
+            "FROM participants p WHERE p.status = 'excluded' ORDER BY p.updated_at DESC LIMIT ?",
             (limit,),
         ).fetchall()
         exclusions = []
-        for pid, scene_id, t in excluded:
-            reason_row = conn.execute(
-                "SELECT data FROM events WHERE participant_id = ? AND kind = 'excluded' ORDER BY event_id DESC LIMIT 1",
-                (pid,),
-            ).fetchone()
+        for pid, scene_id, t, data in excluded:
             reason = None
-            if reason_row:
+            if data:
                 with contextlib.suppress(ValueError, TypeError, AttributeError):
-                    reason = json.loads(reason_row[0]).get("reason")
+                    reason = json.loads(data).get("reason")
             exclusions.append({"participant_id": pid, "scene_id": scene_id, "reason": reason, "t": t})
     except sqlite3.Error:
         # The schema is being created, or the database is locked for a moment: next time.
@@ -162,6 +160,85 @@ def stored_state(conn: sqlite3.Connection | None, limit: int = PARTICIPANT_LIMIT
     ]
     counts["total"] = sum(counts.values())
     return {"participants": participants, "exclusions": exclusions, "counts": counts}
+
+
+class StoredCache:
+    """:func:`stored_state` kept up to date incrementally, for a feed that reads every half second.
+
+    Each read fetches only the participants changed since the previous one (``updated_at`` moves on
+    every scene change and status change), so its cost does not grow with the study's size the way a
+    sorted full read does; counts and exclusions are derived from the cached rows.
+    """
+
+    _COLUMNS = ("participant_id", "status", "scene_index", "scene_id", "completion_code", "created_at", "updated_at")
+
+    def __init__(self, path: Path, limit: int = PARTICIPANT_LIMIT) -> None:
+        self.path = path
+        self.limit = limit
+        self._conn: sqlite3.Connection | None = None
+        self._rows: dict[str, dict[str, Any]] = {}
+        self._reasons: dict[str, str | None] = {}
+        self._since = float("-inf")
+        self._last: dict[str, Any] | None = None
+
+    def read(self) -> dict[str, Any]:
+        if self._conn is None:
+            self._conn = open_database(self.path)
+            if self._conn is None:
+                return {"participants": [], "exclusions": [], "counts": {}}
+        try:
+            changed = self._conn.execute(
+                f"SELECT {', '.join(self._COLUMNS)} FROM participants WHERE updated_at >= ?", (self._since,)
+            ).fetchall()
+            # ">=": a row written in the same instant as the newest one seen is not missed; rows
+            # seen before come back and count as changed only if they differ.
+            rows = [dict(zip(self._COLUMNS, values, strict=True)) for values in changed]
+            changed = [row for row in rows if self._rows.get(row["participant_id"]) != row]
+            for row in changed:
+                self._rows[row["participant_id"]] = row
+                self._since = max(self._since, row["updated_at"])
+                if row["status"] == "excluded" and row["participant_id"] not in self._reasons:
+                    self._reasons[row["participant_id"]] = self._reason(row["participant_id"])
+        except sqlite3.Error:
+            log.debug("reading the monitor's data failed", exc_info=True)
+            changed = []
+        if not changed and self._last is not None:
+            return self._last
+        rows = self._rows.values()
+        counts: dict[str, int] = {}
+        for row in rows:
+            counts[row["status"]] = counts.get(row["status"], 0) + 1
+        counts["total"] = len(self._rows)
+        latest = heapq.nlargest(self.limit, rows, key=lambda r: r["updated_at"])
+        excluded = heapq.nlargest(
+            self.limit, (r for r in rows if r["status"] == "excluded"), key=lambda r: r["updated_at"]
+        )
+        exclusions = [
+            {
+                "participant_id": r["participant_id"],
+                "scene_id": r["scene_id"],
+                "reason": self._reasons.get(r["participant_id"]),
+                "t": r["updated_at"],
+            }
+            for r in excluded
+        ]
+        self._last = {"participants": [dict(r) for r in latest], "exclusions": exclusions, "counts": counts}
+        return self._last
+
+    def _reason(self, pid: str) -> str | None:
+        assert self._conn is not None
+        found = self._conn.execute(
+            "SELECT data FROM events WHERE participant_id = ? AND kind = 'excluded' ORDER BY event_id DESC LIMIT 1",
+            (pid,),
+        ).fetchone()
+        with contextlib.suppress(ValueError, TypeError, AttributeError):
+            return json.loads(found[0]).get("reason") if found else None
+        return None
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
 
 
 def merge(live: dict[str, Any], stored: dict[str, Any], scenes: list[str], running: bool) -> dict[str, Any]:
@@ -234,7 +311,7 @@ class MonitorFeed:
         self.callback = callback
         self.interval = interval
         self._task: asyncio.Task[None] | None = None
-        self._conn: sqlite3.Connection | None = None
+        self._stored = StoredCache(_database(handle))
         self._scenes = _scene_ids(handle)
         self._last: dict[str, Any] | None = None
 
@@ -256,10 +333,8 @@ class MonitorFeed:
             self.handle.call(task.cancel)
 
     def _tick(self) -> dict[str, Any]:
-        if self._conn is None:
-            self._conn = open_database(_database(self.handle))
         live = live_state(self.handle.sessions)
-        return merge(live, stored_state(self._conn), self._scenes, True)
+        return merge(live, self._stored.read(), self._scenes, True)
 
     async def _run(self) -> None:
         try:
@@ -271,9 +346,7 @@ class MonitorFeed:
                     log.exception("the monitor could not take a snapshot")
                 await asyncio.sleep(self.interval)
         finally:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
+            self._stored.close()
             if not self.handle.running:  # the server is stopping: say so, with nobody connected
                 with contextlib.suppress(Exception):
                     self.callback(stopped(self._last, self._scenes))

@@ -238,3 +238,31 @@ def test_plain_import_mug_loads_no_notebook_machinery() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_monitor_reads_the_store_incrementally_and_agrees_with_a_full_read(tmp_path: Path) -> None:
+    from mug.data import Store
+    from mug.server.monitoring import StoredCache, open_database, stored_state
+
+    with Store(tmp_path) as store:
+        for i in range(30):
+            store.get_or_create_participant(f"p{i}", {}, 1000.0 + i)
+        store.exclude_participant("p3", "left the tab", 2000.0)
+        cache = StoredCache(store.path, limit=10)
+        conn = open_database(store.path)
+        assert conn is not None
+        try:
+            assert cache.read() == stored_state(conn, limit=10)
+            store.enter_scene("p5", 1, "game", "gym", 3000.0)
+            store.exclude_participant("p7", "idle", 3001.0)
+            incremental, full = cache.read(), stored_state(conn, limit=10)
+        finally:
+            conn.close()
+            cache.close()
+    assert incremental == full
+    assert [p["participant_id"] for p in incremental["participants"][:3]] == ["p7", "p5", "p3"]
+    assert [(x["participant_id"], x["reason"]) for x in incremental["exclusions"]] == [
+        ("p7", "idle"),
+        ("p3", "left the tab"),
+    ]
+    assert incremental["counts"] == {"active": 28, "excluded": 2, "total": 30}
