@@ -1,0 +1,265 @@
+// The client-side runtime's main-thread API (docs/runtime.md): a Web Worker runs the scene's env in
+// Pyodide, the game loop with its clock, and the AI policies; the page gets frames, statuses and
+// records through callbacks and sends the human's actions.
+import type { Json } from "../protocol";
+import type { FromWorker, ToWorker } from "./messages";
+import type { RunResult, RuntimeCallbacks, RuntimeGameSpec, RuntimeRecord, RuntimeUrls } from "./types";
+
+export type {
+  EpisodePayload,
+  EventPayload,
+  Json,
+  OnnxModelSpec,
+  RunResult,
+  RuntimeCallbacks,
+  RuntimeFrame,
+  RuntimeGameSpec,
+  RuntimePolicySpec,
+  RuntimeRecord,
+  RuntimeStats,
+  RuntimeStatus,
+  RuntimeStatusInfo,
+  RuntimeUrls,
+  StepPayload,
+  TimingSummary,
+} from "./types";
+
+/** Share of a run's progress bar taken by the preload (Pyodide, micropip, mug env runtime). */
+export const PRELOAD_SHARE = 0.7;
+
+type ProgressListener = (fraction: number, label: string) => void;
+
+interface ActiveRun {
+  runId: number;
+  spec: RuntimeGameSpec;
+  callbacks: RuntimeCallbacks;
+  resolve: (result: RunResult) => void;
+  episode: number;
+  step: number;
+}
+
+function absolute(name: string, url: string | null, base = false): string | null {
+  if (url === null) return null;
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new TypeError(`PyodideRuntime: urls.${name} must be an absolute URL (e.g. new URL("static/...", location.href).href), got ${JSON.stringify(url)}`);
+  }
+  return base && !parsed.href.endsWith("/") ? `${parsed.href}/` : parsed.href;
+}
+
+function normalizeUrls(urls: RuntimeUrls): RuntimeUrls {
+  return {
+    workerUrl: absolute("workerUrl", urls.workerUrl) as string,
+    pyodideBase: absolute("pyodideBase", urls.pyodideBase, true) as string,
+    packageIndexUrl: absolute("packageIndexUrl", urls.packageIndexUrl, true),
+    mugEnvZipUrl: absolute("mugEnvZipUrl", urls.mugEnvZipUrl) as string,
+    ortWasmBase: absolute("ortWasmBase", urls.ortWasmBase, true) as string,
+  };
+}
+
+export class PyodideRuntime {
+  readonly urls: RuntimeUrls;
+  private worker: Worker | null = null;
+  private preloading: Promise<void> | null = null;
+  private loaded = false;
+  private readonly listeners = new Set<ProgressListener>();
+  private rejectPreload: ((err: Error) => void) | null = null;
+  private onReady: (() => void) | null = null;
+  private nextRunId = 1;
+  private active: ActiveRun | null = null;
+
+  constructor(urls: RuntimeUrls) {
+    this.urls = normalizeUrls(urls);
+  }
+
+  /** Start the worker and load Pyodide + micropip + the mug env runtime now (called early, during
+   * consent pages). Idempotent; resolves when ready. After a failure the next call starts over. */
+  preload(onProgress?: (fraction: number, label: string) => void): Promise<void> {
+    if (this.loaded) {
+      onProgress?.(1, "ready");
+      return this.preloading as Promise<void>;
+    }
+    if (onProgress) this.listeners.add(onProgress);
+    if (this.preloading) return this.preloading;
+    const worker = this.startWorker();
+    this.preloading = new Promise<void>((resolve, reject) => {
+      this.rejectPreload = reject;
+      this.onReady = () => {
+        this.loaded = true;
+        this.rejectPreload = null;
+        this.listeners.clear();
+        resolve();
+      };
+    });
+    this.preloading.catch(() => undefined);
+    this.send({ type: "preload", urls: this.urls }, worker);
+    return this.preloading;
+  }
+
+  /** Run one game (after preload; calls preload itself if needed). Resolves when the game ends
+   * ("done" or "error"); after stop() or terminate() it resolves "done" and makes no more callbacks. */
+  run(spec: RuntimeGameSpec, callbacks: RuntimeCallbacks): Promise<RunResult> {
+    if (this.active) return Promise.reject(new Error("PyodideRuntime.run(): a game is already running; stop() it first"));
+    const runId = this.nextRunId++;
+    return new Promise<RunResult>((resolve) => {
+      const run: ActiveRun = { runId, spec, callbacks, resolve, episode: 0, step: 0 };
+      this.active = run;
+      callbacks.onStatus("loading", { episode: 0, numEpisodes: spec.numEpisodes });
+      const progress: ProgressListener = (fraction, label) => {
+        if (this.active === run) callbacks.onProgress(fraction * PRELOAD_SHARE, label);
+      };
+      this.preload(progress).then(
+        () => {
+          this.listeners.delete(progress);
+          if (this.active === run) this.send({ type: "run", runId, spec });
+        },
+        (err: Error & { traceback?: string | null }) => {
+          this.listeners.delete(progress);
+          if (this.active !== run) return;
+          const traceback = err.traceback ?? null;
+          callbacks.onRecord(this.event(spec, "load_error", { game_id: spec.gameId, episode: 0, step: 0, error: err.message, traceback }));
+          callbacks.onError(err.message, traceback);
+          callbacks.onStatus("error", { episode: 0, numEpisodes: spec.numEpisodes, message: "The game could not be loaded." });
+          this.finish(run, "error");
+        },
+      );
+    });
+  }
+
+  /** The human's current action (pressed_keys) or a keystroke (single_keystroke). */
+  setAction(action: Json): void {
+    if (this.active && this.worker) this.send({ type: "action", runId: this.active.runId, action });
+  }
+
+  /** Abort the running game (the page leaves the scene): records a game_stopped event, resolves run() with "done". */
+  stop(): void {
+    const run = this.active;
+    if (!run) return;
+    if (this.worker) this.send({ type: "stop", runId: run.runId });
+    this.abandon(run);
+  }
+
+  /** End the worker (a running game is stopped as by stop()). preload() afterwards starts a new one. */
+  terminate(): void {
+    const run = this.active;
+    if (run) this.abandon(run);
+    this.resetWorker(new Error("PyodideRuntime.terminate() was called"));
+  }
+
+  // -- internals -----------------------------------------------------------------------------
+
+  private startWorker(): Worker {
+    const worker = new Worker(this.urls.workerUrl, { type: "module", name: "mug-runtime" });
+    worker.onmessage = (event: MessageEvent<FromWorker>) => {
+      if (this.worker === worker) this.handle(event.data);
+    };
+    worker.onerror = (event: ErrorEvent) => {
+      event.preventDefault();
+      if (this.worker !== worker) return;
+      const detail = event.message || `the worker script ${this.urls.workerUrl} failed to load or crashed`;
+      this.crashed(`The runtime worker failed: ${detail}`);
+    };
+    worker.onmessageerror = () => {
+      if (this.worker === worker) this.crashed("The runtime worker sent a message that could not be read");
+    };
+    this.worker = worker;
+    return worker;
+  }
+
+  private send(message: ToWorker, worker: Worker | null = this.worker): void {
+    worker?.postMessage(message);
+  }
+
+  private handle(message: FromWorker): void {
+    switch (message.type) {
+      case "progress":
+        if (message.runId === null) {
+          for (const listener of [...this.listeners]) listener(message.fraction, message.label);
+        } else {
+          const run = this.runOf(message.runId);
+          run?.callbacks.onProgress(PRELOAD_SHARE + (1 - PRELOAD_SHARE) * message.fraction, message.label);
+        }
+        return;
+      case "ready":
+        this.onReady?.();
+        return;
+      case "preload_failed": {
+        const err = Object.assign(new Error(message.message), { traceback: message.traceback });
+        this.resetWorker(err);
+        return;
+      }
+    }
+    const run = this.runOf(message.runId);
+    if (!run) return;
+    switch (message.type) {
+      case "frame":
+        run.episode = message.frame.episode;
+        run.step = message.frame.step;
+        run.callbacks.onFrame(message.frame);
+        break;
+      case "status":
+        run.callbacks.onStatus(message.status, message.info);
+        break;
+      case "record":
+        run.callbacks.onRecord(message.record);
+        break;
+      case "error":
+        run.callbacks.onError(message.message, message.traceback);
+        break;
+      case "stats":
+        run.callbacks.onStats?.(message.stats);
+        break;
+      case "end":
+        this.finish(run, message.result === "error" ? "error" : "done");
+        if (message.fatal) this.resetWorker(new Error("the Python runtime failed"));
+        break;
+    }
+  }
+
+  private runOf(runId: number): ActiveRun | null {
+    return this.active && this.active.runId === runId ? this.active : null;
+  }
+
+  private finish(run: ActiveRun, result: RunResult): void {
+    if (this.active !== run) return;
+    this.active = null;
+    run.resolve(result);
+  }
+
+  /** The page gave up on a game: record it, resolve run() with "done", ignore the game from now on. */
+  private abandon(run: ActiveRun): void {
+    run.callbacks.onRecord(
+      this.event(run.spec, "game_stopped", { game_id: run.spec.gameId, episode: run.episode, step: run.step }),
+    );
+    this.finish(run, "done");
+  }
+
+  private crashed(message: string): void {
+    const run = this.active;
+    this.resetWorker(new Error(message));
+    if (!run) return;
+    run.callbacks.onRecord(this.event(run.spec, "runtime_error", { game_id: run.spec.gameId, episode: run.episode, step: run.step, error: message }));
+    run.callbacks.onError(message, null);
+    run.callbacks.onStatus("error", { episode: run.episode, numEpisodes: run.spec.numEpisodes, message: "The game stopped because of an error. Your data so far is saved." });
+    this.finish(run, "error");
+  }
+
+  /** Drop the worker; a pending preload fails with err; the next preload() starts a new worker. */
+  private resetWorker(err: Error): void {
+    this.worker?.terminate();
+    this.worker = null;
+    this.loaded = false;
+    this.preloading = null;
+    this.onReady = null;
+    const reject = this.rejectPreload;
+    this.rejectPreload = null;
+    this.listeners.clear();
+    reject?.(err);
+  }
+
+  private event(spec: RuntimeGameSpec, kind: string, data: { [key: string]: Json }): RuntimeRecord {
+    return { kind: "event", payload: { scene_id: spec.sceneId, kind, data, t: Date.now() / 1000 } };
+  }
+}

@@ -1,0 +1,5 @@
+// Python sources are bundled as text (esbuild loader ".py": "text" in scripts/build.mjs).
+declare module "*.py" {
+  const source: string;
+  export default source;
+}

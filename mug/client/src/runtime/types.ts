@@ -1,0 +1,144 @@
+// Types of the client-side runtime's public API (docs/runtime.md). Shared by the main-thread API
+// (index.ts), the worker (worker.ts) and the pure game loop (loop.ts).
+import type { Json, RenderState } from "../protocol";
+
+export type { Json, RenderState };
+
+export interface RuntimeUrls {
+  /** Absolute URL of dist/worker.js as served: new URL("static/worker.js", location.href). */
+  workerUrl: string;
+  /** Absolute URL of static/vendor/pyodide/ (core assets + micropip + lock). */
+  pyodideBase: string;
+  /** Base of a full Pyodide distribution for Pyodide-built packages (numpy...); null = pyodideBase. */
+  packageIndexUrl: string | null;
+  /** Absolute URL of a zip with `mug/__init__.py` (empty) + `mug/env/**` (pure Python). */
+  mugEnvZipUrl: string;
+  /** Absolute URL of static/vendor/ort/. */
+  ortWasmBase: string;
+}
+
+/** The JSON object of ModelConfig.client_spec(model_url), with model_url absolute (checked by parseModelSpec). */
+export type OnnxModelSpec = object;
+
+export type RuntimePolicySpec = { kind: "human" } | { kind: "random" } | { kind: "onnx"; model: OnnxModelSpec };
+
+export interface RuntimeGameSpec {
+  gameId: string;
+  sceneId: string;
+  participantId: string;
+  /** Python source; after running it, the namespace must define `env` (an env object). */
+  envCode: string;
+  /** micropip.install targets, in order: absolute URLs of pure-Python wheels on our server, or names in the Pyodide lock. */
+  packages: string[];
+  /** policy_mapping keys, in order. */
+  agents: string[];
+  policies: Record<string, RuntimePolicySpec>;
+  /** Episode k (0-based) is reset with seed + k. */
+  seed: number;
+  fps: number;
+  numEpisodes: number;
+  maxSteps: number;
+  resetFreezeS: number;
+  defaultAction: Json;
+  inputMode: "pressed_keys" | "single_keystroke";
+  actionPopulationMethod: "default_action" | "previous_submitted_action";
+  recordObservations: boolean;
+  /** Fixed HUD text (client-side scenes have no Python HUD callable). */
+  hud: string | null;
+  /** Addition, for benchmarks and tests: "unpaced" runs ticks back to back (no clock, no reset freeze). Default "realtime". */
+  pace?: "realtime" | "unpaced";
+}
+
+export interface StepPayload {
+  game_id: string;
+  episode: number;
+  step: number;
+  scene_id: string;
+  /** Unix seconds. */
+  t: number;
+  actions: Record<string, Json>;
+  rewards: Record<string, number>;
+  terminated: boolean;
+  truncated: boolean;
+  infos: Record<string, Json>;
+  /** Every agent's observation, null unless recordObservations. */
+  observations: Json;
+}
+
+export interface EpisodePayload {
+  game_id: string;
+  episode: number;
+  scene_id: string;
+  participant_ids: string[];
+  seed: number;
+  started_at: number;
+  ended_at: number;
+  num_steps: number;
+  returns: Record<string, number>;
+  terminated: boolean;
+  truncated: boolean;
+  outcome: "completed";
+}
+
+export interface EventPayload {
+  scene_id: string;
+  kind: string;
+  data: { [key: string]: Json };
+  t: number;
+}
+
+export type RuntimeRecord =
+  | { kind: "step"; payload: StepPayload }
+  | { kind: "episode"; payload: EpisodePayload }
+  | { kind: "event"; payload: EventPayload };
+
+export interface RuntimeFrame {
+  episode: number;
+  step: number;
+  state: RenderState;
+  full: boolean;
+  hud: string | null;
+}
+
+export type RuntimeStatus = "loading" | "running" | "resetting" | "done" | "error";
+
+export interface RuntimeStatusInfo {
+  episode: number;
+  numEpisodes: number;
+  freezeS?: number;
+  message?: string;
+}
+
+/** Summary of a list of durations in milliseconds. */
+export interface TimingSummary {
+  count: number;
+  mean: number;
+  p50: number;
+  p95: number;
+  max: number;
+}
+
+/** Addition: timings of one game, measured in the worker (RuntimeCallbacks.onStats). */
+export interface RuntimeStats {
+  ticks: number;
+  /** Wall time from the first reset to the end of the game, seconds. */
+  elapsedS: number;
+  /** The Python call of each tick (env step + render + diff + JSON, the JS↔Python crossing included). */
+  envMs: TimingSummary;
+  /** All bots' actions of each tick (ticks with at least one bot). */
+  policyMs: TimingSummary;
+  /** How late each tick started after its scheduled time (realtime pace only). */
+  lateMs: TimingSummary;
+}
+
+export interface RuntimeCallbacks {
+  onProgress(fraction: number, label: string): void;
+  onFrame(frame: RuntimeFrame): void;
+  onStatus(status: RuntimeStatus, info: RuntimeStatusInfo): void;
+  onRecord(record: RuntimeRecord): void;
+  onError(message: string, traceback: string | null): void;
+  /** Addition: called once when a game ends (done or error) with its timings. */
+  onStats?(stats: RuntimeStats): void;
+}
+
+export type RunResult = "done" | "error";

@@ -1,0 +1,416 @@
+// The client-side runtime's Web Worker (built to dist/worker.js): Pyodide + the env, the game
+// loop and its clock, and the AI policies (onnxruntime-web). The main thread talks to it through
+// index.ts (messages.ts). Everything is loaded from our own server: Pyodide core, micropip and the
+// lock from urls.pyodideBase, Pyodide-built packages from urls.packageIndexUrl, the mug env
+// runtime from urls.mugEnvZipUrl, onnxruntime-web's wasm from urls.ortWasmBase.
+import type { PyodideInterface } from "pyodide";
+import { createPolicy } from "../policies/runtime";
+import type { Json } from "../protocol";
+import bridgeSource from "./bridge.py";
+import { EnvFailure, GameLoop, type Bot, type Clock, type EnvSession, type ResetOutcome, type StepOutcome } from "./loop";
+import type { FromWorker, ToWorker } from "./messages";
+import { RandomBot } from "./random_bot";
+import type { RenderState, RuntimeGameSpec, RuntimeRecord, RuntimeUrls } from "./types";
+
+type PyodideModule = { loadPyodide: (options: Record<string, unknown>) => Promise<PyodideInterface> };
+
+/** The Python bridge module (bridge.py) as Pyodide proxies it. */
+interface PyBridge {
+  Game(specJson: string): PyGame;
+  install(target: string): Promise<string>;
+  destroy(): void;
+}
+interface PyGame {
+  load(): string;
+  reset(seed: number): string;
+  step(actionsJson: string): string;
+  close(): string;
+  destroy(): void;
+}
+interface Failure {
+  ok: false;
+  stage: string;
+  error: string;
+  traceback: string | null;
+}
+type Reply<T> = ({ ok: true } & T) | Failure;
+
+interface Runtime {
+  pyodide: PyodideInterface;
+  bridge: PyBridge;
+}
+
+/** A load failure: told to the page (onError) and recorded as an event. */
+class LoadFailure extends Error {
+  constructor(
+    message: string,
+    readonly traceback: string | null = null,
+    readonly kind = "load_error",
+  ) {
+    super(message);
+  }
+}
+
+const scope = globalThis as unknown as DedicatedWorkerGlobalScope;
+const BRIDGE_MODULE = "_mug_bridge";
+
+function post(message: FromWorker): void {
+  scope.postMessage(message);
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+function withSlash(url: string): string {
+  return url.endsWith("/") ? url : `${url}/`;
+}
+
+// -- loading -------------------------------------------------------------------------------------
+
+let urls: RuntimeUrls | null = null;
+let ready: Promise<Runtime> | null = null;
+let fatal = false;
+
+async function fetchBytes(url: string, what: string): Promise<ArrayBuffer> {
+  let response: Response;
+  try {
+    response = await fetch(url);
+  } catch (err) {
+    throw new LoadFailure(`Could not download ${what} from ${url}: ${errorText(err)}`);
+  }
+  if (!response.ok) throw new LoadFailure(`Could not download ${what} from ${url}: HTTP ${response.status}`);
+  return response.arrayBuffer();
+}
+
+/** Lock file options: ours as is, or (with a separate package index) ours with micropip pinned to our copy. */
+async function lockOptions(base: string, packageIndex: string | null): Promise<Record<string, unknown>> {
+  const lockFileURL = `${base}pyodide-lock.json`;
+  if (packageIndex === null || withSlash(packageIndex) === base) return { lockFileURL, packageBaseUrl: base };
+  // Packages come from the index, but micropip is the copy we serve (its sha256 in our lock is our file's).
+  const response = await fetch(lockFileURL).catch((err: unknown) => {
+    throw new LoadFailure(`Could not download the Pyodide lock file ${lockFileURL}: ${errorText(err)}`);
+  });
+  if (!response.ok) throw new LoadFailure(`Could not download the Pyodide lock file ${lockFileURL}: HTTP ${response.status}`);
+  const lock = (await response.json()) as { packages: Record<string, { file_name: string }> };
+  const micropip = lock.packages["micropip"];
+  if (micropip) micropip.file_name = new URL(micropip.file_name, base).href;
+  return { lockFileContents: lock, packageBaseUrl: withSlash(packageIndex) };
+}
+
+async function loadRuntime(u: RuntimeUrls, progress: (fraction: number, label: string) => void): Promise<Runtime> {
+  const base = withSlash(u.pyodideBase);
+  progress(0.02, "pyodide");
+  const zip = fetchBytes(u.mugEnvZipUrl, "the mug env runtime");
+  zip.catch(() => undefined); // awaited below; don't report it as unhandled meanwhile
+  let module: PyodideModule;
+  try {
+    module = (await import(/* webpackIgnore: true */ `${base}pyodide.mjs`)) as PyodideModule;
+  } catch (err) {
+    throw new LoadFailure(`Could not load Pyodide from ${base}pyodide.mjs: ${errorText(err)}`);
+  }
+  const lock = await lockOptions(base, u.packageIndexUrl);
+  let pyodide: PyodideInterface;
+  try {
+    pyodide = await module.loadPyodide({
+      indexURL: base,
+      ...lock,
+      stdout: (line: string) => console.log(`[python] ${line}`),
+      stderr: (line: string) => console.warn(`[python] ${line}`),
+    });
+  } catch (err) {
+    throw new LoadFailure(`Could not start Pyodide from ${base}: ${errorText(err)}`);
+  }
+  progress(0.75, "micropip");
+  const problems: string[] = [];
+  await pyodide.loadPackage("micropip", { errorCallback: (m: string) => problems.push(m), messageCallback: () => undefined });
+  if (!("micropip" in pyodide.loadedPackages)) {
+    throw new LoadFailure(`Could not load micropip from ${base}: ${problems.join(" ") || "unknown error"}`);
+  }
+  progress(0.9, "mug env runtime");
+  const bytes = await zip;
+  try {
+    const site = String(pyodide.runPython("import sysconfig; sysconfig.get_path('purelib')"));
+    pyodide.unpackArchive(bytes, "zip", { extractDir: site });
+    pyodide.FS.writeFile(`${site}/${BRIDGE_MODULE}.py`, bridgeSource);
+    pyodide.runPython("import importlib; importlib.invalidate_caches()");
+    const bridge = pyodide.pyimport(BRIDGE_MODULE) as PyBridge;
+    progress(1, "ready");
+    return { pyodide, bridge };
+  } catch (err) {
+    throw new LoadFailure(`Could not load the mug env runtime from ${u.mugEnvZipUrl}: ${errorText(err)}`);
+  }
+}
+
+function preload(u: RuntimeUrls): Promise<Runtime> {
+  if (ready === null) {
+    urls = u;
+    ready = loadRuntime(u, (fraction, label) => post({ type: "progress", runId: null, fraction, label }));
+    ready.then(
+      () => post({ type: "ready" }),
+      (err: unknown) => {
+        post({ type: "preload_failed", message: errorText(err), traceback: err instanceof LoadFailure ? err.traceback : null });
+      },
+    );
+  }
+  return ready;
+}
+
+// -- the env in Python ---------------------------------------------------------------------------
+
+function parse<T>(json: string): Reply<T> {
+  return JSON.parse(json) as Reply<T>;
+}
+
+/** The loop's EnvSession over a Python bridge.Game: one Python call per reset or tick. */
+class PyEnvSession implements EnvSession {
+  constructor(private readonly game: PyGame) {}
+
+  private call<T>(stage: string, fn: () => string): { ok: true } & T {
+    let reply: Reply<T>;
+    try {
+      reply = parse<T>(fn());
+    } catch (err) {
+      // Not a Python exception (those come back as JSON): Pyodide itself failed.
+      fatal = true;
+      throw new EnvFailure(stage, `the Python runtime failed: ${errorText(err)}`, null);
+    }
+    if (!reply.ok) throw new EnvFailure(reply.stage, reply.error, reply.traceback);
+    return reply;
+  }
+
+  reset(seed: number): ResetOutcome {
+    return this.call<{ observations: Record<string, Json>; frame: RenderState }>("reset", () => this.game.reset(seed));
+  }
+
+  step(actions: Record<string, Json>): StepOutcome {
+    const r = this.call<{
+      rewards: Record<string, number>;
+      terminated: boolean;
+      truncated: boolean;
+      episode_over: boolean;
+      infos: Record<string, Json>;
+      observations: Record<string, Json>;
+      recorded: Json;
+      frame: RenderState;
+    }>("step", () => this.game.step(JSON.stringify(actions)));
+    return {
+      rewards: r.rewards,
+      terminated: r.terminated,
+      truncated: r.truncated,
+      episodeOver: r.episode_over,
+      infos: r.infos,
+      observations: r.observations,
+      recorded: r.recorded,
+      frame: r.frame,
+    };
+  }
+
+  close(): void {
+    if (fatal) return;
+    try {
+      const reply = parse<object>(this.game.close());
+      if (!reply.ok) console.warn(`mug runtime: closing the env failed: ${reply.error}`);
+    } finally {
+      this.game.destroy();
+    }
+  }
+}
+
+// -- the clock -----------------------------------------------------------------------------------
+
+const yieldChannel = new MessageChannel();
+const yielded: (() => void)[] = [];
+yieldChannel.port1.onmessage = () => yielded.shift()?.();
+
+const clock: Clock = {
+  now: () => performance.now(),
+  wall: () => Date.now() / 1000,
+  sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+  yield: () =>
+    new Promise((resolve) => {
+      yielded.push(resolve);
+      yieldChannel.port2.postMessage(null);
+    }),
+};
+
+// -- one game ------------------------------------------------------------------------------------
+
+interface Run {
+  runId: number;
+  spec: RuntimeGameSpec;
+  stopped: boolean;
+  loop: GameLoop | null;
+  /** Actions set before the loop exists (during loading), applied when it starts. */
+  early: Json[];
+}
+
+let current: Run | null = null;
+
+function checkSpec(spec: RuntimeGameSpec): string | null {
+  if (!Array.isArray(spec.agents) || spec.agents.length === 0) return "agents must be a non-empty list of agent ids";
+  const missing = spec.agents.filter((a) => !spec.policies?.[a]);
+  if (missing.length) return `no policy for agent(s) ${missing.join(", ")} in policies`;
+  const humans = spec.agents.filter((a) => spec.policies[a]?.kind === "human");
+  if (humans.length > 1) return `a client-side game has at most one human agent; ${humans.join(", ")} are all "human"`;
+  for (const a of spec.agents) {
+    const kind = spec.policies[a]?.kind;
+    if (kind !== "human" && kind !== "random" && kind !== "onnx") return `agent ${a}: unknown policy kind ${JSON.stringify(kind)}`;
+  }
+  if (!(spec.fps > 0)) return `fps must be > 0, got ${spec.fps}`;
+  if (!Number.isInteger(spec.numEpisodes) || spec.numEpisodes < 1) return `numEpisodes must be an int >= 1, got ${spec.numEpisodes}`;
+  if (!Number.isInteger(spec.maxSteps) || spec.maxSteps < 1) return `maxSteps must be an int >= 1, got ${spec.maxSteps}`;
+  if (!Number.isSafeInteger(spec.seed)) return `seed must be an integer, got ${spec.seed}`;
+  if (typeof spec.envCode !== "string") return "envCode must be Python source (a string)";
+  return null;
+}
+
+async function runGame(run: Run): Promise<void> {
+  const { runId, spec } = run;
+  const record = (r: RuntimeRecord) => post({ type: "record", runId, record: r });
+  const progress = (fraction: number, label: string) => post({ type: "progress", runId, fraction, label });
+  let loop: GameLoop | null = null;
+  let result: "done" | "error" | "stopped" = "error";
+  try {
+    const problem = checkSpec(spec);
+    if (problem) throw new LoadFailure(`Invalid game spec: ${problem}`);
+    if (fatal) throw new LoadFailure("The Python runtime failed in an earlier game; start a new runtime (reload the page).");
+    if (!urls || !ready) throw new LoadFailure("The runtime was not preloaded");
+    const { bridge } = await ready.catch((err: unknown) => {
+      throw new LoadFailure(errorText(err), err instanceof LoadFailure ? err.traceback : null);
+    });
+    const ortBase = urls.ortWasmBase;
+    // ONNX sessions load while packages install and the env code runs.
+    const onnx = spec.agents
+      .filter((a) => spec.policies[a]?.kind === "onnx")
+      .map((agent) => {
+        const policy = spec.policies[agent] as { kind: "onnx"; model: object };
+        const created = createPolicy(policy.model, agent, { wasmBase: ortBase }).then(
+          (p) => [agent, p] as const,
+          (err: unknown) => {
+            throw new LoadFailure(`Could not load the AI policy of agent '${agent}': ${errorText(err)}`);
+          },
+        );
+        created.catch(() => undefined);
+        return created;
+      });
+    const packages = spec.packages ?? [];
+    for (const [i, target] of packages.entries()) {
+      progress(0.1 + (0.7 * i) / packages.length, `packages (${target.split("/").pop()})`);
+      const reply = parse<object>(await bridge.install(target));
+      if (run.stopped) return;
+      if (!reply.ok) throw new LoadFailure(`Could not install package ${target}: ${reply.error}`, reply.traceback);
+    }
+    progress(0.85, "env");
+    const observe = spec.agents.filter((a) => spec.policies[a]?.kind === "onnx");
+    const randomAgents = spec.agents.filter((a) => spec.policies[a]?.kind === "random");
+    const game = bridge.Game(
+      JSON.stringify({
+        env_code: spec.envCode,
+        agents: spec.agents,
+        observe,
+        record_observations: spec.recordObservations,
+        random_agents: randomAgents,
+      }),
+    );
+    const loaded = parse<{ actions: Record<string, { n: number; start: number }> }>(game.load());
+    if (!loaded.ok) {
+      game.destroy();
+      const kind = loaded.stage === "env_code" ? "env_error" : "load_error";
+      const message =
+        loaded.stage === "env_code"
+          ? `The env code raised an exception: ${loaded.error}`
+          : loaded.stage === "no_env"
+            ? `The env code did not define an env: ${loaded.error}`
+            : `Could not set up the env: ${loaded.error}`;
+      throw new LoadFailure(message, loaded.traceback, kind);
+    }
+    const env = new PyEnvSession(game);
+    const bots: Record<string, Bot> = {};
+    try {
+      for (const agent of randomAgents) {
+        const space = loaded.actions[agent] as { n: number; start: number };
+        bots[agent] = new RandomBot(agent, space.n, space.start);
+      }
+      for (const [agent, policy] of await Promise.all(onnx)) {
+        bots[agent] = { reset: (seed) => policy.reset(seed), act: (obs) => policy.act(obs) };
+      }
+    } catch (err) {
+      env.close();
+      throw err;
+    }
+    if (run.stopped) {
+      env.close();
+      return;
+    }
+    progress(1, "ready");
+    loop = new GameLoop(spec, env, bots, clock, {
+      frame: (frame) => post({ type: "frame", runId, frame }),
+      status: (status, info) => post({ type: "status", runId, status, info }),
+      record,
+      error: (message, traceback) => post({ type: "error", runId, message, traceback }),
+    });
+    run.loop = loop;
+    for (const action of run.early) loop.setAction(action);
+    run.early = [];
+    if (run.stopped) loop.stop();
+    result = await loop.run();
+    post({ type: "stats", runId, stats: loop.stats() });
+  } catch (err) {
+    if (run.stopped) return;
+    const failure = err instanceof LoadFailure ? err : new LoadFailure(`The runtime failed: ${errorText(err)}`, err instanceof Error ? (err.stack ?? null) : null);
+    record({
+      kind: "event",
+      payload: {
+        scene_id: spec.sceneId,
+        kind: failure.kind,
+        data: { game_id: spec.gameId, episode: 0, step: 0, error: failure.message, traceback: failure.traceback },
+        t: Date.now() / 1000,
+      },
+    });
+    post({ type: "error", runId, message: failure.message, traceback: failure.traceback });
+    post({
+      type: "status",
+      runId,
+      status: "error",
+      info: { episode: 0, numEpisodes: spec.numEpisodes, message: "The game could not be loaded." },
+    });
+    result = "error";
+  } finally {
+    if (current === run) current = null;
+    post({ type: "end", runId, result: run.stopped ? "stopped" : result, fatal });
+  }
+}
+
+// -- messages from the page ----------------------------------------------------------------------
+
+scope.onmessage = (event: MessageEvent<ToWorker>) => {
+  const message = event.data;
+  switch (message.type) {
+    case "preload":
+      void preload(message.urls).catch(() => undefined);
+      break;
+    case "run": {
+      if (current) {
+        current.stopped = true;
+        current.loop?.stop();
+      }
+      const run: Run = { runId: message.runId, spec: message.spec, stopped: false, loop: null, early: [] };
+      current = run;
+      void runGame(run);
+      break;
+    }
+    case "action":
+      if (current?.runId === message.runId) {
+        if (current.loop) current.loop.setAction(message.action);
+        else current.early.push(message.action);
+      }
+      break;
+    case "stop":
+      if (current?.runId === message.runId) {
+        current.stopped = true;
+        current.loop?.stop();
+      }
+      break;
+  }
+};
