@@ -95,6 +95,14 @@ def test_jupyter_lab_quickstart_preview_and_proxied_participant(jupyter_lab, bro
         )
         assert state["paddle_x"] < 0.5, state  # the basket moved left, in the kernel's env
         assert state["step"] > 0 and 1 in state["actions"], state
+        # Focus back on the notebook: the game releases the keys, and keys pressed now never reach it.
+        page.locator(".jp-MarkdownCell").first.click()
+        assert page.evaluate("() => document.activeElement && document.activeElement.tagName") != "IFRAME"
+        step = wait_for(frame, "m.step")
+        page.keyboard.down("ArrowRight")
+        wait_for(frame, "m.step >= arg", step + 15)  # > 2 mirror updates
+        page.keyboard.up("ArrowRight")
+        assert kernel(page, "import json; print(json.dumps(preview.action))") == "0"
         # The kernel's view is mirrored under the game.
         page.wait_for_function(
             "() => /step [1-9]/.test(document.querySelector('[data-testid=preview-kernel-status]').textContent)"
