@@ -9,10 +9,10 @@ browser can reach it there depends on where the browser is:
 * otherwise (a script, VS Code, nbclient, or no jupyter-server-proxy): the direct address.
 
 The Jupyter server is found the way Jupyter itself records it: each running server writes
-``jpserver-<pid>.json`` (url, base_url, token, pid) into the Jupyter runtime directory, and the
+``jpserver-<pid>.json`` (its url, base_url and pid) into the Jupyter runtime directory, and the
 kernel is a descendant of the server that launched it. Whether the proxy is there is asked of the
-server itself (``GET {base_url}server-proxy/servers-info``, an endpoint of jupyter-server-proxy),
-falling back to whether jupyter_server_proxy is importable.
+server itself, without credentials: the route ``{base_url}server-proxy/servers-info`` exists only
+with jupyter-server-proxy (404 otherwise).
 
 ``MUG_PUBLIC_URL`` overrides all of this: a template such as
 ``https://hub.example.org/user/alice/proxy/{port}/`` (``{port}`` is replaced).
@@ -47,7 +47,6 @@ class JupyterServer:
     pid: int
     url: str  # e.g. 'http://127.0.0.1:8888/lab-base/' (ends with the base_url)
     base_url: str  # e.g. '/lab-base/' (starts and ends with '/')
-    token: str
     has_proxy: bool
 
 
@@ -181,25 +180,27 @@ def _describe(info: dict[str, object]) -> JupyterServer:
     url = str(info.get("url") or "")
     if not url.endswith("/"):
         url += "/"
-    token = str(info.get("token") or "")
-    return JupyterServer(
-        pid=int(str(info["pid"])), url=url, base_url=base_url, token=token, has_proxy=_has_proxy(url, token)
-    )
+    return JupyterServer(pid=int(str(info["pid"])), url=url, base_url=base_url, has_proxy=_has_proxy(url))
 
 
-def _has_proxy(url: str, token: str) -> bool:
-    """Ask the Jupyter server whether jupyter-server-proxy is loaded (its servers-info endpoint)."""
-    request = urllib.request.Request(f"{url}server-proxy/servers-info")
-    secret = token or os.environ.get("JUPYTERHUB_API_TOKEN", "")
-    if secret:
-        request.add_header("Authorization", f"token {secret}")
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: object, **kwargs: object) -> None:
+        return None
+
+
+def _has_proxy(url: str) -> bool:
+    """Ask the Jupyter server whether jupyter-server-proxy is loaded.
+
+    Its ``server-proxy/servers-info`` route exists only with the proxy: without credentials the
+    server answers 404 when the route does not exist, and 200, a redirect to its login page or 403
+    when it does.
+    """
+    opener = urllib.request.build_opener(_NoRedirect)
     try:
-        with urllib.request.urlopen(request, timeout=2) as response:
+        with opener.open(f"{url}server-proxy/servers-info", timeout=2) as response:
             return response.status == 200
     except urllib.error.HTTPError as err:
-        if err.code == 404:
-            return False
+        return err.code != 404
     except (OSError, ValueError):
-        pass
-    # Could not ask (authentication, TLS, ...): the package being installed is the next best sign.
-    return find_spec("jupyter_server_proxy") is not None
+        # Could not ask (TLS, a network policy, ...): the package being importable is the next best sign.
+        return find_spec("jupyter_server_proxy") is not None

@@ -140,10 +140,13 @@ class _FakeJupyter(http.server.BaseHTTPRequestHandler):
     proxy = True
 
     def do_GET(self) -> None:
-        ok = self.path == "/base/server-proxy/servers-info" and type(self).proxy
-        self.send_response(200 if ok else 404)
+        # Like a Jupyter server with a token: an existing route sends strangers to its login page.
+        if self.path == "/base/server-proxy/servers-info" and type(self).proxy:
+            self.send_response(302)
+            self.send_header("Location", "/base/login?next=/base/server-proxy/servers-info")
+        else:
+            self.send_response(404)
         self.end_headers()
-        self.wfile.write(b'{"server_processes": []}' if ok else b"")
 
     def log_message(self, *args: Any) -> None:
         pass
@@ -156,7 +159,7 @@ def fake_jupyter(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[ty
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     port = httpd.server_address[1]
-    info = {"pid": os.getppid(), "url": f"http://127.0.0.1:{port}/base/", "base_url": "/base/", "token": "t"}
+    info = {"pid": os.getppid(), "url": f"http://127.0.0.1:{port}/base/", "base_url": "/base/"}
     (tmp_path / "jpserver-1.json").write_text(json.dumps(info))
     monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(tmp_path))
     monkeypatch.setenv("JPY_PARENT_PID", str(os.getppid()))
