@@ -36,6 +36,8 @@ interface ActiveRun {
   resolve: (result: RunResult) => void;
   episode: number;
   step: number;
+  /** The run message went to the worker (the preload was done). */
+  sent: boolean;
 }
 
 function absolute(name: string, url: string | null, base = false): string | null {
@@ -104,7 +106,7 @@ export class PyodideRuntime {
     if (this.active) return Promise.reject(new Error("PyodideRuntime.run(): a game is already running; stop() it first"));
     const runId = this.nextRunId++;
     return new Promise<RunResult>((resolve) => {
-      const run: ActiveRun = { runId, spec, callbacks, resolve, episode: 0, step: 0 };
+      const run: ActiveRun = { runId, spec, callbacks, resolve, episode: 0, step: 0, sent: false };
       this.active = run;
       callbacks.onStatus("loading", { episode: 0, numEpisodes: spec.numEpisodes });
       const progress: ProgressListener = (fraction, label) => {
@@ -113,7 +115,9 @@ export class PyodideRuntime {
       this.preload(progress).then(
         () => {
           this.listeners.delete(progress);
-          if (this.active === run) this.send({ type: "run", runId, spec });
+          if (this.active !== run) return;
+          run.sent = true;
+          this.send({ type: "run", runId, spec });
         },
         (err: Error & { traceback?: string | null }) => {
           this.listeners.delete(progress);
@@ -238,8 +242,8 @@ export class PyodideRuntime {
 
   private crashed(message: string): void {
     const run = this.active;
-    this.resetWorker(new Error(message));
-    if (!run) return;
+    this.resetWorker(new Error(message)); // a run still waiting for the preload reports a load_error
+    if (!run || !run.sent) return;
     run.callbacks.onRecord(this.event(run.spec, "runtime_error", { game_id: run.spec.gameId, episode: run.episode, step: run.step, error: message }));
     run.callbacks.onError(message, null);
     run.callbacks.onStatus("error", { episode: run.episode, numEpisodes: run.spec.numEpisodes, message: "The game stopped because of an error. Your data so far is saved." });

@@ -1,0 +1,144 @@
+// Browser entry for tests/runtime (Playwright) and benchmarks/pyodide.py: bundled by the test with
+// esbuild, served next to the client build's dist/ (worker.js, vendor/pyodide, vendor/ort) by a
+// Tornado static server. Exposes window.mugRuntimeHarness; with ?autorun=<json spec> it starts a
+// game at once (cold/warm start benchmark) and records when the first frame arrived.
+import type { Json } from "../../src/protocol";
+import {
+  PyodideRuntime,
+  type RunResult,
+  type RuntimeFrame,
+  type RuntimeGameSpec,
+  type RuntimeRecord,
+  type RuntimeStats,
+  type RuntimeStatus,
+  type RuntimeStatusInfo,
+  type RuntimeUrls,
+} from "../../src/runtime";
+
+export interface GameLog {
+  result: RunResult | null;
+  frames: RuntimeFrame[];
+  records: RuntimeRecord[];
+  statuses: { status: RuntimeStatus; info: RuntimeStatusInfo; at: number }[];
+  errors: { message: string; traceback: string | null }[];
+  progress: [number, string][];
+  stats: RuntimeStats | null;
+  /** performance.now() (ms since navigation start) of the first frame. */
+  firstFrameAt: number | null;
+  startedAt: number;
+  endedAt: number | null;
+}
+
+export interface StartOptions {
+  /** setAction(action) when the frame of this episode/step arrives. */
+  actions?: { episode: number; step: number; action: Json }[];
+  /** stop() when the frame of this episode/step arrives. */
+  stopAt?: { episode: number; step: number };
+}
+
+/** URLs as a page at the server's root gets them; version (?v=) the ones that may carry it. */
+function urls(version: string | null): RuntimeUrls {
+  const at = (path: string) => new URL(path, location.href).href;
+  const v = version ? `?v=${version}` : "";
+  return {
+    workerUrl: at(`static/worker.js${v}`),
+    pyodideBase: at("static/vendor/pyodide/"),
+    packageIndexUrl: null,
+    mugEnvZipUrl: at(`mug_env.zip${v}`),
+    ortWasmBase: at("static/vendor/ort/"),
+  };
+}
+
+const params = new URLSearchParams(location.search);
+let runtime = new PyodideRuntime(urls(params.get("v")));
+let current: GameLog | null = null;
+const history: GameLog[] = [];
+
+function start(spec: RuntimeGameSpec, options: StartOptions = {}): { log: GameLog; done: Promise<GameLog> } {
+  const log: GameLog = {
+    result: null,
+    frames: [],
+    records: [],
+    statuses: [],
+    errors: [],
+    progress: [],
+    stats: null,
+    firstFrameAt: null,
+    startedAt: performance.now(),
+    endedAt: null,
+  };
+  current = log;
+  history.push(log);
+  const pendingActions = [...(options.actions ?? [])];
+  const done = runtime
+    .run(spec, {
+      onProgress: (fraction, label) => log.progress.push([fraction, label]),
+      onFrame: (frame) => {
+        if (log.firstFrameAt === null) log.firstFrameAt = performance.now();
+        log.frames.push(frame);
+        for (const a of pendingActions.filter((x) => x.episode === frame.episode && x.step === frame.step)) runtime.setAction(a.action);
+        if (options.stopAt && options.stopAt.episode === frame.episode && options.stopAt.step === frame.step) runtime.stop();
+      },
+      onStatus: (status, info) => log.statuses.push({ status, info, at: performance.now() }),
+      onRecord: (record) => log.records.push(record),
+      onError: (message, traceback) => log.errors.push({ message, traceback }),
+      onStats: (stats) => {
+        log.stats = stats;
+      },
+    })
+    .then((result) => {
+      log.result = result;
+      log.endedAt = performance.now();
+      return log;
+    });
+  return { log, done };
+}
+
+const harness = {
+  ready: true,
+  urls,
+  /** A fresh runtime (e.g. with other URLs); the old worker is terminated. */
+  reset(custom?: Partial<RuntimeUrls>): void {
+    runtime.terminate();
+    runtime = new PyodideRuntime({ ...urls(params.get("v")), ...custom });
+  },
+  async preload(): Promise<{ ms: number; progress: [number, string][] }> {
+    const started = performance.now();
+    const progress: [number, string][] = [];
+    await runtime.preload((f, l) => progress.push([f, l]));
+    return { ms: performance.now() - started, progress };
+  },
+  start(spec: RuntimeGameSpec, options?: StartOptions): void {
+    start(spec, options);
+  },
+  /** Run a game to its end and return everything it reported. */
+  async run(spec: RuntimeGameSpec, options?: StartOptions): Promise<GameLog> {
+    return start(spec, options).done;
+  },
+  current(): GameLog | null {
+    return current;
+  },
+  /** Every game started on this page, oldest first. */
+  history(): GameLog[] {
+    return history;
+  },
+  setAction(action: Json): void {
+    runtime.setAction(action);
+  },
+  stop(): void {
+    runtime.stop();
+  },
+  terminate(): void {
+    runtime.terminate();
+  },
+};
+
+declare global {
+  interface Window {
+    mugRuntimeHarness: typeof harness;
+  }
+}
+window.mugRuntimeHarness = harness;
+
+const autorun = params.get("autorun");
+if (autorun) start(JSON.parse(autorun) as RuntimeGameSpec);
