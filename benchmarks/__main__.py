@@ -40,11 +40,18 @@ def server_capacity() -> dict[str, Any]:
     return bench.run()
 
 
+def pyodide() -> dict[str, Any]:
+    from benchmarks import pyodide as bench
+
+    return bench.run()
+
+
 BENCHMARKS = {
     "server_loop": server_loop,
     "server_capacity": server_capacity,
     "netcode": netcode,
     "proxy": proxy,
+    "pyodide": pyodide,
 }
 
 

@@ -37,6 +37,30 @@ mimetypes.add_type("text/javascript", ".js")
 
 CATCH_CODE = "from mug.env.examples import CatchEnv\n\nenv = CatchEnv(render_mode='mug')\n"
 
+# CatchEnv with the 5 actions of the test model (policies_models.build_ff): 3 and 4 mean "stay".
+FIVE_ACTIONS_CODE = """
+from mug.env.examples import CatchEnv
+from mug.env.spaces import Discrete
+
+
+class FiveActions:
+    def __init__(self):
+        self.inner = CatchEnv(render_mode="mug")
+        self.action_space = Discrete(5)
+
+    def reset(self, seed=None, options=None):
+        return self.inner.reset(seed=seed)
+
+    def step(self, action):
+        return self.inner.step(action if action < 3 else 0)
+
+    def render(self):
+        return self.inner.render()
+
+
+env = FiveActions()
+"""
+
 
 def check_build() -> None:
     """Fail with the command to run when the client build lacks the runtime."""

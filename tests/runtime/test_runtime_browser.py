@@ -17,34 +17,19 @@ from typing import Any
 
 import pytest
 from policies.policies_models import build_ff
-from runtime_site import CATCH_CODE, SiteServer, build_site, build_wheel, check_build, game_spec, guard_network
+from runtime_site import (
+    CATCH_CODE,
+    FIVE_ACTIONS_CODE,
+    SiteServer,
+    build_site,
+    build_wheel,
+    check_build,
+    game_spec,
+    guard_network,
+)
 
 from mug.env import EnvAdapter, RenderDiffer, to_jsonable
 from mug.policies import ModelConfig, make_policy
-
-# CatchEnv with the 5 actions of the test model (policies_models.build_ff): 3 and 4 mean "stay".
-FIVE_ACTIONS_CODE = """
-from mug.env.examples import CatchEnv
-from mug.env.spaces import Discrete
-
-
-class FiveActions:
-    def __init__(self):
-        self.inner = CatchEnv(render_mode="mug")
-        self.action_space = Discrete(5)
-
-    def reset(self, seed=None, options=None):
-        return self.inner.reset(seed=seed)
-
-    def step(self, action):
-        return self.inner.step(action if action < 3 else 0)
-
-    def render(self):
-        return self.inner.render()
-
-
-env = FiveActions()
-"""
 
 BROKEN_CODE = """
 from mug.env.examples import CatchEnv
@@ -279,7 +264,7 @@ def test_micropip_installs_a_wheel_served_by_our_server(page, site):
     assert episode["num_steps"] < 400
     assert records(log, "step")[-1]["infos"]["player"]["drops"] == 2
     assert any(r.startswith(f"/wheels/{site['wheel']}") for r in site["server"].requests)
-    assert any("packages" in label for _, label in log["progress"])
+    assert any("packages" in p[1] for p in log["progress"])
 
 
 def test_a_package_that_cannot_be_installed_fails_clearly(page, site):

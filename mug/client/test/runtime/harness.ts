@@ -21,7 +21,7 @@ export interface GameLog {
   records: RuntimeRecord[];
   statuses: { status: RuntimeStatus; info: RuntimeStatusInfo; at: number }[];
   errors: { message: string; traceback: string | null }[];
-  progress: [number, string][];
+  progress: [number, string, number][];
   stats: RuntimeStats | null;
   /** performance.now() (ms since navigation start) of the first frame. */
   firstFrameAt: number | null;
@@ -72,7 +72,7 @@ function start(spec: RuntimeGameSpec, options: StartOptions = {}): { log: GameLo
   const pendingActions = [...(options.actions ?? [])];
   const done = runtime
     .run(spec, {
-      onProgress: (fraction, label) => log.progress.push([fraction, label]),
+      onProgress: (fraction, label) => log.progress.push([fraction, label, Math.round(performance.now())]),
       onFrame: (frame) => {
         if (log.firstFrameAt === null) log.firstFrameAt = performance.now();
         log.frames.push(frame);

@@ -1,0 +1,157 @@
+"""The client-side runtime (Pyodide in a Web Worker) in headless Chromium, from a local server.
+
+- ``cold_start_to_first_frame_ms``: a fresh browser context (empty HTTP cache) opens the harness
+  page, which starts a CatchEnv game at once; time from navigation start to the first frame
+  (page + worker + Pyodide + micropip + mug env runtime + env code + reset + render). Goal ≤ 2.5 s.
+- ``warm_start_to_first_frame_ms``: a second page in the same context (warm HTTP cache), two ways:
+  ``mug_cache_rule`` serves like the MUG server (``?v=``-versioned URLs cached for a year, anything
+  else ``no-cache``: Pyodide's own files cannot carry ``?v=`` because Pyodide derives their URLs
+  from its index URL, so they are revalidated), and ``immutable_vendor`` also lets
+  ``static/vendor/`` be cached without revalidation. Goal ≤ 1 s.
+- ``catch_steps_per_s``: CatchEnv stepped back to back in the worker (``pace: "unpaced"``): the
+  whole loop (Python step + render + diff + JSON, records and frames posted to the page), and
+  ``env_call_ms``: the one Python call per tick alone.
+- ``onnx_inference_ms``: the ONNX bot's ``act`` per step in the worker (onnxruntime-web, wasm, one
+  thread) for the test models (a 6→5 linear layer and a 16-unit LSTM).
+
+Reuses the test site (tests/runtime/runtime_site.py); needs the client build (``node scripts/build.mjs``).
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from benchmarks._stats import summary
+from benchmarks.server_loop import CHROMIUM_ARGS
+
+ROOT = Path(__file__).resolve().parent.parent
+for extra in (ROOT / "tests", ROOT / "tests" / "runtime"):
+    if str(extra) not in sys.path:
+        sys.path.insert(0, str(extra))
+
+from policies.policies_models import build_ff, build_lstm  # noqa: E402
+from runtime_site import (  # noqa: E402
+    FIVE_ACTIONS_CODE,
+    SiteServer,
+    autorun_url,
+    build_site,
+    check_build,
+    game_spec,
+    guard_network,
+)
+
+from mug.policies import ModelConfig  # noqa: E402
+
+VERSION = "bench1"
+
+
+def _first_frame(page: Any, url: str) -> float:
+    page.goto(url)
+    page.wait_for_function(
+        "window.mugRuntimeHarness && window.mugRuntimeHarness.current() "
+        "&& (window.mugRuntimeHarness.current().firstFrameAt !== null "
+        "|| window.mugRuntimeHarness.current().result !== null)",
+        timeout=60_000,
+    )
+    log = page.evaluate("window.mugRuntimeHarness.current()")
+    if log["firstFrameAt"] is None:
+        raise RuntimeError(f"the game did not start: {log['errors']}")
+    return float(log["firstFrameAt"])
+
+
+def _starts(browser: Any, url: str, rounds: int) -> dict[str, Any]:
+    cold, warm = [], []
+    spec = game_spec(maxSteps=10_000, fps=30)
+    target = autorun_url(url, spec, VERSION)
+    for _ in range(rounds):
+        context = browser.new_context()
+        outside = guard_network(context, url)
+        try:
+            cold.append(_first_frame(context.new_page(), target))
+            warm.append(_first_frame(context.new_page(), target))  # same context: warm HTTP cache
+        finally:
+            context.close()
+        if outside:
+            raise RuntimeError(f"the page reached outside the server: {outside}")
+    return {"cold": cold, "warm": warm}
+
+
+def _game(page: Any, spec: dict[str, Any]) -> dict[str, Any]:
+    log = page.evaluate("(s) => window.mugRuntimeHarness.run(s)", spec)
+    if log["result"] != "done":
+        raise RuntimeError(f"benchmark game failed: {log['errors']}")
+    return log
+
+
+def run(rounds: int = 5, steps: int = 3000) -> dict[str, Any]:
+    from playwright.sync_api import sync_playwright
+
+    check_build()
+    with tempfile.TemporaryDirectory() as tmp:
+        root = build_site(Path(tmp) / "site")
+        (root / "models").mkdir()
+        models = {"ff": build_ff(root / "models" / "ff.onnx"), "lstm": build_lstm(root / "models" / "lstm.onnx")}
+        servers = {"mug_cache_rule": SiteServer(root), "immutable_vendor": SiteServer(root, immutable_vendor=True)}
+        urls = {name: server.start() for name, server in servers.items()}
+        try:
+            with sync_playwright() as pw:
+                browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+                try:
+                    starts = {name: _starts(browser, url, rounds) for name, url in urls.items()}
+                    url = urls["mug_cache_rule"]
+                    context = browser.new_context()
+                    outside = guard_network(context, url)
+                    page = context.new_page()
+                    page.goto(url)
+                    page.wait_for_function("window.mugRuntimeHarness && window.mugRuntimeHarness.ready")
+                    page.evaluate("window.mugRuntimeHarness.preload()")
+                    catch_code = "from mug.env.examples import CatchEnv\nenv = CatchEnv(max_drops=100000)\n"
+                    _game(page, game_spec(envCode=catch_code, maxSteps=200, pace="unpaced"))  # warm-up
+                    log = _game(page, game_spec(envCode=catch_code, maxSteps=steps, pace="unpaced"))
+                    stats = log["stats"]
+                    onnx = {}
+                    for name, path in models.items():
+                        config = (
+                            ModelConfig(path, "obs", "logits", fixed_inputs={"temperature": 1.0})
+                            if name == "ff"
+                            else ModelConfig(path, "obs", "logits", ["h_in", "c_in"], ["h_out", "c_out"])
+                        )
+                        spec = game_spec(
+                            envCode=FIVE_ACTIONS_CODE, agents=["ai"], maxSteps=1000, pace="unpaced",
+                            policies={"ai": {"kind": "onnx", "model": config.client_spec(f"{url}models/{name}.onnx")}},
+                        )  # fmt: skip
+                        _game(page, {**spec, "maxSteps": 100})  # warm-up (session creation)
+                        policy = _game(page, spec)["stats"]["policyMs"]
+                        onnx[name] = {k: round(v, 4) for k, v in policy.items()}
+                    context.close()
+                    if outside:
+                        raise RuntimeError(f"the page reached outside the server: {outside}")
+                finally:
+                    browser.close()
+        finally:
+            for server in servers.values():
+                server.stop()
+    mug_rule, immutable = starts["mug_cache_rule"], starts["immutable_vendor"]
+    return {
+        "cold_start_to_first_frame_ms": summary(mug_rule["cold"] + immutable["cold"], 1),
+        "warm_start_to_first_frame_ms": {
+            "mug_cache_rule": summary(mug_rule["warm"], 1),
+            "immutable_vendor": summary(immutable["warm"], 1),
+        },
+        "goals_ms": {"cold": 2500, "warm": 1000},
+        "catch_steps_per_s": round(stats["ticks"] / stats["elapsedS"], 1),
+        "env_call_ms": {k: round(v, 4) for k, v in stats["envMs"].items()},
+        "env_calls_per_s": round(1000 / stats["envMs"]["mean"], 1),
+        "onnx_inference_ms": onnx,
+        "rounds": rounds,
+        "steps": steps,
+    }
+
+
+if __name__ == "__main__":
+    import json
+
+    print(json.dumps(run(), indent=2))
