@@ -33,6 +33,10 @@ export interface Harness {
   render: { objects: number; images: number; framesApplied: number; errors: number };
   /** The last game this page received frames for: a digest of every frame, in order (kept after the scene ends). */
   game: { gameId: string; frames: number; digest: string; lastHud: string | null } | null;
+  /** Client-side games: how far loading the browser runtime is. */
+  runtime: { progress: number; label: string } | null;
+  /** Records made in this page that the server has not acknowledged yet, and those it has. */
+  outbox: { pending: number; acked: number } | null;
   ping?: () => Promise<number>;
 }
 
@@ -58,6 +62,8 @@ export function createHarness(): Harness {
     errors: [],
     render: { objects: 0, images: 0, framesApplied: 0, errors: 0 },
     game: null,
+    runtime: null,
+    outbox: null,
   };
   window.mug = harness;
   return harness;

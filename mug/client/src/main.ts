@@ -5,6 +5,9 @@ import { Connection } from "./connection";
 import { el } from "./dom";
 import { createHarness, type Harness } from "./harness";
 import type { Frame, GameStatus, Matched, SceneSpec, WaitroomStatus } from "./protocol";
+import { Outbox, type OutboxRecord } from "./outbox";
+import { PyodideRuntime } from "./runtime";
+import { BrowserGameView } from "./scenes/browser_game_view";
 import { GymView } from "./scenes/gym_view";
 import { StaticView } from "./scenes/static_view";
 import type { SceneContext, SceneView } from "./scenes/view";
@@ -21,6 +24,9 @@ class App {
   private view: SceneView | null = null;
   private participantId: string | null = null;
   private replaced = false;
+  private outbox: Outbox | null = null;
+  private runtime: PyodideRuntime | null = null;
+  private readonly version: string = readConfig().version ?? "";
 
   start(): void {
     this.harness.status = "connecting";
@@ -80,7 +86,12 @@ class App {
       stored = null; // storage can be blocked; the id in the URL still resumes the session
     }
     try {
-      const reply = await this.conn.request<{ ok: true; participant_id: string; scene: SceneSpec }>("join", {
+      const reply = await this.conn.request<{
+        ok: true;
+        participant_id: string;
+        scene: SceneSpec;
+        preload_runtime?: boolean;
+      }>("join", {
         participant_id: this.participantId ?? stored,
         query,
       });
@@ -89,12 +100,48 @@ class App {
       this.harness.participantId = reply.participant_id;
       this.harness.connected = true;
       this.banner.textContent = "";
+      await this.openOutbox(reply.participant_id);
+      if (reply.preload_runtime) void this.getRuntime().preload().catch(() => undefined); // errors show in the game scene
       if (this.view && this.view.spec.scene_id === reply.scene.scene_id) this.view.rejoined(reply.scene);
       else this.show(reply.scene);
     } catch (err) {
       this.banner.textContent = `Could not join the study: ${(err as Error).message}`;
       this.harness.status = "error";
     }
+  }
+
+  /** Opens the outbox once (after the first join) and sends what an earlier page left unsent. */
+  private async openOutbox(participantId: string): Promise<void> {
+    if (!this.outbox) {
+      const send = async (records: OutboxRecord[]): Promise<number[]> =>
+        (await this.conn.request<{ ok: true; committed: number[] }>("client_records", { records })).committed;
+      const box = await Outbox.open(participantId, send);
+      this.outbox = box;
+      this.harness.outbox = {
+        get pending() {
+          return box.pending;
+        },
+        get acked() {
+          return box.acked;
+        },
+      };
+    }
+    void this.outbox.flushSome();
+  }
+
+  private getRuntime(): PyodideRuntime {
+    if (!this.runtime) {
+      const page = window.location.href;
+      const v = this.version ? `?v=${this.version}` : "";
+      this.runtime = new PyodideRuntime({
+        workerUrl: new URL(`static/worker.js${v}`, page).href,
+        pyodideBase: new URL("static/vendor/pyodide/", page).href,
+        packageIndexUrl: null,
+        mugEnvZipUrl: new URL("runtime/mug-env.zip", page).href,
+        ortWasmBase: new URL("static/vendor/ort/", page).href,
+      });
+    }
+    return this.runtime;
   }
 
   /** Keeps the id in the URL and in storage so a reload resumes the same participant. */
@@ -125,9 +172,21 @@ class App {
       root: this.root,
       participantId: this.participantId ?? "",
       show: (next) => this.show(next),
+      outbox: () => this.outbox,
+      runtime: () => this.getRuntime(),
     };
-    this.view = spec.scene_type === "gym" ? new GymView(spec, ctx) : new StaticView(spec, ctx);
+    if (spec.scene_type !== "gym") this.view = new StaticView(spec, ctx);
+    else if (spec.runtime) this.view = new BrowserGameView(spec, ctx);
+    else this.view = new GymView(spec, ctx);
     window.scrollTo(0, 0);
+  }
+}
+
+function readConfig(): { title?: string; version?: string } {
+  try {
+    return JSON.parse(document.getElementById("mug-config")?.textContent ?? "{}") as { version?: string };
+  } catch {
+    return {};
   }
 }
 

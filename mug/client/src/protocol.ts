@@ -59,6 +59,7 @@ export interface SceneSpec {
   hide_lobby_count?: boolean;
   game?: GameSnapshot | null;
   ended?: string;
+  runtime?: RuntimeSceneSpec | null;
 }
 
 export interface RenderObject {
@@ -98,4 +99,17 @@ export interface Ack {
   ok: boolean;
   error?: string;
   [key: string]: unknown;
+}
+
+/** The client-side part of a game scene's spec (see docs/runtime.md); URLs are relative to the page. */
+export interface RuntimeSceneSpec {
+  env_code: string;
+  packages: string[];
+  package_index_url: string | null;
+  agents: string[];
+  policies: Record<string, { kind: "human" } | { kind: "random" } | { kind: "onnx"; model: Record<string, unknown> }>;
+  reset_freeze_s: number;
+  action_population_method: "default_action" | "previous_submitted_action";
+  record_observations: boolean;
+  hud: string | null;
 }

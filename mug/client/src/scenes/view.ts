@@ -1,6 +1,8 @@
 // What every scene view offers the app.
 
 import type { Connection } from "../connection";
+import type { Outbox } from "../outbox";
+import type { PyodideRuntime } from "../runtime";
 import type { Harness } from "../harness";
 import type { Frame, GameStatus, Matched, SceneSpec, WaitroomStatus } from "../protocol";
 
@@ -11,6 +13,10 @@ export interface SceneContext {
   participantId: string;
   /** Moves the page to the scene the server says comes next. */
   show(spec: SceneSpec): void;
+  /** The participant's outbox (null until the first join). */
+  outbox(): Outbox | null;
+  /** The browser runtime for client-side games (created on first use). */
+  runtime(): PyodideRuntime;
 }
 
 export interface SceneView {

@@ -1,0 +1,157 @@
+// A client-side game scene: the env runs in Pyodide in a Web Worker (src/runtime), the page draws
+// its frames, and every record goes through the outbox to the server.
+
+import { el } from "../dom";
+import type { PageStatus } from "../harness";
+import type { Json, SceneSpec } from "../protocol";
+import type { RuntimeGameSpec, RuntimePolicySpec } from "../runtime";
+import { GameStage, gameIntro } from "./game_stage";
+import { gameContainer } from "./gym_view";
+import type { SceneContext, SceneView } from "./view";
+
+interface BrowserGame {
+  game_id: string;
+  seed: number;
+}
+
+export class BrowserGameView implements SceneView {
+  private readonly container: HTMLElement;
+  private stage: GameStage | null = null;
+  private readonly progress = el("div", { class: "mug-progress", "data-testid": "loading-progress" });
+  private running = false;
+  private gone = false;
+
+  constructor(
+    readonly spec: SceneSpec,
+    private readonly ctx: SceneContext,
+  ) {
+    this.container = gameContainer(spec);
+    ctx.root.replaceChildren(this.container);
+    this.container.append(this.progress);
+    // Loading usually began on the first page; show how far it is and let Start wait for it.
+    void ctx.runtime().preload((fraction, label) => this.showProgress(fraction, label)).then(
+      () => this.showProgress(1, "ready"),
+      (err: Error) => this.fail(`The game could not be loaded: ${err.message}`),
+    );
+    if (spec.game) this.play(); // a reload mid-game: start over under a new game (the old one is kept)
+    else {
+      this.container.append(gameIntro(spec, () => this.play()));
+      this.setStatus("waiting_start");
+    }
+  }
+
+  private showProgress(fraction: number, label: string): void {
+    this.ctx.harness.runtime = { progress: fraction, label };
+    this.progress.textContent = fraction >= 1 ? "" : `Loading the game… ${Math.round(fraction * 100)}% (${label})`;
+  }
+
+  private play(): void {
+    this.stage = new GameStage(this.container, this.spec, this.ctx.harness, (action) => this.act(action));
+    this.setStatus("starting");
+    void this.run();
+  }
+
+  private act(action: Json): void {
+    if (this.running) this.ctx.runtime().setAction(action);
+  }
+
+  private async run(): Promise<void> {
+    const spec = this.spec;
+    const runtimeSpec = spec.runtime!;
+    let game: BrowserGame;
+    try {
+      game = (await this.ctx.conn.request<{ ok: true; game: BrowserGame }>("start_game", { scene_id: spec.scene_id }))
+        .game;
+    } catch (err) {
+      this.fail(`The game could not start: ${(err as Error).message}`);
+      return;
+    }
+    const page = window.location.href;
+    const policies: Record<string, RuntimePolicySpec> = {};
+    for (const [agent, policy] of Object.entries(runtimeSpec.policies)) {
+      policies[agent] =
+        policy.kind === "onnx"
+          ? { kind: "onnx", model: { ...policy.model, model_url: new URL(String(policy.model.model_url), page).href } }
+          : (policy as RuntimePolicySpec);
+    }
+    const gameSpec: RuntimeGameSpec = {
+      gameId: game.game_id,
+      sceneId: spec.scene_id,
+      participantId: this.ctx.participantId,
+      envCode: runtimeSpec.env_code,
+      packages: runtimeSpec.packages.map((p) => (p.endsWith(".whl") ? new URL(p, page).href : p)),
+      agents: runtimeSpec.agents,
+      policies,
+      seed: game.seed,
+      fps: spec.fps ?? 30,
+      numEpisodes: spec.num_episodes ?? 1,
+      maxSteps: spec.max_steps ?? 1000,
+      resetFreezeS: runtimeSpec.reset_freeze_s,
+      defaultAction: spec.default_action ?? null,
+      inputMode: spec.input_mode ?? "pressed_keys",
+      actionPopulationMethod: runtimeSpec.action_population_method,
+      recordObservations: runtimeSpec.record_observations,
+      hud: runtimeSpec.hud,
+    };
+    const harness = this.ctx.harness;
+    harness.agentId = runtimeSpec.agents.find((a) => runtimeSpec.policies[a]?.kind === "human") ?? null;
+    this.running = true;
+    const outcome = await this.ctx.runtime().run(gameSpec, {
+      onProgress: (fraction, label) => this.showProgress(fraction, label),
+      onFrame: (frame) => this.stage?.frame({ ...frame, game_id: game.game_id }),
+      onStatus: (status, info) => {
+        if (!this.stage) return;
+        const shown = this.stage.status({
+          status,
+          episode: info.episode,
+          num_episodes: info.numEpisodes,
+          freeze_s: info.freezeS,
+          message: info.message,
+        });
+        this.setStatus(status === "loading" ? "starting" : shown);
+      },
+      onRecord: (record) => this.ctx.outbox()?.add(record.kind, record.payload as unknown as Record<string, unknown>),
+      onError: (message, traceback) => {
+        console.error(`mug: the game failed: ${message}\n${traceback ?? ""}`);
+        this.stage?.say("The game stopped because of an error. Your data so far is saved.");
+      },
+    });
+    this.running = false;
+    if (this.gone) return;
+    // Records reach the server before the page moves on when the network allows; if it does not,
+    // the outbox keeps them and sends them later (on this or any later page).
+    await this.ctx.outbox()?.flush(5_000);
+    try {
+      const reply = await this.ctx.conn.request<{ ok: true; scene: SceneSpec }>("advance", {
+        scene_id: spec.scene_id,
+        game_id: game.game_id,
+        outcome,
+      });
+      this.ctx.show(reply.scene);
+    } catch (err) {
+      this.fail(`Could not continue: ${(err as Error).message}. Please reload the page.`);
+    }
+  }
+
+  private fail(message: string): void {
+    if (this.stage) this.stage.say(message);
+    else this.progress.textContent = message;
+    this.setStatus("error");
+  }
+
+  private setStatus(status: PageStatus): void {
+    this.ctx.harness.status = status;
+    this.container.dataset.status = status;
+  }
+
+  rejoined(): void {
+    // The game runs in this page; the reconnected socket only carries the outbox.
+  }
+
+  destroy(): void {
+    this.gone = true;
+    if (this.running) this.ctx.runtime().stop();
+    this.stage?.destroy();
+    this.container.remove();
+  }
+}
