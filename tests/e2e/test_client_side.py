@@ -13,7 +13,7 @@ from mug import CompletionCodeScene, Experiment, GymScene, StartScene
 from mug.policies import ModelConfig
 
 # A pure-Python two-agent env (it runs in Pyodide, where numpy is not available).
-DUEL = '''
+DUEL = """
 from mug.env import Surface
 from mug.env.spaces import Discrete
 
@@ -47,7 +47,7 @@ class Duel:
         self.surface.circle(self.pos["me"], 0.4, 0.03, fill="#d03030", id="me")
         self.surface.circle(self.pos["bot"], 0.6, 0.03, fill="#3050d0", id="bot")
         return self.surface.commit()
-'''
+"""
 
 
 def right_bot(path: Path) -> Path:
@@ -68,7 +68,7 @@ def right_bot(path: Path) -> Path:
     return path
 
 
-def duel_scene(bot, *, length: int = 60, broken_at: int | None = None, episodes: int = 1) -> GymScene:  # noqa: ANN001
+def duel_scene(bot, *, length: int = 60, broken_at: int | None = None, episodes: int = 1) -> GymScene:
     return (
         GymScene()
         .scene("duel")
@@ -84,22 +84,27 @@ def experiment(game: GymScene) -> Experiment:
     return Experiment("browser", [StartScene().scene("hello"), game, CompletionCodeScene().scene("end")])
 
 
-def start(page) -> None:  # noqa: ANN001
+def start(page) -> None:
     wait_for(page, "m.sceneId === 'hello' && m.status === 'ready'")
     page.get_by_test_id("continue").click()
     wait_for(page, "m.sceneId === 'duel' && m.status === 'waiting_start'")
     page.get_by_test_id("start-game").click()
 
 
-def test_a_human_plays_an_onnx_policy_fully_in_the_browser(serve, participant, tmp_path) -> None:  # noqa: ANN001
+def test_a_human_plays_an_onnx_policy_fully_in_the_browser(serve, participant, tmp_path) -> None:
     bot = ModelConfig(right_bot(tmp_path / "bot.onnx"), obs_input="obs", logit_output="logits")
     exp = experiment(duel_scene(bot, length=90))
     server = serve(exp)
     page = participant(server.url)
     origin = server.url.rstrip("/")
     outside: list[str] = []
-    page.route("**/*", lambda route: (outside.append(route.request.url) if not route.request.url.startswith(origin)
-                                      else None, route.continue_())[1])
+    page.route(
+        "**/*",
+        lambda route: (
+            outside.append(route.request.url) if not route.request.url.startswith(origin) else None,
+            route.continue_(),
+        )[1],
+    )
     start(page)
     wait_for(page, "m.status === 'running' && m.step > 3", timeout=60_000)
     begin, end = hold_key_for_steps(page, "ArrowRight", 10)
@@ -117,7 +122,7 @@ def test_a_human_plays_an_onnx_policy_fully_in_the_browser(serve, participant, t
     assert results.episodes.iloc[0]["num_steps"] == 90
 
 
-def test_a_custom_inference_function_replaces_the_model(serve, participant, tmp_path) -> None:  # noqa: ANN001
+def test_a_custom_inference_function_replaces_the_model(serve, participant, tmp_path) -> None:
     bot = ModelConfig(
         right_bot(tmp_path / "bot.onnx"), obs_input="obs", logit_output="logits",
         custom_inference_fn="return 0;",  # always 'left', whatever the model says
@@ -130,7 +135,7 @@ def test_a_custom_inference_function_replaces_the_model(serve, participant, tmp_
     assert set(exp.results().steps["action.bot"]) == {0}
 
 
-def test_losing_the_connection_and_reloading_loses_no_step_and_duplicates_none(serve, participant) -> None:  # noqa: ANN001
+def test_losing_the_connection_and_reloading_loses_no_step_and_duplicates_none(serve, participant) -> None:
     exp = experiment(duel_scene("random", length=100_000))
     server = serve(exp)
     page = participant(server.url + "?participant=flaky")
@@ -154,7 +159,7 @@ def test_losing_the_connection_and_reloading_loses_no_step_and_duplicates_none(s
     assert len(numbers) >= reached  # everything made before the reload arrived
 
 
-def test_a_broken_env_tells_the_participant_and_is_recorded(serve, participant) -> None:  # noqa: ANN001
+def test_a_broken_env_tells_the_participant_and_is_recorded(serve, participant) -> None:
     exp = experiment(duel_scene("random", length=200, broken_at=20))
     server = serve(exp)
     page = participant(server.url + "?participant=unlucky")
