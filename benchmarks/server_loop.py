@@ -7,18 +7,8 @@ from typing import Any
 
 from benchmarks._stats import summary
 from mug import Experiment, GymScene, StartScene
+from mug._chromium import CHROMIUM_ARGS, launch  # noqa: F401 - CHROMIUM_ARGS is used by other benchmarks
 from mug.env.examples.catch import CatchEnv
-
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 def run(pings: int = 1000, ticks: int = 600, fps: int = 30) -> dict[str, Any]:
@@ -35,7 +25,7 @@ def run(pings: int = 1000, ticks: int = 600, fps: int = 30) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as data:
         exp = Experiment("bench", [StartScene().scene("start"), game], data_dir=data)
         with exp.serve() as server, sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+            browser = launch(pw)
             try:
                 page = browser.new_page()
                 page.goto(server.url)
