@@ -23,8 +23,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from benchmarks._stats import summary
-from benchmarks.server_loop import CHROMIUM_ARGS
 from mug import Experiment, GymScene
+from mug._chromium import launch
 from mug.env.examples.catch import CatchEnv
 
 
@@ -127,7 +127,7 @@ def run(pings: int = 500, frames: int = 300, fps: int = 30) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as work:
         exp = Experiment("bench-proxy", [game], data_dir=os.path.join(work, "data"))
         with exp.serve() as server, sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+            browser = launch(pw)
             try:
                 urls = {"direct": f"http://127.0.0.1:{server.port}/"}
                 for name, fix in (("proxied", True), ("proxied_without_fix", False)):

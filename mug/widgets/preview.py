@@ -94,7 +94,10 @@ class PreviewWidget(anywidget.AnyWidget):  # type: ignore[misc]
         self._data_dir = data_dir
         self._lock = threading.Lock()
         self._errors_seen = 0
-        self._errors_conn: Any = None
+        self._db: Any = None
+        self._browser_scenes = {
+            s.scene_id for s in experiment.scenes if isinstance(s, GymScene) and getattr(s, "runs_in_browser", False)
+        }
         self._feed: MonitorFeed | None = None
         self.server: ServerHandle = experiment.serve(host="127.0.0.1", port=0, reconnect_grace_s=10.0)
         urls = participant_urls(self.server.host, self.server.port)
@@ -146,9 +149,9 @@ class PreviewWidget(anywidget.AnyWidget):  # type: ignore[misc]
         if self._feed is not None:
             self._feed.stop()
         self.server.stop()
-        if self._errors_conn is not None:
-            self._errors_conn.close()
-            self._errors_conn = None
+        if self._db is not None:
+            self._db.close()
+            self._db = None
         shutil.rmtree(self._data_dir, ignore_errors=True)
         with self._lock:
             self.running = False
@@ -192,8 +195,13 @@ class PreviewWidget(anywidget.AnyWidget):  # type: ignore[misc]
                 self.action = ", ".join(json.dumps(a) for a in actions if a is not None)
             elif rows:
                 scene = rows[0].get("scene_id")
+                played = self._browser_progress(ours, scene) if scene in self._browser_scenes else None
                 if rows[0].get("status") == "completed" or scene == END_SCENE_ID:
                     self.status = "finished"
+                elif played is not None:
+                    # A client-side game: the env runs in the page; its steps arrive in batches.
+                    self.status = "running in the browser"
+                    self.episode, self.step = played
                 elif self.status in _GAME_STATES:
                     self.status = "game ended"
                 elif self.status != "game ended":
@@ -201,16 +209,34 @@ class PreviewWidget(anywidget.AnyWidget):  # type: ignore[misc]
             if error:
                 self.error = error
 
+    def _database(self) -> Any:
+        if self._db is None:
+            self._db = open_database(self.experiment.data_path / DB_FILENAME)
+        return self._db
+
+    def _browser_progress(self, ours: set[str], scene_id: str) -> tuple[int, int] | None:
+        """Episode and step of the latest step recorded for this preview's players in a client-side scene."""
+        try:
+            db = self._database()
+            if db is None:
+                return None
+            marks = ", ".join("?" * len(ours))
+            row = db.execute(
+                f"SELECT episode, step FROM steps WHERE scene_id = ? AND participant_id IN ({marks}) "
+                "ORDER BY t DESC LIMIT 1",
+                (scene_id, *sorted(ours)),
+            ).fetchone()
+        except Exception:
+            return None
+        return (int(row[0]), int(row[1])) if row else None
+
     def _new_error(self) -> str:
         """The traceback of an ``env_error`` recorded since the last look (the server records them)."""
         try:
-            if self._errors_conn is None:
-                self._errors_conn = open_database(self.experiment.data_path / DB_FILENAME)
-                if self._errors_conn is None:
-                    return ""
-            rows = self._errors_conn.execute(
-                "SELECT data FROM events WHERE kind = 'env_error' ORDER BY event_id"
-            ).fetchall()
+            db = self._database()
+            if db is None:
+                return ""
+            rows = db.execute("SELECT data FROM events WHERE kind = 'env_error' ORDER BY event_id").fetchall()
         except Exception:
             return ""
         if len(rows) <= self._errors_seen:

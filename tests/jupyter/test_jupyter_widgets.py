@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from envs import walk_scene
+from helpers import wait_for
 
 import mug
 from mug.server import urls
@@ -269,3 +270,23 @@ def test_monitor_reads_the_store_incrementally_and_agrees_with_a_full_read(tmp_p
         ("p3", "left the tab"),
     ]
     assert incremental["counts"] == {"active": 28, "excluded": 2, "total": 30}
+
+
+def test_preview_of_a_client_side_scene_runs_its_env_in_the_page(participant, previews: list[Any]) -> None:
+    scene = (
+        mug.GymScene()
+        .scene("browser_catch")
+        .runtime(env_code="from mug.env.examples.catch import CatchEnv\nenv = CatchEnv(max_drops=2)\n")
+        .environment(seed=1)
+        .rendering(fps=30)
+        .gameplay(action_mapping={"ArrowLeft": 1, "ArrowRight": 2}, default_action=0)
+        .policies(policy_mapping={"player": "human"})
+    )
+    widget = preview(scene)
+    previews.append(widget)
+    page = participant(f"{widget.direct_url}?participant={widget.participant_ids[0]}")
+    wait_for(page, "m.status === 'waiting_start'", timeout=60_000)
+    page.get_by_test_id("start-game").click()
+    wait_for(page, "m.step > 30", timeout=60_000)
+    eventually(lambda: widget.status == "running in the browser" and widget.step > 0)
+    assert widget.env is None  # nothing steps in the kernel: the env is the page's
