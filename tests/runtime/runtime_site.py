@@ -141,8 +141,10 @@ class SiteServer:
         site = self
 
         class Handler(tornado.web.StaticFileHandler):
-            def set_extra_headers(self, path: str) -> None:
+            def prepare(self) -> None:
                 site.requests.append(self.request.uri or "")
+
+            def set_extra_headers(self, path: str) -> None:
                 versioned = "v" in self.request.arguments
                 vendor = site.immutable_vendor and (self.request.path or "").startswith("/static/vendor/")
                 if vendor and not versioned:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import linecache
+import re
 import traceback
 from typing import Any
 
@@ -187,16 +188,29 @@ class Game:
             self.adapter = None
 
 
+def _normalize(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
 async def install(target: str) -> str:
     """``micropip.install`` one wheel URL or Pyodide-lock name, never consulting PyPI.
 
     ``index_urls=[]``: a name is looked up in the Pyodide lock only, and a wheel's
     dependencies must already be installed (list them earlier in ``packages``) or be in the lock.
+    A lock package is loaded by Pyodide's ``loadPackage``, which reports a failed download on
+    stderr instead of raising, so a name is checked to be installed afterwards.
     """
     import micropip  # provided by the worker's preload
 
     try:
         await micropip.install(target, index_urls=[])
-        return _dumps({"ok": True})
     except BaseException as exc:
         return _failure("install", exc)
+    name = re.match(r"[A-Za-z0-9][A-Za-z0-9._-]*", target)
+    if not target.endswith(".whl") and name:
+        installed = {_normalize(n) for n in micropip.list()}
+        if _normalize(name.group(0)) not in installed:
+            return _problem(
+                "install", f"{name.group(0)} was not installed (its download from the package index failed)"
+            )
+    return _dumps({"ok": True})

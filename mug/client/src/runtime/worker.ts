@@ -71,6 +71,8 @@ function withSlash(url: string): string {
 let urls: RuntimeUrls | null = null;
 let ready: Promise<Runtime> | null = null;
 let fatal = false;
+/** Python's stderr lines while a package installs (Pyodide's loadPackage reports failures there). */
+let captured: string[] | null = null;
 
 async function fetchBytes(url: string, what: string): Promise<ArrayBuffer> {
   let response: Response;
@@ -116,7 +118,10 @@ async function loadRuntime(u: RuntimeUrls, progress: (fraction: number, label: s
       indexURL: base,
       ...lock,
       stdout: (line: string) => console.log(`[python] ${line}`),
-      stderr: (line: string) => console.warn(`[python] ${line}`),
+      stderr: (line: string) => {
+        console.warn(`[python] ${line}`);
+        captured?.push(line);
+      },
     });
   } catch (err) {
     throw new LoadFailure(`Could not start Pyodide from ${base}: ${errorText(err)}`);
@@ -297,9 +302,20 @@ async function runGame(run: Run): Promise<void> {
     const packages = spec.packages ?? [];
     for (const [i, target] of packages.entries()) {
       progress(0.1 + (0.7 * i) / packages.length, `packages (${target.split("/").pop()})`);
-      const reply = parse<object>(await bridge.install(target));
+      const stderr: string[] = [];
+      captured = stderr;
+      const reply = parse<object>(
+        await Promise.resolve(bridge.install(target)).finally(() => {
+          captured = null;
+        }),
+      );
       if (run.stopped) return;
-      if (!reply.ok) throw new LoadFailure(`Could not install package ${target}: ${reply.error}`, reply.traceback);
+      if (!reply.ok) {
+        const said = stderr.filter((line) => !/^(Loading|Loaded) /.test(line)).slice(-2);
+        let detail = said.length ? ` (${said.join(" ")})` : "";
+        if (!/^[a-z]+:/i.test(target)) detail += ` [package index: ${urls.packageIndexUrl ?? urls.pyodideBase}]`;
+        throw new LoadFailure(`Could not install package ${target}: ${reply.error}${detail}`, reply.traceback);
+      }
     }
     progress(0.85, "env");
     const observe = spec.agents.filter((a) => spec.policies[a]?.kind === "onnx");
