@@ -101,7 +101,9 @@ class Experiment:
         """
         from mug.server import start_server
 
-        return start_server(self, host=host, port=port, reconnect_grace_s=reconnect_grace_s)
+        server = start_server(self, host=host, port=port, reconnect_grace_s=reconnect_grace_s)
+        _announce(server)
+        return server
 
     def preview(self, scene: Scene | str | None = None) -> PreviewWidget:
         """Play ``scene`` (a scene or its id; None: the whole experiment) in the notebook's output cell.
@@ -124,3 +126,19 @@ class Experiment:
     def __repr__(self) -> str:
         ids = ", ".join(str(s.scene_id) for s in self.scenes)
         return f"Experiment({self.experiment_id!r}, scenes=[{ids}], data_path={str(self.data_path)!r})"
+
+
+def _announce(server: ServerHandle) -> None:
+    """Show where participants go: in a notebook the handle displays (its URL as a link) even when
+    ``server = exp.serve()`` assigns it; elsewhere the URL is logged."""
+    import logging
+    import sys
+
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None  # type: ignore[attr-defined]
+    if shell is not None and getattr(shell, "kernel", None) is not None:
+        from IPython.display import display
+
+        display(server)
+    else:
+        logging.getLogger("mug").info("participants join at %s", server.url)

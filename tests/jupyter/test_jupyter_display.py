@@ -17,7 +17,7 @@ exp = mug.Experiment("display", [game], data_dir="data")
 """,
     "game",  # a scene as the last expression: a preview widget
     "mug.GymScene().scene('unfinished')",  # not playable yet: says why instead of failing
-    "server = exp.serve()\nserver",
+    "server = exp.serve()",  # an assignment: serve() itself shows where participants go
     "exp.results()",
     "server.stop()\nfrom mug.widgets.preview import stop_all\nstop_all()",
 ]
@@ -38,7 +38,8 @@ def test_jupyter_scenes_servers_and_results_display_richly(tmp_path: Path) -> No
 
     assert "not playable yet" in data[2]["text/html"] and "env_creator" in data[2]["text/html"]
 
-    html = data[3]["text/html"]
+    shown = next(o["data"] for o in book.cells[3].outputs if o.get("output_type") == "display_data")
+    html = shown["text/html"]
     assert "is running" in html and "href='http://127.0.0.1:" in html
 
     assert "MUG results" in data[4]["text/html"] and "<img" in data[4]["text/html"]
