@@ -118,7 +118,6 @@ def test_many_writer_threads_share_one_store(tmp_path: Path):
         assert counts["client_records"] == 4 * 50
 
 
-@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs Linux /proc")
 def test_close_leaves_no_file_handle(tmp_path: Path):
     store = Store(tmp_path)
     store.add_steps(step_rows(0))
