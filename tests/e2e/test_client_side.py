@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import numpy as np
-import onnx
 from helpers import hold_key_for_steps, wait_for
-from onnx import TensorProto, helper, numpy_helper
+from policies.policies_models import build_constant_bot
 
 from mug import CompletionCodeScene, Experiment, GymScene, StartScene
 from mug.policies import ModelConfig
@@ -50,24 +46,6 @@ class Duel:
 """
 
 
-def right_bot(path: Path) -> Path:
-    """A linear ONNX policy over a one-number observation that all but always picks action 2."""
-    graph = helper.make_graph(
-        [helper.make_node("MatMul", ["obs", "W"], ["xw"]), helper.make_node("Add", ["xw", "B"], ["logits"])],
-        "right_bot",
-        [helper.make_tensor_value_info("obs", TensorProto.FLOAT, [1, 1])],
-        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, 3])],
-        [
-            numpy_helper.from_array(np.zeros((1, 3), dtype=np.float32), "W"),
-            numpy_helper.from_array(np.array([0.0, 0.0, 30.0], dtype=np.float32), "B"),
-        ],
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    onnx.save(model, str(path))
-    return path
-
-
 def duel_scene(bot, *, length: int = 60, broken_at: int | None = None, episodes: int = 1) -> GymScene:
     return (
         GymScene()
@@ -92,7 +70,7 @@ def start(page) -> None:
 
 
 def test_a_human_plays_an_onnx_policy_fully_in_the_browser(serve, participant, tmp_path) -> None:
-    bot = ModelConfig(right_bot(tmp_path / "bot.onnx"), obs_input="obs", logit_output="logits")
+    bot = ModelConfig(build_constant_bot(tmp_path / "bot.onnx"), obs_input="obs", logit_output="logits")
     exp = experiment(duel_scene(bot, length=90))
     server = serve(exp)
     page = participant(server.url)
@@ -124,7 +102,7 @@ def test_a_human_plays_an_onnx_policy_fully_in_the_browser(serve, participant, t
 
 def test_a_custom_inference_function_replaces_the_model(serve, participant, tmp_path) -> None:
     bot = ModelConfig(
-        right_bot(tmp_path / "bot.onnx"), obs_input="obs", logit_output="logits",
+        build_constant_bot(tmp_path / "bot.onnx"), obs_input="obs", logit_output="logits",
         custom_inference_fn="return 0;",  # always 'left', whatever the model says
     )  # fmt: skip
     exp = experiment(duel_scene(bot, length=30))

@@ -204,26 +204,11 @@ def test_per_player_views_differ_and_players_act_only_for_their_agent(serve, par
 
 
 def test_one_human_with_an_onnx_bot(serve, participant, tmp_path) -> None:
-    import numpy as np
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
+    from policies.policies_models import build_constant_bot
 
     from mug.policies import ModelConfig
 
-    # A linear policy over Race's one-number observation that all but always says "right" (2).
-    graph = helper.make_graph(
-        [helper.make_node("MatMul", ["obs", "W"], ["xw"]), helper.make_node("Add", ["xw", "B"], ["logits"])],
-        "right_bot",
-        [helper.make_tensor_value_info("obs", TensorProto.FLOAT, [1, 1])],
-        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, 3])],
-        [
-            numpy_helper.from_array(np.zeros((1, 3), dtype=np.float32), "W"),
-            numpy_helper.from_array(np.array([0.0, 0.0, 30.0], dtype=np.float32), "B"),
-        ],
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    onnx.save(model, str(tmp_path / "right_bot.onnx"))
+    build_constant_bot(tmp_path / "right_bot.onnx")  # all but always "right" (2)
     bot = ModelConfig(tmp_path / "right_bot.onnx", obs_input="obs", logit_output="logits")
 
     exp = experiment(race_scene(agents=("red",), length=40, bots={"blue": bot}))

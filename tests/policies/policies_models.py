@@ -132,3 +132,17 @@ def observations(n: int, seed: int) -> list[list[float]]:
     """Float32-exact observation vectors (as Python lists, like an env's JSON observations)."""
     rng = np.random.default_rng(seed)
     return rng.normal(0.0, 1.0, size=(n, N_OBS)).astype(np.float32).tolist()
+
+
+def build_constant_bot(path: Path, *, n_obs: int = 1, n_actions: int = 3, action: int = 2) -> Path:
+    """obs [1, n_obs] -> logits [1, n_actions] that all but always sample `action` (a predictable bot)."""
+    bias = np.zeros((n_actions,), dtype=np.float32)
+    bias[action] = 30.0
+    nodes = [helper.make_node("MatMul", ["obs", "W"], ["xw"]), helper.make_node("Add", ["xw", "B"], ["logits"])]
+    inputs = [helper.make_tensor_value_info("obs", TensorProto.FLOAT, [1, n_obs])]
+    outputs = [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, n_actions])]
+    inits = [
+        numpy_helper.from_array(np.zeros((n_obs, n_actions), dtype=np.float32), "W"),
+        numpy_helper.from_array(bias, "B"),
+    ]
+    return _save(helper.make_graph(nodes, "constant_bot", inputs, outputs, inits), path)
