@@ -23,9 +23,9 @@ from collections.abc import Iterator
 from typing import Any
 
 from benchmarks._stats import summary
-from mug import Experiment, GymScene
+from benchmarks.server_loop import bench_game
+from mug import Experiment
 from mug._chromium import launch
-from mug.env.examples.catch import CatchEnv
 
 
 def _free_port() -> int:
@@ -115,14 +115,7 @@ def _lateness(arrivals: list[list[float]], period_ms: float) -> list[float]:
 def run(pings: int = 500, frames: int = 300, fps: int = 30) -> dict[str, Any]:
     from playwright.sync_api import sync_playwright
 
-    game = (
-        GymScene()
-        .scene("bench")
-        .environment(env_creator=CatchEnv, env_config={"max_drops": 10_000}, seed=1)
-        .rendering(fps=fps)
-        .gameplay(action_mapping={"ArrowLeft": 1, "ArrowRight": 2}, default_action=0, max_steps=1_000_000)
-        .policies(policy_mapping={"player": "human"})
-    )
+    game = bench_game(fps)
     report: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as work:
         exp = Experiment("bench-proxy", [game], data_dir=os.path.join(work, "data"))

@@ -11,10 +11,9 @@ from mug._chromium import CHROMIUM_ARGS, launch  # noqa: F401 - CHROMIUM_ARGS is
 from mug.env.examples.catch import CatchEnv
 
 
-def run(pings: int = 1000, ticks: int = 600, fps: int = 30) -> dict[str, Any]:
-    from playwright.sync_api import sync_playwright
-
-    game = (
+def bench_game(fps: int) -> GymScene:
+    """The game the latency benchmarks play: Catch, one human, long enough never to end."""
+    return (
         GymScene()
         .scene("bench")
         .environment(env_creator=CatchEnv, env_config={"max_drops": 10_000}, seed=1)
@@ -22,6 +21,12 @@ def run(pings: int = 1000, ticks: int = 600, fps: int = 30) -> dict[str, Any]:
         .gameplay(action_mapping={"ArrowLeft": 1, "ArrowRight": 2}, default_action=0, max_steps=1_000_000)
         .policies(policy_mapping={"player": "human"})
     )
+
+
+def run(pings: int = 1000, ticks: int = 600, fps: int = 30) -> dict[str, Any]:
+    from playwright.sync_api import sync_playwright
+
+    game = bench_game(fps)
     with tempfile.TemporaryDirectory() as data:
         exp = Experiment("bench", [StartScene().scene("start"), game], data_dir=data)
         with exp.serve() as server, sync_playwright() as pw:
