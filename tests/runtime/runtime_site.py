@@ -185,10 +185,11 @@ class SiteServer:
         self._thread.join(10)
 
 
-def guard_network(context: Any, url: str) -> list[str]:
-    """Abort (and list) every request of a browser context that leaves the site's origin."""
+def guard_network(context: Any, url: str, outside: list[str] | None = None) -> list[str]:
+    """Abort (and list) every request of a browser context that leaves the site's origin
+    (the page's and its worker's). Routing turns the context's HTTP cache off."""
     origin = urlsplit(url).netloc
-    outside: list[str] = []
+    outside = [] if outside is None else outside
 
     def guard(route: Any) -> None:
         parts = urlsplit(route.request.url)
@@ -199,6 +200,24 @@ def guard_network(context: Any, url: str) -> list[str]:
             route.continue_()
 
     context.route("**/*", guard)
+    return outside
+
+
+def watch_network(context: Any, url: str) -> list[str]:
+    """List (without intercepting) every request of a browser context that leaves the site's origin.
+
+    For measurements: Playwright turns the HTTP cache off while requests are routed, so the
+    warm-start benchmark cannot use :func:`guard_network`.
+    """
+    origin = urlsplit(url).netloc
+    outside: list[str] = []
+
+    def seen(request: Any) -> None:
+        parts = urlsplit(request.url)
+        if parts.scheme in ("http", "https", "ws", "wss") and parts.netloc != origin:
+            outside.append(request.url)
+
+    context.on("request", seen)
     return outside
 
 

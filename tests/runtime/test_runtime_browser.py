@@ -73,10 +73,16 @@ def site(tmp_path_factory) -> Iterator[dict[str, Any]]:
 
 
 @pytest.fixture(scope="module")
-def page(browser, site) -> Iterator[Any]:
+def outside() -> list[str]:
+    """Requests of the module's page (and its worker) that tried to leave the site."""
+    return []
+
+
+@pytest.fixture(scope="module")
+def page(browser, site, outside) -> Iterator[Any]:
     """One page with a preloaded runtime; requests leaving the site are aborted and fail the module."""
     context = browser.new_context()
-    outside = guard_network(context, site["url"])
+    guard_network(context, site["url"], outside)
     page = context.new_page()
     page.set_default_timeout(30_000)
     errors: list[str] = []
@@ -127,6 +133,32 @@ def cpython_replay(code: str, log: dict[str, Any], agents: list[str], seed: int)
                 assert row["observations"] == to_jsonable(result.observations)
             expected_frames.append(differ.diff(adapter.render()))
     assert [f["state"] for f in frames] == expected_frames
+
+
+PROBE_CODE = """
+import js
+
+request = js.XMLHttpRequest.new()
+request.open("GET", "http://192.0.2.1/worker-probe", False)  # synchronous: allowed in a worker
+try:
+    request.send()
+    PROBE = "sent"
+except Exception:
+    PROBE = "blocked"
+
+from mug.env.examples import CatchEnv
+
+env = CatchEnv(render_mode="mug")
+env.PROBE = PROBE
+"""
+
+
+def test_the_network_guard_covers_the_worker(page, outside):
+    """The guard sees (and aborts) the worker's requests too, so the module's check covers Pyodide."""
+    log = run(page, game_spec(envCode=PROBE_CODE, maxSteps=1, pace="unpaced"))
+    assert log["result"] == "done", log["errors"]
+    assert outside == ["http://192.0.2.1/worker-probe"]
+    outside.clear()
 
 
 # -- a human plays CatchEnv ---------------------------------------------------------------------
