@@ -231,6 +231,14 @@ def test_human_actions_from_set_action_are_in_the_step_records(catch_log):
     assert 3 <= first <= 15 and set(ep2[:first]) == {2} and set(ep2[first:]) == {1}, ep2
 
 
+def test_an_action_set_while_the_game_loads_is_held_from_the_first_step(page):
+    log = page.evaluate(
+        "(s) => { const h = window.mugRuntimeHarness; h.start(s); h.setAction(2); return h.wait(); }",
+        game_spec(maxSteps=5, pace="unpaced"),
+    )
+    assert [s["actions"]["player"] for s in records(log, "step")] == [2] * 5
+
+
 def test_same_seed_same_trajectory_as_cpython(catch_log):
     cpython_replay(CATCH_CODE, catch_log, ["player"], seed=7)
 

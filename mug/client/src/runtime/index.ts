@@ -38,6 +38,8 @@ interface ActiveRun {
   step: number;
   /** The run message went to the worker (the preload was done). */
   sent: boolean;
+  /** The latest setAction() before that, sent right after the run message. */
+  early: { action: Json } | null;
 }
 
 function absolute(name: string, url: string | null, base = false): string | null {
@@ -106,7 +108,7 @@ export class PyodideRuntime {
     if (this.active) return Promise.reject(new Error("PyodideRuntime.run(): a game is already running; stop() it first"));
     const runId = this.nextRunId++;
     return new Promise<RunResult>((resolve) => {
-      const run: ActiveRun = { runId, spec, callbacks, resolve, episode: 0, step: 0, sent: false };
+      const run: ActiveRun = { runId, spec, callbacks, resolve, episode: 0, step: 0, sent: false, early: null };
       this.active = run;
       callbacks.onStatus("loading", { episode: 0, numEpisodes: spec.numEpisodes });
       const progress: ProgressListener = (fraction, label) => {
@@ -118,6 +120,7 @@ export class PyodideRuntime {
           if (this.active !== run) return;
           run.sent = true;
           this.send({ type: "run", runId, spec });
+          if (run.early) this.send({ type: "action", runId, action: run.early.action });
         },
         (err: Error & { traceback?: string | null }) => {
           this.listeners.delete(progress);
@@ -134,7 +137,10 @@ export class PyodideRuntime {
 
   /** The human's current action (pressed_keys) or a keystroke (single_keystroke). */
   setAction(action: Json): void {
-    if (this.active && this.worker) this.send({ type: "action", runId: this.active.runId, action });
+    const run = this.active;
+    if (!run) return;
+    if (run.sent) this.send({ type: "action", runId: run.runId, action });
+    else run.early = { action };
   }
 
   /** Abort the running game (the page leaves the scene): records a game_stopped event, resolves run() with "done". */

@@ -52,6 +52,7 @@ function urls(version: string | null): RuntimeUrls {
 const params = new URLSearchParams(location.search);
 let runtime = new PyodideRuntime(urls(params.get("v")));
 let current: GameLog | null = null;
+let currentDone: Promise<GameLog> | null = null;
 const history: GameLog[] = [];
 
 function start(spec: RuntimeGameSpec, options: StartOptions = {}): { log: GameLog; done: Promise<GameLog> } {
@@ -109,7 +110,11 @@ const harness = {
     return { ms: performance.now() - started, progress };
   },
   start(spec: RuntimeGameSpec, options?: StartOptions): void {
-    start(spec, options);
+    currentDone = start(spec, options).done;
+  },
+  /** The end of the game last started with start(). */
+  wait(): Promise<GameLog> | null {
+    return currentDone;
   },
   /** Run a game to its end and return everything it reported. */
   async run(spec: RuntimeGameSpec, options?: StartOptions): Promise<GameLog> {
