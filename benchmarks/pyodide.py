@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks._stats import summary
-from benchmarks.server_loop import CHROMIUM_ARGS
+from mug._chromium import CHROMIUM_ARGS, CHROMIUM_PATH, launch
 
 ROOT = Path(__file__).resolve().parent.parent
 for extra in (ROOT / "tests", ROOT / "tests" / "runtime"):
@@ -72,9 +72,7 @@ def _starts(pw: Any, url: str, rounds: int) -> dict[str, Any]:
     target = autorun_url(url, spec, VERSION)
     for _ in range(rounds):
         with tempfile.TemporaryDirectory() as profile:
-            context = pw.chromium.launch_persistent_context(
-                profile, executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS
-            )
+            context = pw.chromium.launch_persistent_context(profile, executable_path=CHROMIUM_PATH, args=CHROMIUM_ARGS)
             outside = watch_network(context, url)  # not guard_network: routing turns the HTTP cache off
             try:
                 first = context.new_page()
@@ -108,7 +106,7 @@ def run(rounds: int = 5, steps: int = 3000) -> dict[str, Any]:
         try:
             with sync_playwright() as pw:
                 starts = {name: _starts(pw, url, rounds) for name, url in urls.items()}
-                browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+                browser = launch(pw)
                 try:
                     url = urls["mug_cache_rule"]
                     context = browser.new_context()

@@ -7,7 +7,7 @@ from typing import Any
 
 from benchmarks._stats import summary
 from mug import Experiment, GymScene, StartScene
-from mug._chromium import CHROMIUM_ARGS, launch  # noqa: F401 - CHROMIUM_ARGS is used by other benchmarks
+from mug._chromium import launch
 from mug.env.examples.catch import CatchEnv
 
 
