@@ -14,8 +14,9 @@ modules run inside Pyodide, where numpy may be missing; numpy and gymnasium are
 only imported lazily, inside :func:`check_env`.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from mug.env.adapter import FRAME_ID, EnvAdapter, StepResult
-from mug.env.check import check_env
 from mug.env.differ import RenderDiffer
 from mug.env.errors import EnvCheckError, EnvContractError, RenderStateError
 from mug.env.frame import RGBFrame
@@ -23,6 +24,20 @@ from mug.env.jsonable import to_jsonable
 from mug.env.png import encode_png, png_data_url
 from mug.env.schema import OBJECT_TYPES, validate_render_state
 from mug.env.surface import Surface
+
+if TYPE_CHECKING:
+    from mug.env.check import check_env
+
+
+def __getattr__(name: str) -> Any:
+    # check_env pulls in `inspect` and more; loading it only when asked keeps `import mug.env`
+    # quick where it matters most: a browser starting a client-side game (~0.1 s in Pyodide).
+    if name == "check_env":
+        from mug.env.check import check_env
+
+        return check_env
+    raise AttributeError(f"module 'mug.env' has no attribute {name!r}")
+
 
 __all__ = [
     "FRAME_ID",
