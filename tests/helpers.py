@@ -17,3 +17,17 @@ def hold_key_for_steps(page, key: str, steps: int) -> tuple[int, int]:
     end = wait_for(page, "m.step >= arg && m.step", start + steps)
     page.keyboard.up(key)
     return int(start), int(end)
+
+
+def eventually(condition, timeout: float = 20.0):
+    """Poll `condition()` (an explicit state) until it is truthy, and return it; fail at the deadline."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s")
+        time.sleep(0.02)

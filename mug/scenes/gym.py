@@ -384,6 +384,8 @@ class GymScene(Scene):
                 f"has {len(humans)} human agents ({', '.join(humans)}); call .multiplayer() to let several "
                 "participants play one game",
             )
+        if self.multiplayer_options is not None and not humans:
+            raise fail(self, "multiplayer", "mode", "needs at least one 'human' agent in policy_mapping")
         if self.waitroom_options is not None and self.multiplayer_options is None:
             raise fail(self, "waitroom", "timeout", "applies to multiplayer scenes only; call .multiplayer() too")
         if humans:

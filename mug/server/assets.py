@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import io
 import zipfile
 from pathlib import Path
@@ -34,7 +33,6 @@ class RuntimeFiles:
 
     def __init__(self, experiment: Experiment) -> None:
         self.env_zip = mug_env_zip()
-        self.env_zip_version = hashlib.sha256(self.env_zip).hexdigest()[:12]
         self.files: dict[str, Path] = {}
         for scene in experiment.scenes:
             if not isinstance(scene, GymScene) or scene.runtime_options is None:
@@ -53,8 +51,7 @@ class EnvZipHandler(tornado.web.RequestHandler):
 
     def get(self) -> None:
         self.set_header("Content-Type", "application/zip")
-        self.set_header("Cache-Control", "no-cache")
-        self.set_etag_header()
+        self.set_header("Cache-Control", "no-cache")  # Tornado adds an ETag of the content itself
         self.write(self.runtime_files.env_zip)
 
 

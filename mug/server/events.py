@@ -74,8 +74,11 @@ def register(sio: socketio.AsyncServer, sessions: Sessions, store: Store) -> Non
     async def on_client_event(sid: str, args: tuple[Any, ...]) -> None:
         event = protocol.parse_client_event(args)
         pid = sessions.participant_of(sid)
-        _, scene = sessions.current(pid)
-        store.add_event(pid, scene.scene_id, f"client_{event.kind}", event.data, time.time())
+        try:
+            scene_id = sessions.current(pid)[1].scene_id
+        except ProtocolError:
+            scene_id = None  # finished (e.g. ended early): focus changes are still worth keeping
+        store.add_event(pid, scene_id, f"client_{event.kind}", event.data, time.time())
 
     for name, handler in (
         ("join", on_join),

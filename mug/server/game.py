@@ -8,6 +8,7 @@ env delays only its own game's ticks and never the event loop that serves every 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import logging
 import secrets
@@ -109,6 +110,10 @@ class ServerGame:
         self._allowed = {action_key(a): a for a in scene.allowed_actions()}
         self._returns: dict[str, float] = {}
         self._task: asyncio.Task[None] | None = None
+        self._inflight: concurrent.futures.Future[Any] | None = None
+        self._episode: dict[str, Any] | None = None  # the open episode's record, written when it ends
+        self._policies: dict[str, Policy] = {}
+        self._observations: dict[str, Any] = {}
         self._background: set[asyncio.Task[None]] = set()
         self._adapter: EnvAdapter | None = None
 
@@ -147,8 +152,8 @@ class ServerGame:
     def connection_lost(self, participant_id: str) -> None:
         """The player's page went away: their agent takes the default action until they return."""
         player = self.players.get(participant_id)
-        if player is None or player.dropped or not player.connected:
-            return
+        if player is None or player.dropped or not player.connected or self.outcome is not None:
+            return  # (a game that is finishing hands its players on; a late disconnect drops nobody)
         player.connected = False
         player.held = self.scene.default_action
         player.pending = _MISSING
@@ -197,6 +202,8 @@ class ServerGame:
         task.add_done_callback(self._background.discard)
 
     def _drop(self, participant_id: str) -> None:
+        if self.outcome is not None:
+            return
         player = self.players[participant_id]
         player.dropped = True
         player.drop_timer = None
@@ -243,7 +250,7 @@ class ServerGame:
             self._adapter = adapter = await self._in_worker(
                 lambda: EnvAdapter(scene.env_creator(**scene.env_config), list(scene.policy_mapping))  # type: ignore[misc]
             )
-            policies = self._make_policies(adapter)
+            self._policies = await self._in_worker(lambda: self._make_policies(adapter))
             by_agent = {p.agent_id: p.participant_id for p in self.players.values()}
             roster = {
                 a: by_agent.get(a) or f"{POLICY_PREFIX}{policy_label(spec)}" for a, spec in scene.policy_mapping.items()
@@ -254,13 +261,20 @@ class ServerGame:
             for index in range(scene.num_episodes):
                 self.episode, self.step = index + 1, 0
                 seed = scene.seed + index if scene.seed is not None else secrets.randbits(31)
-                observations = await self._in_worker(lambda seed=seed: adapter.reset(seed))
-                for policy in policies.values():
-                    policy.reset(seed)
+                await self._in_worker(lambda seed=seed: self._reset(seed))
                 self._returns = {a: 0.0 for a in scene.policy_mapping}
                 for player in self.players.values():
                     player.pending = _MISSING
-                started = time.time()
+                self._episode = {
+                    "game_id": self.game_id,
+                    "episode": self.episode,
+                    "scene_id": scene.scene_id,
+                    "participant_ids": self.participant_ids,
+                    "seed": seed,
+                    "started_at": time.time(),
+                    "terminated": False,
+                    "truncated": False,
+                }
                 if index > 0 and scene.reset_freeze_s > 0:
                     await self._set_status("resetting", freeze_s=scene.reset_freeze_s)
                     await self._send_frames(await self._in_worker(self._render_all))
@@ -270,37 +284,24 @@ class ServerGame:
                 next_tick = loop.time()
                 while True:
                     next_tick = await self._wait_for_tick(next_tick + interval)
-                    actions = self._gather_actions(policies, observations)
-                    result, frames = await self._in_worker(lambda actions=actions: self._advance(actions))
-                    observations = result.observations
+                    humans = self._human_actions()
+                    actions, result, frames = await self._in_worker(lambda humans=humans: self._advance(humans))
                     self.recorder.add(self._step_row(actions, result))
                     await self._send_frames(frames)
                     if result.episode_over or self.step >= scene.max_steps:
+                        self._episode["terminated"] = any(result.terminated.values())
+                        self._episode["truncated"] = not result.episode_over or any(result.truncated.values())
                         break
-                await self.recorder.flush()  # the episode's steps are committed before its record
-                self.store.add_episode(
-                    {
-                        "game_id": self.game_id,
-                        "episode": self.episode,
-                        "scene_id": scene.scene_id,
-                        "participant_ids": self.participant_ids,
-                        "seed": seed,
-                        "started_at": started,
-                        "ended_at": time.time(),
-                        "num_steps": self.step,
-                        "returns": dict(self._returns),
-                        "terminated": any(result.terminated.values()),
-                        "truncated": not result.episode_over or any(result.truncated.values()),
-                        "outcome": "completed",
-                    }
-                )
+                await self._end_episode("completed")
             self.outcome = "completed"
             await self._set_status("done")
         except asyncio.CancelledError:
             self.outcome = "aborted"
+            await self._end_episode("aborted")
             raise
         except GameEnded as ended:
             self.outcome = ended.outcome
+            await self._end_episode(ended.outcome)
             self.store.add_event(
                 None, scene.scene_id, "game_ended_early",
                 {"game_id": self.game_id, "outcome": ended.outcome, "dropped": self.dropped}, time.time(),
@@ -322,16 +323,13 @@ class ServerGame:
                 },
                 time.time(),
             )
+            await self._end_episode("error")
             await self._set_status("error", message="The game stopped because of an error. Your data so far is saved.")
         finally:
             for player in self.players.values():
                 if player.drop_timer is not None:
                     player.drop_timer.cancel()
-            if self._adapter is not None:
-                try:
-                    self._adapter.close()
-                except Exception:
-                    log.exception("closing the env of game %s failed", self.game_id)
+            await self._close_env()
             try:
                 if self.outcome != "aborted":
                     await self.recorder.flush()
@@ -342,7 +340,19 @@ class ServerGame:
                 await self._on_finished(self)
 
     async def _in_worker(self, fn: Callable[[], Any]) -> Any:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
+        self._inflight = self._executor.submit(fn)
+        return await asyncio.wrap_future(self._inflight)
+
+    async def _close_env(self) -> None:
+        """Close the env on a worker thread, after any call still running there (e.g. at shutdown)."""
+        if self._inflight is not None and not self._inflight.done():
+            with contextlib.suppress(Exception):
+                await asyncio.wrap_future(self._inflight)
+        if self._adapter is not None:
+            try:
+                await self._in_worker(self._adapter.close)
+            except Exception:
+                log.exception("closing the env of game %s failed", self.game_id)
 
     def _make_policies(self, adapter: EnvAdapter) -> dict[str, Policy]:
         policies: dict[str, Policy] = {}
@@ -355,21 +365,39 @@ class ServerGame:
             )
         return policies
 
-    def _gather_actions(self, policies: dict[str, Policy], observations: dict[str, Any]) -> dict[str, Any]:
-        by_agent = {p.agent_id: p for p in self.players.values()}
+    def _human_actions(self) -> dict[str, Any]:
+        """Each player's action for this tick (taken on the loop, where actions arrive)."""
         keep_previous = self.scene.action_population_method == "previous_submitted_action"
         actions: dict[str, Any] = {}
-        for agent in self.scene.policy_mapping:
-            player = by_agent.get(agent)
-            if player is None:
-                actions[agent] = policies[agent].act(observations.get(agent))
-            elif player.pending is not _MISSING:
-                actions[agent], player.pending = player.pending, _MISSING
+        for player in self.players.values():
+            if player.agent_id not in self.scene.policy_mapping:
+                continue  # a viewer of a game without human agents
+            if player.pending is not _MISSING:
+                actions[player.agent_id], player.pending = player.pending, _MISSING
                 if keep_previous:
-                    player.held = actions[agent]
+                    player.held = actions[player.agent_id]
             else:
-                actions[agent] = player.held
+                actions[player.agent_id] = player.held
         return actions
+
+    async def _end_episode(self, outcome: str) -> None:
+        """Write the open episode's record (a partial one when the game ends early), after its steps."""
+        episode, self._episode = self._episode, None
+        if episode is None:
+            return
+        try:
+            await self.recorder.flush()  # the episode's steps are committed before its record
+            self.store.add_episode(
+                {
+                    **episode,
+                    "ended_at": time.time(),
+                    "num_steps": self.step,
+                    "returns": dict(self._returns),
+                    "outcome": outcome,
+                }
+            )
+        except Exception:
+            log.exception("recording episode %s of game %s failed", episode["episode"], self.game_id)
 
     async def _wait_for_tick(self, due: float) -> float:
         """Sleep until the tick is due; while no player is here, wait (their drop timers run)."""
@@ -392,14 +420,28 @@ class ServerGame:
 
     # -- worker-thread work (touches the env) ------------------------------------------------
 
-    def _advance(self, actions: dict[str, Any]) -> tuple[Any, dict[str, tuple[dict[str, Any], str | None]]]:
+    def _reset(self, seed: int) -> None:
         assert self._adapter is not None
+        self._observations = self._adapter.reset(seed)
+        for policy in self._policies.values():
+            policy.reset(seed)
+
+    def _advance(
+        self, humans: dict[str, Any]
+    ) -> tuple[dict[str, Any], Any, dict[str, tuple[dict[str, Any], str | None]]]:
+        """One tick of env work: the bots act (inference stays off the event loop), the env steps."""
+        assert self._adapter is not None
+        actions = {
+            agent: humans[agent] if agent in humans else self._policies[agent].act(self._observations.get(agent))
+            for agent in self.scene.policy_mapping
+        }
         result = self._adapter.step(actions)
+        self._observations = result.observations
         # The loop awaits this call, so updating the counters here races with nothing.
         self.step += 1
         for agent, reward in result.rewards.items():
             self._returns[agent] = self._returns.get(agent, 0.0) + float(reward)
-        return result, self._render_all()
+        return actions, result, self._render_all()
 
     def _render_all(self) -> dict[str, tuple[dict[str, Any], str | None]]:
         """Full render states and HUD text: one shared view, or one per connected player."""

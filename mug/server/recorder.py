@@ -42,8 +42,15 @@ class StepRecorder:
         """Commit every row added so far (in order: one writer, one batch at a time)."""
         async with self._lock:
             rows, self._rows = self._rows, []
-            if rows:
+            if not rows:
+                return
+            try:
                 await asyncio.get_running_loop().run_in_executor(self._executor, self.store.add_encoded_steps, rows)
+            except BaseException:
+                # Not committed (database locked by another program, disk full...): keep the rows,
+                # in order, for the next flush; writes are idempotent so a retry never doubles.
+                self._rows[:0] = rows
+                raise
 
     async def _run(self) -> None:
         while True:

@@ -71,6 +71,9 @@ class Sessions:
 
     async def join(self, sid: str, join: Join) -> dict[str, Any]:
         pid = self._choose_id(join)
+        current = self.by_sid.get(sid)
+        if current is not None and current.participant_id != pid:
+            raise ProtocolError("this connection already belongs to another participant; reconnect to switch")
         record = self.store.get_or_create_participant(pid, join.query, time.time())
         old_sid = self.sid_of.get(pid)
         if old_sid and old_sid != sid:
@@ -107,6 +110,7 @@ class Sessions:
         if self.sid_of.get(pid) != sid:
             return  # an older page of a participant who has a newer one
         del self.sid_of[pid]
+        self.rtt_ms.pop(pid, None)
         game = self._game(pid)
         if game is not None:
             game.connection_lost(pid)
@@ -146,8 +150,28 @@ class Sessions:
             self._end_browser_game(pid, scene, advance)
         if isinstance(scene, StaticScene) and advance.answers:
             self.store.add_form(pid, scene.scene_id or "", advance.answers, time.time())
-        self._enter(pid, index + 1)
-        return {"scene": self.scene_spec(pid, index + 1)}
+        return {"scene": self._go_to(pid, index + 1)}
+
+    def _go_to(self, pid: str, index: int) -> dict[str, Any]:
+        """Enter scene `index` and return its spec; past the last scene the participant has finished."""
+        if index < len(self.experiment.scenes):
+            self._enter(pid, index)
+            return self.scene_spec(pid, index)
+        # An experiment need not end with an end scene: after its last scene the participant is done.
+        now = time.time()
+        spec = {
+            "scene_id": "finished",
+            "scene_type": "end",
+            "index": len(self.experiment.scenes),
+            "count": len(self.experiment.scenes),
+            "header": "Thank you!",
+            "body": "<p>You have finished. You may close this page.</p>",
+            "continue": None,
+            "redirect_url": None,
+        }
+        self.store.complete_participant(pid, None, now)
+        self.store.update_participant_data(pid, {"terminal": spec}, now)
+        return spec
 
     def _enter(self, pid: str, index: int) -> None:
         scene = self.experiment.scenes[index]
@@ -183,8 +207,7 @@ class Sessions:
         index = min(record.scene_index, len(self.experiment.scenes) - 1)
         if self.experiment.scenes[index] is not scene:
             return
-        self._enter(pid, index + 1)
-        await self._send(pid, "scene", self.scene_spec(pid, index + 1))
+        await self._send(pid, "scene", self._go_to(pid, index + 1))
 
     async def _end_with_code(
         self, pid: str, scene: Scene, reason: str, header: str, message: str, redirect_url: str | None = None
@@ -232,8 +255,9 @@ class Sessions:
             game = await self._new_game(scene, {humans[0] if humans else "__viewer__": pid})
             return {"game": game.snapshot(pid)}
         room = self._waitroom(scene)
-        room.add(pid)
-        self.store.add_event(pid, scene_id, "waitroom_entered", {"waiting": len(room.waiting)}, time.time())
+        if pid not in room:
+            room.add(pid)
+            self.store.add_event(pid, scene_id, "waitroom_entered", {"waiting": len(room.waiting)}, time.time())
         waited = {p: room.waited_s(p) for p in room.waiting}
         group = room.take_group()
         if group is not None:
@@ -307,7 +331,8 @@ class Sessions:
         record = self.store.get_participant(pid)
         games = dict((record.data.get("browser_games") or {}) if record else {})
         games[scene.scene_id or ""] = game
-        self.store.update_participant_data(pid, {"browser_games": games}, now)
+        ids = [*((record.data.get("browser_game_ids") or []) if record else []), game["game_id"]]
+        self.store.update_participant_data(pid, {"browser_games": games, "browser_game_ids": ids}, now)
         return game
 
     def _end_browser_game(self, pid: str, scene: GymScene, advance: Advance) -> None:
@@ -320,13 +345,39 @@ class Sessions:
             self.notices[pid] = "The game stopped because of an error. Your data so far is saved."
 
     def client_records(self, sid: str, records: list[dict[str, Any]]) -> dict[str, Any]:
-        """Commit a batch from the page's outbox; the reply acknowledges what is committed."""
+        """Commit a batch from the page's outbox; the reply acknowledges what is committed.
+
+        Records the server refuses (invalid, or for a game this participant did not start in the
+        browser) are named in the reply too, so the page drops them instead of resending them
+        forever; each refusal is recorded as an event.
+        """
         pid = self.participant_of(sid)
+        record = self.store.get_participant(pid)
+        own_games = set((record.data.get("browser_game_ids") or []) if record else [])
+        accepted: list[dict[str, Any]] = []
+        refused: list[dict[str, Any]] = []
+        for item in records:
+            problem = _foreign_game(item, own_games)
+            if problem:
+                refused.append({"seq": item.get("seq") if isinstance(item, dict) else None, "error": problem})
+                continue
+            if item.get("kind") == "episode" and isinstance(item.get("payload"), dict):
+                item = {**item, "payload": {**item["payload"], "participant_ids": [pid]}}
+            accepted.append(item)
         try:
-            committed = self.store.add_client_records(pid, records)
-        except (ValueError, TypeError) as exc:
-            raise ProtocolError(f"records refused: {exc}") from None
-        return {"committed": committed}
+            committed = self.store.add_client_records(pid, accepted)
+        except (ValueError, TypeError):
+            committed = []  # one bad record refuses a batch: commit the others one by one
+            for item in accepted:
+                try:
+                    committed += self.store.add_client_records(pid, [item])
+                except (ValueError, TypeError) as exc:
+                    refused.append({"seq": item.get("seq"), "error": str(exc)[:300]})
+        if refused:
+            self.store.add_event(
+                pid, None, "client_records_refused", {"count": len(refused), "first": refused[:10]}, time.time()
+            )
+        return {"committed": committed, "refused": [r["seq"] for r in refused if isinstance(r["seq"], int)]}
 
     def action(self, sid: str, scene_id: str, action: Any) -> None:
         pid = self.participant_of(sid)
@@ -347,8 +398,8 @@ class Sessions:
             if self.game_of.get(pid) == game.game_id:
                 del self.game_of[pid]
         for pid in game.participant_ids:
-            if pid in game.dropped:
-                continue
+            if pid in game.dropped and len(game.players) > 1:
+                continue  # already ended with a code when dropped (see _player_dropped)
             if game.outcome == "player_dropped":
                 await self._end_with_code(pid, game.scene, "partner_left", "The game has ended", PARTNER_LEFT)
             elif game.outcome == "abandoned":
@@ -392,8 +443,7 @@ class Sessions:
         if opts.timeout_scene_id is not None:
             index = self.experiment.scene_index(opts.timeout_scene_id)
             self.notices[pid] = opts.timeout_message
-            self._enter(pid, index)
-            await self._send(pid, "scene", self.scene_spec(pid, index))
+            await self._send(pid, "scene", self._go_to(pid, index))
         else:
             await self._end_with_code(
                 pid, scene, "waitroom_timeout", "No partner found", opts.timeout_message, opts.timeout_redirect_url
@@ -441,6 +491,17 @@ class _GameChannel:
 
     async def to_player(self, participant_id: str, event: str, payload: dict[str, Any]) -> None:
         await self._sessions.sio.emit(event, payload, room=_room(participant_id))
+
+
+def _foreign_game(item: Any, own_games: set[str]) -> str | None:
+    """Why a page's step or episode record may not be stored: it names a game the page did not run."""
+    if not isinstance(item, dict) or item.get("kind") not in ("step", "episode"):
+        return None  # events and forms concern only the sender; the store checks their shape
+    payload = item.get("payload")
+    game_id = payload.get("game_id") if isinstance(payload, dict) else None
+    if game_id not in own_games:
+        return f"game {game_id!r} is not a game this participant played in the browser"
+    return None
 
 
 def _room(pid: str) -> str:

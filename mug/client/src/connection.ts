@@ -6,22 +6,43 @@ import type { Ack } from "./protocol";
 
 export class Connection {
   readonly socket: Socket;
+  private joined = false;
+  private whenJoined: Promise<void>;
+  private markReady: () => void = () => undefined;
 
   constructor() {
+    this.whenJoined = new Promise((resolve) => (this.markReady = resolve));
     // Resolving against the page keeps a path prefix (e.g. /proxy/8888/) in the Socket.IO path.
     const path = new URL("socket.io", window.location.href).pathname;
     this.socket = io({ path, transports: ["websocket"], reconnectionDelayMax: 2000 });
   }
 
-  /** Emits an event and resolves with the server's acknowledgement; rejects on error or timeout. */
+  /** The server knows this page's participant again (after every (re)connect's `join`). */
+  markJoined(): void {
+    this.joined = true;
+    this.markReady();
+  }
+
+  /** The connection dropped: requests wait for the next join (Socket.IO would otherwise send
+   * buffered events before the page could say who it is, and the server would refuse them). */
+  markLeft(): void {
+    if (!this.joined) return;
+    this.joined = false;
+    this.whenJoined = new Promise((resolve) => (this.markReady = resolve));
+  }
+
+  /** Emits an event and resolves with the server's acknowledgement; rejects on error or timeout.
+   * Anything but `join` waits until the page has joined. */
   async request<T extends Ack>(event: string, payload: object, timeoutMs = 10_000): Promise<T> {
+    if (event !== "join") await this.whenJoined;
     const reply = (await this.socket.timeout(timeoutMs).emitWithAck(event, payload)) as T;
     if (!reply || reply.ok !== true) throw new Error(reply?.error ?? `no reply to ${event}`);
     return reply;
   }
 
+  /** Fire-and-forget (actions, focus changes): dropped while the page has not joined. */
   send(event: string, payload: object): void {
-    this.socket.emit(event, payload);
+    if (this.joined) this.socket.emit(event, payload);
   }
 
   /** Round trip to the server in milliseconds; `lastRtt` reports the previous one for monitoring. */

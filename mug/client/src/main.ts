@@ -35,6 +35,7 @@ class App {
     const socket = this.conn.socket;
     socket.on("connect", () => void this.join());
     socket.on("disconnect", () => {
+      this.conn.markLeft();
       this.harness.connected = false;
       if (!this.replaced) this.banner.textContent = "Connection lost — reconnecting…";
     });
@@ -58,8 +59,8 @@ class App {
     document.addEventListener("visibilitychange", () =>
       this.conn.send("client_event", { kind: "visibility", data: { state: document.visibilityState } }),
     );
-    window.addEventListener("blur", () => this.conn.socket.connected && this.conn.send("client_event", { kind: "blur" }));
-    window.addEventListener("focus", () => this.conn.socket.connected && this.conn.send("client_event", { kind: "focus" }));
+    window.addEventListener("blur", () => this.conn.send("client_event", { kind: "blur" }));
+    window.addEventListener("focus", () => this.conn.send("client_event", { kind: "focus" }));
     // A ping every few seconds keeps the measured round trip fresh (shown to the researcher's monitor).
     window.setInterval(() => void this.measureRtt(), PING_INTERVAL_MS);
   }
@@ -99,6 +100,7 @@ class App {
       this.remember(reply.participant_id, params);
       this.harness.participantId = reply.participant_id;
       this.harness.connected = true;
+      this.conn.markJoined();
       this.banner.textContent = "";
       await this.openOutbox(reply.participant_id);
       if (reply.preload_runtime) void this.getRuntime().preload().catch(() => undefined); // errors show in the game scene
@@ -113,8 +115,8 @@ class App {
   /** Opens the outbox once (after the first join) and sends what an earlier page left unsent. */
   private async openOutbox(participantId: string): Promise<void> {
     if (!this.outbox) {
-      const send = async (records: OutboxRecord[]): Promise<number[]> =>
-        (await this.conn.request<{ ok: true; committed: number[] }>("client_records", { records })).committed;
+      const send = async (records: OutboxRecord[]): Promise<{ committed: number[]; refused: number[] }> =>
+        await this.conn.request<{ ok: true; committed: number[]; refused: number[] }>("client_records", { records });
       const box = await Outbox.open(participantId, send);
       this.outbox = box;
       this.harness.outbox = {

@@ -9,12 +9,13 @@ export interface OutboxRecord {
   payload: Record<string, unknown>;
 }
 
-/** Sends a batch; resolves with the seqs the server committed. */
-export type SendBatch = (records: OutboxRecord[]) => Promise<number[]>;
+/** Sends a batch; resolves with the seqs the server committed and those it refused for good. */
+export type SendBatch = (records: OutboxRecord[]) => Promise<{ committed: number[]; refused: number[] }>;
 
 const DB_NAME = "mug-outbox";
 const SEND_INTERVAL_MS = 250;
 const BATCH_LIMIT = 400;
+const BATCH_BYTES = 256 * 1024; // well under the server's 1 MB limit for one batch
 
 export class Outbox {
   private readonly unsent: OutboxRecord[] = [];
@@ -23,6 +24,7 @@ export class Outbox {
   private timer: number | null = null;
   private writes: Promise<void> = Promise.resolve();
   acked = 0;
+  refused = 0;
 
   private constructor(
     private readonly participantId: string,
@@ -78,7 +80,9 @@ export class Outbox {
     const until = performance.now() + timeoutMs;
     while (this.unsent.length > 0 && performance.now() < until) {
       const before = this.unsent.length;
-      await this.flushSome();
+      // A send waits while the page is offline; stop waiting at the deadline (records stay queued).
+      const left = until - performance.now();
+      await Promise.race([this.flushSome(), new Promise((r) => setTimeout(r, left))]);
       if (this.unsent.length >= before) await new Promise((r) => setTimeout(r, SEND_INTERVAL_MS));
     }
   }
@@ -88,10 +92,21 @@ export class Outbox {
     if (this.sending || this.unsent.length === 0) return this.sending ?? Promise.resolve();
     this.sending = (async () => {
       await this.writes; // a record is in IndexedDB before the server may see it
-      const batch = this.unsent.slice(0, BATCH_LIMIT);
+      const batch: OutboxRecord[] = [];
+      let bytes = 0;
+      for (const record of this.unsent.slice(0, BATCH_LIMIT)) {
+        bytes += JSON.stringify(record).length;
+        if (batch.length > 0 && bytes > BATCH_BYTES) break;
+        batch.push(record);
+      }
       try {
-        const committed = new Set(await this.send(batch));
-        this.drop(committed);
+        const reply = await this.send(batch);
+        if (reply.refused.length) {
+          // The server recorded why; resending would only be refused again.
+          console.warn(`mug: the server refused records ${reply.refused.join(", ")}`);
+          this.refused += reply.refused.length;
+        }
+        this.drop(new Set([...reply.committed, ...reply.refused]), reply.committed.length);
       } catch {
         // offline or refused: keep everything and try again on the next tick
       }
@@ -101,19 +116,19 @@ export class Outbox {
     return this.sending;
   }
 
-  private drop(committed: Set<number>): void {
-    if (committed.size === 0) return;
+  private drop(done: Set<number>, committed: number): void {
+    if (done.size === 0) return;
     for (let i = this.unsent.length - 1; i >= 0; i--) {
-      if (committed.has(this.unsent[i]!.seq)) this.unsent.splice(i, 1);
+      if (done.has(this.unsent[i]!.seq)) this.unsent.splice(i, 1);
     }
-    this.acked += committed.size;
+    this.acked += committed;
     const db = this.db;
     if (!db) return;
     const participant = this.participantId;
     this.writes = this.writes.then(() =>
       transaction(db, ["records"], (tx) => {
         const store = tx.objectStore("records");
-        for (const seq of committed) store.delete([participant, seq]);
+        for (const seq of done) store.delete([participant, seq]);
       }).catch((err) => console.warn("mug: could not drop acknowledged records", err)),
     );
   }

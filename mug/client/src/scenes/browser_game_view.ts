@@ -121,15 +121,23 @@ export class BrowserGameView implements SceneView {
     // Records reach the server before the page moves on when the network allows; if it does not,
     // the outbox keeps them and sends them later (on this or any later page).
     await this.ctx.outbox()?.flush(5_000);
-    try {
-      const reply = await this.ctx.conn.request<{ ok: true; scene: SceneSpec }>("advance", {
-        scene_id: spec.scene_id,
-        game_id: game.game_id,
-        outcome,
-      });
-      this.ctx.show(reply.scene);
-    } catch (err) {
-      this.fail(`Could not continue: ${(err as Error).message}. Please reload the page.`);
+    // Requests wait while the page is offline; a timeout or a refusal is retried a few times.
+    for (let attempt = 1; !this.gone; attempt++) {
+      try {
+        const reply = await this.ctx.conn.request<{ ok: true; scene: SceneSpec }>("advance", {
+          scene_id: spec.scene_id,
+          game_id: game.game_id,
+          outcome,
+        });
+        this.ctx.show(reply.scene);
+        return;
+      } catch (err) {
+        if (attempt >= 5) {
+          this.fail(`Could not continue: ${(err as Error).message}. Please reload the page.`);
+          return;
+        }
+        this.stage?.say("Saving your game…");
+      }
     }
   }
 
