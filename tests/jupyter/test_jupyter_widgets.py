@@ -9,31 +9,18 @@ import os
 import subprocess
 import sys
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from envs import walk_scene
-from helpers import wait_for
+from helpers import eventually, wait_for
 
 import mug
 from mug.server import urls
 from mug.widgets import autopilot
 from mug.widgets.preview import preview
-
-
-def eventually(condition: Callable[[], Any], timeout: float = 20.0) -> Any:
-    """Wait for ``condition()`` to be truthy (polling an explicit state) and return it."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s")
-        time.sleep(0.02)
 
 
 def run(coro: Any) -> Any:
