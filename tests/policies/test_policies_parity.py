@@ -7,20 +7,17 @@ with the client build's dist/vendor/ort and the test's models by a Tornado stati
 
 from __future__ import annotations
 
-import asyncio
-import mimetypes
 import statistics
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import numpy as np
 import pytest
 from policies_models import N_OBS, build_ff, build_lstm, observations
+from runtime.runtime_site import SiteServer, guard_network
 
 from mug.policies import ModelConfig, OnnxPolicy, make_policy
 
@@ -29,58 +26,6 @@ ORT_DIST = CLIENT / "dist" / "vendor" / "ort"
 ESBUILD = CLIENT / "node_modules" / ".bin" / "esbuild"
 TOLERANCE = 1e-5
 STEPS = 40
-
-mimetypes.add_type("application/wasm", ".wasm")
-mimetypes.add_type("text/javascript", ".mjs")
-mimetypes.add_type("text/javascript", ".js")
-
-
-class StaticServer:
-    """Tornado on 127.0.0.1 (own thread and loop): / -> the test folder, /static/vendor/ort/ -> the build's ort."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.port = 0
-        self._ready = threading.Event()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread = threading.Thread(target=self._run, name="policy-parity-static", daemon=True)
-
-    def _run(self) -> None:
-        import tornado.httpserver
-        import tornado.netutil
-        import tornado.web
-
-        loop = asyncio.new_event_loop()
-        asyncio.set_event_loop(loop)
-        self._loop = loop
-        app = tornado.web.Application(
-            [
-                (r"/static/vendor/ort/(.*)", tornado.web.StaticFileHandler, {"path": str(ORT_DIST)}),
-                (r"/(.*)", tornado.web.StaticFileHandler, {"path": str(self.root), "default_filename": "index.html"}),
-            ]
-        )
-        sockets = tornado.netutil.bind_sockets(0, "127.0.0.1")
-        self.port = sockets[0].getsockname()[1]
-        server = tornado.httpserver.HTTPServer(app)
-        server.add_sockets(sockets)
-        self._ready.set()
-        try:
-            loop.run_forever()
-        finally:
-            server.stop()
-            loop.run_until_complete(server.close_all_connections())
-            loop.close()
-
-    def start(self) -> str:
-        self._thread.start()
-        if not self._ready.wait(10):
-            raise RuntimeError("static server did not start")
-        return f"http://127.0.0.1:{self.port}/"
-
-    def stop(self) -> None:
-        if self._loop is not None:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
 
 
 @pytest.fixture(scope="module")
@@ -102,7 +47,7 @@ def site(tmp_path_factory) -> Iterator[dict[str, Any]]:
     models = root / "models"
     models.mkdir()
     paths = {"ff": build_ff(models / "ff.onnx"), "lstm": build_lstm(models / "lstm.onnx")}
-    server = StaticServer(root)
+    server = SiteServer(root)  # / -> the test folder, /static/ -> the client build (vendor/ort)
     url = server.start()
     try:
         yield {"url": url, "models": paths, "bundle_s": bundle_s}
@@ -113,21 +58,10 @@ def site(tmp_path_factory) -> Iterator[dict[str, Any]]:
 @pytest.fixture(scope="module")
 def page(browser, site) -> Iterator[Any]:
     """One page on the harness; any request that leaves the test server is aborted and recorded."""
-    origin = urlsplit(site["url"]).netloc
-    outside: list[str] = []
     context = browser.new_context()
+    outside = guard_network(context, site["url"])
     page = context.new_page()
     page.set_default_timeout(20_000)
-
-    def guard(route: Any) -> None:
-        parts = urlsplit(route.request.url)
-        if parts.scheme in ("http", "https", "ws", "wss") and parts.netloc != origin:
-            outside.append(route.request.url)
-            route.abort()
-        else:
-            route.continue_()
-
-    page.route("**/*", guard)
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     page.goto(site["url"])
