@@ -106,3 +106,17 @@ def test_an_rgb_array_env_is_playable(serve, participant) -> None:
     assert steps["info.x"].iloc[-1] > 0.5
     last_obs = json.loads(steps["obs"].iloc[-1])  # observations were asked for
     assert last_obs["walker"][0] == pytest.approx(steps["info.x"].iloc[-1], abs=1e-3)
+
+
+def test_opening_the_study_in_a_second_tab_moves_the_session_there(serve, participant) -> None:
+    exp = experiment(walk_scene(length=100_000))
+    server = serve(exp)
+    first = participant(server.url + "?participant=twice")
+    start_game(first)
+    second = participant(server.url + "?participant=twice")
+    wait_for(first, "m.status === 'replaced'")
+    assert "another tab" in first.get_by_test_id("replaced").inner_text()
+    # The newer page carries on in the same scene, with the running game.
+    wait_for(second, "m.sceneId === 'walk' && m.status === 'running'")
+    before = second.evaluate("window.mug.step")
+    wait_for(second, "m.step > arg", before)

@@ -51,8 +51,12 @@ class App {
     socket.on("session_replaced", (msg: { message: string }) => {
       this.replaced = true;
       socket.disconnect();
-      this.view?.destroy();
+      this.view?.destroy(); // stops a client-side game running in this page
       this.view = null;
+      // The newer page owns the outbox now: stop sending from this one (what is left in IndexedDB
+      // is sent by the newer page) so two pages never number records at the same time.
+      this.outbox?.close();
+      this.runtime?.terminate();
       this.root.replaceChildren(el("div", { class: "mug-notice", "data-testid": "replaced", text: msg.message }));
       this.harness.status = "replaced";
     });
