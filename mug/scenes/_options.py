@@ -119,6 +119,17 @@ def read_text_file(scene: Any, method: str, option: str, path: Any) -> str:
         raise fail(scene, method, option, f"must be a readable text file: {exc}") from None
 
 
+def text_or_file(scene: Any, method: str, option: str, inline: Any, path: Any) -> Any:
+    """The text given inline as ``option`` or read from ``<option>_filepath`` (not both); NOT_PROVIDED if neither."""
+    if inline is not NOT_PROVIDED and path is not NOT_PROVIDED:
+        raise fail(scene, method, f"{option}_filepath", f"cannot be combined with {option}; pass one")
+    if path is not NOT_PROVIDED:
+        return read_text_file(scene, method, f"{option}_filepath", path)
+    if inline is not NOT_PROVIDED:
+        return check_str(scene, method, option, inline)
+    return NOT_PROVIDED
+
+
 def is_json_value(value: Any) -> bool:
     """True when value is made of JSON types only (what can travel to the browser and the store)."""
     if value is None or isinstance(value, (bool, str)):

@@ -18,7 +18,7 @@ from mug.scenes._options import (
     fail,
     is_json_value,
     known_options,
-    read_text_file,
+    text_or_file,
 )
 from mug.scenes.multiplayer import MultiplayerOptions, WaitroomOptions, multiplayer_options, waitroom_options
 from mug.scenes.runtime import RuntimeOptions, runtime_options
@@ -319,22 +319,14 @@ class GymScene(Scene):
         in_game_scene_body_filepath: str = NOT_PROVIDED,
     ) -> GymScene:
         """Set the HTML shown before the game starts (``scene_body``) and beside it while playing."""
-        for inline, path in (("scene_body", scene_body_filepath), ("in_game_scene_body", in_game_scene_body_filepath)):
-            given_inline = scene_body if inline == "scene_body" else in_game_scene_body
-            if given_inline is not NOT_PROVIDED and path is not NOT_PROVIDED:
-                raise fail(self, "content", f"{inline}_filepath", f"cannot be combined with {inline}; pass one")
+        body = text_or_file(self, "content", "scene_body", scene_body, scene_body_filepath)
+        in_game = text_or_file(self, "content", "in_game_scene_body", in_game_scene_body, in_game_scene_body_filepath)
         if scene_header is not NOT_PROVIDED:
             self.scene_header = check_str(self, "content", "scene_header", scene_header, allow_none=True)
-        if scene_body is not NOT_PROVIDED:
-            self.scene_body = check_str(self, "content", "scene_body", scene_body) or ""
-        if scene_body_filepath is not NOT_PROVIDED:
-            self.scene_body = read_text_file(self, "content", "scene_body_filepath", scene_body_filepath)
-        if in_game_scene_body is not NOT_PROVIDED:
-            self.in_game_scene_body = check_str(self, "content", "in_game_scene_body", in_game_scene_body) or ""
-        if in_game_scene_body_filepath is not NOT_PROVIDED:
-            self.in_game_scene_body = read_text_file(
-                self, "content", "in_game_scene_body_filepath", in_game_scene_body_filepath
-            )
+        if body is not NOT_PROVIDED:
+            self.scene_body = body
+        if in_game is not NOT_PROVIDED:
+            self.in_game_scene_body = in_game
         return self
 
     # -- derived views ---------------------------------------------------------------------

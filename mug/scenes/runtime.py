@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlparse
 
-from mug.scenes._options import check_str, fail, read_text_file
+from mug.scenes._options import NOT_PROVIDED, fail, text_or_file
 
 
 @dataclass
@@ -39,14 +39,10 @@ class RuntimeOptions:
 def runtime_options(scene: Any, current: RuntimeOptions | None, given: dict[str, Any]) -> RuntimeOptions:
     """Validate ``GymScene.runtime(**given)`` on top of the current options."""
     opts = current or RuntimeOptions()
-    if "env_code" in given and "env_code_filepath" in given:
-        raise fail(scene, "runtime", "env_code_filepath", "cannot be combined with env_code; pass one")
-    code = None
-    if "env_code" in given:
-        code = check_str(scene, "runtime", "env_code", given["env_code"])
-    if "env_code_filepath" in given:
-        code = read_text_file(scene, "runtime", "env_code_filepath", given["env_code_filepath"])
-    if code is not None:
+    code = text_or_file(
+        scene, "runtime", "env_code", given.get("env_code", NOT_PROVIDED), given.get("env_code_filepath", NOT_PROVIDED)
+    )
+    if code is not NOT_PROVIDED:
         try:
             compile(code, f"<{getattr(scene, 'scene_id', None) or 'scene'} env_code>", "exec")
         except SyntaxError as exc:

@@ -12,7 +12,7 @@ from mug.scenes._options import (
     check_str,
     fail,
     known_options,
-    read_text_file,
+    text_or_file,
 )
 from mug.scenes.scene import Scene
 
@@ -42,14 +42,11 @@ class StaticScene(Scene):
         continue_label: str = NOT_PROVIDED,
     ) -> StaticScene:
         """Set the page's header and HTML body (inline, or read from ``scene_body_filepath``)."""
-        if scene_body is not NOT_PROVIDED and scene_body_filepath is not NOT_PROVIDED:
-            raise fail(self, "display", "scene_body_filepath", "cannot be combined with scene_body; pass one")
+        body = text_or_file(self, "display", "scene_body", scene_body, scene_body_filepath)
         if scene_header is not NOT_PROVIDED:
             self.scene_header = check_str(self, "display", "scene_header", scene_header, allow_none=True)
-        if scene_body is not NOT_PROVIDED:
-            self.scene_body = check_str(self, "display", "scene_body", scene_body) or ""
-        if scene_body_filepath is not NOT_PROVIDED:
-            self.scene_body = read_text_file(self, "display", "scene_body_filepath", scene_body_filepath)
+        if body is not NOT_PROVIDED:
+            self.scene_body = body
         if continue_label is not NOT_PROVIDED:
             label = check_str(self, "display", "continue_label", continue_label)
             if not label:
