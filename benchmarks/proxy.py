@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from benchmarks._stats import summary
-from benchmarks.server_loop import bench_game
+from benchmarks.server_loop import bench_game, round_trips
 from mug import Experiment
 from mug._chromium import launch
 
@@ -79,13 +79,7 @@ def _measure(browser: Any, url: str, pings: int, frames: int, fps: int) -> tuple
         page.wait_for_function("window.mug && window.mug.status === 'waiting_start'")
         page.get_by_test_id("start-game").click()
         page.wait_for_function("window.mug.status === 'running'")
-        rtts = page.evaluate(
-            """async (n) => { const out = [];
-                for (let i = 0; i < 20; i++) await window.mug.ping();   // warm-up
-                for (let i = 0; i < n; i++) out.push(await window.mug.ping());
-                return out; }""",
-            pings,
-        )
+        rtts = round_trips(page, pings)
         arrivals = page.evaluate(FRAME_ARRIVALS, frames)
         return rtts, _lateness(arrivals, 1000.0 / fps)
     finally:

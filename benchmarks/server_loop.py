@@ -11,6 +11,17 @@ from mug._chromium import launch
 from mug.env.examples.catch import CatchEnv
 
 
+def round_trips(page: Any, count: int) -> list[float]:
+    """`count` Socket.IO round trips (ms) measured by the participant page, after a short warm-up."""
+    return page.evaluate(
+        """async (n) => { const out = [];
+            for (let i = 0; i < 20; i++) await window.mug.ping();   // warm-up
+            for (let i = 0; i < n; i++) out.push(await window.mug.ping());
+            return out; }""",
+        count,
+    )
+
+
 def bench_game(fps: int) -> GymScene:
     """The game the latency benchmarks play: Catch, one human, long enough never to end."""
     return (
@@ -39,13 +50,7 @@ def run(pings: int = 1000, ticks: int = 600, fps: int = 30) -> dict[str, Any]:
                 page.get_by_test_id("start-game").click()
                 page.wait_for_function("window.mug.status === 'running'")
                 # Round trips while the game streams frames, as in a real session.
-                rtts = page.evaluate(
-                    """async (n) => { const out = [];
-                        for (let i = 0; i < 20; i++) await window.mug.ping();   // warm-up
-                        for (let i = 0; i < n; i++) out.push(await window.mug.ping());
-                        return out; }""",
-                    pings,
-                )
+                rtts = round_trips(page, pings)
                 page.wait_for_function("(n) => window.mug.step >= n", arg=ticks, timeout=ticks / fps * 3000)
                 lateness = server.stats()["tick_lateness_ms"]
             finally:
