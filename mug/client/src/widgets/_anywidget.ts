@@ -1,6 +1,7 @@
 // The small part of anywidget's front-end API the MUG widgets use (anywidget >= 0.9).
 // Widget modules are loaded by anywidget from a blob: URL, so every URL they build is resolved
 // against the notebook page (window.location), never import.meta.url.
+import { el as h } from "../dom";
 
 export interface AnyModel<T> {
   get<K extends keyof T>(name: K): T[K];
@@ -24,20 +25,8 @@ export function listen<T>(model: AnyModel<T>, events: Record<string, () => void>
   };
 }
 
-/** A tiny element builder (no dependency on the participant page's modules). */
-export function h<K extends keyof HTMLElementTagNameMap>(
-  tag: K,
-  attrs: Record<string, string> = {},
-  children: (Node | string)[] = [],
-): HTMLElementTagNameMap[K] {
-  const node = document.createElement(tag);
-  for (const [name, value] of Object.entries(attrs)) {
-    if (name === "text") node.textContent = value;
-    else node.setAttribute(name, value);
-  }
-  node.append(...children);
-  return node;
-}
+/** The element builder of the participant page (dom.ts has no dependencies, so bundling it is cheap). */
+export { h };
 
 /** Adds a <style> once per document (widgets may be displayed many times). */
 export function injectStyle(id: string, css: string): void {
