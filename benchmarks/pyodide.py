@@ -19,6 +19,7 @@ Reuses the test site (tests/runtime/runtime_site.py); needs the client build (``
 
 from __future__ import annotations
 
+import statistics
 import sys
 import tempfile
 from pathlib import Path
@@ -49,7 +50,23 @@ from mug.policies import ModelConfig  # noqa: E402
 VERSION = "bench1"
 
 
-def _first_frame(page: Any, url: str) -> float:
+#: Steps of a start, each ending at a mark (ms since navigation start); a phase lasts from the
+#: previous step's mark to its own.
+PHASES = [
+    ("page", "scriptStarted"),  # navigation → the page's script runs
+    ("worker_start", "workerStarted"),  # new Worker() → the worker script runs
+    ("pyodide_import", "pyodideImported"),  # import pyodide.mjs
+    ("load_pyodide", "pyodideStarted"),  # loadPyodide: wasm, stdlib, interpreter start (or snapshot)
+    ("micropip", "micropipLoaded"),
+    ("mug_env_runtime", "ready"),  # unpack the mug env zip, import the bridge (mug.env)
+    ("run_handoff", "runReceived"),  # "ready" to the page, "run" back to the worker
+    ("env", "envLoaded"),  # packages, env code, adapter, bots
+    ("first_frame", "firstFrame"),  # reset + render + diff, the frame posted to the page
+]
+
+
+def _first_frame(page: Any, url: str) -> tuple[float, dict[str, float]]:
+    """Open the autorun page; the time of its first frame and the phases before it (ms)."""
     page.goto(url)
     page.wait_for_function(
         "window.mugRuntimeHarness && window.mugRuntimeHarness.current() "
@@ -60,14 +77,20 @@ def _first_frame(page: Any, url: str) -> float:
     log = page.evaluate("window.mugRuntimeHarness.current()")
     if log["firstFrameAt"] is None:
         raise RuntimeError(f"the game did not start: {log['errors']}")
-    return float(log["firstFrameAt"])
+    preload = page.evaluate("window.mugRuntimeHarness.preloadMarks()")
+    marks = {**preload, **log["loaded"], "firstFrame": log["firstFrameAt"]}
+    phases, previous = {}, 0.0
+    for name, mark in PHASES:
+        phases[name] = marks[mark] - previous
+        previous = marks[mark]
+    return float(log["firstFrameAt"]), phases
 
 
 def _starts(pw: Any, url: str, rounds: int) -> dict[str, Any]:
     """Each round: a new browser profile on disk (an empty HTTP cache, like a first visit) opens the
     page, then a second page of the same profile opens it again (warm cache). A disk profile, not an
     in-memory (incognito) context, because the in-memory cache does not keep Pyodide's 8.6 MB wasm."""
-    cold, warm = [], []
+    cold, warm, cold_phases, warm_phases = [], [], [], []
     spec = game_spec(maxSteps=10_000, fps=30)
     target = autorun_url(url, spec, VERSION)
     for _ in range(rounds):
@@ -76,14 +99,23 @@ def _starts(pw: Any, url: str, rounds: int) -> dict[str, Any]:
             outside = watch_network(context, url)  # not guard_network: routing turns the HTTP cache off
             try:
                 first = context.new_page()
-                cold.append(_first_frame(first, target))
+                total, phases = _first_frame(first, target)
+                cold.append(total)
+                cold_phases.append(phases)
                 first.close()
-                warm.append(_first_frame(context.new_page(), target))
+                total, phases = _first_frame(context.new_page(), target)
+                warm.append(total)
+                warm_phases.append(phases)
             finally:
                 context.close()
         if outside:
             raise RuntimeError(f"the page reached outside the server: {outside}")
-    return {"cold": cold, "warm": warm}
+    return {"cold": cold, "warm": warm, "cold_phases": cold_phases, "warm_phases": warm_phases}
+
+
+def _median_phases(rounds: list[dict[str, float]]) -> dict[str, float]:
+    """The median of each phase over the rounds (ms)."""
+    return {name: round(statistics.median(r[name] for r in rounds), 1) for name, _ in PHASES}
 
 
 def _game(page: Any, spec: dict[str, Any]) -> dict[str, Any]:
@@ -149,6 +181,11 @@ def run(rounds: int = 5, steps: int = 3000) -> dict[str, Any]:
             "immutable_vendor": summary(immutable["warm"], 1),
         },
         "goals_ms": {"cold": 2500, "warm": 1000},
+        "start_phases_p50_ms": {
+            "cold": _median_phases(mug_rule["cold_phases"]),
+            "warm_mug_cache_rule": _median_phases(mug_rule["warm_phases"]),
+            "warm_immutable_vendor": _median_phases(immutable["warm_phases"]),
+        },
         "catch_steps_per_s": round(stats["ticks"] / stats["elapsedS"], 1),
         "env_call_ms": {k: round(v, 4) for k, v in stats["envMs"].items()},
         "env_calls_per_s": round(1000 / stats["envMs"]["mean"], 1),

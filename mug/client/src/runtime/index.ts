@@ -3,7 +3,7 @@
 // records through callbacks and sends the human's actions.
 import type { Json } from "../protocol";
 import type { FromWorker, ToWorker } from "./messages";
-import type { RunResult, RuntimeCallbacks, RuntimeGameSpec, RuntimeRecord, RuntimeUrls } from "./types";
+import type { RunResult, RuntimeCallbacks, RuntimeGameSpec, RuntimeLoadInfo, RuntimeRecord, RuntimeUrls } from "./types";
 
 export type {
   EpisodePayload,
@@ -14,6 +14,8 @@ export type {
   RuntimeCallbacks,
   RuntimeFrame,
   RuntimeGameSpec,
+  RuntimeLoadInfo,
+  RuntimeMarks,
   RuntimePolicySpec,
   RuntimeRecord,
   RuntimeStats,
@@ -65,6 +67,8 @@ function normalizeUrls(urls: RuntimeUrls): RuntimeUrls {
 
 export class PyodideRuntime {
   readonly urls: RuntimeUrls;
+  /** How the current worker's preload went (timings); null until it is ready. */
+  loadInfo: RuntimeLoadInfo | null = null;
   private worker: Worker | null = null;
   private preloading: Promise<void> | null = null;
   private loaded = false;
@@ -193,6 +197,7 @@ export class PyodideRuntime {
         }
         return;
       case "ready":
+        this.loadInfo = message.info;
         this.onReady?.();
         return;
       case "preload_failed": {
@@ -220,6 +225,9 @@ export class PyodideRuntime {
         break;
       case "stats":
         run.callbacks.onStats?.(message.stats);
+        break;
+      case "loaded":
+        run.callbacks.onLoaded?.(message.marks);
         break;
       case "end":
         this.finish(run, message.result === "error" ? "error" : "done");
@@ -261,6 +269,7 @@ export class PyodideRuntime {
     this.worker?.terminate();
     this.worker = null;
     this.loaded = false;
+    this.loadInfo = null;
     this.preloading = null;
     this.onReady = null;
     const reject = this.rejectPreload;

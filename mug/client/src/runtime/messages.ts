@@ -4,6 +4,8 @@ import type { Json } from "../protocol";
 import type {
   RuntimeFrame,
   RuntimeGameSpec,
+  RuntimeLoadInfo,
+  RuntimeMarks,
   RuntimeRecord,
   RuntimeStats,
   RuntimeStatus,
@@ -19,7 +21,8 @@ export type ToWorker =
 
 export type FromWorker =
   | { type: "progress"; runId: number | null; fraction: number; label: string }
-  | { type: "ready" }
+  | { type: "ready"; info: RuntimeLoadInfo }
+  | { type: "loaded"; runId: number; marks: RuntimeMarks }
   | { type: "preload_failed"; message: string; traceback: string | null }
   | { type: "frame"; runId: number; frame: RuntimeFrame }
   | { type: "status"; runId: number; status: RuntimeStatus; info: RuntimeStatusInfo }

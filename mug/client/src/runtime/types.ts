@@ -139,6 +139,20 @@ export interface RuntimeCallbacks {
   onError(message: string, traceback: string | null): void;
   /** Addition: called once when a game ends (done or error) with its timings. */
   onStats?(stats: RuntimeStats): void;
+  /** Addition: called once right before the game loop starts, with the wall-clock times (ms since
+   * the epoch, `performance.timeOrigin + performance.now()` in the worker) at which the run's loading
+   * steps ended: `runReceived`, `packagesInstalled`, `envLoaded` (env code + adapter + bots). */
+  onLoaded?(marks: RuntimeMarks): void;
+}
+
+/** Wall-clock times (ms since the epoch, sub-millisecond) of loading steps, by name. */
+export type RuntimeMarks = Record<string, number>;
+
+/** Addition: how the worker's preload went (PyodideRuntime.loadInfo), for benchmarks and diagnostics. */
+export interface RuntimeLoadInfo {
+  /** When each preload step ended (see RuntimeMarks): `workerStarted` (the worker script runs),
+   * `pyodideImported` (pyodide.mjs), `pyodideStarted` (loadPyodide resolved), `micropipLoaded`, `ready`. */
+  marks: RuntimeMarks;
 }
 
 export type RunResult = "done" | "error";

@@ -10,7 +10,7 @@ import bridgeSource from "./bridge.py";
 import { EnvFailure, GameLoop, type Bot, type Clock, type EnvSession, type ResetOutcome, type StepOutcome } from "./loop";
 import type { FromWorker, ToWorker } from "./messages";
 import { RandomBot } from "./random_bot";
-import type { RenderState, RuntimeGameSpec, RuntimeRecord, RuntimeUrls } from "./types";
+import type { RenderState, RuntimeGameSpec, RuntimeMarks, RuntimeRecord, RuntimeUrls } from "./types";
 
 type PyodideModule = { loadPyodide: (options: Record<string, unknown>) => Promise<PyodideInterface> };
 
@@ -52,6 +52,12 @@ class LoadFailure extends Error {
 }
 
 const scope = globalThis as unknown as DedicatedWorkerGlobalScope;
+
+/** Wall-clock now (ms since the epoch): comparable with the page's clock, unlike performance.now(). */
+function wallNow(): number {
+  return performance.timeOrigin + performance.now();
+}
+const preloadMarks: RuntimeMarks = { workerStarted: wallNow() };
 const BRIDGE_MODULE = "_mug_bridge";
 
 function post(message: FromWorker): void {
@@ -111,6 +117,7 @@ async function loadRuntime(u: RuntimeUrls, progress: (fraction: number, label: s
   } catch (err) {
     throw new LoadFailure(`Could not load Pyodide from ${base}pyodide.mjs: ${errorText(err)}`);
   }
+  preloadMarks.pyodideImported = wallNow();
   const lock = await lockOptions(base, u.packageIndexUrl);
   let pyodide: PyodideInterface;
   try {
@@ -126,12 +133,14 @@ async function loadRuntime(u: RuntimeUrls, progress: (fraction: number, label: s
   } catch (err) {
     throw new LoadFailure(`Could not start Pyodide from ${base}: ${errorText(err)}`);
   }
+  preloadMarks.pyodideStarted = wallNow();
   progress(0.75, "micropip");
   const problems: string[] = [];
   await pyodide.loadPackage("micropip", { errorCallback: (m: string) => problems.push(m), messageCallback: () => undefined });
   if (!("micropip" in pyodide.loadedPackages)) {
     throw new LoadFailure(`Could not load micropip from ${base}: ${problems.join(" ") || "unknown error"}`);
   }
+  preloadMarks.micropipLoaded = wallNow();
   progress(0.9, "mug env runtime");
   const bytes = await zip;
   try {
@@ -140,6 +149,7 @@ async function loadRuntime(u: RuntimeUrls, progress: (fraction: number, label: s
     pyodide.FS.writeFile(`${site}/${BRIDGE_MODULE}.py`, bridgeSource);
     pyodide.runPython("import importlib; importlib.invalidate_caches()");
     const bridge = pyodide.pyimport(BRIDGE_MODULE) as PyBridge;
+    preloadMarks.ready = wallNow();
     progress(1, "ready");
     return { pyodide, bridge };
   } catch (err) {
@@ -152,7 +162,7 @@ function preload(u: RuntimeUrls): Promise<Runtime> {
     urls = u;
     ready = loadRuntime(u, (fraction, label) => post({ type: "progress", runId: null, fraction, label }));
     ready.then(
-      () => post({ type: "ready" }),
+      () => post({ type: "ready", info: { marks: { ...preloadMarks } } }),
       (err: unknown) => {
         post({ type: "preload_failed", message: errorText(err), traceback: err instanceof LoadFailure ? err.traceback : null });
       },
@@ -272,6 +282,7 @@ function checkSpec(spec: RuntimeGameSpec): string | null {
 
 async function runGame(run: Run): Promise<void> {
   const { runId, spec } = run;
+  const marks: RuntimeMarks = { runReceived: wallNow() };
   const record = (r: RuntimeRecord) => post({ type: "record", runId, record: r });
   const progress = (fraction: number, label: string) => post({ type: "progress", runId, fraction, label });
   let loop: GameLoop | null = null;
@@ -317,6 +328,7 @@ async function runGame(run: Run): Promise<void> {
         throw new LoadFailure(`Could not install package ${target}: ${reply.error}${detail}`, reply.traceback);
       }
     }
+    marks.packagesInstalled = wallNow();
     progress(0.85, "env");
     const observe = spec.agents.filter((a) => spec.policies[a]?.kind === "onnx");
     const randomAgents = spec.agents.filter((a) => spec.policies[a]?.kind === "random");
@@ -360,6 +372,8 @@ async function runGame(run: Run): Promise<void> {
       return;
     }
     progress(1, "ready");
+    marks.envLoaded = wallNow();
+    post({ type: "loaded", runId, marks });
     loop = new GameLoop(spec, env, bots, clock, {
       frame: (frame) => post({ type: "frame", runId, frame }),
       status: (status, info) => post({ type: "status", runId, status, info }),

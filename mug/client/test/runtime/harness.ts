@@ -8,6 +8,7 @@ import {
   type RunResult,
   type RuntimeFrame,
   type RuntimeGameSpec,
+  type RuntimeMarks,
   type RuntimeRecord,
   type RuntimeStats,
   type RuntimeStatus,
@@ -25,6 +26,8 @@ export interface GameLog {
   stats: RuntimeStats | null;
   /** performance.now() (ms since navigation start) of the first frame. */
   firstFrameAt: number | null;
+  /** The run's loading steps (onLoaded), as performance.now() of this page. */
+  loaded: RuntimeMarks | null;
   startedAt: number;
   endedAt: number | null;
 }
@@ -49,6 +52,12 @@ function urls(version: string | null): RuntimeUrls {
   };
 }
 
+/** Wall-clock marks from the worker as performance.now() of this page (ms since navigation start). */
+function pageTimes(marks: RuntimeMarks): RuntimeMarks {
+  return Object.fromEntries(Object.entries(marks).map(([name, at]) => [name, at - performance.timeOrigin]));
+}
+
+const scriptStartedAt = performance.now();
 const params = new URLSearchParams(location.search);
 let runtime = new PyodideRuntime(urls(params.get("v")));
 let current: GameLog | null = null;
@@ -65,6 +74,7 @@ function start(spec: RuntimeGameSpec, options: StartOptions = {}): { log: GameLo
     progress: [],
     stats: null,
     firstFrameAt: null,
+    loaded: null,
     startedAt: performance.now(),
     endedAt: null,
   };
@@ -85,6 +95,9 @@ function start(spec: RuntimeGameSpec, options: StartOptions = {}): { log: GameLo
       onError: (message, traceback) => log.errors.push({ message, traceback }),
       onStats: (stats) => {
         log.stats = stats;
+      },
+      onLoaded: (marks) => {
+        log.loaded = pageTimes(marks);
       },
     })
     .then((result) => {
@@ -119,6 +132,12 @@ const harness = {
   /** Run a game to its end and return everything it reported. */
   async run(spec: RuntimeGameSpec, options?: StartOptions): Promise<GameLog> {
     return start(spec, options).done;
+  },
+  /** The current worker's preload steps as performance.now() of this page, plus when this script
+   * started (null until the preload is ready). */
+  preloadMarks(): RuntimeMarks | null {
+    const info = runtime.loadInfo;
+    return info ? { scriptStarted: scriptStartedAt, ...pageTimes(info.marks) } : null;
   },
   current(): GameLog | null {
     return current;
