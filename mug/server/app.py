@@ -67,12 +67,42 @@ class PageHandler(tornado.web.RequestHandler):
         self.write(PAGE.format(title=html.escape(self.title), version=self.version, config=config))
 
 
+#: Cache-Control of a versioned asset: its URL changes with every build, so browsers may keep it a
+#: year and never revalidate it.
+IMMUTABLE = "public, max-age=31536000, immutable"
+
+
 class AssetHandler(tornado.web.StaticFileHandler):
-    """Client assets; a request carrying ?v=<build hash> may be cached for a year."""
+    """Client assets (``static/<path>``); a request carrying ``?v=<build hash>`` may be cached for a
+    year, anything else is ``no-cache`` (revalidated on every use)."""
 
     def set_extra_headers(self, path: str) -> None:
         if "v" not in self.request.arguments:
             self.set_header("Cache-Control", "no-cache")
+
+
+class VersionedAssetHandler(AssetHandler):
+    """Client assets under a path naming the build (``static/v/<build hash>/<path>``), for files whose
+    URLs the page cannot suffix with ``?v=``: Pyodide and onnxruntime-web derive their files' URLs
+    from a base URL. The current build's are immutable; another build's name gets today's files
+    uncached, so a stale page cannot file new content under its old URL for a year."""
+
+    def initialize(self, path: str, version: str) -> None:  # type: ignore[override]
+        super().initialize(path)
+        self.version = version
+        self.current = False
+
+    async def get(self, version: str, path: str, include_body: bool = True) -> None:  # type: ignore[override]
+        """Serve ``path`` of the build; ``version`` only decides the caching."""
+        self.current = version == self.version
+        await super().get(path, include_body)
+
+    async def head(self, version: str, path: str) -> None:  # type: ignore[override]
+        """As get(), without the body."""
+        await self.get(version, path, include_body=False)
+
+    def set_extra_headers(self, path: str) -> None:
+        self.set_header("Cache-Control", IMMUTABLE if self.current else "no-cache")
 
 
 class HealthHandler(tornado.web.RequestHandler):
@@ -91,11 +121,20 @@ def _socketio_handler(sio: socketio.AsyncServer) -> type:
     base: Any = socketio.get_tornado_handler(sio)
 
     class NoDelaySocketHandler(base):  # type: ignore[misc, valid-type]
-        """Turns Nagle's algorithm off: otherwise every small Socket.IO message waits ~40 ms."""
+        """The Socket.IO websocket, tuned for many small messages at a game's frame rate.
+
+        Nagle's algorithm is off: otherwise every small message waits ~40 ms. Per-message deflate
+        (which browsers always offer) is declined: compressing each ~0.5 kB frame cost the server
+        more CPU than anything else per message and raised tick lateness several-fold, to save a
+        participant ~100 kbit/s; image frames are PNG-compressed already.
+        """
 
         async def open(self, *args: Any, **kwargs: Any) -> None:
             self.set_nodelay(True)
             await super().open(*args, **kwargs)
+
+        def get_compression_options(self) -> None:
+            return None
 
     return NoDelaySocketHandler
 
@@ -110,13 +149,21 @@ def build_version(dist: Path) -> str:
     return digest.hexdigest()[:12]
 
 
+def static_routes(dist: Path, version: str) -> list[tuple[str, type, dict[str, Any]]]:
+    """The routes of the client's built assets: ``static/v/<version>/...`` and ``static/...``."""
+    return [
+        (r"/static/v/([^/]+)/(.*)", VersionedAssetHandler, {"path": str(dist), "version": version}),
+        (r"/static/(.*)", AssetHandler, {"path": str(dist)}),
+    ]
+
+
 def make_app(sio: socketio.AsyncServer, title: str, runtime_files: RuntimeFiles) -> tornado.web.Application:
     dist = client_dist()
     version = build_version(dist)
     return tornado.web.Application(
         [
             (r"/", PageHandler, {"title": title, "version": version}),
-            (r"/static/(.*)", AssetHandler, {"path": str(dist)}),
+            *static_routes(dist, version),
             (r"/socket.io/", _socketio_handler(sio)),
             (r"/runtime/mug-env.zip", EnvZipHandler, {"files": runtime_files}),
             (r"/wheels/(.+)", RuntimeFileHandler, {"files": runtime_files, "kind": "wheels"}),

@@ -4,11 +4,11 @@ Used by tests/runtime/test_runtime_*.py and benchmarks/pyodide.py. The site serv
 
 - ``/`` -> a temp folder: ``index.html``, ``harness.js`` (mug/client/test/runtime/harness.ts bundled
   with esbuild), ``mug_env.zip`` (``mug/__init__.py`` + ``mug/env/**``), test wheels and models;
-- ``/static/`` -> ``mug/client/dist`` (worker.js, vendor/pyodide, vendor/ort).
+- ``/static/`` and ``/static/v/<build>/`` -> ``mug/client/dist`` (worker.js, vendor/pyodide, vendor/ort).
 
-Caching follows the MUG server's rule: a URL with ``?v=`` may be cached for a long time, anything
-else is ``no-cache`` (revalidated). ``immutable_vendor=True`` also lets ``static/vendor/`` be cached
-(what a server could do for files whose path names their version).
+``/static/`` caching is the MUG server's own (its routes): ``static/v/<build>/...`` immutable, a URL
+with ``?v=`` cacheable, anything else ``no-cache`` (revalidated); the site's own files follow the
+same ``?v=`` rule.
 """
 
 from __future__ import annotations
@@ -122,13 +122,22 @@ def build_site(root: Path) -> Path:
 
 
 class SiteServer:
-    """Tornado on 127.0.0.1 (own thread and loop) serving a site folder and the client build."""
+    """Tornado on 127.0.0.1 (own thread and loop) serving a site folder and the client build.
 
-    def __init__(self, root: Path, *, immutable_vendor: bool = False) -> None:
+    ``/static/`` is served by the MUG server's own routes (``static_routes``), so caching is the
+    real server's: ``static/v/<version>/...`` immutable, ``?v=`` cacheable, the rest ``no-cache``.
+    ``version`` is the client build's (what the page would get from the MUG server).
+    """
+
+    def __init__(self, root: Path) -> None:
+        from mug.server.app import build_version
+
         self.root = root
-        self.immutable_vendor = immutable_vendor
+        self.version = build_version(DIST)
         self.port = 0
+        #: Every request's URI, and (URI, status) once answered, in order.
         self.requests: list[str] = []
+        self.responses: list[tuple[str, int]] = []
         self._ready = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread = threading.Thread(target=self._run, name="runtime-site", daemon=True)
@@ -138,28 +147,32 @@ class SiteServer:
         import tornado.netutil
         import tornado.web
 
+        from mug.server.app import static_routes
+
         site = self
 
         class Handler(tornado.web.StaticFileHandler):
-            def prepare(self) -> None:
-                site.requests.append(self.request.uri or "")
-
             def set_extra_headers(self, path: str) -> None:
-                versioned = "v" in self.request.arguments
-                vendor = site.immutable_vendor and (self.request.path or "").startswith("/static/vendor/")
-                if vendor and not versioned:
-                    self.set_header("Cache-Control", "public, max-age=31536000, immutable")
-                elif not versioned:
+                if "v" not in self.request.arguments:
                     self.set_header("Cache-Control", "no-cache")
+
+        def log(handler: tornado.web.RequestHandler) -> None:
+            site.responses.append((handler.request.uri or "", handler.get_status()))
+
+        class Recorder(tornado.web.Application):
+            def find_handler(self, request: Any, **kwargs: Any) -> Any:
+                site.requests.append(request.uri or "")
+                return super().find_handler(request, **kwargs)
 
         loop = asyncio.new_event_loop()
         asyncio.set_event_loop(loop)
         self._loop = loop
-        app = tornado.web.Application(
+        app = Recorder(
             [
-                (r"/static/(.*)", Handler, {"path": str(DIST)}),
+                *static_routes(DIST, self.version),
                 (r"/(.*)", Handler, {"path": str(self.root), "default_filename": "index.html"}),
-            ]
+            ],
+            log_function=log,
         )
         sockets = tornado.netutil.bind_sockets(0, "127.0.0.1")
         self.port = sockets[0].getsockname()[1]

@@ -139,12 +139,15 @@ class App {
     if (!this.runtime) {
       const page = window.location.href;
       const v = this.version ? `?v=${this.version}` : "";
+      // Pyodide and onnxruntime-web build their files' URLs from a base, so the build version goes
+      // into the path (static/v/<build>/...: cached without revalidation, see mug/server/app.py).
+      const vendor = this.version ? `static/v/${this.version}/vendor/` : "static/vendor/";
       this.runtime = new PyodideRuntime({
         workerUrl: new URL(`static/worker.js${v}`, page).href,
-        pyodideBase: new URL("static/vendor/pyodide/", page).href,
+        pyodideBase: new URL(`${vendor}pyodide/`, page).href,
         packageIndexUrl: null,
         mugEnvZipUrl: new URL("runtime/mug-env.zip", page).href,
-        ortWasmBase: new URL("static/vendor/ort/", page).href,
+        ortWasmBase: new URL(`${vendor}ort/`, page).href,
       });
     }
     return this.runtime;

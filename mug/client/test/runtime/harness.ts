@@ -39,16 +39,18 @@ export interface StartOptions {
   stopAt?: { episode: number; step: number };
 }
 
-/** URLs as a page at the server's root gets them; version (?v=) the ones that may carry it. */
+/** URLs as the MUG page makes them (src/main.ts): with a build version, the worker and the zip carry
+ * ?v= and Pyodide's and onnxruntime's bases are under static/v/<version>/. */
 function urls(version: string | null): RuntimeUrls {
   const at = (path: string) => new URL(path, location.href).href;
   const v = version ? `?v=${version}` : "";
+  const vendor = version ? `static/v/${version}/vendor/` : "static/vendor/";
   return {
     workerUrl: at(`static/worker.js${v}`),
-    pyodideBase: at("static/vendor/pyodide/"),
+    pyodideBase: at(`${vendor}pyodide/`),
     packageIndexUrl: null,
     mugEnvZipUrl: at(`mug_env.zip${v}`),
-    ortWasmBase: at("static/vendor/ort/"),
+    ortWasmBase: at(`${vendor}ort/`),
   };
 }
 
