@@ -1,8 +1,12 @@
 """Server-authoritative game: one env stepped at the scene's fps with every player's latest action.
 
-Concurrency model: each game is an asyncio task on the server loop that keeps the tick schedule,
-while everything that touches the env (reset, step, render, HUD) runs on a worker thread, so a slow
-env delays only its own game's ticks and never the event loop that serves every other game.
+Concurrency model: each game is an asyncio task on the server loop that keeps the tick schedule
+(its phase comes from `mug.server.ticks`). Creating, resetting and closing the env run on a worker
+thread. Steps start there too, timed: a game whose steps are quick (median under 2 ms over its
+first 30 steps) then steps on the event loop, where a small env's step costs less than the thread
+hand-off around it. A slow env stays on its worker thread, and steps on the loop that turn slow
+send their game back to the thread for good (see `_step_env`), so a slow env delays only its own
+game's ticks, except for at most two steps of an env that turns slow later.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import concurrent.futures
 import contextlib
 import logging
 import secrets
+import statistics
 import time
 import traceback
 import uuid
@@ -28,8 +33,14 @@ from mug.policies import Policy, make_policy, policy_label
 from mug.scenes.gym import GymScene, HudInfo
 from mug.server.protocol import action_key
 from mug.server.recorder import StepRecorder
+from mug.server.ticks import TickPhases
 
 log = logging.getLogger("mug.server.game")
+
+# Where env steps run (see the module docstring): the budget for a step on the event loop, and how
+# many steps are timed on the worker thread before a quick env moves to the loop.
+INLINE_STEP_BUDGET_S = 0.002
+PROBE_STEPS = 30
 
 
 class Channel(Protocol):
@@ -83,6 +94,7 @@ class ServerGame:
         on_finished: Callable[[ServerGame], Awaitable[None]],
         on_dropped: Callable[[ServerGame, str], Awaitable[None]] | None = None,
         game_id: str | None = None,
+        phases: TickPhases | None = None,
     ) -> None:
         self.scene = scene
         self.store = store
@@ -116,6 +128,12 @@ class ServerGame:
         self._observations: dict[str, Any] = {}
         self._background: set[asyncio.Task[None]] = set()
         self._adapter: EnvAdapter | None = None
+        self._phases = phases
+        self._slot: int | None = None
+        # "probing" (steps timed on the worker thread), "loop" or "thread" (for good).
+        self.env_placement = "probing"
+        self._probe: list[tuple[float, float]] = []  # (wall, CPU) seconds of the timed steps
+        self._slow_last = False
 
     @property
     def participant_ids(self) -> list[str]:
@@ -281,11 +299,12 @@ class ServerGame:
                     await asyncio.sleep(scene.reset_freeze_s)
                 await self._set_status("running")
                 await self._send_frames(await self._in_worker(self._render_all))
-                next_tick = loop.time()
+                next_tick = self._first_tick(loop.time())
                 while True:
-                    next_tick = await self._wait_for_tick(next_tick + interval)
+                    next_tick = await self._wait_for_tick(next_tick)
                     humans = self._human_actions()
-                    actions, result, frames = await self._in_worker(lambda humans=humans: self._advance(humans))
+                    actions, result, frames = await self._step_env(humans)
+                    next_tick += interval
                     self.recorder.add(self._step_row(actions, result))
                     await self._send_frames(frames)
                     if result.episode_over or self.step >= scene.max_steps:
@@ -329,6 +348,8 @@ class ServerGame:
             for player in self.players.values():
                 if player.drop_timer is not None:
                     player.drop_timer.cancel()
+            if self._phases is not None and self._slot is not None:
+                self._phases.release(scene.fps, self._slot)
             await self._close_env()
             try:
                 if self.outcome != "aborted":
@@ -338,6 +359,54 @@ class ServerGame:
                 log.exception("recording the end of game %s failed", self.game_id)
             if self.outcome != "aborted":
                 await self._on_finished(self)
+
+    def _first_tick(self, now: float) -> float:
+        """The first tick time: one interval from now, or the next instant of this game's phase slot."""
+        fps = self.scene.fps
+        if self._phases is None:
+            return now + 1.0 / fps
+        if self._slot is None:
+            self._slot = self._phases.take(fps)
+        return self._phases.first_tick(fps, self._slot, now + 1.0 / fps)
+
+    async def _step_env(self, humans: dict[str, Any]) -> tuple[dict[str, Any], Any, dict[str, Any]]:
+        """One env step, on the loop or the worker thread (see the module docstring), timed.
+
+        Wall time alone would misjudge a quick step that waited for the interpreter lock while
+        another thread ran, and CPU time alone misses an env that waits (a sleep, a native call
+        that releases the lock), so a probe is quick when its median CPU time is under budget and
+        its median wall time under ten budgets. On the loop, a lone slow step may be a garbage
+        collection; two in a row send the game to its thread for good.
+        """
+        if self.env_placement == "loop":
+            started = time.perf_counter()
+            out = self._advance(humans)
+            wall = time.perf_counter() - started
+            slow = wall > INLINE_STEP_BUDGET_S
+            if slow and self._slow_last:
+                self.env_placement = "thread"
+                log.warning(
+                    "game %s (scene %s): an env step took %.1f ms; this game's env now steps on a worker thread",
+                    self.game_id, self.scene.scene_id, wall * 1000,
+                )  # fmt: skip
+            self._slow_last = slow
+            return out
+
+        def timed() -> tuple[Any, float, float]:
+            wall, cpu = time.perf_counter(), time.thread_time()
+            out = self._advance(humans)
+            return out, time.perf_counter() - wall, time.thread_time() - cpu
+
+        out, wall, cpu = await self._in_worker(timed)
+        if self.env_placement == "probing":
+            self._probe.append((wall, cpu))
+            if len(self._probe) >= PROBE_STEPS:
+                quick = (
+                    statistics.median(c for _, c in self._probe) < INLINE_STEP_BUDGET_S
+                    and statistics.median(w for w, _ in self._probe) < 10 * INLINE_STEP_BUDGET_S
+                )
+                self.env_placement = "loop" if quick else "thread"
+        return out
 
     async def _in_worker(self, fn: Callable[[], Any]) -> Any:
         self._inflight = self._executor.submit(fn)
@@ -410,13 +479,12 @@ class ServerGame:
         if self._anyone_here.is_set():
             self.lateness_ms.append((loop.time() - due) * 1000.0)
             return due
-        away_since = loop.time()
         await self._set_status("paused")
         await self._anyone_here.wait()
         if self._end:
             raise GameEnded(self._end)
         await self._set_status("running")
-        return max(due + loop.time() - away_since, loop.time())
+        return self._first_tick(loop.time()) - 1.0 / self.scene.fps
 
     # -- worker-thread work (touches the env) ------------------------------------------------
 

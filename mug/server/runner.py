@@ -10,7 +10,6 @@ import time
 from importlib import metadata
 from typing import TYPE_CHECKING, Any
 
-import socketio
 import tornado.httpserver
 import tornado.netutil
 
@@ -19,6 +18,7 @@ from mug.server.app import client_dist, make_app
 from mug.server.assets import RuntimeFiles
 from mug.server.events import register
 from mug.server.sessions import Sessions
+from mug.server.transport import DirectSocketServer
 from mug.server.urls import participant_urls
 
 if TYPE_CHECKING:
@@ -95,7 +95,7 @@ class ServerHandle:
             if hasattr(self, "store"):
                 self.store.close()
             raise
-        self.sio = socketio.AsyncServer(
+        self.sio = DirectSocketServer(
             async_mode="tornado",
             max_http_buffer_size=MAX_MESSAGE_BYTES,
             ping_interval=5,

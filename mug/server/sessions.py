@@ -14,8 +14,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-import socketio
-
 from mug.data import Store
 from mug.data.results import POLICY_PREFIX
 from mug.experiment import Experiment
@@ -25,6 +23,8 @@ from mug.server.game import ServerGame
 from mug.server.matchmaking import Waitroom
 from mug.server.protocol import PARTICIPANT_ID, Advance, Join, ProtocolError
 from mug.server.recorder import StepRecorder
+from mug.server.ticks import TickPhases
+from mug.server.transport import DirectSocketServer
 
 log = logging.getLogger("mug.server.sessions")
 
@@ -45,7 +45,7 @@ class Sessions:
     """The scene stager for every participant, kept in the store so a reload resumes the scene."""
 
     def __init__(
-        self, experiment: Experiment, store: Store, sio: socketio.AsyncServer, *, reconnect_grace_s: float
+        self, experiment: Experiment, store: Store, sio: DirectSocketServer, *, reconnect_grace_s: float
     ) -> None:
         """Create the session layer; call `start()` on the server loop before serving."""
         self.experiment = experiment
@@ -63,6 +63,7 @@ class Sessions:
         # Env work of every game runs here (see mug/server/game.py for the concurrency model).
         self.executor = ThreadPoolExecutor(max_workers=min(8, 2 * (os.cpu_count() or 1)), thread_name_prefix="mug-env")
         self.recorder = StepRecorder(store)
+        self.phases = TickPhases()
 
     def start(self) -> None:
         self.recorder.start()
@@ -294,6 +295,7 @@ class Sessions:
             on_finished=self._game_finished,
             on_dropped=self._player_dropped,
             game_id=game_id,
+            phases=self.phases,
         )
         self.games[game_id] = game
         for pid in players.values():
@@ -480,17 +482,17 @@ class Sessions:
 
 
 class _GameChannel:
-    """Delivers a game's messages through Socket.IO rooms."""
+    """Delivers a game's messages through Socket.IO rooms (encoded once per message)."""
 
     def __init__(self, sessions: Sessions, game_id: str) -> None:
         self._sessions = sessions
         self._room = _game_room(game_id)
 
     async def to_game(self, event: str, payload: dict[str, Any]) -> None:
-        await self._sessions.sio.emit(event, payload, room=self._room)
+        await self._sessions.sio.broadcast(event, payload, room=self._room)
 
     async def to_player(self, participant_id: str, event: str, payload: dict[str, Any]) -> None:
-        await self._sessions.sio.emit(event, payload, room=_room(participant_id))
+        await self._sessions.sio.broadcast(event, payload, room=_room(participant_id))
 
 
 def _foreign_game(item: Any, own_games: set[str]) -> str | None:

@@ -1,0 +1,46 @@
+"""Tick phases: when in its frame interval each server-authoritative game ticks.
+
+Games matched at the same moment would otherwise tick at the same instant forever, so the last
+of them always waits for all the others (tick lateness grows with the size of the crowd). Each
+game instead takes the least-used of a few phase slots of its frame rate's interval. Games that
+share a slot tick back to back, which keeps each burst of socket writes short; slots spread the
+bursts across the interval.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+
+SLOTS_PER_INTERVAL = 8
+
+
+class TickPhases:
+    """Hands out (and takes back) a phase slot per game, the least-used slot of its frame rate."""
+
+    def __init__(self, slots: int = SLOTS_PER_INTERVAL) -> None:
+        if slots < 1:
+            raise ValueError(f"slots must be at least 1, not {slots}")
+        self.slots = slots
+        self._used: dict[float, Counter[int]] = {}
+
+    def take(self, fps: float) -> int:
+        """A slot for a new game at `fps` (give it back with `release`)."""
+        used = self._used.setdefault(fps, Counter())
+        slot = min(range(self.slots), key=lambda s: (used[s], s))
+        used[slot] += 1
+        return slot
+
+    def release(self, fps: float, slot: int) -> None:
+        used = self._used.get(fps)
+        if used is not None and used[slot] > 0:
+            used[slot] -= 1
+
+    def first_tick(self, fps: float, slot: int, now: float) -> float:
+        """The first time after `now` that falls on `slot` of the shared schedule for `fps`.
+
+        Times are on one clock (the event loop's), so every game in a slot ticks at the same instants.
+        """
+        interval = 1.0 / fps
+        offset = slot * interval / self.slots
+        return offset + math.ceil((now - offset) / interval) * interval

@@ -1,0 +1,88 @@
+"""Socket.IO server whose packets go straight onto each connection's websocket, in order.
+
+python-socketio hands every packet to Engine.IO, which queues it for a per-connection writer task;
+`emit` to a room also makes one task per recipient. At a game's frame rate that bookkeeping cost
+more than the game itself. For connections that opened as websockets (the participant page only
+uses websockets) this server writes Socket.IO packets directly to the Tornado websocket instead,
+and `broadcast` encodes a message once for all of a room's members.
+
+Order is kept because every Socket.IO-level packet of such a connection takes the direct path:
+the first one (the connect reply) can only be sent after the client has received Engine.IO's open
+packet, and Engine.IO's own control packets (ping, close) have no order relative to messages.
+Connections that began with HTTP long-polling keep python-socketio's normal path.
+
+This overrides two private methods of python-socketio (`_send_packet`, `_send_eio_packet`);
+tests/server/test_transport.py fails loudly if a new version stops calling them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import socketio
+import tornado.websocket
+from engineio import packet as eio_packet
+
+NAMESPACE = "/"
+
+
+def _retrieve(done: asyncio.Future[Any]) -> None:
+    """Mark a write's outcome as seen: a connection closing mid-write is handled by its reader."""
+    if not done.cancelled():
+        done.exception()
+
+
+class DirectSocketServer(socketio.AsyncServer):
+    """`socketio.AsyncServer` (Tornado mode) that writes to websocket connections directly."""
+
+    direct_writes = 0  # messages written on the direct path (for tests and stats)
+
+    def _websocket(self, eio_sid: str) -> tornado.websocket.WebSocketHandler | None:
+        """The open websocket of a connection that began as one, else None."""
+        environ = self.environ.get(eio_sid)
+        handler = environ.get("tornado.handler") if environ else None
+        if isinstance(handler, tornado.websocket.WebSocketHandler) and handler.ws_connection is not None:
+            return handler
+        return None
+
+    def _write(self, handler: tornado.websocket.WebSocketHandler, data: str | bytes) -> None:
+        try:
+            handler.write_message(data, binary=isinstance(data, bytes)).add_done_callback(_retrieve)
+        except tornado.websocket.WebSocketClosedError:
+            return  # the connection is going; its reader runs the disconnect
+        self.direct_writes += 1
+
+    async def _send_packet(self, eio_sid: str, pkt: Any) -> None:
+        handler = self._websocket(eio_sid)
+        if handler is None:
+            await super()._send_packet(eio_sid, pkt)
+            return
+        encoded = pkt.encode()
+        for part in encoded if isinstance(encoded, list) else [encoded]:
+            self._write(handler, part if isinstance(part, bytes) else "4" + part)
+
+    async def _send_eio_packet(self, eio_sid: str, eio_pkt: Any) -> None:
+        handler = self._websocket(eio_sid)
+        if handler is None:
+            await super()._send_eio_packet(eio_sid, eio_pkt)
+            return
+        self._write(handler, eio_pkt.encode())
+
+    async def broadcast(self, event: str, payload: dict[str, Any], room: str) -> None:
+        """Send one JSON event to every member of `room`, encoded once.
+
+        For high-rate messages (game frames); payloads with binary data go through `emit`.
+        """
+        try:
+            body = "2" + json.dumps([event, payload], separators=(",", ":"))
+        except TypeError:  # bytes inside: Socket.IO sends those as binary attachments
+            await self.emit(event, payload, room=room)
+            return
+        for _sid, eio_sid in list(self.manager.get_participants(NAMESPACE, room)):
+            handler = self._websocket(eio_sid)
+            if handler is None:
+                await super()._send_eio_packet(eio_sid, eio_packet.Packet(eio_packet.MESSAGE, body))
+            else:
+                self._write(handler, "4" + body)

@@ -1,0 +1,32 @@
+"""Tick phases: games spread over a few slots of their frame interval, each slot on one schedule."""
+
+from __future__ import annotations
+
+import pytest
+
+from mug.server.ticks import TickPhases
+
+
+def test_games_take_the_least_used_slot_and_give_it_back() -> None:
+    phases = TickPhases(slots=4)
+    taken = [phases.take(30) for _ in range(8)]
+    assert sorted(taken) == [0, 0, 1, 1, 2, 2, 3, 3]
+    phases.release(30, 2)
+    assert phases.take(30) == 2  # the freed place is the least used now
+    assert phases.take(60) == 0  # each frame rate has its own slots
+
+
+def test_games_of_one_slot_tick_at_the_same_instants_and_slots_are_evenly_apart() -> None:
+    phases = TickPhases(slots=4)
+    interval = 1 / 30
+    a = phases.first_tick(30, 1, now=100.0)
+    b = phases.first_tick(30, 1, now=100.02)
+    assert a >= 100.0 and b >= 100.02
+    assert round((b - a) / interval, 9) in (0.0, 1.0)  # same schedule, at most one interval on
+    c = phases.first_tick(30, 2, now=a)
+    assert c - a == pytest.approx(interval / 4)
+
+
+def test_a_slot_count_below_one_is_refused() -> None:
+    with pytest.raises(ValueError, match="slots must be at least 1"):
+        TickPhases(slots=0)
