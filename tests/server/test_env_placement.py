@@ -31,8 +31,8 @@ class TurnsSlowWalk(Walk):
         return super().step(action)
 
 
-def _play(tmp_path, env: type, until) -> tuple[object, list[str]]:
-    """Start a one-player game of `env`; return the game once `until(game)` holds, and its placements seen."""
+def _play(tmp_path, env: type, until) -> list[str]:
+    """Start a one-player game of `env` and poll it until `until(placement, step)` holds; the placements seen."""
     exp = Experiment("placement", [walk_scene(env=env, length=100_000)], data_dir=tmp_path)
     seen: list[str] = []
     with exp.serve() as server:
@@ -52,20 +52,20 @@ def _play(tmp_path, env: type, until) -> tuple[object, list[str]]:
             eventually(reached, timeout=30)
         finally:
             client.disconnect()
-    return game, seen
+    return seen
 
 
 def test_a_quick_env_steps_on_the_loop_after_its_probe(tmp_path) -> None:
-    game, seen = _play(tmp_path, Walk, lambda placement, step: placement == "loop" and step > PROBE_STEPS + 5)
+    seen = _play(tmp_path, Walk, lambda placement, step: placement == "loop" and step > PROBE_STEPS + 5)
     assert seen[0] == "probing" and seen[-1] == "loop"
 
 
 def test_a_cpu_heavy_env_stays_on_its_worker_thread(tmp_path) -> None:
-    game, seen = _play(tmp_path, CpuHeavyWalk, lambda placement, step: step > PROBE_STEPS + 15)
+    seen = _play(tmp_path, CpuHeavyWalk, lambda placement, step: step > PROBE_STEPS + 15)
     assert "loop" not in seen and seen[-1] == "thread"
 
 
 def test_an_env_that_turns_slow_goes_back_to_its_thread_for_good(tmp_path) -> None:
-    game, seen = _play(tmp_path, TurnsSlowWalk, lambda placement, step: step > 75)
+    seen = _play(tmp_path, TurnsSlowWalk, lambda placement, step: step > 75)
     assert seen[0] == "probing" and "loop" in seen and seen[-1] == "thread"
     assert seen.index("loop") < seen.index("thread")
