@@ -1,6 +1,6 @@
 """How many concurrent 2-player server-authoritative games the server sustains at 30 fps.
 
-Simulated participants (Socket.IO clients in a separate process) fill games step by step; at each
+Simulated participants (socket.io-client in a Node process of their own) fill games step by step; at each
 level the server's tick lateness (p50/p99), its CPU use and the bytes per frame are measured over a
 window. The report gives the curve and the largest level with p99 lateness under 5 ms. A second
 measurement runs one deliberately slow env (50 ms per step) among normal games and reports the
@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import resource
+import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -90,16 +92,39 @@ def _server_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def _measure(server: Any, participants: int, scene_id: str, slow_game_ids: set[str] | None = None) -> dict[str, Any]:
+def _participants(server: Any, count: int, scene_id: str, prefix: str) -> subprocess.Popen[str]:
+    """Start `count` simulated participants (socket.io-client in Node) and wait until all are playing."""
+    node = shutil.which("node")
+    if node is None:
+        raise RuntimeError("the capacity benchmark needs Node.js for its simulated participants")
     sim = subprocess.Popen(
-        [sys.executable, "-m", "benchmarks._sim_participants", server.url, str(participants), scene_id, "sim"],
+        [node, str(ROOT / "benchmarks" / "sim_participants.mjs"), server.url, str(count), scene_id, prefix],
         cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
+    assert sim.stdout is not None
+    if not sim.stdout.readline():
+        sim.wait(timeout=60)
+        raise RuntimeError("the simulated participants failed to start")
+    return sim
+
+
+def _report(sim: subprocess.Popen[str]) -> dict[str, Any]:
+    """The participants' figures since their previous report."""
+    assert sim.stdin is not None and sim.stdout is not None
+    sim.stdin.write("report\n")
+    sim.stdin.flush()
+    return json.loads(sim.stdout.readline())
+
+
+def _stop(sim: subprocess.Popen[str]) -> None:
+    assert sim.stdin is not None
+    sim.stdin.close()  # the participants disconnect and the process exits
+    sim.wait(timeout=60)
+
+
+def _measure(server: Any, participants: int, scene_id: str, slow_game_ids: set[str] | None = None) -> dict[str, Any]:
+    sim = _participants(server, participants, scene_id, "sim")
     try:
-        assert sim.stdout is not None and sim.stdin is not None
-        ready = sim.stdout.readline()
-        if not ready:
-            raise RuntimeError("the simulated participants failed to start")
         sessions = server.sessions
 
         def clear() -> None:
@@ -107,6 +132,7 @@ def _measure(server: Any, participants: int, scene_id: str, slow_game_ids: set[s
                 game.lateness_ms.clear()
 
         server.call(clear)
+        _report(sim)  # start the participants' window with the server's
         cpu0, wall0 = _server_cpu(), time.monotonic()
         time.sleep(WINDOW_S)  # the measurement window (a benchmark, not a test)
         cpu = (_server_cpu() - cpu0) / (time.monotonic() - wall0)
@@ -119,17 +145,74 @@ def _measure(server: Any, participants: int, scene_id: str, slow_game_ids: set[s
             return samples, len(sessions.games)
 
         lateness, games = server.call(collect)
-        sim.stdin.write("report\n")
-        sim.stdin.flush()
-        client = json.loads(sim.stdout.readline())
+        client = _report(sim)
     finally:
-        sim.wait(timeout=60)
+        _stop(sim)
     return {
         "games": games,
         "tick_lateness_ms": summary(lateness),
         "server_cpu_fraction": round(cpu, 3),
         **client,
     }
+
+
+def _loopback_write_us() -> dict[str, float]:
+    """What one ~450-byte write to a local socket costs the writer (µs), by the reader's state.
+
+    A reader that sleeps in epoll must be woken, and on loopback the writer's kernel call pays for
+    that; on a VM a wake-up can cost several times the write itself. Simulated participants on the
+    same machine make every frame such a write, so this bounds what one server process can send.
+    """
+    listener = socket.create_server(("127.0.0.1", 0))
+    pairs = []
+    for _ in range(50):
+        client = socket.create_connection(listener.getsockname())
+        server, _addr = listener.accept()
+        server.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        pairs.append((server, client))
+    reader = subprocess.Popen(
+        [sys.executable, "-c", _READER], stdin=subprocess.PIPE, pass_fds=[c.fileno() for _, c in pairs]
+    )
+    assert reader.stdin is not None
+    reader.stdin.write(" ".join(str(c.fileno()) for _, c in pairs).encode() + b"\n")
+    reader.stdin.close()
+    message = b"x" * 450
+    result = {}
+    try:
+        for label, gap_s in (("busy_reader", 0.0), ("sleeping_reader", 0.001)):
+            spent = 0.0
+            for i in range(2000):
+                start = time.perf_counter()
+                pairs[i % len(pairs)][0].send(message)
+                spent += time.perf_counter() - start
+                until = time.perf_counter() + gap_s
+                while time.perf_counter() < until:  # a gap without sleeping, so only the reader idles
+                    pass
+            result[label] = round(spent / 2000 * 1e6, 1)
+    finally:
+        for server, client in pairs:
+            server.close()
+            client.close()
+        reader.wait(timeout=10)
+        listener.close()
+    return result
+
+
+# The reader for `_loopback_write_us`: drains the inherited sockets until they close.
+_READER = """
+import select, socket, sys
+socks = [socket.socket(fileno=int(fd)) for fd in sys.stdin.readline().split()]
+poller = select.epoll()
+for s in socks:
+    poller.register(s.fileno(), select.EPOLLIN)
+by_fd = {s.fileno(): s for s in socks}
+open_ = len(socks)
+while open_:
+    for fd, _ in poller.poll():
+        if not by_fd[fd].recv(65536):
+            poller.unregister(fd)
+            open_ -= 1
+"""
 
 
 def run() -> dict[str, Any]:
@@ -150,25 +233,18 @@ def run() -> dict[str, Any]:
         exp = Experiment("slow", [StartScene().scene("start"), duel_scene("duel", slow_games=1)], data_dir=data)
         with exp.serve() as server:
             print("  one slow env among 20 games…", file=sys.stderr, flush=True)
-            slow = subprocess.Popen(
-                [sys.executable, "-m", "benchmarks._sim_participants", server.url, "2", "duel", "slow"],
-                cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-            )  # fmt: skip
+            slow = _participants(server, 2, "duel", "slow")
             try:
-                assert slow.stdout is not None and slow.stdin is not None
-                slow.stdout.readline()
                 slow_ids = set(server.call(lambda: set(server.sessions.games)))
                 with_slow = _measure(server, 40, "duel", slow_game_ids=slow_ids)
-                slow.stdin.write("report\n")
-                slow.stdin.flush()
-                slow.stdout.readline()
             finally:
-                slow.wait(timeout=60)
+                _stop(slow)
     return {
         "fps": 30,
         "window_s": WINDOW_S,
         "goal": {"games": 200, "p99_lateness_ms_below": GOAL_P99_MS},
         "sustained_games_p99_below_5ms": sustained,
+        "loopback_write_us": _loopback_write_us(),
         "curve": curve,
         "one_slow_env_50ms_step_among_20_games": with_slow,
     }
