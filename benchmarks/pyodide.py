@@ -84,13 +84,16 @@ def _first_frame(page: Any, url: str) -> tuple[float, dict[str, float]]:
     return float(log["firstFrameAt"]), phases
 
 
-def _starts(pw: Any, server: SiteServer, url: str, rounds: int) -> dict[str, Any]:
+def _starts(pw: Any, server: SiteServer, url: str, rounds: int, snapshot: bool) -> dict[str, Any]:
     """Each round: a new browser profile on disk (an empty HTTP cache, like a first visit) opens the
     page, then a second page of the same profile opens it again (warm cache). A disk profile, not an
-    in-memory (incognito) context, because the in-memory cache does not keep Pyodide's 8.6 MB wasm."""
-    cold, warm, cold_phases, warm_phases, warm_requests = [], [], [], [], []
-    spec = game_spec(maxSteps=10_000, fps=30)
-    target = autorun_url(url, spec, server.version)
+    in-memory (incognito) context, because the in-memory cache does not keep Pyodide's 8.6 MB wasm.
+    ``snapshot=False``: the runtime neither makes nor uses a memory snapshot."""
+    out: dict[str, list[Any]] = {k: [] for k in ("cold", "warm", "cold_phases", "warm_phases", "warm_requests")}
+    out.update(cold_snapshots=[], warm_snapshots=[], snapshot_read=[])
+    target = autorun_url(url, game_spec(maxSteps=10_000, fps=30), server.version)
+    if not snapshot:
+        target += "&snapshot=0"
     for _ in range(rounds):
         with tempfile.TemporaryDirectory() as profile:
             context = pw.chromium.launch_persistent_context(profile, executable_path=CHROMIUM_PATH, args=CHROMIUM_ARGS)
@@ -98,25 +101,27 @@ def _starts(pw: Any, server: SiteServer, url: str, rounds: int) -> dict[str, Any
             try:
                 first = context.new_page()
                 total, phases = _first_frame(first, target)
-                cold.append(total)
-                cold_phases.append(phases)
+                out["cold"].append(total)
+                out["cold_phases"].append(phases)
+                # The cold page stores its memory snapshot after its first frame; wait for that.
+                first.wait_for_function("window.mugRuntimeHarness.loadInfo().snapshot.save !== 'pending'")
+                out["cold_snapshots"].append(first.evaluate("window.mugRuntimeHarness.loadInfo().snapshot"))
                 first.close()
                 seen = len(server.responses)
-                total, phases = _first_frame(context.new_page(), target)
-                warm.append(total)
-                warm_phases.append(phases)
-                warm_requests.append(server.responses[seen:])
+                second = context.new_page()
+                total, phases = _first_frame(second, target)
+                out["warm"].append(total)
+                out["warm_phases"].append(phases)
+                out["warm_requests"].append(server.responses[seen:])
+                out["warm_snapshots"].append(second.evaluate("window.mugRuntimeHarness.loadInfo().snapshot"))
+                marks = second.evaluate("window.mugRuntimeHarness.preloadMarks()")
+                if "snapshotRead" in marks:
+                    out["snapshot_read"].append(marks["snapshotRead"] - marks["pyodideImported"])
             finally:
                 context.close()
         if outside:
             raise RuntimeError(f"the page reached outside the server: {outside}")
-    return {
-        "cold": cold,
-        "warm": warm,
-        "cold_phases": cold_phases,
-        "warm_phases": warm_phases,
-        "warm_requests": warm_requests,
-    }
+    return out
 
 
 def _median_phases(rounds: list[dict[str, float]]) -> dict[str, float]:
@@ -143,7 +148,8 @@ def run(rounds: int = 5, steps: int = 3000) -> dict[str, Any]:
         url = server.start()
         try:
             with sync_playwright() as pw:
-                starts = _starts(pw, server, url, rounds)
+                starts = _starts(pw, server, url, rounds, snapshot=True)
+                plain = _starts(pw, server, url, rounds, snapshot=False)
                 browser = launch(pw)
                 try:
                     context = browser.new_context()
@@ -186,8 +192,26 @@ def run(rounds: int = 5, steps: int = 3000) -> dict[str, Any]:
             "warm": _median_phases(starts["warm_phases"]),
         },
         # What the warm page still asked the server (URI, status), first round: with the MUG
-        # server's caching only the page itself and unversioned files (the harness page) remain.
+        # server's caching only files outside static/ without ?v= (the harness script) remain.
         "warm_requests": [f"{status} {uri.split('?')[0]}" for uri, status in starts["warm_requests"][0]],
+        # Memory snapshots: stored by each cold page (after its first frame), used by each warm page;
+        # read_ms: reading and checking it (IndexedDB), while pyodide.mjs is imported and the lock loads.
+        "snapshot": {
+            "cold_saved": sum(s["save"] == "saved" for s in starts["cold_snapshots"]),
+            "warm_loaded": sum(s["loaded"] for s in starts["warm_snapshots"]),
+            "problems": sorted({s["reason"] or s["saveError"] for s in starts["warm_snapshots"] if not s["loaded"]}),
+            "read_ms": summary(starts["snapshot_read"], 1) if starts["snapshot_read"] else None,
+        },
+        # The same without memory snapshots (PyodideRuntime option memorySnapshot: false): what
+        # making one costs a first visit, and what the HTTP cache alone gives a second one.
+        "without_snapshot": {
+            "cold_start_to_first_frame_ms": summary(plain["cold"], 1),
+            "warm_start_to_first_frame_ms": summary(plain["warm"], 1),
+            "start_phases_p50_ms": {
+                "cold": _median_phases(plain["cold_phases"]),
+                "warm": _median_phases(plain["warm_phases"]),
+            },
+        },
         "catch_steps_per_s": round(stats["ticks"] / stats["elapsedS"], 1),
         "env_call_ms": {k: round(v, 4) for k, v in stats["envMs"].items()},
         "env_calls_per_s": round(1000 / stats["envMs"]["mean"], 1),

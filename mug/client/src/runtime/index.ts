@@ -3,7 +3,7 @@
 // records through callbacks and sends the human's actions.
 import type { Json } from "../protocol";
 import type { FromWorker, ToWorker } from "./messages";
-import type { RunResult, RuntimeCallbacks, RuntimeGameSpec, RuntimeLoadInfo, RuntimeRecord, RuntimeUrls } from "./types";
+import type { RunResult, RuntimeCallbacks, RuntimeGameSpec, RuntimeLoadInfo, RuntimeOptions, RuntimeRecord, RuntimeUrls } from "./types";
 
 export type {
   EpisodePayload,
@@ -16,7 +16,9 @@ export type {
   RuntimeGameSpec,
   RuntimeLoadInfo,
   RuntimeMarks,
+  RuntimeOptions,
   RuntimePolicySpec,
+  RuntimeSnapshotInfo,
   RuntimeRecord,
   RuntimeStats,
   RuntimeStatus,
@@ -78,8 +80,11 @@ export class PyodideRuntime {
   private nextRunId = 1;
   private active: ActiveRun | null = null;
 
-  constructor(urls: RuntimeUrls) {
+  readonly options: Required<RuntimeOptions>;
+
+  constructor(urls: RuntimeUrls, options: RuntimeOptions = {}) {
     this.urls = normalizeUrls(urls);
+    this.options = { memorySnapshot: options.memorySnapshot ?? true };
   }
 
   /** Start the worker and load Pyodide + micropip + the mug env runtime now (called early, during
@@ -102,7 +107,7 @@ export class PyodideRuntime {
       };
     });
     this.preloading.catch(() => undefined);
-    this.send({ type: "preload", urls: this.urls }, worker);
+    this.send({ type: "preload", urls: this.urls, memorySnapshot: this.options.memorySnapshot }, worker);
     return this.preloading;
   }
 
@@ -199,6 +204,12 @@ export class PyodideRuntime {
       case "ready":
         this.loadInfo = message.info;
         this.onReady?.();
+        return;
+      case "snapshot_saved":
+        if (this.loadInfo) {
+          this.loadInfo.snapshot.save = message.ok ? "saved" : "failed";
+          this.loadInfo.snapshot.saveError = message.error;
+        }
         return;
       case "preload_failed": {
         const err = Object.assign(new Error(message.message), { traceback: message.traceback });

@@ -14,7 +14,7 @@ import type {
 } from "./types";
 
 export type ToWorker =
-  | { type: "preload"; urls: RuntimeUrls }
+  | { type: "preload"; urls: RuntimeUrls; memorySnapshot: boolean }
   | { type: "run"; runId: number; spec: RuntimeGameSpec }
   | { type: "action"; runId: number; action: Json }
   | { type: "stop"; runId: number };
@@ -23,6 +23,8 @@ export type FromWorker =
   | { type: "progress"; runId: number | null; fraction: number; label: string }
   | { type: "ready"; info: RuntimeLoadInfo }
   | { type: "loaded"; runId: number; marks: RuntimeMarks }
+  /** The snapshot this preload made was stored (or not). */
+  | { type: "snapshot_saved"; ok: boolean; error: string | null }
   | { type: "preload_failed"; message: string; traceback: string | null }
   | { type: "frame"; runId: number; frame: RuntimeFrame }
   | { type: "status"; runId: number; status: RuntimeStatus; info: RuntimeStatusInfo }

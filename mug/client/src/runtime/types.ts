@@ -153,6 +153,26 @@ export interface RuntimeLoadInfo {
   /** When each preload step ended (see RuntimeMarks): `workerStarted` (the worker script runs),
    * `pyodideImported` (pyodide.mjs), `pyodideStarted` (loadPyodide resolved), `micropipLoaded`, `ready`. */
   marks: RuntimeMarks;
+  snapshot: RuntimeSnapshotInfo;
+}
+
+/** Addition: the Pyodide memory snapshot of a preload (docs/runtime.md, "Memory snapshot"). */
+export interface RuntimeSnapshotInfo {
+  /** Pyodide started from the snapshot stored by an earlier load of this origin. */
+  loaded: boolean;
+  /** Why it did not (e.g. "none stored", "stale (...)", "damaged (...)", "could not be restored: ..."), else null. */
+  reason: string | null;
+  /** A snapshot made by this load: "none" (none made), "pending" (stored after the first frame, or
+   * at once when no game is waiting), then "saved" or "failed" (saveError says why). */
+  save: "none" | "pending" | "saved" | "failed";
+  saveError: string | null;
+}
+
+/** Addition: options of a PyodideRuntime. */
+export interface RuntimeOptions {
+  /** Start Pyodide from a memory snapshot kept in IndexedDB, and make one when there is none
+   * (default true). false: a plain start every time, nothing stored. */
+  memorySnapshot?: boolean;
 }
 
 export type RunResult = "done" | "error";

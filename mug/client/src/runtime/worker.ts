@@ -10,9 +10,12 @@ import bridgeSource from "./bridge.py";
 import { EnvFailure, GameLoop, type Bot, type Clock, type EnvSession, type ResetOutcome, type StepOutcome } from "./loop";
 import type { FromWorker, ToWorker } from "./messages";
 import { RandomBot } from "./random_bot";
-import type { RenderState, RuntimeGameSpec, RuntimeMarks, RuntimeRecord, RuntimeUrls } from "./types";
+import { checkSnapshotApi, deleteSnapshot, readSnapshot, snapshotKey, type StoredSnapshot, usableSnapshot, writeSnapshot } from "./snapshot";
+import type { RenderState, RuntimeGameSpec, RuntimeMarks, RuntimeRecord, RuntimeSnapshotInfo, RuntimeUrls } from "./types";
 
-type PyodideModule = { loadPyodide: (options: Record<string, unknown>) => Promise<PyodideInterface> };
+type PyodideModule = { version?: string; loadPyodide: (options: Record<string, unknown>) => Promise<PyodideInterface> };
+/** makeMemorySnapshot() is private Pyodide API (see snapshot.ts), absent from its public types. */
+type SnapshotMaker = PyodideInterface & { makeMemorySnapshot?: () => Uint8Array };
 
 /** The Python bridge module (bridge.py) as Pyodide proxies it. */
 interface PyBridge {
@@ -106,11 +109,82 @@ async function lockOptions(base: string, packageIndex: string | null): Promise<R
   return { lockFileContents: lock, packageBaseUrl: withSlash(packageIndex) };
 }
 
-async function loadRuntime(u: RuntimeUrls, progress: (fraction: number, label: string) => void): Promise<Runtime> {
+const SAVE_WHEN_IDLE_MS = 1000;
+
+/** A snapshot made by this worker, stored once the first frame is out (or at once if no game waits). */
+let unsaved: { key: string; bytes: Uint8Array } | null = null;
+const snapshotInfo: RuntimeSnapshotInfo = { loaded: false, reason: null, save: "none", saveError: null };
+
+function saveSnapshot(): void {
+  const made = unsaved;
+  if (!made) return;
+  unsaved = null;
+  writeSnapshot(made.key, made.bytes).then(
+    () => post({ type: "snapshot_saved", ok: true, error: null }),
+    (err: unknown) => {
+      console.warn(`mug runtime: could not store the Pyodide memory snapshot: ${errorText(err)}`);
+      post({ type: "snapshot_saved", ok: false, error: errorText(err) });
+    },
+  );
+}
+
+/** Python state a snapshot would otherwise share between loads: `random` was seeded when the
+ * snapshot was made (Pyodide's start imports it), so reseed it from the OS. Also a smoke test of
+ * the restored interpreter. */
+const AFTER_RESTORE = "import random, sys\nrandom.seed()\nsys.version";
+
+/** loadPyodide, from the stored memory snapshot when there is a usable one; otherwise a plain start
+ * that makes one (kept in `unsaved`). Any snapshot problem falls back to the plain start. */
+async function startPyodide(
+  module: PyodideModule,
+  options: Record<string, unknown>,
+  stored: Promise<{ key: string; bytes: Uint8Array } | { key: string | null; reason: string }>,
+): Promise<PyodideInterface> {
+  const found = await stored;
+  if ("bytes" in found) {
+    try {
+      const pyodide = await module.loadPyodide({ ...options, _loadSnapshot: found.bytes });
+      // Pyodide copied it into the wasm memory but keeps a reference in its config: detach the
+      // buffer so those 21 MB can be freed.
+      structuredClone(found.bytes.buffer, { transfer: [found.bytes.buffer] });
+      pyodide.runPython(AFTER_RESTORE);
+      snapshotInfo.loaded = true;
+      return pyodide;
+    } catch (err) {
+      snapshotInfo.reason = `could not be restored: ${errorText(err)}`;
+      void deleteSnapshot().catch(() => undefined);
+    }
+  } else {
+    snapshotInfo.reason = found.reason;
+  }
+  if (snapshotInfo.reason !== "disabled") console.info(`mug runtime: no Pyodide memory snapshot used: ${snapshotInfo.reason}`);
+  const key = found.key;
+  const pyodide = (await module.loadPyodide({ ...options, _makeSnapshot: key !== null })) as SnapshotMaker;
+  preloadMarks.interpreterStarted = wallNow();
+  if (key !== null) {
+    // Right after the start, before anything of ours runs in Python: the snapshot then holds no
+    // references to JS objects that a later page could not recreate.
+    try {
+      if (typeof pyodide.makeMemorySnapshot !== "function") throw new Error("pyodide.makeMemorySnapshot() is missing");
+      unsaved = { key, bytes: pyodide.makeMemorySnapshot() };
+      snapshotInfo.save = "pending";
+    } catch (err) {
+      snapshotInfo.save = "failed";
+      snapshotInfo.saveError = `could not be made: ${errorText(err)}`;
+      console.warn(`mug runtime: could not make a Pyodide memory snapshot: ${errorText(err)}`);
+    }
+  }
+  return pyodide;
+}
+
+async function loadRuntime(u: RuntimeUrls, memorySnapshot: boolean, progress: (fraction: number, label: string) => void): Promise<Runtime> {
   const base = withSlash(u.pyodideBase);
   progress(0.02, "pyodide");
   const zip = fetchBytes(u.mugEnvZipUrl, "the mug env runtime");
   zip.catch(() => undefined); // awaited below; don't report it as unhandled meanwhile
+  // Read while pyodide.mjs loads; the key needs Pyodide's version, known once it has.
+  const reading = memorySnapshot ? readSnapshot() : null;
+  reading?.catch(() => undefined); // awaited in snapshotFor
   let module: PyodideModule;
   try {
     module = (await import(/* webpackIgnore: true */ `${base}pyodide.mjs`)) as PyodideModule;
@@ -118,18 +192,24 @@ async function loadRuntime(u: RuntimeUrls, progress: (fraction: number, label: s
     throw new LoadFailure(`Could not load Pyodide from ${base}pyodide.mjs: ${errorText(err)}`);
   }
   preloadMarks.pyodideImported = wallNow();
+  const stored = snapshotFor(module, base, reading);
+  void stored.then(() => (preloadMarks.snapshotRead = wallNow()));
   const lock = await lockOptions(base, u.packageIndexUrl);
   let pyodide: PyodideInterface;
   try {
-    pyodide = await module.loadPyodide({
-      indexURL: base,
-      ...lock,
-      stdout: (line: string) => console.log(`[python] ${line}`),
-      stderr: (line: string) => {
-        console.warn(`[python] ${line}`);
-        captured?.push(line);
+    pyodide = await startPyodide(
+      module,
+      {
+        indexURL: base,
+        ...lock,
+        stdout: (line: string) => console.log(`[python] ${line}`),
+        stderr: (line: string) => {
+          console.warn(`[python] ${line}`);
+          captured?.push(line);
+        },
       },
-    });
+      stored,
+    );
   } catch (err) {
     throw new LoadFailure(`Could not start Pyodide from ${base}: ${errorText(err)}`);
   }
@@ -157,12 +237,41 @@ async function loadRuntime(u: RuntimeUrls, progress: (fraction: number, label: s
   }
 }
 
-function preload(u: RuntimeUrls): Promise<Runtime> {
+/** The snapshot to start from (bytes) or why none, with the key a new one would be stored under
+ * (null: make none — snapshots are off, or this Pyodide's snapshot API is not the one we know). */
+async function snapshotFor(
+  module: PyodideModule,
+  base: string,
+  reading: Promise<StoredSnapshot | null> | null,
+): Promise<{ key: string; bytes: Uint8Array } | { key: string | null; reason: string }> {
+  if (reading === null) return { key: null, reason: "disabled" };
+  const unusable = checkSnapshotApi(module);
+  if (unusable) return { key: null, reason: unusable };
+  const key = snapshotKey(module.version as string, base);
+  let stored: StoredSnapshot | null;
+  try {
+    stored = await reading;
+  } catch (err) {
+    return { key: null, reason: `cannot read IndexedDB: ${errorText(err)}` };
+  }
+  const found = usableSnapshot(stored, key);
+  return "bytes" in found ? { key, bytes: found.bytes } : { key, reason: found.reason };
+}
+
+function preload(u: RuntimeUrls, memorySnapshot: boolean): Promise<Runtime> {
   if (ready === null) {
     urls = u;
-    ready = loadRuntime(u, (fraction, label) => post({ type: "progress", runId: null, fraction, label }));
+    ready = loadRuntime(u, memorySnapshot, (fraction, label) => post({ type: "progress", runId: null, fraction, label }));
     ready.then(
-      () => post({ type: "ready", info: { marks: { ...preloadMarks } } }),
+      () => {
+        post({ type: "ready", info: { marks: { ...preloadMarks }, snapshot: { ...snapshotInfo } } });
+        // Storing copies 21 MB and writes it to disk: not while a game loads. A run's first frame
+        // (or its end) stores it; with no run by then (e.g. the page preloads during consent
+        // pages), the idle timer does.
+        setTimeout(() => {
+          if (current === null || current.loop !== null) saveSnapshot();
+        }, SAVE_WHEN_IDLE_MS);
+      },
       (err: unknown) => {
         post({ type: "preload_failed", message: errorText(err), traceback: err instanceof LoadFailure ? err.traceback : null });
       },
@@ -375,7 +484,10 @@ async function runGame(run: Run): Promise<void> {
     marks.envLoaded = wallNow();
     post({ type: "loaded", runId, marks });
     loop = new GameLoop(spec, env, bots, clock, {
-      frame: (frame) => post({ type: "frame", runId, frame }),
+      frame: (frame) => {
+        post({ type: "frame", runId, frame });
+        saveSnapshot(); // the first frame is out: storing it no longer delays the start
+      },
       status: (status, info) => post({ type: "status", runId, status, info }),
       record,
       error: (message, traceback) => post({ type: "error", runId, message, traceback }),
@@ -407,6 +519,7 @@ async function runGame(run: Run): Promise<void> {
     });
     result = "error";
   } finally {
+    saveSnapshot();
     if (current === run) current = null;
     post({ type: "end", runId, result: run.stopped ? "stopped" : result, fatal });
   }
@@ -418,7 +531,7 @@ scope.onmessage = (event: MessageEvent<ToWorker>) => {
   const message = event.data;
   switch (message.type) {
     case "preload":
-      void preload(message.urls).catch(() => undefined);
+      void preload(message.urls, message.memorySnapshot).catch(() => undefined);
       break;
     case "run": {
       if (current) {

@@ -8,13 +8,16 @@ import {
   type RunResult,
   type RuntimeFrame,
   type RuntimeGameSpec,
+  type RuntimeLoadInfo,
   type RuntimeMarks,
+  type RuntimeOptions,
   type RuntimeRecord,
   type RuntimeStats,
   type RuntimeStatus,
   type RuntimeStatusInfo,
   type RuntimeUrls,
 } from "../../src/runtime";
+import { checksum, deleteSnapshot, putSnapshot, readSnapshot, writeSnapshot } from "../../src/runtime/snapshot";
 
 export interface GameLog {
   result: RunResult | null;
@@ -61,7 +64,9 @@ function pageTimes(marks: RuntimeMarks): RuntimeMarks {
 
 const scriptStartedAt = performance.now();
 const params = new URLSearchParams(location.search);
-let runtime = new PyodideRuntime(urls(params.get("v")));
+// ?snapshot=0: no memory snapshot (neither loaded nor made).
+const defaultOptions: RuntimeOptions = { memorySnapshot: params.get("snapshot") !== "0" };
+let runtime = new PyodideRuntime(urls(params.get("v")), defaultOptions);
 let current: GameLog | null = null;
 let currentDone: Promise<GameLog> | null = null;
 const history: GameLog[] = [];
@@ -114,9 +119,34 @@ const harness = {
   ready: true,
   urls,
   /** A fresh runtime (e.g. with other URLs); the old worker is terminated. */
-  reset(custom?: Partial<RuntimeUrls>): void {
+  reset(custom?: Partial<RuntimeUrls>, options?: RuntimeOptions): void {
     runtime.terminate();
-    runtime = new PyodideRuntime({ ...urls(params.get("v")), ...custom });
+    runtime = new PyodideRuntime({ ...urls(params.get("v")), ...custom }, { ...defaultOptions, ...options });
+  },
+  /** How the current worker's preload went (null until it is ready). */
+  loadInfo(): RuntimeLoadInfo | null {
+    return runtime.loadInfo;
+  },
+  /** The memory snapshot stored for this origin (IndexedDB), for tests. */
+  snapshot: {
+    async stored(): Promise<{ key: string; size: number; intact: boolean } | null> {
+      const s = await readSnapshot();
+      return s && { key: s.key, size: s.bytes.byteLength, intact: checksum(s.bytes) === s.checksum };
+    },
+    /** Spoil it: "stale" (made for something else), "damaged" (bytes changed after storing),
+     * "other-build" (intact, but its header names another Pyodide build), or "delete" it. */
+    async spoil(how: "stale" | "damaged" | "other-build" | "delete"): Promise<void> {
+      const s = await readSnapshot();
+      if (how === "delete" || !s) return deleteSnapshot();
+      const bytes = new Uint8Array(s.bytes);
+      if (how === "stale") return writeSnapshot(`format 0; ${s.key}`, bytes);
+      if (how === "damaged") {
+        bytes[bytes.length >>> 1] = (bytes[bytes.length >>> 1] as number) ^ 0xff;
+        return putSnapshot({ ...s, bytes: bytes.buffer }); // the old checksum
+      }
+      for (let i = 16; i < 48; i++) bytes[i] = (bytes[i] as number) ^ 0x5a; // Pyodide's build id
+      return writeSnapshot(s.key, bytes);
+    },
   },
   async preload(): Promise<{ ms: number; progress: [number, string][] }> {
     const started = performance.now();
