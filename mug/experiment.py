@@ -92,16 +92,28 @@ class Experiment:
             "scenes": [scene.config() for scene in self.scenes],
         }
 
-    def serve(self, host: str = "127.0.0.1", port: int = 0, *, reconnect_grace_s: float = 120.0) -> ServerHandle:
+    def serve(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        reconnect_grace_s: float = 120.0,
+        game_processes: int = 0,
+    ) -> ServerHandle:
         """Start the participant server on its own thread and return at once with a handle.
 
         ``port=0`` picks a free port. The handle has ``url``, ``port`` and ``stop()`` and works as a
         context manager. A participant who disconnects mid-game has ``reconnect_grace_s`` seconds to
         come back (the game waits paused); after that the game ends as abandoned.
+
+        ``game_processes=N`` runs server-authoritative games in N processes forked now (Linux), for
+        studies with many games at once; 0 runs them in the server's own process (docs/server.md).
         """
         from mug.server import start_server
 
-        server = start_server(self, host=host, port=port, reconnect_grace_s=reconnect_grace_s)
+        server = start_server(
+            self, host=host, port=port, reconnect_grace_s=reconnect_grace_s, game_processes=game_processes
+        )
         _announce(server)
         return server
 

@@ -6,7 +6,8 @@ thread. Steps start there too, timed: a game whose steps are quick (median under
 first 30 steps) then steps on the event loop, where a small env's step costs less than the thread
 hand-off around it. A slow env stays on its worker thread, and steps on the loop that turn slow
 send their game back to the thread for good (see `_step_env`), so a slow env delays only its own
-game's ticks, except for at most two steps of an env that turns slow later.
+game's ticks, except for at most two steps of an env that turns slow later. With
+`serve(game_processes=N)` the same games run in forked processes (`mug.server.game_processes`).
 """
 
 from __future__ import annotations
@@ -76,6 +77,21 @@ class Player:
     differ: RenderDiffer = field(default_factory=RenderDiffer)
     full_next: bool = True
     last_hud: str | None = None
+
+
+def check_action(scene: GymScene, allowed: dict[Any, Any], player: Any, action: Any) -> tuple[str | None, Any]:
+    """Whether `player` (a `Player`, or None if not in the game) may send `action`: (problem, the scene's action).
+
+    `allowed` maps `action_key` of each of the scene's actions to the action itself.
+    """
+    if player is None or player.dropped:
+        return "you are not a player of this game", None
+    if player.agent_id not in scene.policy_mapping:
+        return "you do not control an agent in this game", None
+    original = allowed.get(action_key(action), _MISSING)
+    if original is _MISSING:
+        return f"action {action!r} is not one of this scene's actions", None
+    return None, original
 
 
 class ServerGame:
@@ -154,13 +170,9 @@ class ServerGame:
     def submit_action(self, participant_id: str, action: Any) -> str | None:
         """Take a player's action for their own agent; returns an error message if it is not allowed."""
         player = self.players.get(participant_id)
-        if player is None or player.dropped:
-            return "you are not a player of this game"
-        if player.agent_id not in self.scene.policy_mapping:
-            return "you do not control an agent in this game"
-        original = self._allowed.get(action_key(action), _MISSING)
-        if original is _MISSING:
-            return f"action {action!r} is not one of this scene's actions"
+        problem, original = check_action(self.scene, self._allowed, player, action)
+        if problem is not None or player is None:
+            return problem  # (player is None only with a problem; the test narrows its type)
         if self.scene.input_mode == "single_keystroke":
             player.pending = original
         else:
@@ -372,17 +384,19 @@ class ServerGame:
     async def _step_env(self, humans: dict[str, Any]) -> tuple[dict[str, Any], Any, dict[str, Any]]:
         """One env step, on the loop or the worker thread (see the module docstring), timed.
 
-        Wall time alone would misjudge a quick step that waited for the interpreter lock while
-        another thread ran, and CPU time alone misses an env that waits (a sleep, a native call
-        that releases the lock), so a probe is quick when its median CPU time is under budget and
-        its median wall time under ten budgets. On the loop, a lone slow step may be a garbage
-        collection; two in a row send the game to its thread for good.
+        Wall time alone would misjudge a quick step that waited for the interpreter lock or for a
+        core (the process preempted), and CPU time alone misses an env that waits (a sleep, a
+        native call that releases the lock), so both are read, with room for waits: a probe is
+        quick when its median CPU time is under the budget and its median wall time under ten
+        budgets; on the loop, a step is slow when its CPU time is over the budget or its wall time
+        over five, and two slow steps in a row (one may be a garbage collection) send the game to
+        its thread for good.
         """
         if self.env_placement == "loop":
-            started = time.perf_counter()
+            wall, cpu = time.perf_counter(), time.thread_time()
             out = self._advance(humans)
-            wall = time.perf_counter() - started
-            slow = wall > INLINE_STEP_BUDGET_S
+            wall, cpu = time.perf_counter() - wall, time.thread_time() - cpu
+            slow = cpu > INLINE_STEP_BUDGET_S or wall > 5 * INLINE_STEP_BUDGET_S
             if slow and self._slow_last:
                 self.env_placement = "thread"
                 log.warning(

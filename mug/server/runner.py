@@ -17,6 +17,7 @@ from mug.data import Store
 from mug.server.app import client_dist, make_app
 from mug.server.assets import RuntimeFiles
 from mug.server.events import register
+from mug.server.game_processes import GameProcesses
 from mug.server.sessions import Sessions
 from mug.server.transport import DirectSocketServer
 from mug.server.urls import participant_urls
@@ -35,8 +36,14 @@ MAX_MESSAGE_BYTES = 4_000_000
 class ServerHandle:
     """A running MUG server: its URL, its stats, and ``stop()``. Use it as a context manager."""
 
-    def __init__(self, experiment: Experiment, host: str, port: int, reconnect_grace_s: float) -> None:
+    def __init__(
+        self, experiment: Experiment, host: str, port: int, reconnect_grace_s: float, game_processes: int = 0
+    ) -> None:
+        if not isinstance(game_processes, int) or isinstance(game_processes, bool) or game_processes < 0:
+            raise ValueError(f"game_processes must be a whole number >= 0, not {game_processes!r}")
         self.experiment = experiment
+        self.game_processes = game_processes
+        self._processes: GameProcesses | None = None
         self.host = host
         self._requested_port = port
         self._grace = reconnect_grace_s
@@ -59,10 +66,16 @@ class ServerHandle:
         return participant_urls(self.host, self.port).url
 
     def _start(self) -> None:
+        if self.game_processes:
+            # Forked here, from the caller's thread and before the server exists, so the children
+            # hold the experiment (its envs and callables) and nothing of the server.
+            self._processes = GameProcesses(self.experiment, self.game_processes)
         self._thread.start()
         self._ready.wait()
         if self._startup_error is not None:
             self._thread.join()
+            if self._processes is not None:
+                asyncio.run(self._processes.stop())
             raise self._startup_error
 
     def _main(self) -> None:
@@ -104,7 +117,9 @@ class ServerHandle:
             logger=False,
             engineio_logger=False,
         )
-        self.sessions = Sessions(exp, self.store, self.sio, reconnect_grace_s=self._grace)
+        self.sessions = Sessions(
+            exp, self.store, self.sio, reconnect_grace_s=self._grace, processes=self._processes
+        )
         register(self.sio, self.sessions, self.store)
         self.sessions.start()
         self._http = tornado.httpserver.HTTPServer(
@@ -213,10 +228,15 @@ class ServerHandle:
 
 
 def start_server(
-    experiment: Experiment, host: str = "127.0.0.1", port: int = 0, *, reconnect_grace_s: float = 120.0
+    experiment: Experiment,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    reconnect_grace_s: float = 120.0,
+    game_processes: int = 0,
 ) -> ServerHandle:
     """Start serving ``experiment`` on a background thread; returns once it accepts connections."""
-    handle = ServerHandle(experiment, host, port, reconnect_grace_s)
+    handle = ServerHandle(experiment, host, port, reconnect_grace_s, game_processes)
     handle._start()
     return handle
 

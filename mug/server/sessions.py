@@ -20,6 +20,7 @@ from mug.experiment import Experiment
 from mug.policies import policy_label
 from mug.scenes import CompletionCodeScene, EndScene, GymScene, Scene, StaticScene
 from mug.server.game import ServerGame
+from mug.server.game_processes import GameProcesses, RemoteGame
 from mug.server.matchmaking import Waitroom
 from mug.server.protocol import PARTICIPANT_ID, Advance, Join, ProtocolError
 from mug.server.recorder import StepRecorder
@@ -45,16 +46,23 @@ class Sessions:
     """The scene stager for every participant, kept in the store so a reload resumes the scene."""
 
     def __init__(
-        self, experiment: Experiment, store: Store, sio: DirectSocketServer, *, reconnect_grace_s: float
+        self,
+        experiment: Experiment,
+        store: Store,
+        sio: DirectSocketServer,
+        *,
+        reconnect_grace_s: float,
+        processes: GameProcesses | None = None,
     ) -> None:
         """Create the session layer; call `start()` on the server loop before serving."""
         self.experiment = experiment
         self.store = store
         self.sio = sio
         self.reconnect_grace_s = reconnect_grace_s
+        self.processes = processes
         self.by_sid: dict[str, Connection] = {}
         self.sid_of: dict[str, str] = {}
-        self.games: dict[str, ServerGame] = {}
+        self.games: dict[str, ServerGame | RemoteGame] = {}
         self.game_of: dict[str, str] = {}
         self.waitrooms: dict[str, Waitroom] = {}
         self.rtt_ms: dict[str, float] = {}
@@ -67,6 +75,8 @@ class Sessions:
 
     def start(self) -> None:
         self.recorder.start()
+        if self.processes is not None:
+            self.processes.attach(asyncio.get_running_loop(), self.store)
 
     # -- connection lifecycle --------------------------------------------------------------
 
@@ -237,7 +247,7 @@ class Sessions:
 
     # -- games -----------------------------------------------------------------------------
 
-    def _game(self, pid: str) -> ServerGame | None:
+    def _game(self, pid: str) -> ServerGame | RemoteGame | None:
         game_id = self.game_of.get(pid)
         return self.games.get(game_id) if game_id else None
 
@@ -281,22 +291,38 @@ class Sessions:
         await self._broadcast_waitroom(room)
         return {"waitroom": self._waitroom_status(room, pid)}
 
-    async def _new_game(self, scene: GymScene, players: dict[str, str]) -> ServerGame:
+    async def _new_game(self, scene: GymScene, players: dict[str, str]) -> ServerGame | RemoteGame:
         grace = scene.multiplayer_options.reconnect_grace_s if scene.multiplayer_options else self.reconnect_grace_s
         game_id = uuid.uuid4().hex
-        game = ServerGame(
-            scene,
-            players,
-            self.store,
-            self.recorder,
-            _GameChannel(self, game_id),
-            self.executor,
-            reconnect_grace_s=grace,
-            on_finished=self._game_finished,
-            on_dropped=self._player_dropped,
-            game_id=game_id,
-            phases=self.phases,
-        )
+        game: ServerGame | RemoteGame
+        if self.processes is not None:
+            game = RemoteGame(
+                self.processes,
+                scene,
+                self.experiment.scene_index(scene.scene_id or ""),
+                players,
+                game_id=game_id,
+                reconnect_grace_s=grace,
+                deliver=lambda target, text: self.sio.send_encoded(
+                    text, _game_room(game_id) if target is None else _room(target)
+                ),
+                on_finished=self._game_finished,
+                on_dropped=self._player_dropped,
+            )
+        else:
+            game = ServerGame(
+                scene,
+                players,
+                self.store,
+                self.recorder,
+                _GameChannel(self, game_id),
+                self.executor,
+                reconnect_grace_s=grace,
+                on_finished=self._game_finished,
+                on_dropped=self._player_dropped,
+                game_id=game_id,
+                phases=self.phases,
+            )
         self.games[game_id] = game
         for pid in players.values():
             self.game_of[pid] = game_id
@@ -390,11 +416,11 @@ class Sessions:
         if problem:
             raise ProtocolError(problem)
 
-    async def _player_dropped(self, game: ServerGame, pid: str) -> None:
+    async def _player_dropped(self, game: ServerGame | RemoteGame, pid: str) -> None:
         self.game_of.pop(pid, None)
         await self._end_with_code(pid, game.scene, "dropped", "Session ended", AWAY_TOO_LONG)
 
-    async def _game_finished(self, game: ServerGame) -> None:
+    async def _game_finished(self, game: ServerGame | RemoteGame) -> None:
         self.games.pop(game.game_id, None)
         for pid in game.participant_ids:
             if self.game_of.get(pid) == game.game_id:
@@ -468,6 +494,8 @@ class Sessions:
         for game in list(self.games.values()):
             await game.cancel()
         self.games.clear()
+        if self.processes is not None:
+            await self.processes.stop()
         await self.recorder.close()
         self.executor.shutdown(wait=True, cancel_futures=True)
 

@@ -48,6 +48,7 @@ class DirectSocketServer(socketio.AsyncServer):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._pending: list[tuple[tornado.websocket.WebSocketHandler, str | bytes]] = []
+        self._queued: set[asyncio.Task[None]] = set()
 
     def _websocket(self, eio_sid: str) -> tornado.websocket.WebSocketHandler | None:
         """The open websocket of a connection that began as one, else None."""
@@ -97,9 +98,18 @@ class DirectSocketServer(socketio.AsyncServer):
         except TypeError:  # bytes inside: Socket.IO sends those as binary attachments
             await self.emit(event, payload, room=room)
             return
+        self.send_encoded(body, room)
+
+    def send_encoded(self, body: str, room: str) -> None:
+        """Send an event already encoded as a Socket.IO packet (``2["event",...]``) to `room`'s members."""
         for _sid, eio_sid in list(self.manager.get_participants(NAMESPACE, room)):
             handler = self._websocket(eio_sid)
-            if handler is None:
-                await super()._send_eio_packet(eio_sid, eio_packet.Packet(eio_packet.MESSAGE, body))
-            else:
+            if handler is not None:
                 self._write(handler, "4" + body)
+                continue
+            # A long-polling connection: Engine.IO's queue (tasks start in the order they are made).
+            task = asyncio.get_running_loop().create_task(
+                super()._send_eio_packet(eio_sid, eio_packet.Packet(eio_packet.MESSAGE, body))
+            )
+            self._queued.add(task)
+            task.add_done_callback(self._queued.discard)

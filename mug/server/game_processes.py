@@ -1,0 +1,288 @@
+"""Game processes: server-authoritative games run in forked processes, the sockets stay here.
+
+One Python process runs out of one core long before a study runs out of participants: at 30 fps a
+game's env, render, diff, JSON and recording cost more than sending its frames. With
+``serve(game_processes=N)`` the games run in N child processes (`mug.server.game_worker`), each
+with its own event loop; this process keeps the participants' connections, the sessions and the
+matchmaking, forwards each player's actions and connection changes to the game's process, and
+writes the frames that come back (already encoded as JSON) to the players' sockets.
+
+The children are forked when `serve()` is called, before the server starts, so envs, policies
+and callables defined in a notebook are there too; this needs a platform that can fork (Linux).
+
+`RemoteGame` stands in for a `ServerGame` in the sessions layer: the same attributes and calls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import multiprocessing
+import sys
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from typing import TYPE_CHECKING, Any
+
+from mug.data import Store
+from mug.scenes.gym import GymScene
+from mug.server.game import check_action
+from mug.server.game_worker import worker_main
+from mug.server.protocol import action_key
+
+if TYPE_CHECKING:
+    from multiprocessing.process import BaseProcess
+
+    from mug.experiment import Experiment
+
+log = logging.getLogger("mug.server.game_processes")
+
+
+@dataclass
+class RemotePlayer:
+    """A player of a game that runs in a game process."""
+
+    agent_id: str
+    participant_id: str
+    dropped: bool = False
+
+
+class RemoteGame:
+    """This process's view of a game running in a game process (the `ServerGame` surface sessions use)."""
+
+    def __init__(
+        self,
+        processes: GameProcesses,
+        scene: GymScene,
+        scene_index: int,
+        players: dict[str, str],
+        *,
+        game_id: str,
+        reconnect_grace_s: float,
+        deliver: Callable[[str | None, str], None],
+        on_finished: Callable[[RemoteGame], Awaitable[None]],
+        on_dropped: Callable[[RemoteGame, str], Awaitable[None]],
+    ) -> None:
+        self.scene = scene
+        self.game_id = game_id
+        self.players = {pid: RemotePlayer(agent, pid) for agent, pid in players.items()}
+        self.status = "starting"
+        self.episode = 0
+        self.step = 0
+        self.outcome: str | None = None
+        self.error: str | None = None
+        self.dropped: list[str] = []
+        self.lateness_ms: deque[float] = deque(maxlen=10_000)
+        self._processes = processes
+        self._scene_index = scene_index
+        self._grace = reconnect_grace_s
+        self._allowed = {action_key(a): a for a in scene.allowed_actions()}
+        self._deliver = deliver
+        self._on_finished = on_finished
+        self._on_dropped = on_dropped
+        self._worker: _Worker | None = None
+
+    @property
+    def participant_ids(self) -> list[str]:
+        return list(self.players)
+
+    def start(self) -> None:
+        players = {p.agent_id: pid for pid, p in self.players.items()}
+        self._worker = self._processes.place(self)
+        self._worker.send(("start", self.game_id, self._scene_index, players, self._grace))
+
+    async def cancel(self) -> None:
+        if self._worker is not None and self.outcome is None:
+            self._worker.send(("cancel", self.game_id))
+
+    def submit_action(self, participant_id: str, action: Any) -> str | None:
+        problem, _ = check_action(self.scene, self._allowed, self.players.get(participant_id), action)
+        if problem is not None:
+            return problem
+        assert self._worker is not None
+        self._worker.send(("action", self.game_id, participant_id, action))
+        return None
+
+    def connection_lost(self, participant_id: str) -> None:
+        if self._worker is not None and participant_id in self.players:
+            self._worker.send(("lost", self.game_id, participant_id))
+
+    def connection_restored(self, participant_id: str) -> None:
+        if self._worker is not None and participant_id in self.players:
+            self._worker.send(("restored", self.game_id, participant_id))
+
+    def snapshot(self, participant_id: str | None = None) -> dict[str, Any]:
+        snap: dict[str, Any] = {
+            "game_id": self.game_id,
+            "status": self.status,
+            "episode": self.episode,
+            "step": self.step,
+            "players": len(self.players),
+        }
+        if participant_id in self.players:
+            snap["agent_id"] = self.players[participant_id].agent_id
+        return snap
+
+    # -- from the game process ---------------------------------------------------------------
+
+    def _out(self, target: str | None, text: str, mirror: dict[str, Any]) -> None:
+        for name, value in mirror.items():
+            setattr(self, name, value)
+        self._deliver(target, text)
+
+    async def _dropped(self, participant_id: str) -> None:
+        player = self.players.get(participant_id)
+        if player is not None and not player.dropped:
+            player.dropped = True
+            self.dropped.append(participant_id)
+            await self._on_dropped(self, participant_id)
+
+    async def _end_for_players(self, outcome: str, message: str) -> None:
+        """The game's process is gone: tell the players, then end the game as it would have."""
+        self.status = outcome
+        payload = {
+            "scene_id": self.scene.scene_id,
+            "game_id": self.game_id,
+            "status": outcome,
+            "episode": self.episode,
+            "message": "The game stopped because of an error. Your data so far is saved.",
+        }
+        self._deliver(None, "2" + json.dumps(["game_status", payload], separators=(",", ":")))
+        await self._finished(outcome, [], message)
+
+    async def _finished(self, outcome: str | None, dropped: list[str], error: str | None) -> None:
+        self.outcome, self.error = outcome, error
+        for pid in dropped:
+            if pid in self.players and pid not in self.dropped:
+                self.players[pid].dropped = True
+                self.dropped.append(pid)
+        await self._on_finished(self)
+
+
+class _Worker:
+    """One game process: its pipe, its games, and the task that reads what it sends."""
+
+    def __init__(self, index: int, process: BaseProcess, conn: Connection) -> None:
+        self.index = index
+        self.process = process
+        self.conn = conn
+        self.games: dict[str, RemoteGame] = {}
+        self.alive = True
+
+    def send(self, message: tuple[Any, ...]) -> None:
+        if self.alive:
+            try:
+                self.conn.send(message)
+            except (BrokenPipeError, OSError):
+                self.alive = False
+
+
+class GameProcesses:
+    """Forks the game processes and connects them to the server's event loop."""
+
+    def __init__(self, experiment: Experiment, count: int) -> None:
+        if count < 1:
+            raise ValueError(f"game_processes must be 0 (games in the server process) or more, not {count}")
+        if sys.platform == "win32" or "fork" not in multiprocessing.get_all_start_methods():
+            raise RuntimeError("game_processes needs a platform that can fork processes (Linux); use 0 here")
+        context = multiprocessing.get_context("fork")
+        self.workers: list[_Worker] = []
+        for index in range(count):
+            parent, child = context.Pipe()
+            process = context.Process(
+                target=worker_main, args=(experiment, child), name=f"mug-games-{index}", daemon=True
+            )
+            process.start()
+            child.close()
+            self.workers.append(_Worker(index, process, parent))
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._store: Store
+        self._background: set[asyncio.Task[None]] = set()
+
+    def attach(self, loop: asyncio.AbstractEventLoop, store: Store) -> None:
+        """Start reading the game processes' messages on the server's loop."""
+        self._loop = loop
+        self._store = store
+        for worker in self.workers:
+            loop.add_reader(worker.conn.fileno(), self._receive, worker)
+
+    def place(self, game: RemoteGame) -> _Worker:
+        """The game process with the fewest games takes `game`."""
+        live = [w for w in self.workers if w.alive] or self.workers
+        worker = min(live, key=lambda w: len(w.games))
+        worker.games[game.game_id] = game
+        return worker
+
+    def _receive(self, worker: _Worker) -> None:
+        try:
+            while worker.conn.poll():
+                self._dispatch(worker, worker.conn.recv())
+        except (EOFError, OSError):
+            self._lost(worker)
+
+    def _dispatch(self, worker: _Worker, batch: list[tuple[Any, ...]]) -> None:
+        """Handle a game process's messages in order: frames are written at once, ends run as tasks."""
+        for message in batch:
+            kind = message[0]
+            if kind == "lateness":
+                for game_id, samples in message[1].items():
+                    game = worker.games.get(game_id)
+                    if game is not None:
+                        game.lateness_ms.extend(samples)
+                continue
+            game = worker.games.get(message[1])
+            if game is None:
+                continue
+            if kind == "out":
+                game._out(message[2], message[3], message[4])
+            elif kind == "dropped":
+                self._spawn(game._dropped(message[2]))
+            elif kind == "finished":
+                del worker.games[game.game_id]
+                self._spawn(game._finished(message[2], message[3], message[4]))
+
+    def _lost(self, worker: _Worker) -> None:
+        """A game process ended unexpectedly: its games end with an error, and their players move on."""
+        assert self._loop is not None
+        if not worker.alive and not worker.games:
+            return
+        worker.alive = False
+        self._loop.remove_reader(worker.conn.fileno())
+        log.error("game process %d ended unexpectedly (exit code %s)", worker.index, worker.process.exitcode)
+        games, worker.games = list(worker.games.values()), {}
+        error = f"the game's process ended unexpectedly (exit code {worker.process.exitcode})"
+        for game in games:
+            # Its steps up to the last committed batch are in the store; its end is recorded here.
+            try:
+                self._store.add_event(
+                    None, game.scene.scene_id, "env_error", {"game_id": game.game_id, "error": error}, time.time()
+                )
+                self._store.end_game(game.game_id, "error", time.time())
+            except Exception:
+                log.exception("recording the end of game %s failed", game.game_id)
+            self._spawn(game._end_for_players("error", error))
+
+    def _spawn(self, coro: Awaitable[None]) -> None:
+        assert self._loop is not None
+        task = self._loop.create_task(coro)  # type: ignore[arg-type]
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def stop(self, timeout: float = 10.0) -> None:
+        """Ask every game process to stop (its games end as aborted) and wait for them."""
+        for worker in self.workers:
+            if self._loop is not None and worker.alive:
+                self._loop.remove_reader(worker.conn.fileno())
+            worker.send(("stop",))
+        loop = asyncio.get_running_loop()
+        for worker in self.workers:
+            await loop.run_in_executor(None, worker.process.join, timeout)
+            if worker.process.is_alive():
+                log.warning("game process %d did not stop within %.0f s; terminating it", worker.index, timeout)
+                worker.process.terminate()
+                await loop.run_in_executor(None, worker.process.join, 5)
+            worker.alive = False
+            worker.conn.close()

@@ -1,0 +1,161 @@
+"""Games in game processes (`serve(game_processes=N)`): the same sessions, over real sockets."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+
+import pytest
+import socketio
+from envs import race_scene
+from helpers import eventually
+
+from mug import EndScene, Experiment, StartScene
+
+
+class Player:
+    """A participant's connection, keeping what the server sent it."""
+
+    def __init__(self, server, pid: str) -> None:
+        self.pid = pid
+        self.frames: list[dict] = []
+        self.statuses: list[dict] = []
+        self.scenes: list[dict] = []
+        self.lock = threading.Lock()
+        self.client = socketio.Client(reconnection=False)
+        self.client.on("frame", lambda f: self._keep(self.frames, f))
+        self.client.on("game_status", lambda s: self._keep(self.statuses, s))
+        self.client.on("scene", lambda s: self._keep(self.scenes, s))
+        self.client.connect(server.url, transports=["websocket"], socketio_path="socket.io")
+        reply = self.client.call("join", {"query": {"participant": pid}})
+        assert reply["ok"], reply
+        self.joined = reply
+
+    def _keep(self, into: list[dict], item: dict) -> None:
+        with self.lock:
+            into.append(item)
+
+    def play(self, scene_id: str) -> dict:
+        scene = self.joined["scene"]
+        while scene["scene_id"] != scene_id:
+            scene = self.client.call("advance", {"scene_id": scene["scene_id"]})["scene"]
+        return self.client.call("start_game", {"scene_id": scene_id})
+
+    def said(self, status: str) -> bool:
+        with self.lock:
+            return any(s["status"] == status for s in self.statuses)
+
+    def close(self) -> None:
+        self.client.disconnect()
+
+
+def _experiment(tmp_path, scene) -> Experiment:
+    return Experiment("processes", [StartScene().scene("start"), scene, EndScene().scene("end")], data_dir=tmp_path)
+
+
+def test_two_players_finish_a_game_that_runs_in_a_game_process(tmp_path) -> None:
+    exp = _experiment(tmp_path, race_scene(length=40))
+    with exp.serve(game_processes=1) as server:
+        red, blue = Player(server, "red-p"), Player(server, "blue-p")
+        try:
+            red.play("race")
+            blue.play("race")
+            eventually(lambda: red.said("running") and blue.said("running"))
+            red.client.emit("action", {"scene_id": "race", "action": 2})  # forwarded to the game's process
+            eventually(lambda: red.scenes and blue.scenes, timeout=30)  # the game ended; both moved on
+            pid = server.call(lambda: server._processes.workers[0].process.pid)
+            assert pid != os.getpid()
+        finally:
+            red.close()
+            blue.close()
+    assert not server._processes.workers[0].process.is_alive()  # stopping the server ends its game processes
+    results = exp.results()
+    assert list(results.games["outcome"]) == ["completed"]
+    assert len(results.steps) == 40
+    assert 2 in set(results.steps["action.red"])  # red's key press reached the env
+    assert {s["scene_id"] for s in red.scenes + blue.scenes} == {"end"}
+    # Both saw the same frames, which carry the game's steps in order.
+    assert [f["step"] for f in red.frames][-1] == 40
+    assert [f["step"] for f in red.frames] == [f["step"] for f in blue.frames]
+
+
+def test_a_player_away_too_long_is_dropped_and_the_partner_gets_a_code(tmp_path) -> None:
+    scene = race_scene(length=100_000).multiplayer(reconnect_grace_s=0.5, on_player_drop="end_game")
+    exp = _experiment(tmp_path, scene)
+    with exp.serve(game_processes=1) as server:
+        red, blue = Player(server, "red-p"), Player(server, "blue-p")
+        try:
+            red.play("race")
+            blue.play("race")
+            eventually(lambda: red.said("running"))
+            blue.close()
+            eventually(lambda: red.scenes, timeout=30)
+            ended = red.scenes[-1]
+            assert ended["scene_type"] == "completion_code" and len(ended["completion_code"]) == 10
+        finally:
+            red.close()
+    assert list(exp.results().games["outcome"]) == ["player_dropped"]
+
+
+def test_a_player_who_comes_back_rejoins_the_running_game_with_a_full_frame(tmp_path) -> None:
+    exp = _experiment(tmp_path, race_scene(length=100_000))
+    with exp.serve(game_processes=1) as server:
+        red, blue = Player(server, "red-p"), Player(server, "blue-p")
+        try:
+            red.play("race")
+            game_id = blue.play("race")["game"]["game_id"]
+            eventually(lambda: len(blue.frames) > 10)
+            blue.close()
+            back = Player(server, "blue-p")
+            try:
+                # The join reply describes the running game (status mirrored from its process).
+                assert back.joined["scene"]["game"]["game_id"] == game_id
+                assert back.joined["scene"]["game"]["status"] == "running"
+                eventually(lambda: any(f.get("full") for f in back.frames))
+            finally:
+                back.close()
+        finally:
+            red.close()
+
+
+def test_an_action_for_no_agent_of_the_sender_is_refused_before_it_reaches_the_game(tmp_path) -> None:
+    exp = _experiment(tmp_path, race_scene(length=100_000))
+    with exp.serve(game_processes=1) as server:
+        red, blue = Player(server, "red-p"), Player(server, "blue-p")
+        try:
+            red.play("race")
+            blue.play("race")
+            eventually(lambda: red.said("running"))
+            reply = red.client.call("action", {"scene_id": "race", "action": 7})
+            assert reply["ok"] is False and "is not one of this scene's actions" in reply["error"]
+        finally:
+            red.close()
+            blue.close()
+
+
+def test_a_game_process_that_dies_ends_its_games_with_an_error_and_players_move_on(tmp_path) -> None:
+    exp = _experiment(tmp_path, race_scene(length=100_000))
+    with exp.serve(game_processes=1) as server:
+        red, blue = Player(server, "red-p"), Player(server, "blue-p")
+        try:
+            red.play("race")
+            blue.play("race")
+            eventually(lambda: len(red.frames) > 5)
+            os.kill(server._processes.workers[0].process.pid, signal.SIGKILL)
+            eventually(lambda: red.said("error") and red.scenes and blue.scenes, timeout=30)
+            assert red.scenes[-1]["scene_id"] == "end"
+        finally:
+            red.close()
+            blue.close()
+    results = exp.results()
+    assert list(results.games["outcome"]) == ["error"]
+    errors = results.events[results.events["kind"] == "env_error"]
+    assert "process ended unexpectedly" in errors.iloc[0]["data.error"]
+
+
+@pytest.mark.parametrize("bad", [-1, 1.5, True])
+def test_a_wrong_game_process_count_is_refused(tmp_path, bad) -> None:
+    exp = _experiment(tmp_path, race_scene())
+    with pytest.raises(ValueError, match="game_processes must be a whole number"):
+        exp.serve(game_processes=bad)
