@@ -47,8 +47,11 @@ def load_experiment(target: str) -> Experiment:
     return experiments[0]
 
 
-def _serve(exp: Experiment, host: str, port: int) -> int:
-    server = exp.serve(host=host, port=port)
+def _serve(exp: Experiment, host: str, port: int, game_processes: int = 0) -> int:
+    try:
+        server = exp.serve(host=host, port=port, game_processes=game_processes)
+    except (ValueError, RuntimeError) as exc:
+        raise CliError(str(exc)) from None
     print(f"MUG experiment {exp.experiment_id!r} is running.")
     print(f"  participant URL: {server.url}")
     print(f"  data: {exp.data_path.resolve()}")
@@ -61,7 +64,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     exp = load_experiment(args.target)
     if args.data_dir:
         exp.data_dir = Path(args.data_dir)
-    return _serve(exp, args.host, args.port)
+    return _serve(exp, args.host, args.port, args.game_processes)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -111,6 +114,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--data-dir", default=None, help="override the experiment's data_dir")
+    serve.add_argument(
+        "--game-processes",
+        type=int,
+        default=0,
+        help="run server-authoritative games in this many forked processes (Linux; default 0: in the server)",
+    )
     serve.set_defaults(func=cmd_serve)
 
     demo = sub.add_parser("demo", help="serve the demo experiment")

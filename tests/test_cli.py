@@ -63,3 +63,15 @@ def test_check_env_reports_the_contract(capsys) -> None:
     assert main(["check-env", "envs:BrokenStep"]) == 1
     assert "step" in capsys.readouterr().out
     assert main(["check-env", "nomodule"]) == 2
+
+
+def test_serve_refuses_a_wrong_game_process_count_with_a_clear_message(tmp_path, capsys) -> None:
+    path = write(
+        tmp_path,
+        """
+        import mug
+        exp = mug.Experiment("one", [mug.StartScene()])
+    """,
+    )
+    assert main(["serve", str(path), "--port", "0", "--data-dir", str(tmp_path), "--game-processes", "-1"]) == 2
+    assert "game_processes must be a whole number >= 0, not -1" in capsys.readouterr().err

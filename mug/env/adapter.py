@@ -19,6 +19,7 @@ from typing import Any
 from mug.env.errors import EnvContractError, RenderStateError
 from mug.env.png import png_data_url
 from mug.env.schema import complete_object, validate_render_state
+from mug.env.surface import CommittedState
 
 __all__ = ["FRAME_ID", "EnvAdapter", "StepResult"]
 
@@ -263,6 +264,8 @@ class EnvAdapter:
                 f"env.render() returned None; {_RENDER_HELP}. Was the env created with "
                 "render_mode='mug' (drawing with mug.env.Surface) or render_mode='rgb_array'?"
             )
+        if type(output) is CommittedState and output.unchanged():
+            return output  # checked call by call as it was drawn
         if isinstance(output, Mapping):
             if "objects" not in output:
                 raise EnvContractError(

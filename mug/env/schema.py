@@ -55,6 +55,13 @@ def _show(value: Any) -> str:
 
 
 def _real(value: Any, strict: bool) -> float:
+    kind = type(value)
+    if kind is float:  # the common case first: the ABC check below costs more than the rest
+        if math.isfinite(value):
+            return value
+        raise ValueError(f"must be a finite number, got {_show(value)}")
+    if kind is int:
+        return float(value)
     ok = isinstance(value, (int, float)) if strict else isinstance(value, numbers.Real)
     if isinstance(value, bool) or not ok:
         raise TypeError(f"must be a finite number, got {_show(value)}")
@@ -90,6 +97,8 @@ def _alpha(value: Any, strict: bool) -> float:
 
 
 def _depth(value: Any, strict: bool) -> int:
+    if type(value) is int:
+        return value
     ok = isinstance(value, int) if strict else isinstance(value, numbers.Integral)
     if isinstance(value, bool) or not ok:
         raise TypeError(f"must be an int, got {_show(value)}")
@@ -223,6 +232,8 @@ OBJECT_FIELDS: dict[str, dict[str, Checker]] = {
 
 #: All object types, in documented order.
 OBJECT_TYPES: tuple[str, ...] = tuple(OBJECT_FIELDS)
+# Every field of each type, common ones first (what an object of that type must have).
+_ALL_FIELDS: dict[str, dict[str, Checker]] = {kind: {**COMMON_FIELDS, **own} for kind, own in OBJECT_FIELDS.items()}
 
 _COMMON_DEFAULTS: dict[str, Any] = {"id": None, "depth": 0, "alpha": 1.0}
 _STYLE_DEFAULTS: dict[str, Any] = {"fill": "#000000", "stroke": None, "stroke_width": 0}
@@ -319,25 +330,25 @@ def validate_render_state(state: Any) -> None:
 def _validate_object(index: int, obj: Any) -> None:
     if not isinstance(obj, Mapping):
         raise RenderStateError(f"objects[{index}] must be a dict, got {_show(obj)}")
-    where = _describe(index, obj)
     kind = obj.get("type")
     if "type" not in obj:
+        where = _describe(index, obj)
         raise RenderStateError(f"{where}: missing field 'type'; allowed types: {', '.join(OBJECT_TYPES)}")
     if not isinstance(kind, str) or kind not in OBJECT_FIELDS:
         raise RenderStateError(
-            f"{where}: unknown type {kind!r}; allowed types: {', '.join(OBJECT_TYPES)}"
+            f"{_describe(index, obj)}: unknown type {kind!r}; allowed types: {', '.join(OBJECT_TYPES)}"
         )
-    fields = {**COMMON_FIELDS, **OBJECT_FIELDS[kind]}
+    fields = _ALL_FIELDS[kind]
     for name in obj:
         if name != "type" and name not in fields:
             raise RenderStateError(
-                f"{where}: unknown field {name!r}; {kind} fields are: "
+                f"{_describe(index, obj)}: unknown field {name!r}; {kind} fields are: "
                 f"type, {', '.join(fields)}"
             )
     for name, check in fields.items():
         if name not in obj:
-            raise RenderStateError(f"{where}: missing field {name!r}")
+            raise RenderStateError(f"{_describe(index, obj)}: missing field {name!r}")
         try:
             check(obj[name], True)
         except (TypeError, ValueError) as exc:
-            raise RenderStateError(f"{where}: field {name!r} {exc}") from None
+            raise RenderStateError(f"{_describe(index, obj)}: field {name!r} {exc}") from None

@@ -30,6 +30,29 @@ __all__ = ["Surface"]
 Point = Sequence[float]
 
 
+class CommittedState(dict):  # type: ignore[type-arg]
+    """A render state from `Surface.commit()`: complete and valid by construction.
+
+    Every drawing call checked and normalised its arguments, so `EnvAdapter` hands such a state on
+    without checking it again (a state whose object list changed after the commit is checked).
+    """
+
+    def __init__(self, objects: list[dict[str, Any]]) -> None:
+        super().__init__(objects=objects, removed=[])
+        self.committed_count = len(objects)
+
+    def unchanged(self) -> bool:
+        """Whether the state is still as committed (same keys, as many objects, nothing removed)."""
+        objects, removed = self.get("objects"), self.get("removed")
+        return (
+            len(self) == 2
+            and type(objects) is list
+            and len(objects) == self.committed_count
+            and type(removed) is list
+            and not removed
+        )
+
+
 class Surface:
     """Collects the drawing calls of one frame and turns them into a render state.
 
@@ -205,14 +228,14 @@ class Surface:
 
     # -- frame -------------------------------------------------------------
 
-    def commit(self) -> dict[str, Any]:
+    def commit(self) -> CommittedState:
         """Return this frame's full render state and start an empty frame.
 
         Returns ``{"objects": [...all objects drawn since the last commit...], "removed": []}``.
         Removals are worked out by the server's per-connection diff, so an env simply
         stops drawing an object to remove it.
         """
-        state = {"objects": self._objects, "removed": []}
+        state = CommittedState(self._objects)
         self._objects = []
         self._ids = set()
         return state

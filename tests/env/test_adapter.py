@@ -329,6 +329,18 @@ def test_render_accepts_state_list_and_empty() -> None:
     assert state["removed"] == [] and state["objects"][0]["align"] == "left"
 
 
+def test_a_surface_state_is_passed_on_as_drawn_unless_changed_after_its_commit() -> None:
+    surface = Surface(100, 100)
+    surface.circle(0.5, 0.5, 0.1, id="dot")
+    state = surface.commit()
+    assert EnvAdapter.render_state_from(state) is state  # checked call by call while drawing
+    surface.circle(0.5, 0.5, 0.1, id="dot")
+    tampered = surface.commit()
+    tampered["objects"].append({"type": "circle", "x": "left", "y": 0, "radius": 0.1})
+    with pytest.raises(EnvContractError, match=r"objects\[1\].*field 'x' must be a finite number"):
+        EnvAdapter.render_state_from(tampered)
+
+
 def test_rgb_array_numpy_env_renders_one_image_object() -> None:
     np = pytest.importorskip("numpy")
     gymnasium = pytest.importorskip("gymnasium")
