@@ -332,6 +332,7 @@ class EnvAdapter:
                 "they must name the same agents (matched by str(name))"
             )
         self._keys = {a: keys[a] for a in self.agent_ids}
+        self._by_name = {name: agent for agent, name in self._keys.items()}
 
     def _space(self, kind: str, agent_id: str) -> Any:
         if agent_id not in self._keys:
@@ -354,7 +355,7 @@ class EnvAdapter:
                 f"{call} returned {what} {_describe(value)}; "
                 f"expected a dict keyed by agent ({list(self._keys.values())})"
             )
-        by_name = {name: agent for agent, name in self._keys.items()}
+        by_name = self._by_name
         result: dict[str, Any] = {}
         for key, item in value.items():
             agent = by_name.get(key, str(key) if str(key) in self._keys else None)
@@ -435,29 +436,38 @@ class EnvAdapter:
         }
         any_all = any(everyone.values())
         step = StepResult({}, {}, {}, {}, {}, False)
+        # Entries an agent that acted may leave out: none of observations, rewards when the whole
+        # episode ended, and per-agent flags when "__all__" gives them.
+        required = [w for w, optional in (("observations", False), ("rewards", any_all),
+                                          ("terminations", has_all_flag), ("truncations", has_all_flag))
+                    if not optional]  # fmt: skip
+        live_set = set(live)
+        rewards = per_agent["rewards"]
         for agent in self.agent_ids:
             name = self._keys[agent]
-            acted = agent in live
-            optional = {"observations": False, "rewards": any_all,
-                        "terminations": has_all_flag, "truncations": has_all_flag}
-            for what, may_be_missing in optional.items():
-                if acted and agent not in per_agent[what] and not may_be_missing:
-                    raise EnvContractError(
-                        f"env.step() returned no {what} entry for agent {name!r}, which acted; {_PZ_STEP}"
-                    )
+            if agent in live_set:
+                for what in required:
+                    if agent not in per_agent[what]:
+                        raise EnvContractError(
+                            f"env.step() returned no {what} entry for agent {name!r}, which acted; {_PZ_STEP}"
+                        )
             flags = []
             previous = self._last_flags.get(agent, (False, False))
             for what, before in zip(("terminations", "truncations"), previous, strict=True):
                 if agent in per_agent[what]:
-                    flag = _as_bool(per_agent[what][agent], f"env.step() {what}[{name!r}]")
+                    flag = per_agent[what][agent]
+                    if type(flag) is not bool:  # (the message is built only when it is needed)
+                        flag = _as_bool(flag, f"env.step() {what}[{name!r}]")
                 else:
                     flag = before
                 flags.append(flag or everyone[what])
             step.observations[agent] = per_agent["observations"].get(agent, self._last_obs.get(agent))
-            step.rewards[agent] = (
-                _as_float(per_agent["rewards"][agent], f"env.step() rewards[{name!r}]")
-                if agent in per_agent["rewards"] else 0.0
-            )
+            reward = rewards.get(agent, 0.0)
+            kind = type(reward)
+            if kind is int or (kind is float and reward == reward):  # (reward != reward: NaN)
+                step.rewards[agent] = float(reward)
+            else:
+                step.rewards[agent] = _as_float(reward, f"env.step() rewards[{name!r}]")
             step.terminated[agent], step.truncated[agent] = flags
             step.infos[agent] = self._info(per_agent["infos"].get(agent, {}), "env.step()", agent)
             self._done[agent] = flags[0] or flags[1]

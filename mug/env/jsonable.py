@@ -27,33 +27,67 @@ def to_jsonable(value: Any) -> Any:
         TypeError: a value has no JSON form; the message gives its path, e.g.
             ``value['agent_0'][2]``.
     """
-    return _convert(value, "value", 0)
+    try:
+        return _convert(value, 0)
+    except _Unconvertible as exc:
+        raise TypeError(exc.message("value")) from None
 
 
-def _convert(value: Any, path: str, depth: int) -> Any:
+class _Unconvertible(TypeError):
+    """A value with no JSON form; the path to it is collected on the way out (none is built otherwise)."""
+
+    def __init__(self, template: str) -> None:
+        super().__init__(template)
+        self.template = template  # with {path} where the path goes
+        self.steps: list[str] = []  # innermost first
+
+    def message(self, root: str) -> str:
+        return self.template.format(path=root + "".join(reversed(self.steps)))
+
+
+def _convert(value: Any, depth: int) -> Any:
     if depth > _MAX_DEPTH:
-        raise TypeError(f"to_jsonable: {path} is nested more than {_MAX_DEPTH} levels deep (a cycle?)")
-    if value is None or isinstance(value, (bool, str)):
-        return str(value) if isinstance(value, str) and type(value) is not str else value
+        raise _Unconvertible(f"to_jsonable: {{path}} is nested more than {_MAX_DEPTH} levels deep (a cycle?)")
+    kind = type(value)
+    if kind is str or kind is bool or value is None:
+        return value
+    if kind is float:
+        return value if math.isfinite(value) else None
+    if isinstance(value, (bool, str)):
+        return str(value) if isinstance(value, str) else bool(value)
     if isinstance(value, int):
         return int(value)
     if isinstance(value, float):
         return float(value) if math.isfinite(value) else None
     if isinstance(value, Mapping):
-        return {_key(k, path): _convert(v, f"{path}[{k!r}]", depth + 1) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_convert(v, f"{path}[{i}]", depth + 1) for i, v in enumerate(value)]
+        out: dict[str, Any] = {}
+        for k, v in value.items():
+            key = _key(k)
+            try:
+                out[key] = _convert(v, depth + 1)
+            except _Unconvertible as exc:
+                exc.steps.append(f"[{k!r}]")
+                raise
+        return out
     if isinstance(value, (set, frozenset)):
         try:
-            items = sorted(value)
+            value = sorted(value)
         except TypeError:
-            items = list(value)
-        return [_convert(v, f"{path}[{i}]", depth + 1) for i, v in enumerate(items)]
+            value = list(value)
+    if isinstance(value, (list, tuple)):
+        items = []
+        for i, v in enumerate(value):
+            try:
+                items.append(_convert(v, depth + 1))
+            except _Unconvertible as exc:
+                exc.steps.append(f"[{i}]")
+                raise
+        return items
     if isinstance(value, (bytes, bytearray)):
         return bytes(value).decode("latin-1")
     enum_value = getattr(type(value), "__members__", None) is not None and hasattr(value, "value")
     if enum_value:
-        return _convert(value.value, path, depth + 1)
+        return _convert(value.value, depth + 1)
     # numpy arrays and scalars (and anything that behaves like them)
     for method in ("tolist", "item"):
         convert = getattr(value, method, None)
@@ -63,19 +97,23 @@ def _convert(value: Any, path: str, depth: int) -> Any:
             except (TypeError, ValueError):
                 continue
             if plain is not value:
-                return _convert(plain, path, depth + 1)
+                return _convert(plain, depth + 1)
     if isinstance(value, complex):
-        raise TypeError(f"to_jsonable: {path} is a complex number ({value!r}), which JSON cannot hold")
-    raise TypeError(
-        f"to_jsonable: {path} is a {type(value).__module__}.{type(value).__qualname__}, "
+        raise _Unconvertible(f"to_jsonable: {{path}} is a complex number ({value!r}), which JSON cannot hold")
+    raise _Unconvertible(
+        f"to_jsonable: {{path}} is a {type(value).__module__}.{type(value).__qualname__}, "
         "which has no JSON form; use numbers, strings, lists, dicts or numpy values"
     )
 
 
-def _key(key: Any, path: str) -> str:
+def _key(key: Any) -> str:
     if isinstance(key, str):
         return str(key)
-    plain = _convert(key, f"{path} key {key!r}", 0)
+    try:
+        plain = _convert(key, 0)
+    except _Unconvertible as exc:
+        exc.steps.append(f" key {key!r}")
+        raise
     if isinstance(plain, (dict, list)):
         return str(key)
     return "null" if plain is None else str(plain).lower() if isinstance(plain, bool) else str(plain)
