@@ -90,7 +90,7 @@ def _starts(pw: Any, server: SiteServer, url: str, rounds: int, snapshot: bool) 
     in-memory (incognito) context, because the in-memory cache does not keep Pyodide's 8.6 MB wasm.
     ``snapshot=False``: the runtime neither makes nor uses a memory snapshot."""
     out: dict[str, list[Any]] = {k: [] for k in ("cold", "warm", "cold_phases", "warm_phases", "warm_requests")}
-    out.update(cold_snapshots=[], warm_snapshots=[], snapshot_read=[])
+    out.update(cold_snapshots=[], warm_snapshots=[], snapshot_read=[], snapshot_make=[])
     target = autorun_url(url, game_spec(maxSteps=10_000, fps=30), server.version)
     if not snapshot:
         target += "&snapshot=0"
@@ -106,6 +106,9 @@ def _starts(pw: Any, server: SiteServer, url: str, rounds: int, snapshot: bool) 
                 # The cold page stores its memory snapshot after its first frame; wait for that.
                 first.wait_for_function("window.mugRuntimeHarness.loadInfo().snapshot.save !== 'pending'")
                 out["cold_snapshots"].append(first.evaluate("window.mugRuntimeHarness.loadInfo().snapshot"))
+                marks = first.evaluate("window.mugRuntimeHarness.preloadMarks()")
+                if snapshot:
+                    out["snapshot_make"].append(marks["pyodideStarted"] - marks["interpreterStarted"])
                 first.close()
                 seen = len(server.responses)
                 second = context.new_page()
@@ -148,8 +151,14 @@ def run(rounds: int = 5, steps: int = 3000) -> dict[str, Any]:
         url = server.start()
         try:
             with sync_playwright() as pw:
-                starts = _starts(pw, server, url, rounds, snapshot=True)
-                plain = _starts(pw, server, url, rounds, snapshot=False)
+                # Rounds with and without snapshots alternate, so that the machine's load drifting
+                # during the benchmark does not favour either.
+                starts: dict[str, list[Any]] = {}
+                plain: dict[str, list[Any]] = {}
+                for _ in range(rounds):
+                    for into, snapshot in ((starts, True), (plain, False)):
+                        for key, values in _starts(pw, server, url, 1, snapshot).items():
+                            into.setdefault(key, []).extend(values)
                 browser = launch(pw)
                 try:
                     context = browser.new_context()
@@ -195,12 +204,14 @@ def run(rounds: int = 5, steps: int = 3000) -> dict[str, Any]:
         # server's caching only files outside static/ without ?v= (the harness script) remain.
         "warm_requests": [f"{status} {uri.split('?')[0]}" for uri, status in starts["warm_requests"][0]],
         # Memory snapshots: stored by each cold page (after its first frame), used by each warm page;
-        # read_ms: reading and checking it (IndexedDB), while pyodide.mjs is imported and the lock loads.
+        # read_ms: reading and checking it (IndexedDB), from when pyodide.mjs is imported.
         "snapshot": {
             "cold_saved": sum(s["save"] == "saved" for s in starts["cold_snapshots"]),
             "warm_loaded": sum(s["loaded"] for s in starts["warm_snapshots"]),
             "problems": sorted({s["reason"] or s["saveError"] for s in starts["warm_snapshots"] if not s["loaded"]}),
-            "read_ms": summary(starts["snapshot_read"], 1) if starts["snapshot_read"] else None,
+            "read_ms": summary(starts["snapshot_read"], 1),
+            # make_ms: the cold load's standard-library imports + makeMemorySnapshot() (before its first frame).
+            "make_ms": summary(starts["snapshot_make"], 1),
         },
         # The same without memory snapshots (PyodideRuntime option memorySnapshot: false): what
         # making one costs a first visit, and what the HTTP cache alone gives a second one.

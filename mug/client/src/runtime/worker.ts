@@ -133,6 +133,12 @@ function saveSnapshot(): void {
  * the restored interpreter. */
 const AFTER_RESTORE = "import random, sys\nrandom.seed()\nsys.version";
 
+/** Standard-library imports done before a snapshot is made (pure Python or built in, no JS objects). */
+const PREIMPORT = [
+  "import base64, dataclasses, email, encodings.cp437, importlib.metadata, numbers, sysconfig, tarfile",
+  "sysconfig.get_path('purelib')",
+].join("\n");
+
 /** loadPyodide, from the stored memory snapshot when there is a usable one; otherwise a plain start
  * that makes one (kept in `unsaved`). Any snapshot problem falls back to the plain start. */
 async function startPyodide(
@@ -163,9 +169,12 @@ async function startPyodide(
   preloadMarks.interpreterStarted = wallNow();
   if (key !== null) {
     // Right after the start, before anything of ours runs in Python: the snapshot then holds no
-    // references to JS objects that a later page could not recreate.
+    // references to JS objects that a later page could not recreate. Only the standard-library
+    // modules that loading micropip and the mug env runtime import next are imported first (no
+    // extra work for this load), so that restored loads skip them too.
     try {
       if (typeof pyodide.makeMemorySnapshot !== "function") throw new Error("pyodide.makeMemorySnapshot() is missing");
+      pyodide.runPython(PREIMPORT);
       unsaved = { key, bytes: pyodide.makeMemorySnapshot() };
       snapshotInfo.save = "pending";
     } catch (err) {
