@@ -232,7 +232,7 @@ class EnvAdapter:
         Multi-agent: actions are passed only for agents still in the episode (the env's
         ``agents`` list when it has one); actions for agents already done are ignored.
         """
-        if not isinstance(actions, Mapping):
+        if not (type(actions) is dict or isinstance(actions, Mapping)):
             raise TypeError(f"EnvAdapter.step(): actions must be a dict keyed by agent id, got {actions!r}")
         unknown = [a for a in actions if a not in self._keys]
         if unknown:
@@ -350,7 +350,7 @@ class EnvAdapter:
 
     def _by_agent(self, value: Any, what: str, call: str) -> dict[str, Any]:
         """Re-key a per-agent dict from env agent names to MUG ids, rejecting unknown keys."""
-        if not isinstance(value, Mapping):
+        if not (type(value) is dict or isinstance(value, Mapping)):
             raise EnvContractError(
                 f"{call} returned {what} {_describe(value)}; "
                 f"expected a dict keyed by agent ({list(self._keys.values())})"
@@ -369,7 +369,7 @@ class EnvAdapter:
 
     @staticmethod
     def _info(info: Any, call: str, agent: str | None = None) -> dict[str, Any]:
-        if not isinstance(info, Mapping):
+        if not (type(info) is dict or isinstance(info, Mapping)):
             whose = f" for agent {agent!r}" if agent is not None else ""
             raise EnvContractError(f"{call} returned info{whose} {_describe(info)}; expected a dict")
         return dict(info)
@@ -418,7 +418,7 @@ class EnvAdapter:
             raise EnvContractError(f"env.step() returned {got}; {_PZ_STEP}")
         names = ("observations", "rewards", "terminations", "truncations", "infos")
         for name, value in zip(names, result, strict=True):
-            if not isinstance(value, Mapping):
+            if not (type(value) is dict or isinstance(value, Mapping)):
                 raise EnvContractError(f"env.step() returned {name} {_describe(value)}; {_PZ_STEP}")
         raw_terms, raw_truncs = dict(result[2]), dict(result[3])
         # RLlib-style envs flag the whole episode with "__all__"; per-agent flags are then optional

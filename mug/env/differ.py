@@ -25,8 +25,8 @@ def _copy(value: Any) -> Any:
 
 def _same(old: Any, new: Any) -> bool:
     """Equality that treats lists and tuples alike (points may arrive either way)."""
-    if isinstance(new, Mapping):
-        return isinstance(old, Mapping) and old.keys() == new.keys() and all(
+    if type(new) is dict or isinstance(new, Mapping):
+        return (type(old) is dict or isinstance(old, Mapping)) and old.keys() == new.keys() and all(
             _same(old[k], new[k]) for k in new
         )
     if isinstance(new, (list, tuple)):
@@ -63,7 +63,7 @@ class RenderDiffer:
         objects: list[Any] = []
         current: dict[str, dict[str, Any]] = {}
         for obj in full_state.get("objects", []):
-            object_id = obj.get("id") if isinstance(obj, Mapping) else None
+            object_id = obj.get("id") if (type(obj) is dict or isinstance(obj, Mapping)) else None
             if object_id is None:
                 objects.append(obj)
                 continue
