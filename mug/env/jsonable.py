@@ -59,7 +59,7 @@ def _convert(value: Any, depth: int) -> Any:
         return int(value)
     if isinstance(value, float):
         return float(value) if math.isfinite(value) else None
-    if (type(value) is dict or isinstance(value, Mapping)):
+    if type(value) is dict or isinstance(value, Mapping):
         out: dict[str, Any] = {}
         for k, v in value.items():
             key = _key(k)
