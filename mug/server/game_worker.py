@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import signal
 from concurrent.futures import ThreadPoolExecutor
 from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any
@@ -179,6 +180,9 @@ class GameWorker:
 
 def worker_main(experiment: Experiment, conn: Connection) -> None:
     """The game process's entry point (a forked child of the process that called `serve()`)."""
+    # Ctrl-C in a terminal reaches the whole process group; the server process stops its game
+    # processes itself (their games end as aborted, recorded), so they leave the signal to it.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     try:
