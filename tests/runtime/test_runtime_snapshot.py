@@ -161,6 +161,27 @@ def test_a_spoiled_snapshot_falls_back_to_a_plain_start_and_is_replaced(context,
     play(third)
 
 
+def test_a_snapshot_that_restores_but_breaks_the_runtime_is_replaced_by_a_plain_start(context, site) -> None:
+    # Intact and for the right key, but the interpreter it restores cannot import anything.
+    planter = context.new_page()
+    planter.set_default_timeout(30_000)
+    planter.goto(f"{site['page']}&snapshot=0")  # this page's own worker stores nothing
+    planter.wait_for_function("window.mugRuntimeHarness && window.mugRuntimeHarness.ready")
+    planter.evaluate("window.mugRuntimeHarness.snapshot.plant('import sys\\nsys.path.clear()')")
+    planter.close()
+
+    page, info = open_runtime(context, site["page"])
+    assert info["loaded"] is False
+    assert info["reason"].startswith("the runtime failed to load after restoring it: "), info["reason"]
+    play(page)
+    assert wait_saved(page)["save"] == "saved"
+    page.close()
+
+    again, info = open_runtime(context, site["page"])
+    assert info["loaded"] is True, info
+    play(again)
+
+
 def test_memory_snapshots_can_be_turned_off(context, site) -> None:
     page, info = open_runtime(context, f"{site['page']}&snapshot=0")
     assert info == {"loaded": False, "reason": "disabled", "save": "none", "saveError": None}

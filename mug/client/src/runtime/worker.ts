@@ -161,7 +161,7 @@ async function startPyodide(
       void deleteSnapshot().catch(() => undefined);
     }
   } else {
-    snapshotInfo.reason = found.reason;
+    snapshotInfo.reason ??= found.reason; // a retry (loadWithFallback) keeps the first reason
   }
   if (snapshotInfo.reason !== "disabled") console.info(`mug runtime: no Pyodide memory snapshot used: ${snapshotInfo.reason}`);
   const key = found.key;
@@ -267,10 +267,25 @@ async function snapshotFor(
   return "bytes" in found ? { key, bytes: found.bytes } : { key, reason: found.reason };
 }
 
+/** loadRuntime; if it fails after starting from a snapshot, the snapshot may be at fault (a restore
+ * can succeed and leave a broken interpreter): forget it and load once more without it. */
+async function loadWithFallback(u: RuntimeUrls, memorySnapshot: boolean, progress: (fraction: number, label: string) => void): Promise<Runtime> {
+  try {
+    return await loadRuntime(u, memorySnapshot, progress);
+  } catch (err) {
+    if (!snapshotInfo.loaded) throw err;
+    snapshotInfo.loaded = false;
+    snapshotInfo.reason = `the runtime failed to load after restoring it: ${errorText(err)}`;
+    console.warn(`mug runtime: ${snapshotInfo.reason}; loading again without the snapshot`);
+    await deleteSnapshot().catch(() => undefined);
+    return await loadRuntime(u, memorySnapshot, progress);
+  }
+}
+
 function preload(u: RuntimeUrls, memorySnapshot: boolean): Promise<Runtime> {
   if (ready === null) {
     urls = u;
-    ready = loadRuntime(u, memorySnapshot, (fraction, label) => post({ type: "progress", runId: null, fraction, label }));
+    ready = loadWithFallback(u, memorySnapshot, (fraction, label) => post({ type: "progress", runId: null, fraction, label }));
     ready.then(
       () => {
         post({ type: "ready", info: { marks: { ...preloadMarks }, snapshot: { ...snapshotInfo } } });

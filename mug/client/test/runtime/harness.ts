@@ -17,7 +17,7 @@ import {
   type RuntimeStatusInfo,
   type RuntimeUrls,
 } from "../../src/runtime";
-import { checksum, deleteSnapshot, putSnapshot, readSnapshot, writeSnapshot } from "../../src/runtime/snapshot";
+import { checksum, deleteSnapshot, putSnapshot, readSnapshot, snapshotKey, writeSnapshot } from "../../src/runtime/snapshot";
 
 export interface GameLog {
   result: RunResult | null;
@@ -146,6 +146,19 @@ const harness = {
       }
       for (let i = 16; i < 48; i++) bytes[i] = (bytes[i] as number) ^ 0x5a; // Pyodide's build id
       return writeSnapshot(s.key, bytes);
+    },
+    /** Store a snapshot made here (on the page's thread) after running `code`: intact and for the
+     * right key, so the worker restores it, but with whatever state the code left. */
+    async plant(code: string): Promise<void> {
+      const base = runtime.urls.pyodideBase;
+      type Py = { runPython(code: string): unknown; makeMemorySnapshot(): Uint8Array };
+      const module = (await import(/* webpackIgnore: true */ `${base}pyodide.mjs`)) as {
+        version: string;
+        loadPyodide(options: object): Promise<Py>;
+      };
+      const pyodide = await module.loadPyodide({ indexURL: base, lockFileURL: `${base}pyodide-lock.json`, packageBaseUrl: base, _makeSnapshot: true });
+      pyodide.runPython(code);
+      await writeSnapshot(snapshotKey(module.version, base), pyodide.makeMemorySnapshot());
     },
   },
   async preload(): Promise<{ ms: number; progress: [number, string][] }> {
