@@ -1,14 +1,19 @@
 """The client-side runtime (Pyodide in a Web Worker) in headless Chromium, from a local server.
 
-- ``cold_start_to_first_frame_ms``: a new browser profile (empty HTTP cache) opens the harness
-  page, which starts a CatchEnv game at once; time from navigation start to the first frame
-  (page + worker + Pyodide + micropip + mug env runtime + env code + reset + render). Goal ≤ 2.5 s.
-- ``warm_start_to_first_frame_ms``: a second page of the same profile (warm disk cache), served
-  with the MUG server's caching (its own static routes: Pyodide's and onnxruntime's files under
-  ``static/v/<build>/`` are immutable, ``?v=`` URLs cacheable, the rest ``no-cache``). Goal ≤ 1 s.
-  ``warm_requests`` lists what that page still asked the server.
+- ``cold_start_to_first_frame_ms``: a new browser profile (empty HTTP cache, no memory snapshot)
+  opens the harness page, which starts a CatchEnv game at once; time from navigation start to the
+  first frame (page + worker + Pyodide + micropip + mug env runtime + env code + reset + render).
+  This load also makes the Pyodide memory snapshot (stored after its first frame). Goal ≤ 2.5 s.
+- ``warm_start_to_first_frame_ms``: a second page of the same profile (warm disk cache, the stored
+  snapshot), served with the MUG server's caching (its own static routes: Pyodide's and
+  onnxruntime's files under ``static/v/<build>/`` are immutable, ``?v=`` URLs cacheable, the rest
+  ``no-cache``). Goal ≤ 1 s. ``warm_requests`` lists what that page still asked the server;
+  ``snapshot`` how many cold pages stored one and warm pages started from one, and how long reading
+  and making it took.
 - ``start_phases_p50_ms``: where a start goes (page, worker, pyodide.mjs, loadPyodide, micropip, mug
   env runtime, hand-off, env code, reset + first frame), from the runtime's timing marks.
+- ``without_snapshot``: the same starts with ``memorySnapshot: false`` (rounds alternate with the
+  above): what making a snapshot costs a first visit and what the HTTP cache alone gives a second.
 - ``catch_steps_per_s``: CatchEnv stepped back to back in the worker (``pace: "unpaced"``): the
   whole loop (Python step + render + diff + JSON, records and frames posted to the page), and
   ``env_call_ms``: the one Python call per tick alone.
