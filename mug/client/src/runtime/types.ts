@@ -7,13 +7,14 @@ export type { Json, RenderState };
 export interface RuntimeUrls {
   /** Absolute URL of dist/worker.js as served: new URL("static/worker.js", location.href). */
   workerUrl: string;
-  /** Absolute URL of static/vendor/pyodide/ (core assets + micropip + lock). */
+  /** Absolute URL of static/v/<build>/vendor/pyodide/ (core assets + micropip + lock); the versioned
+   * path is cached without revalidation (static/vendor/pyodide/ works too, revalidated each load). */
   pyodideBase: string;
   /** Base of a full Pyodide distribution for Pyodide-built packages (numpy...); null = pyodideBase. */
   packageIndexUrl: string | null;
   /** Absolute URL of a zip with `mug/__init__.py` (empty) + `mug/env/**` (pure Python). */
   mugEnvZipUrl: string;
-  /** Absolute URL of static/vendor/ort/. */
+  /** Absolute URL of static/v/<build>/vendor/ort/ (or static/vendor/ort/). */
   ortWasmBase: string;
 }
 
