@@ -29,6 +29,7 @@ from mug.env.spaces import Discrete
 ROOT = Path(__file__).resolve().parent.parent
 LEVELS = (10, 25, 50, 75, 100, 150, 200, 250, 300)
 WINDOW_S = 5.0
+SETTLE_S = 2.0
 GOAL_P99_MS = 5.0
 GAME_PROCESSES = 2  # one per core of the 2-core machine the goal is set for
 
@@ -98,7 +99,7 @@ def _cpu_seconds(pid: int | str = "self") -> float:
 def _server_cpu(server: Any) -> float:
     """CPU seconds of the server: its own process and its game processes."""
     processes = server._processes.workers if server._processes is not None else []
-    return _cpu_seconds() + sum(_cpu_seconds(w.process.pid) for w in processes)
+    return _cpu_seconds() + sum(_cpu_seconds(w.pid) for w in processes)
 
 
 def _participants(server: Any, count: int, scene_id: str, prefix: str) -> subprocess.Popen[str]:
@@ -140,6 +141,7 @@ def _measure(server: Any, participants: int, scene_id: str, slow_game_ids: set[s
             for game in sessions.games.values():
                 game.lateness_ms.clear()
 
+        time.sleep(SETTLE_S)  # past the games' first steps (timed on worker threads, see mug.server.game)
         server.call(clear)
         _report(sim)  # start the participants' window with the server's
         cpu0, wall0 = _server_cpu(server), time.monotonic()

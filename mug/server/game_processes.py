@@ -16,16 +16,19 @@ and callables defined in a notebook are there too; this needs a platform that ca
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import logging
-import multiprocessing
+import os
+import signal
+import socket
 import sys
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from mug.data import Store
 from mug.scenes.gym import GymScene
@@ -34,8 +37,6 @@ from mug.server.game_worker import worker_main
 from mug.server.protocol import action_key
 
 if TYPE_CHECKING:
-    from multiprocessing.process import BaseProcess
-
     from mug.experiment import Experiment
 
 log = logging.getLogger("mug.server.game_processes")
@@ -163,14 +164,28 @@ class RemoteGame:
 
 
 class _Worker:
-    """One game process: its pipe, its games, and the task that reads what it sends."""
+    """One game process: its pid, its end of the socket pair, and its games."""
 
-    def __init__(self, index: int, process: BaseProcess, conn: Connection) -> None:
+    def __init__(self, index: int, pid: int, conn: Connection) -> None:
         self.index = index
-        self.process = process
+        self.pid = pid
         self.conn = conn
         self.games: dict[str, RemoteGame] = {}
         self.alive = True
+        self.exitcode: int | None = None
+
+    def reap(self) -> bool:
+        """Whether the process has exited (collecting its exit status if so)."""
+        if self.exitcode is None:
+            try:
+                pid, status = os.waitpid(self.pid, os.WNOHANG)
+            except ChildProcessError:  # already collected elsewhere
+                self.exitcode = -1
+                return True
+            if pid == 0:
+                return False
+            self.exitcode = os.waitstatus_to_exitcode(status)
+        return True
 
     def send(self, message: tuple[Any, ...]) -> None:
         if self.alive:
@@ -186,18 +201,17 @@ class GameProcesses:
     def __init__(self, experiment: Experiment, count: int) -> None:
         if count < 1:
             raise ValueError(f"game_processes must be 0 (games in the server process) or more, not {count}")
-        if sys.platform == "win32" or "fork" not in multiprocessing.get_all_start_methods():
-            raise RuntimeError("game_processes needs a platform that can fork processes (Linux); use 0 here")
-        context = multiprocessing.get_context("fork")
+        if not hasattr(os, "fork") or sys.platform != "linux":
+            raise RuntimeError("game_processes needs Linux (the games' processes are forked); use 0 here")
         self.workers: list[_Worker] = []
         for index in range(count):
-            parent, child = context.Pipe()
-            process = context.Process(
-                target=worker_main, args=(experiment, child), name=f"mug-games-{index}", daemon=True
-            )
-            process.start()
-            child.close()
-            self.workers.append(_Worker(index, process, parent))
+            ours, theirs = socket.socketpair()
+            pid = os.fork()
+            if pid == 0:  # the game process
+                ours.close()
+                _run_child(experiment, theirs)
+            theirs.close()
+            self.workers.append(_Worker(index, pid, Connection(ours.detach())))
         self._loop: asyncio.AbstractEventLoop | None = None
         self._store: Store
         self._background: set[asyncio.Task[None]] = set()
@@ -251,9 +265,10 @@ class GameProcesses:
             return
         worker.alive = False
         self._loop.remove_reader(worker.conn.fileno())
-        log.error("game process %d ended unexpectedly (exit code %s)", worker.index, worker.process.exitcode)
+        worker.reap()
+        log.error("game process %d ended unexpectedly (exit code %s)", worker.index, worker.exitcode)
         games, worker.games = list(worker.games.values()), {}
-        error = f"the game's process ended unexpectedly (exit code {worker.process.exitcode})"
+        error = f"the game's process ended unexpectedly (exit code {worker.exitcode})"
         for game in games:
             # Its steps up to the last committed batch are in the store; its end is recorded here.
             try:
@@ -277,12 +292,44 @@ class GameProcesses:
             if self._loop is not None and worker.alive:
                 self._loop.remove_reader(worker.conn.fileno())
             worker.send(("stop",))
-        loop = asyncio.get_running_loop()
+        deadline = time.monotonic() + timeout
+        while not all(w.reap() for w in self.workers) and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)  # (polling a child's exit; there is no awaitable for it here)
         for worker in self.workers:
-            await loop.run_in_executor(None, worker.process.join, timeout)
-            if worker.process.is_alive():
-                log.warning("game process %d did not stop within %.0f s; terminating it", worker.index, timeout)
-                worker.process.terminate()
-                await loop.run_in_executor(None, worker.process.join, 5)
+            if not worker.reap():
+                log.warning("game process %d did not stop within %.0f s; killing it", worker.index, timeout)
+                os.kill(worker.pid, signal.SIGKILL)
+                os.waitpid(worker.pid, 0)
             worker.alive = False
             worker.conn.close()
+
+
+def _run_child(experiment: Experiment, conn: socket.socket) -> NoReturn:
+    """In the forked child: keep only its socket and the standard streams, run the games, exit."""
+    # Objects inherited from the parent are never collected here, so no finalizer of theirs can
+    # close a descriptor number this process has since reused.
+    gc.freeze()
+    keep = conn.fileno()
+    # Copies of the parent's descriptors (a notebook's sockets, a test's browser pipes) would keep
+    # those connections open after the parent closes them, so the child drops them all.
+    os.closerange(3, keep)
+    os.closerange(keep + 1, _max_fd())
+    # Print and log to this process's own standard streams (a notebook's stream objects talk to
+    # the kernel through sockets that are now closed).
+    sys.stdout = open(1, "w", buffering=1, closefd=False)  # noqa: SIM115 - open for the child's life
+    sys.stderr = open(2, "w", buffering=1, closefd=False)  # noqa: SIM115
+    code = 0
+    try:
+        worker_main(experiment, Connection(conn.detach()))
+    except BaseException:
+        log.exception("game process failed")
+        code = 1
+    finally:
+        os._exit(code)
+
+
+def _max_fd() -> int:
+    try:
+        return max(int(name) for name in os.listdir("/proc/self/fd")) + 1
+    except (OSError, ValueError):
+        return os.sysconf("SC_OPEN_MAX")

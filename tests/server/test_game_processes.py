@@ -64,12 +64,12 @@ def test_two_players_finish_a_game_that_runs_in_a_game_process(tmp_path) -> None
             eventually(lambda: red.said("running") and blue.said("running"))
             red.client.emit("action", {"scene_id": "race", "action": 2})  # forwarded to the game's process
             eventually(lambda: red.scenes and blue.scenes, timeout=30)  # the game ended; both moved on
-            pid = server.call(lambda: server._processes.workers[0].process.pid)
+            pid = server._processes.workers[0].pid
             assert pid != os.getpid()
         finally:
             red.close()
             blue.close()
-    assert not server._processes.workers[0].process.is_alive()  # stopping the server ends its game processes
+    assert server._processes.workers[0].reap()  # stopping the server ended its game process
     results = exp.results()
     assert list(results.games["outcome"]) == ["completed"]
     assert len(results.steps) == 40
@@ -142,7 +142,7 @@ def test_a_game_process_that_dies_ends_its_games_with_an_error_and_players_move_
             red.play("race")
             blue.play("race")
             eventually(lambda: len(red.frames) > 5)
-            os.kill(server._processes.workers[0].process.pid, signal.SIGKILL)
+            os.kill(server._processes.workers[0].pid, signal.SIGKILL)
             eventually(lambda: red.said("error") and red.scenes and blue.scenes, timeout=30)
             assert red.scenes[-1]["scene_id"] == "end"
         finally:
@@ -159,3 +159,22 @@ def test_a_wrong_game_process_count_is_refused(tmp_path, bad) -> None:
     exp = _experiment(tmp_path, race_scene())
     with pytest.raises(ValueError, match="game_processes must be a whole number"):
         exp.serve(game_processes=bad)
+
+
+def test_a_game_process_keeps_none_of_the_parents_other_descriptors(tmp_path) -> None:
+    """A notebook's or test's pipes must close when their owner closes them, not when the server stops."""
+    read_end, write_end = os.pipe()
+    os.set_blocking(read_end, False)
+    try:
+        with _experiment(tmp_path, race_scene()).serve(game_processes=1):
+            os.close(write_end)
+
+            def end_of_file() -> bool:
+                try:
+                    return os.read(read_end, 1) == b""  # every copy of the write end is closed
+                except BlockingIOError:
+                    return False  # someone (a game process) still holds the write end
+
+            eventually(end_of_file, timeout=10)
+    finally:
+        os.close(read_end)
