@@ -173,6 +173,7 @@ class _Worker:
         self.games: dict[str, RemoteGame] = {}
         self.alive = True
         self.exitcode: int | None = None
+        self._batch: list[tuple[Any, ...]] = []
 
     def reap(self) -> bool:
         """Whether the process has exited (collecting its exit status if so)."""
@@ -188,9 +189,19 @@ class _Worker:
         return True
 
     def send(self, message: tuple[Any, ...]) -> None:
-        if self.alive:
+        """Queue a command; a loop turn's commands leave together (one write, one wake-up)."""
+        self._batch.append(message)
+        if len(self._batch) == 1:
             try:
-                self.conn.send(message)
+                asyncio.get_running_loop().call_soon(self.flush)
+            except RuntimeError:  # not on the server's loop (stopping after a failed start)
+                self.flush()
+
+    def flush(self) -> None:
+        batch, self._batch = self._batch, []
+        if batch and self.alive:
+            try:
+                self.conn.send(batch)
             except (BrokenPipeError, OSError):
                 self.alive = False
 
@@ -292,6 +303,7 @@ class GameProcesses:
             if self._loop is not None and worker.alive:
                 self._loop.remove_reader(worker.conn.fileno())
             worker.send(("stop",))
+            worker.flush()
         deadline = time.monotonic() + timeout
         while not all(w.reap() for w in self.workers) and time.monotonic() < deadline:
             await asyncio.sleep(0.02)  # (polling a child's exit; there is no awaitable for it here)

@@ -5,7 +5,7 @@ on this process's own event loop, with its own store connection, step recorder a
 threads. What a game sends its players comes back to the main process as JSON text, encoded
 here, to be written to the players' connections (see `mug.server.game_processes`).
 
-Messages (tuples; the first item names them):
+Messages (tuples; the first item names them), sent in lists, one list per event-loop turn:
   from the main process  ("start", game_id, scene_index, players, grace_s) · ("action", game_id,
                          participant_id, action) · ("lost" | "restored", game_id, participant_id)
                          · ("cancel", game_id) · ("stop",)
@@ -112,14 +112,15 @@ class GameWorker:
     def _receive(self) -> None:
         while self.conn.poll():
             try:
-                message = self.conn.recv()
+                batch = self.conn.recv()
             except EOFError:  # the main process is gone
                 self._stopped.set()
                 return
-            try:
-                self._handle(message)
-            except Exception:
-                log.exception("game process: command %r failed", message[:2])
+            for message in batch:
+                try:
+                    self._handle(message)
+                except Exception:
+                    log.exception("game process: command %r failed", message[:2])
 
     def _handle(self, message: tuple[Any, ...]) -> None:
         kind = message[0]

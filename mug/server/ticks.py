@@ -2,7 +2,7 @@
 
 Games matched at the same moment would otherwise tick at the same instant forever, so the last
 of them always waits for all the others (tick lateness grows with the size of the crowd). Each
-game instead takes the least-used of a few phase slots of its frame rate's interval. Games that
+game instead takes the least-used of 16 phase slots of its frame rate's interval. Games that
 share a slot tick back to back, which keeps each burst of socket writes short; slots spread the
 bursts across the interval.
 """
@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 
-SLOTS_PER_INTERVAL = 8
+SLOTS_PER_INTERVAL = 16
 
 
 class TickPhases:
