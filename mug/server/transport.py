@@ -25,13 +25,32 @@ from __future__ import annotations
 
 import asyncio
 import json
+import struct
 from typing import Any
 
 import socketio
+import tornado.iostream
 import tornado.websocket
 from engineio import packet as eio_packet
 
 NAMESPACE = "/"
+
+
+def text_frame(text: str) -> bytes:
+    """One final, unmasked websocket text frame holding `text`, as a server sends it (RFC 6455, 5.2).
+
+    Written straight to the connection's stream; without per-message compression (turned off in
+    `mug.server.app`, and optional for a sender anyway) this is all a message is on the wire.
+    """
+    data = text.encode()
+    size = len(data)
+    if size < 126:
+        header = bytes((0x81, size))
+    elif size <= 0xFFFF:
+        header = struct.pack("!BBH", 0x81, 126, size)
+    else:
+        header = struct.pack("!BBQ", 0x81, 127, size)
+    return header + data
 
 
 def _retrieve(done: asyncio.Future[Any]) -> None:
@@ -47,7 +66,7 @@ class DirectSocketServer(socketio.AsyncServer):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._pending: list[tuple[tornado.websocket.WebSocketHandler, str | bytes]] = []
+        self._pending: list[tuple[tornado.websocket.WebSocketHandler, str | bytes, bool]] = []
         self._queued: set[asyncio.Task[None]] = set()
 
     def _websocket(self, eio_sid: str) -> tornado.websocket.WebSocketHandler | None:
@@ -58,17 +77,24 @@ class DirectSocketServer(socketio.AsyncServer):
             return handler
         return None
 
-    def _write(self, handler: tornado.websocket.WebSocketHandler, data: str | bytes) -> None:
-        self._pending.append((handler, data))
+    def _write(self, handler: tornado.websocket.WebSocketHandler, data: str | bytes, frame: bool = False) -> None:
+        """Write `data` (a message, or with `frame` a whole websocket frame) after this loop turn."""
+        self._pending.append((handler, data, frame))
         if len(self._pending) == 1:
             asyncio.get_running_loop().call_soon(self._flush)
 
     def _flush(self) -> None:
         pending, self._pending = self._pending, []
-        for handler, data in pending:
+        for handler, data, frame in pending:
             try:
-                handler.write_message(data, binary=isinstance(data, bytes)).add_done_callback(_retrieve)
-            except tornado.websocket.WebSocketClosedError:
+                if frame:
+                    connection = handler.ws_connection
+                    if connection is None or connection.is_closing():
+                        continue
+                    connection.stream.write(data).add_done_callback(_retrieve)  # type: ignore[attr-defined]
+                else:
+                    handler.write_message(data, binary=isinstance(data, bytes)).add_done_callback(_retrieve)
+            except (tornado.websocket.WebSocketClosedError, tornado.iostream.StreamClosedError):
                 continue  # the connection is going; its reader runs the disconnect
             self.direct_writes += 1
 
@@ -101,11 +127,16 @@ class DirectSocketServer(socketio.AsyncServer):
         self.send_encoded(body, room)
 
     def send_encoded(self, body: str, room: str) -> None:
-        """Send an event already encoded as a Socket.IO packet (``2["event",...]``) to `room`'s members."""
+        """Send an event already encoded as a Socket.IO packet (``2["event",...]``) to `room`'s members.
+
+        The websocket frame is built once and the same bytes go to every member's stream.
+        """
+        frame: bytes | None = None
         for _sid, eio_sid in list(self.manager.get_participants(NAMESPACE, room)):
             handler = self._websocket(eio_sid)
             if handler is not None:
-                self._write(handler, "4" + body)
+                frame = frame or text_frame("4" + body)
+                self._write(handler, frame, frame=True)
                 continue
             # A long-polling connection: Engine.IO's queue (tasks start in the order they are made).
             task = asyncio.get_running_loop().create_task(

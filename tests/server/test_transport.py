@@ -87,3 +87,23 @@ def test_binary_payloads_go_through_socketio_attachments(tmp_path) -> None:
             eventually(lambda: received == [b"\x00\x01png"], timeout=10)
         finally:
             client.disconnect()
+
+
+def test_broadcast_frames_of_every_length_class_arrive_intact(tmp_path) -> None:
+    """Frames are built once and written to each stream: short, 16-bit and 64-bit lengths (RFC 6455)."""
+    sizes = [10, 300, 70_000]
+    received: list[str] = []
+    client = socketio.Client(reconnection=False)
+    client.on("blob", lambda payload: received.append(payload["text"]))
+    with _experiment(tmp_path).serve() as server:
+        client.connect(server.url, transports=["websocket"], socketio_path="socket.io")
+        try:
+            _join(client, "p4")
+            for size in sizes:
+                asyncio.run_coroutine_threadsafe(
+                    server.sio.broadcast("blob", {"text": "é" * size}, room="participant:p4"), server._loop
+                ).result(10)
+            eventually(lambda: len(received) == len(sizes), timeout=10)
+        finally:
+            client.disconnect()
+    assert received == ["é" * size for size in sizes]
