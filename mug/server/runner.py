@@ -116,6 +116,9 @@ class ServerHandle:
             cors_allowed_origins=[],
             logger=False,
             engineio_logger=False,
+            # A connection's events are handled in order, inline, instead of one task per event;
+            # every handler is quick (none waits on the client).
+            async_handlers=False,
         )
         self.sessions = Sessions(
             exp, self.store, self.sio, reconnect_grace_s=self._grace, processes=self._processes
