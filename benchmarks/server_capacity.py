@@ -1,11 +1,12 @@
 """How many concurrent 2-player server-authoritative games the server sustains at 30 fps.
 
-Simulated participants (socket.io-client in a Node process of their own) fill games step by step; at each
-level the server's tick lateness (p50/p99), its CPU use and the bytes per frame are measured over a
-window. The report gives the curve and the largest level with p99 lateness under 5 ms, with the
-games in 2 game processes (`serve(game_processes=2)`, the headline figure) and in the server's own
-process. A second measurement runs one deliberately slow env (50 ms per step) among normal games
-and reports the normal games' lateness, which moving slow envs to worker threads keeps low.
+Simulated participants (socket.io-client in a Node process of their own) fill games step by
+step; at each level the server's tick lateness (p50/p99), its CPU use and the bytes per frame are
+measured over a window. The report gives the curve and the largest level with p99 lateness under
+5 ms, with the games in 3 game processes (`serve(game_processes=3)`, the headline figure: on this
+2-core machine 3 sustained the most), in 2, and in the server's own process. A second
+measurement runs one deliberately slow env (50 ms per step) among normal games and reports the
+normal games' lateness, which moving slow envs to worker threads keeps low.
 """
 
 from __future__ import annotations
@@ -27,11 +28,13 @@ from mug.env import Surface
 from mug.env.spaces import Discrete
 
 ROOT = Path(__file__).resolve().parent.parent
-LEVELS = (10, 25, 50, 75, 100, 150, 200, 250, 300)
+LEVELS = (10, 25, 50, 75, 100, 125, 150, 175, 200, 225, 250, 300)
 WINDOW_S = 5.0
 SETTLE_S = 2.0
 GOAL_P99_MS = 5.0
-GAME_PROCESSES = 2  # one per core of the 2-core machine the goal is set for
+# Game processes for the headline curve: on this 2-core machine 3 sustained the most games
+# (2 and 4 fewer; the report includes the 2-process curve).
+GAME_PROCESSES = 3
 
 
 class Duel:
@@ -257,17 +260,22 @@ def _with_slow_env(data: str, game_processes: int) -> dict[str, Any]:
 
 def run() -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as data:
-        processes = _curve(data, GAME_PROCESSES)
+        headline = _curve(data, GAME_PROCESSES)
+        two = _curve(data, 2)
         in_process = _curve(data, 0)
-        slow = {"game_processes_2": _with_slow_env(data, GAME_PROCESSES), "in_process": _with_slow_env(data, 0)}
+        slow = {
+            f"game_processes_{GAME_PROCESSES}": _with_slow_env(data, GAME_PROCESSES),
+            "in_process": _with_slow_env(data, 0),
+        }
     return {
         "fps": 30,
         "window_s": WINDOW_S,
         "goal": {"games": 200, "p99_lateness_ms_below": GOAL_P99_MS},
-        "sustained_games_p99_below_5ms": processes["sustained_games_p99_below_5ms"],
+        "sustained_games_p99_below_5ms": headline["sustained_games_p99_below_5ms"],
         "game_processes": GAME_PROCESSES,
         "loopback_write_us": _loopback_write_us(),
-        "with_game_processes": processes,
+        f"game_processes_{GAME_PROCESSES}": headline,
+        "game_processes_2": two,
         "in_process": in_process,
         "one_slow_env_50ms_step_among_20_games": slow,
     }
