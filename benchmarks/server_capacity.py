@@ -12,6 +12,7 @@ normal games' lateness, which moving slow envs to worker threads keeps low.
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import shutil
 import socket
@@ -73,13 +74,17 @@ class Duel:
 
 
 def duel_scene(scene_id: str, slow_games: int = 0) -> GymScene:
-    """The benchmark scene; the first `slow_games` games get an env that takes 50 ms per step."""
-    made = 0
+    """The benchmark scene; the first `slow_games` games get an env that takes 50 ms per step.
+
+    The count of games made is in shared memory, so it holds across game processes (forked later).
+    """
+    made = multiprocessing.Value("i", 0)
 
     def make_duel() -> Duel:
-        nonlocal made
-        made += 1
-        return Duel(0.05 if made <= slow_games else 0.0)
+        with made.get_lock():
+            made.value += 1
+            number = made.value
+        return Duel(0.05 if number <= slow_games else 0.0)
 
     return (
         GymScene()

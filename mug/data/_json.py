@@ -60,6 +60,10 @@ def _sanitize(value: Any, where: str) -> Any:
     )
 
 
+# Made once: json.dumps with options builds a new encoder on every call.
+_ENCODE = json.JSONEncoder(allow_nan=False, separators=(",", ":"), default=_reject).encode
+
+
 def dumps(value: Any, where: str = "value") -> str:
     """Encode ``value`` as compact JSON text (non-finite floats become ``null``).
 
@@ -67,7 +71,7 @@ def dumps(value: Any, where: str = "value") -> str:
     """
     try:
         # Fast path: plain data without NaN/inf and with str keys only.
-        text = json.dumps(value, allow_nan=False, separators=(",", ":"), default=_reject)
+        text = _ENCODE(value)
     except (TypeError, ValueError):
         text = None
     if text is not None and not _has_non_str_key(value):

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import json
 import logging
 import os
 import signal
@@ -35,6 +34,7 @@ from mug.scenes.gym import GymScene
 from mug.server.game import check_action
 from mug.server.game_worker import worker_main
 from mug.server.protocol import action_key
+from mug.server.transport import encode_event
 
 if TYPE_CHECKING:
     from mug.experiment import Experiment
@@ -151,7 +151,7 @@ class RemoteGame:
             "episode": self.episode,
             "message": "The game stopped because of an error. Your data so far is saved.",
         }
-        self._deliver(None, "2" + json.dumps(["game_status", payload], separators=(",", ":")))
+        self._deliver(None, encode_event("game_status", payload))
         await self._finished(outcome, [], message)
 
     async def _finished(self, outcome: str | None, dropped: list[str], error: str | None) -> None:

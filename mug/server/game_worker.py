@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import signal
 from concurrent.futures import ThreadPoolExecutor
@@ -32,6 +31,7 @@ from mug.data import Store
 from mug.server.game import ServerGame
 from mug.server.recorder import StepRecorder
 from mug.server.ticks import TickPhases
+from mug.server.transport import encode_event
 
 if TYPE_CHECKING:
     from mug.experiment import Experiment
@@ -69,7 +69,7 @@ class _Outbox:
 
     def put(self, game_id: str, target: str | None, event: str, payload: dict[str, Any]) -> None:
         mirror = {k: payload[k] for k in ("status", "episode", "step") if k in payload}
-        text = "2" + json.dumps([event, payload], separators=(",", ":"))
+        text = encode_event(event, payload)
         self.send(("out", game_id, target, text, mirror))
 
     def flush(self) -> None:

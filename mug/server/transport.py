@@ -36,6 +36,17 @@ from engineio import packet as eio_packet
 NAMESPACE = "/"
 
 
+_ENCODE = json.JSONEncoder(separators=(",", ":")).encode  # made once: json.dumps builds one per call
+
+
+def encode_event(event: str, payload: Any) -> str:
+    """A Socket.IO event packet as text (``2["event",payload]``), for `send_encoded`.
+
+    Raises TypeError for payloads that are not plain JSON (bytes go through `emit` instead).
+    """
+    return "2" + _ENCODE([event, payload])
+
+
 def text_frame(text: str) -> bytes:
     """One final, unmasked websocket text frame holding `text`, as a server sends it (RFC 6455, 5.2).
 
@@ -120,7 +131,7 @@ class DirectSocketServer(socketio.AsyncServer):
         For high-rate messages (game frames); payloads with binary data go through `emit`.
         """
         try:
-            body = "2" + json.dumps([event, payload], separators=(",", ":"))
+            body = encode_event(event, payload)
         except TypeError:  # bytes inside: Socket.IO sends those as binary attachments
             await self.emit(event, payload, room=room)
             return
