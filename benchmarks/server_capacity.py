@@ -239,7 +239,8 @@ def _curve(data: str, game_processes: int) -> dict[str, Any]:
     curve = []
     for games in LEVELS:
         scene_id = f"duel{games}"
-        exp = Experiment("capacity", [StartScene().scene("start"), duel_scene(scene_id)], data_dir=data)
+        level_dir = Path(data) / f"gp{game_processes}-{games}"  # each level starts with an empty store
+        exp = Experiment("capacity", [StartScene().scene("start"), duel_scene(scene_id)], data_dir=level_dir)
         with exp.serve(game_processes=game_processes) as server:
             print(f"  game_processes={game_processes}: {games} games…", file=sys.stderr, flush=True)
             point = _measure(server, 2 * games, scene_id)

@@ -79,6 +79,20 @@ class Player:
     last_hud: str | None = None
 
 
+def game_snapshot(game: Any, participant_id: str | None) -> dict[str, Any]:
+    """Where a game (a `ServerGame`, or its stand-in in the server process) is, for a (re)joining client."""
+    snap: dict[str, Any] = {
+        "game_id": game.game_id,
+        "status": game.status,
+        "episode": game.episode,
+        "step": game.step,
+        "players": len(game.players),
+    }
+    if participant_id in game.players:
+        snap["agent_id"] = game.players[participant_id].agent_id
+    return snap
+
+
 def check_action(scene: GymScene, allowed: dict[Any, Any], player: Any, action: Any) -> tuple[str | None, Any]:
     """Whether `player` (a `Player`, or None if not in the game) may send `action`: (problem, the scene's action).
 
@@ -214,16 +228,7 @@ class ServerGame:
 
     def snapshot(self, participant_id: str | None = None) -> dict[str, Any]:
         """Where the game is, for the scene spec a (re)joining client receives."""
-        snap: dict[str, Any] = {
-            "game_id": self.game_id,
-            "status": self.status,
-            "episode": self.episode,
-            "step": self.step,
-            "players": len(self.players),
-        }
-        if participant_id in self.players:
-            snap["agent_id"] = self.players[participant_id].agent_id
-        return snap
+        return game_snapshot(self, participant_id)
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         """Run a side task (a notice to players) without losing track of it."""

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from mug.data import Store
 from mug.scenes.gym import GymScene
-from mug.server.game import check_action
+from mug.server.game import check_action, game_snapshot
 from mug.server.game_worker import worker_main
 from mug.server.protocol import action_key
 from mug.server.transport import encode_event
@@ -116,16 +116,7 @@ class RemoteGame:
             self._worker.send(("restored", self.game_id, participant_id))
 
     def snapshot(self, participant_id: str | None = None) -> dict[str, Any]:
-        snap: dict[str, Any] = {
-            "game_id": self.game_id,
-            "status": self.status,
-            "episode": self.episode,
-            "step": self.step,
-            "players": len(self.players),
-        }
-        if participant_id in self.players:
-            snap["agent_id"] = self.players[participant_id].agent_id
-        return snap
+        return game_snapshot(self, participant_id)
 
     # -- from the game process ---------------------------------------------------------------
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import threading
+from collections.abc import Iterator
 
 import pytest
 import socketio
@@ -50,25 +52,30 @@ class Player:
         self.client.disconnect()
 
 
+@contextlib.contextmanager
+def _racing(server) -> Iterator[tuple[Player, Player]]:
+    """Two participants in the race scene's game; both connections are closed afterwards."""
+    red, blue = Player(server, "red-p"), Player(server, "blue-p")
+    try:
+        red.play("race")
+        blue.play("race")
+        yield red, blue
+    finally:
+        red.close()
+        blue.close()
+
+
 def _experiment(tmp_path, scene) -> Experiment:
     return Experiment("processes", [StartScene().scene("start"), scene, EndScene().scene("end")], data_dir=tmp_path)
 
 
 def test_two_players_finish_a_game_that_runs_in_a_game_process(tmp_path) -> None:
     exp = _experiment(tmp_path, race_scene(length=40))
-    with exp.serve(game_processes=1) as server:
-        red, blue = Player(server, "red-p"), Player(server, "blue-p")
-        try:
-            red.play("race")
-            blue.play("race")
-            eventually(lambda: red.said("running") and blue.said("running"))
-            red.client.emit("action", {"scene_id": "race", "action": 2})  # forwarded to the game's process
-            eventually(lambda: red.scenes and blue.scenes, timeout=30)  # the game ended; both moved on
-            pid = server._processes.workers[0].pid
-            assert pid != os.getpid()
-        finally:
-            red.close()
-            blue.close()
+    with exp.serve(game_processes=1) as server, _racing(server) as (red, blue):
+        eventually(lambda: red.said("running") and blue.said("running"))
+        red.client.emit("action", {"scene_id": "race", "action": 2})  # forwarded to the game's process
+        eventually(lambda: red.scenes and blue.scenes, timeout=30)  # the game ended; both moved on
+        assert server._processes.workers[0].pid != os.getpid()
     assert server._processes.workers[0].reap()  # stopping the server ended its game process
     results = exp.results()
     assert list(results.games["outcome"]) == ["completed"]
@@ -83,71 +90,46 @@ def test_two_players_finish_a_game_that_runs_in_a_game_process(tmp_path) -> None
 def test_a_player_away_too_long_is_dropped_and_the_partner_gets_a_code(tmp_path) -> None:
     scene = race_scene(length=100_000).multiplayer(reconnect_grace_s=0.5, on_player_drop="end_game")
     exp = _experiment(tmp_path, scene)
-    with exp.serve(game_processes=1) as server:
-        red, blue = Player(server, "red-p"), Player(server, "blue-p")
-        try:
-            red.play("race")
-            blue.play("race")
-            eventually(lambda: red.said("running"))
-            blue.close()
-            eventually(lambda: red.scenes, timeout=30)
-            ended = red.scenes[-1]
-            assert ended["scene_type"] == "completion_code" and len(ended["completion_code"]) == 10
-        finally:
-            red.close()
+    with exp.serve(game_processes=1) as server, _racing(server) as (red, blue):
+        eventually(lambda: red.said("running"))
+        blue.close()
+        eventually(lambda: red.scenes, timeout=30)
+        ended = red.scenes[-1]
+        assert ended["scene_type"] == "completion_code" and len(ended["completion_code"]) == 10
     assert list(exp.results().games["outcome"]) == ["player_dropped"]
 
 
 def test_a_player_who_comes_back_rejoins_the_running_game_with_a_full_frame(tmp_path) -> None:
     exp = _experiment(tmp_path, race_scene(length=100_000))
-    with exp.serve(game_processes=1) as server:
-        red, blue = Player(server, "red-p"), Player(server, "blue-p")
+    with exp.serve(game_processes=1) as server, _racing(server) as (_red, blue):
+        eventually(lambda: len(blue.frames) > 10)
+        game_id = blue.frames[-1]["game_id"]
+        blue.close()
+        back = Player(server, "blue-p")
         try:
-            red.play("race")
-            game_id = blue.play("race")["game"]["game_id"]
-            eventually(lambda: len(blue.frames) > 10)
-            blue.close()
-            back = Player(server, "blue-p")
-            try:
-                # The join reply describes the running game (status mirrored from its process).
-                assert back.joined["scene"]["game"]["game_id"] == game_id
-                assert back.joined["scene"]["game"]["status"] == "running"
-                eventually(lambda: any(f.get("full") for f in back.frames))
-            finally:
-                back.close()
+            # The join reply describes the running game (status mirrored from its process).
+            assert back.joined["scene"]["game"]["game_id"] == game_id
+            assert back.joined["scene"]["game"]["status"] == "running"
+            eventually(lambda: any(f.get("full") for f in back.frames))
         finally:
-            red.close()
+            back.close()
 
 
 def test_an_action_for_no_agent_of_the_sender_is_refused_before_it_reaches_the_game(tmp_path) -> None:
     exp = _experiment(tmp_path, race_scene(length=100_000))
-    with exp.serve(game_processes=1) as server:
-        red, blue = Player(server, "red-p"), Player(server, "blue-p")
-        try:
-            red.play("race")
-            blue.play("race")
-            eventually(lambda: red.said("running"))
-            reply = red.client.call("action", {"scene_id": "race", "action": 7})
-            assert reply["ok"] is False and "is not one of this scene's actions" in reply["error"]
-        finally:
-            red.close()
-            blue.close()
+    with exp.serve(game_processes=1) as server, _racing(server) as (red, _blue):
+        eventually(lambda: red.said("running"))
+        reply = red.client.call("action", {"scene_id": "race", "action": 7})
+        assert reply["ok"] is False and "is not one of this scene's actions" in reply["error"]
 
 
 def test_a_game_process_that_dies_ends_its_games_with_an_error_and_players_move_on(tmp_path) -> None:
     exp = _experiment(tmp_path, race_scene(length=100_000))
-    with exp.serve(game_processes=1) as server:
-        red, blue = Player(server, "red-p"), Player(server, "blue-p")
-        try:
-            red.play("race")
-            blue.play("race")
-            eventually(lambda: len(red.frames) > 5)
-            os.kill(server._processes.workers[0].pid, signal.SIGKILL)
-            eventually(lambda: red.said("error") and red.scenes and blue.scenes, timeout=30)
-            assert red.scenes[-1]["scene_id"] == "end"
-        finally:
-            red.close()
-            blue.close()
+    with exp.serve(game_processes=1) as server, _racing(server) as (red, blue):
+        eventually(lambda: len(red.frames) > 5)
+        os.kill(server._processes.workers[0].pid, signal.SIGKILL)
+        eventually(lambda: red.said("error") and red.scenes and blue.scenes, timeout=30)
+        assert red.scenes[-1]["scene_id"] == "end"
     results = exp.results()
     assert list(results.games["outcome"]) == ["error"]
     errors = results.events[results.events["kind"] == "env_error"]

@@ -107,3 +107,31 @@ def test_broadcast_frames_of_every_length_class_arrive_intact(tmp_path) -> None:
         finally:
             client.disconnect()
     assert received == ["é" * size for size in sizes]
+
+
+def test_a_frame_the_socket_takes_only_in_part_is_finished_in_order_by_the_stream() -> None:
+    """_write_frame sends straight to the socket; what does not fit waits in the stream, ahead of later frames."""
+    import socket
+
+    import tornado.iostream
+
+    from mug.server.transport import _write_frame
+
+    async def scenario() -> bytes:
+        ours, theirs = socket.socketpair()
+        ours.setblocking(False)
+        theirs.setblocking(False)
+        stream = tornado.iostream.IOStream(ours)
+        big, small = b"a" * 4_000_000, b"b" * 1000  # big is more than a socket buffer holds
+        _write_frame(stream, big)
+        assert stream.writing()  # the rest of `big` waits in the stream...
+        _write_frame(stream, small)  # ...and `small` queues behind it, not straight to the socket
+        loop = asyncio.get_running_loop()
+        received = bytearray()
+        while len(received) < len(big) + len(small):
+            received += await loop.sock_recv(theirs, 1 << 20)
+        stream.close()
+        theirs.close()
+        return bytes(received)
+
+    assert asyncio.run(scenario()) == b"a" * 4_000_000 + b"b" * 1000
