@@ -102,6 +102,23 @@ _PARTICIPANT_COLUMNS = (
 )
 
 
+def _journal_mode_wal(conn: sqlite3.Connection, timeout: float) -> str:
+    """Switch to WAL and return the mode in effect, waiting out other processes doing the same.
+
+    Changing the journal mode of a new database takes an exclusive lock for which SQLite does not
+    wait (the busy timeout does not apply), so two processes opening one new store at once (the
+    server and its game processes) would otherwise fail with "database is locked".
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return str(conn.execute("PRAGMA journal_mode=WAL").fetchone()[0])
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+        time.sleep(0.005)  # (a lock held for a moment by another process; nothing to await here)
+
+
 class Store:
     """The experiment's SQLite store (see the module docstring for guarantees).
 
@@ -130,7 +147,7 @@ class Store:
         self._lock = threading.RLock()
         conn = sqlite3.connect(self._path, timeout=timeout, isolation_level=None, check_same_thread=False)
         try:
-            mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            mode = _journal_mode_wal(conn, timeout)
             if str(mode).lower() != "wal":
                 warnings.warn(
                     f"SQLite could not enable WAL mode for {self._path} (got {mode!r}); "

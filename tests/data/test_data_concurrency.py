@@ -141,3 +141,31 @@ def test_load_results_after_failure_leaves_no_handle(tmp_path: Path):
         load_results(junk)
     if os.path.isdir("/proc/self/fd"):
         assert open_handles(tmp_path) == []
+
+
+def test_processes_opening_one_new_store_at_once_all_succeed(tmp_path: Path):
+    """The server and its game processes open the same new store together; none may fail as locked."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")
+    start = context.Event()
+    results = context.Queue()
+
+    def open_store(index: int) -> None:
+        start.wait()
+        try:
+            with Store(tmp_path / "data") as store:
+                store.add_event(f"p{index}", None, "opened", {}, float(index))
+            results.put("ok")
+        except Exception as exc:  # reported to the test, which names it
+            results.put(f"{type(exc).__name__}: {exc}")
+
+    workers = [context.Process(target=open_store, args=(i,)) for i in range(6)]
+    for worker in workers:
+        worker.start()
+    start.set()  # all at once
+    outcomes = [results.get(timeout=30) for _ in workers]
+    for worker in workers:
+        worker.join(timeout=30)
+    assert outcomes == ["ok"] * 6
+    assert len(load_results(tmp_path / "data").events) == 6
