@@ -31,3 +31,24 @@ def eventually(condition, timeout: float = 20.0):
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout} s")
         time.sleep(0.02)
+
+
+def run_async(coro):
+    """``asyncio.run`` on a thread of its own (Playwright's sync API may own this thread's loop)."""
+    import asyncio
+    import threading
+
+    result = {}
+
+    def target() -> None:
+        try:
+            result["value"] = asyncio.run(coro)
+        except BaseException as exc:
+            result["error"] = exc
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join()
+    if "error" in result:
+        raise result["error"]
+    return result.get("value")

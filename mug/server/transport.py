@@ -71,7 +71,7 @@ def _write_frame(stream: tornado.iostream.IOStream, frame: bytes) -> None:
     own write path costs as much Python again); what the socket does not take, and everything
     while something is queued, goes through the stream, which keeps the order.
     """
-    if not stream.writing():
+    if type(stream) is tornado.iostream.IOStream and not stream.writing():  # (not TLS: SSLIOStream)
         try:
             sent = stream.socket.send(frame)
         except (BlockingIOError, InterruptedError):

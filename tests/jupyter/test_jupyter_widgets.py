@@ -15,30 +15,12 @@ from typing import Any
 
 import pytest
 from envs import walk_scene
-from helpers import eventually, wait_for
+from helpers import eventually, run_async, wait_for
 
 import mug
 from mug.server import urls
 from mug.widgets import autopilot
 from mug.widgets.preview import preview
-
-
-def run(coro: Any) -> Any:
-    """``asyncio.run`` on a thread of its own (Playwright's sync API may own this thread's loop)."""
-    result: dict[str, Any] = {}
-
-    def target() -> None:
-        try:
-            result["value"] = asyncio.run(coro)
-        except BaseException as exc:
-            result["error"] = exc
-
-    thread = threading.Thread(target=target)
-    thread.start()
-    thread.join()
-    if "error" in result:
-        raise result["error"]
-    return result.get("value")
 
 
 @pytest.fixture
@@ -57,7 +39,7 @@ def test_preview_steps_the_env_in_this_process_and_mirrors_the_game(tmp_path: Pa
     assert widget.running and widget.env is None and widget.players[0]["participant_id"]
     assert widget.direct_url == f"http://127.0.0.1:{widget.server.port}/" and widget.proxy_path == ""
 
-    pid = run(autopilot(widget.server, widget.participant_ids[0], policy=lambda spec, step: 2))
+    pid = run_async(autopilot(widget.server, widget.participant_ids[0], policy=lambda spec, step: 2))
     assert pid == widget.participant_ids[0]
     eventually(lambda: widget.status == "finished")
     assert len(widget.envs) == 1 and widget.env.t == 20  # the env object that stepped, here
@@ -71,7 +53,7 @@ def test_preview_shows_env_errors_with_the_traceback(tmp_path: Path, previews: l
     scene = walk_scene("broken", fail_at=5)
     widget = mug.Experiment("pv", [scene], data_dir=tmp_path).preview("broken")
     previews.append(widget)
-    run(autopilot(widget.server, widget.participant_ids[0]))
+    run_async(autopilot(widget.server, widget.participant_ids[0]))
     error = eventually(lambda: widget.error)
     assert "Traceback" in error and "RuntimeError: the walk fell over" in error and "step 4" in error
 
@@ -108,7 +90,7 @@ def test_snapshot_and_monitor_follow_participants_and_games(tmp_path: Path) -> N
             await asyncio.to_thread(eventually, lambda: any(g["step"] > 3 for g in monitor.snapshot.get("games", [])))
             task.cancel()
 
-        run(play_until_running())
+        run_async(play_until_running())
         snap = server.snapshot()
         assert [p["participant_id"] for p in snap["participants"]] == ["p1"]
         (game,) = monitor.snapshot["games"]
@@ -201,7 +183,7 @@ def test_proxy_extension_turns_nodelay_on_for_both_legs(monkeypatch: pytest.Monk
     monkeypatch.setattr(ProxyHandler, "proxy_open", original)
     assert jupyter_ext.patch_proxy_nodelay() and jupyter_ext.patch_proxy_nodelay()  # idempotent
     handler = _Handler(calls)
-    run(ProxyHandler.proxy_open(handler, "localhost", 1234, "/socket.io/"))  # type: ignore[arg-type]
+    run_async(ProxyHandler.proxy_open(handler, "localhost", 1234, "/socket.io/"))  # type: ignore[arg-type]
     assert calls == ["browser leg", "open", "server leg"]
     points = jupyter_ext._jupyter_server_extension_points()
     assert points == [{"module": "mug.jupyter_ext"}]

@@ -6,7 +6,7 @@ import asyncio
 import threading
 
 import socketio
-from helpers import eventually
+from helpers import eventually, run_async
 
 from mug import Experiment, StartScene, StaticScene
 
@@ -134,4 +134,4 @@ def test_a_frame_the_socket_takes_only_in_part_is_finished_in_order_by_the_strea
         theirs.close()
         return bytes(received)
 
-    assert asyncio.run(scenario()) == b"a" * 4_000_000 + b"b" * 1000
+    assert run_async(scenario()) == b"a" * 4_000_000 + b"b" * 1000
