@@ -44,11 +44,13 @@ log = logging.getLogger("mug.server.game_processes")
 
 @dataclass
 class RemotePlayer:
-    """A player of a game that runs in a game process."""
+    """A player of a game that runs in a game process, as this process knows it (for the monitor too)."""
 
     agent_id: str
     participant_id: str
     dropped: bool = False
+    connected: bool = True
+    held: Any = None  # the last action the player sent
 
 
 class RemoteGame:
@@ -105,14 +107,17 @@ class RemoteGame:
             return problem
         assert self._worker is not None
         self._worker.send(("action", self.game_id, participant_id, action))
+        self.players[participant_id].held = action
         return None
 
     def connection_lost(self, participant_id: str) -> None:
         if self._worker is not None and participant_id in self.players:
+            self.players[participant_id].connected = False
             self._worker.send(("lost", self.game_id, participant_id))
 
     def connection_restored(self, participant_id: str) -> None:
         if self._worker is not None and participant_id in self.players:
+            self.players[participant_id].connected = True
             self._worker.send(("restored", self.game_id, participant_id))
 
     def snapshot(self, participant_id: str | None = None) -> dict[str, Any]:

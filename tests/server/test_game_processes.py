@@ -160,3 +160,24 @@ def test_a_game_process_keeps_none_of_the_parents_other_descriptors(tmp_path) ->
             eventually(end_of_file, timeout=10)
     finally:
         os.close(read_end)
+
+
+def _lean_right(observation) -> int:
+    return 2  # a Python callable bot: always right
+
+
+def test_a_human_and_a_callable_bot_play_in_a_game_process_and_the_monitor_sees_them(tmp_path) -> None:
+    exp = _experiment(tmp_path, race_scene(agents=("red",), length=30, bots={"blue": _lean_right}))
+    with exp.serve(game_processes=1) as server:
+        red = Player(server, "red-p")
+        try:
+            red.play("race")
+            eventually(lambda: red.said("running"))
+            red.client.emit("action", {"scene_id": "race", "action": 1})
+            game = eventually(lambda: server.snapshot()["games"] or None)[0]
+            assert game["players"]["red-p"]["agent_id"] == "red" and game["players"]["red-p"]["connected"]
+            eventually(lambda: red.scenes, timeout=30)
+        finally:
+            red.close()
+    steps = exp.results().steps
+    assert len(steps) == 30 and set(steps["action.blue"]) == {2}
