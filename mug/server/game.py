@@ -2,11 +2,8 @@
 
 Concurrency model: each game is an asyncio task on the server loop that keeps the tick schedule
 (its phase comes from `mug.server.ticks`). Creating, resetting and closing the env run on a worker
-thread. Steps start there too, timed: a game whose steps are quick (median under 2 ms over its
-first 30 steps) then steps on the event loop, where a small env's step costs less than the thread
-hand-off around it. A slow env stays on its worker thread, and steps on the loop that turn slow
-send their game back to the thread for good (see `_step_env`), so a slow env delays only its own
-game's ticks, except for at most two steps of an env that turns slow later. With
+thread; steps run on the loop while they are quick and on the worker thread otherwise
+(`mug.server.placement`), so a slow env delays only its own game's ticks. With
 `serve(game_processes=N)` the same games run in forked processes (`mug.server.game_processes`).
 """
 
@@ -17,7 +14,6 @@ import concurrent.futures
 import contextlib
 import logging
 import secrets
-import statistics
 import time
 import traceback
 import uuid
@@ -32,16 +28,13 @@ from mug.data.results import POLICY_PREFIX
 from mug.env import EnvAdapter, RenderDiffer, to_jsonable
 from mug.policies import Policy, make_policy, policy_label
 from mug.scenes.gym import GymScene, HudInfo
+from mug.server.placement import StepPlacement
 from mug.server.protocol import action_key
 from mug.server.recorder import StepRecorder
 from mug.server.ticks import TickPhases
 
 log = logging.getLogger("mug.server.game")
 
-# Where env steps run (see the module docstring): the budget for a step on the event loop, and how
-# many steps are timed on the worker thread before a quick env moves to the loop.
-INLINE_STEP_BUDGET_S = 0.002
-PROBE_STEPS = 30
 
 
 class Channel(Protocol):
@@ -160,10 +153,7 @@ class ServerGame:
         self._adapter: EnvAdapter | None = None
         self._phases = phases
         self._slot: int | None = None
-        # "probing" (steps timed on the worker thread), "loop" or "thread" (for good).
-        self.env_placement = "probing"
-        self._probe: list[tuple[float, float]] = []  # (wall, CPU) seconds of the timed steps
-        self._slow_last = False
+        self._placement = StepPlacement(f"game {self.game_id} (scene {scene.scene_id})")
 
     @property
     def participant_ids(self) -> list[str]:
@@ -387,45 +377,13 @@ class ServerGame:
         return self._phases.first_tick(fps, self._slot, now + 1.0 / fps)
 
     async def _step_env(self, humans: dict[str, Any]) -> tuple[dict[str, Any], Any, dict[str, Any]]:
-        """One env step, on the loop or the worker thread (see the module docstring), timed.
+        """One env step, on the loop or the worker thread (see `mug.server.placement`)."""
+        return await self._placement.run(lambda: self._advance(humans), self._in_worker)
 
-        Wall time alone would misjudge a quick step that waited for the interpreter lock or for a
-        core (the process preempted), and CPU time alone misses an env that waits (a sleep, a
-        native call that releases the lock), so both are read, with room for waits: a probe is
-        quick when its median CPU time is under the budget and its median wall time under ten
-        budgets; on the loop, a step is slow when its CPU time is over the budget or its wall time
-        over five, and two slow steps in a row (one may be a garbage collection) send the game to
-        its thread for good.
-        """
-        if self.env_placement == "loop":
-            wall, cpu = time.perf_counter(), time.thread_time()
-            out = self._advance(humans)
-            wall, cpu = time.perf_counter() - wall, time.thread_time() - cpu
-            slow = cpu > INLINE_STEP_BUDGET_S or wall > 5 * INLINE_STEP_BUDGET_S
-            if slow and self._slow_last:
-                self.env_placement = "thread"
-                log.warning(
-                    "game %s (scene %s): an env step took %.1f ms; this game's env now steps on a worker thread",
-                    self.game_id, self.scene.scene_id, wall * 1000,
-                )  # fmt: skip
-            self._slow_last = slow
-            return out
-
-        def timed() -> tuple[Any, float, float]:
-            wall, cpu = time.perf_counter(), time.thread_time()
-            out = self._advance(humans)
-            return out, time.perf_counter() - wall, time.thread_time() - cpu
-
-        out, wall, cpu = await self._in_worker(timed)
-        if self.env_placement == "probing":
-            self._probe.append((wall, cpu))
-            if len(self._probe) >= PROBE_STEPS:
-                quick = (
-                    statistics.median(c for _, c in self._probe) < INLINE_STEP_BUDGET_S
-                    and statistics.median(w for w, _ in self._probe) < 10 * INLINE_STEP_BUDGET_S
-                )
-                self.env_placement = "loop" if quick else "thread"
-        return out
+    @property
+    def env_placement(self) -> str:
+        """Where this game's env steps: "probing" (timed on its worker thread), "loop" or "thread"."""
+        return self._placement.where
 
     async def _in_worker(self, fn: Callable[[], Any]) -> Any:
         self._inflight = self._executor.submit(fn)
