@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 CELL = """
-import json, os, tempfile, time
+import json, os, tempfile, threading, time
 import socketio
 import mug
 from mug.env import Surface
@@ -34,15 +34,13 @@ exp = mug.Experiment("forked", [game, mug.EndScene().scene("end")], data_dir=tem
 fds_before = len(os.listdir("/proc/self/fd"))
 server = exp.serve(game_processes=1)
 child = server._processes.workers[0].pid
-scenes = []
+scenes, moved_on = [], threading.Event()
 client = socketio.Client(reconnection=False)
-client.on("scene", scenes.append)
+client.on("scene", lambda spec: (scenes.append(spec), moved_on.set()))
 client.connect(f"http://127.0.0.1:{server.port}", transports=["websocket"], socketio_path="socket.io")
 client.call("join", {"query": {"participant": "nb"}})
 client.call("start_game", {"scene_id": "walk"})
-deadline = time.monotonic() + 30
-while not scenes and time.monotonic() < deadline:
-    time.sleep(0.02)
+moved_on.wait(30)  # the game ended and the server sent the next scene
 client.disconnect()
 server.stop()
 steps = len(exp.results().steps)
