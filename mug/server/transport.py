@@ -47,20 +47,22 @@ def encode_event(event: str, payload: Any) -> str:
     return "2" + _ENCODE([event, payload])
 
 
-def text_frame(text: str) -> bytes:
-    """One final, unmasked websocket text frame holding `text`, as a server sends it (RFC 6455, 5.2).
+def websocket_frame(message: str | bytes) -> bytes:
+    """One final, unmasked websocket frame (text for str, binary for bytes), as a server sends it.
 
-    Written straight to the connection's stream; without per-message compression (turned off in
-    `mug.server.app`, and optional for a sender anyway) this is all a message is on the wire.
+    RFC 6455, 5.2. Written straight to the connection's stream; without per-message compression
+    (turned off in `mug.server.app`, and optional for a sender anyway) this is all a message is
+    on the wire.
     """
-    data = text.encode()
+    first = 0x81 if isinstance(message, str) else 0x82  # FIN + text or binary
+    data = message.encode() if isinstance(message, str) else message
     size = len(data)
     if size < 126:
-        header = bytes((0x81, size))
+        header = bytes((first, size))
     elif size <= 0xFFFF:
-        header = struct.pack("!BBH", 0x81, 126, size)
+        header = struct.pack("!BBH", first, 126, size)
     else:
-        header = struct.pack("!BBQ", 0x81, 127, size)
+        header = struct.pack("!BBQ", first, 127, size)
     return header + data
 
 
@@ -97,7 +99,7 @@ class DirectSocketServer(socketio.AsyncServer):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._pending: list[tuple[tornado.websocket.WebSocketHandler, str | bytes, bool]] = []
+        self._pending: list[tuple[tornado.websocket.WebSocketHandler, bytes]] = []
         self._queued: set[asyncio.Task[None]] = set()
 
     def _websocket(self, eio_sid: str) -> tornado.websocket.WebSocketHandler | None:
@@ -108,25 +110,22 @@ class DirectSocketServer(socketio.AsyncServer):
             return handler
         return None
 
-    def _write(self, handler: tornado.websocket.WebSocketHandler, data: str | bytes, frame: bool = False) -> None:
-        """Write `data` (a message, or with `frame` a whole websocket frame) after this loop turn."""
-        self._pending.append((handler, data, frame))
+    def _write(self, handler: tornado.websocket.WebSocketHandler, frame: bytes) -> None:
+        """Write a whole websocket frame to `handler`'s connection after this loop turn."""
+        self._pending.append((handler, frame))
         if len(self._pending) == 1:
             asyncio.get_running_loop().call_soon(self._flush)
 
     def _flush(self) -> None:
         pending, self._pending = self._pending, []
-        for handler, data, frame in pending:
-            try:
-                if frame:
-                    connection = handler.ws_connection
-                    if connection is None or connection.is_closing():
-                        continue
-                    _write_frame(connection.stream, data)  # type: ignore[attr-defined, arg-type]
-                else:
-                    handler.write_message(data, binary=isinstance(data, bytes)).add_done_callback(_retrieve)
-            except (tornado.websocket.WebSocketClosedError, tornado.iostream.StreamClosedError):
+        for handler, frame in pending:
+            connection = handler.ws_connection
+            if connection is None or connection.is_closing():
                 continue  # the connection is going; its reader runs the disconnect
+            try:
+                _write_frame(connection.stream, frame)  # type: ignore[attr-defined]
+            except tornado.iostream.StreamClosedError:
+                continue
             self.direct_writes += 1
 
     async def _send_packet(self, eio_sid: str, pkt: Any) -> None:
@@ -136,14 +135,14 @@ class DirectSocketServer(socketio.AsyncServer):
             return
         encoded = pkt.encode()
         for part in encoded if isinstance(encoded, list) else [encoded]:
-            self._write(handler, part if isinstance(part, bytes) else "4" + part)
+            self._write(handler, websocket_frame(part if isinstance(part, bytes) else "4" + part))
 
     async def _send_eio_packet(self, eio_sid: str, eio_pkt: Any) -> None:
         handler = self._websocket(eio_sid)
         if handler is None:
             await super()._send_eio_packet(eio_sid, eio_pkt)
             return
-        self._write(handler, eio_pkt.encode())
+        self._write(handler, websocket_frame(eio_pkt.encode()))
 
     async def broadcast(self, event: str, payload: dict[str, Any], room: str) -> None:
         """Send one JSON event to every member of `room`, encoded once.
@@ -166,8 +165,8 @@ class DirectSocketServer(socketio.AsyncServer):
         for _sid, eio_sid in list(self.manager.get_participants(NAMESPACE, room)):
             handler = self._websocket(eio_sid)
             if handler is not None:
-                frame = frame or text_frame("4" + body)
-                self._write(handler, frame, frame=True)
+                frame = frame or websocket_frame("4" + body)
+                self._write(handler, frame)
                 continue
             # A long-polling connection: Engine.IO's queue (tasks start in the order they are made).
             task = asyncio.get_running_loop().create_task(
