@@ -71,11 +71,12 @@ def _real(value: Any, strict: bool) -> float:
     return result
 
 
-def _number(value: Any, strict: bool) -> float:
-    return _real(value, strict)
+_number = _real  # any finite number (its own name where the schema lists fields)
 
 
 def _non_negative(value: Any, strict: bool) -> float:
+    if type(value) is float and 0.0 <= value < math.inf:  # the common case, without a call
+        return value
     result = _real(value, strict)
     if result < 0:
         raise ValueError(f"must be a finite number >= 0, got {_show(value)}")
@@ -115,22 +116,44 @@ def _object_id(value: Any, strict: bool) -> str | None:
     return value
 
 
+# Colours already checked, normalised: an env draws the same few every frame. Bounded, so an env
+# that makes up a new colour each frame cannot grow it without end.
+_KNOWN_COLORS: dict[str, str] = {}
+_KNOWN_COLORS_MAX = 4096
+
+
+def _checked_color(value: str) -> str | None:
+    """`value` normalised if it is a valid colour, else None (remembered for next time)."""
+    if not _COLOR_RE.match(value):
+        return None
+    normal = value.lower()
+    if len(_KNOWN_COLORS) < _KNOWN_COLORS_MAX:
+        _KNOWN_COLORS[value] = normal
+    return normal
+
+
 def _color(value: Any, strict: bool) -> str:
+    if type(value) is str and value in _KNOWN_COLORS:
+        return _KNOWN_COLORS[value]
     if not isinstance(value, str):
         raise TypeError(f"must be {_COLOR_HELP}, got {_show(value)}")
-    if not _COLOR_RE.match(value):
+    normal = _checked_color(value)
+    if normal is None:
         raise ValueError(f"must be {_COLOR_HELP}, got {_show(value)}")
-    return value.lower()
+    return normal
 
 
 def _color_or_none(value: Any, strict: bool) -> str | None:
     if value is None:
         return None
+    if type(value) is str and value in _KNOWN_COLORS:
+        return _KNOWN_COLORS[value]
     if not isinstance(value, str):
         raise TypeError(f"must be {_COLOR_HELP} or None, got {_show(value)}")
-    if not _COLOR_RE.match(value):
+    normal = _checked_color(value)
+    if normal is None:
         raise ValueError(f"must be {_COLOR_HELP} or None, got {_show(value)}")
-    return value.lower()
+    return normal
 
 
 def _points(minimum: int) -> Callable[[Any, bool], list[list[float]]]:

@@ -29,6 +29,10 @@ __all__ = ["Surface"]
 
 Point = Sequence[float]
 
+_ID, _DEPTH, _ALPHA = COMMON_FIELDS["id"], COMMON_FIELDS["depth"], COMMON_FIELDS["alpha"]
+# Each type's own fields and their checkers, as tuples (iterated for every object drawn).
+_FIELD_CHECKS = {kind: tuple(checks.items()) for kind, checks in OBJECT_FIELDS.items()}
+
 
 class CommittedState(dict):  # type: ignore[type-arg]
     """A render state from `Surface.commit()`: complete and valid by construction.
@@ -94,12 +98,19 @@ class Surface:
 
     def _add(self, kind: str, common: tuple[Any, int, float], **fields: Any) -> None:
         """Check and normalise every field, then append the object to this frame."""
-        obj: dict[str, Any] = {"type": kind}
         object_id, depth, alpha = common
-        for name, value in (("id", object_id), ("depth", depth), ("alpha", alpha)):
-            obj[name] = self._check(kind, name, COMMON_FIELDS[name], value)
-        for name, check in OBJECT_FIELDS[kind].items():
-            obj[name] = self._check(kind, name, check, fields[name])
+        obj: dict[str, Any] = {"type": kind}
+        name = "id"  # the argument being checked, for the error message
+        try:
+            obj["id"] = None if object_id is None else _ID(object_id, False)
+            name = "depth"
+            obj["depth"] = depth if type(depth) is int else _DEPTH(depth, False)
+            name = "alpha"
+            obj["alpha"] = _ALPHA(alpha, False)
+            for name, check in _FIELD_CHECKS[kind]:
+                obj[name] = check(fields[name], False)
+        except (TypeError, ValueError) as exc:
+            raise type(exc)(f"Surface.{kind}(): argument {name!r} {exc}") from None
         object_id = obj["id"]
         if object_id is not None:
             if object_id in self._ids:
@@ -109,13 +120,6 @@ class Surface:
                 )
             self._ids.add(object_id)
         self._objects.append(obj)
-
-    @staticmethod
-    def _check(method: str, name: str, check: Any, value: Any) -> Any:
-        try:
-            return check(value, False)
-        except (TypeError, ValueError) as exc:
-            raise type(exc)(f"Surface.{method}(): argument {name!r} {exc}") from None
 
     # -- drawing methods ---------------------------------------------------
 

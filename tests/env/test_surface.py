@@ -250,3 +250,26 @@ def test_bad_surface_size() -> None:
         Surface(0, 10)
     with pytest.raises(TypeError, match="argument 'height'"):
         Surface(10, 2.5)
+
+
+def test_colours_seen_before_are_normalised_alike_and_bad_ones_still_refused() -> None:
+    s = Surface()
+    for _ in range(3):  # later frames take the remembered path
+        s.rect(0, 0, 1, 1, fill="#AaBbCc", stroke="#00FF0080", id="r")
+        s.line([(0, 0), (1, 1)], color="#ABCDEF", id="l")
+        objects = s.commit()["objects"]
+        assert (objects[0]["fill"], objects[0]["stroke"], objects[1]["color"]) == ("#aabbcc", "#00ff0080", "#abcdef")
+    with pytest.raises(ValueError, match=r"argument 'fill' must be a CSS hex color"):
+        s.rect(0, 0, 1, 1, fill="#AaBbC")
+    with pytest.raises(TypeError, match=r"argument 'color' must be a CSS hex color"):
+        s.line([(0, 0), (1, 1)], color=["#abcdef"])
+
+
+def test_an_env_inventing_colours_does_not_grow_memory_without_bound() -> None:
+    from mug.env import schema
+
+    s = Surface()
+    for i in range(schema._KNOWN_COLORS_MAX + 500):
+        s.circle(0.5, 0.5, 0.1, fill=f"#{i:06x}")
+        assert s.commit()["objects"][0]["fill"] == f"#{i:06x}"
+    assert len(schema._KNOWN_COLORS) <= schema._KNOWN_COLORS_MAX
