@@ -407,6 +407,44 @@ class EnvAdapter:
         agents = [by_name.get(name, str(name)) for name in live]
         return [a for a in agents if a in self._keys]
 
+    def _plain_multi_step(self, result: tuple[Any, ...]) -> StepResult | None:
+        """The step result of the usual case, or None to take the general path (`_step_multi`).
+
+        The usual case: every agent acted, and the env returned five plain dicts keyed by exactly
+        its agents, with bool flags, int or float rewards, dict infos and no ``"__all__"``. Nothing
+        is changed before the whole result has been seen, so None leaves the adapter as it was.
+        """
+        obs, rewards, terms, truncs, infos = result
+        if not (type(obs) is dict and type(rewards) is dict and type(terms) is dict and type(truncs) is dict
+                and type(infos) is dict):  # fmt: skip
+            return None
+        by_name = self._by_name
+        names = by_name.keys()
+        if not (obs.keys() == names and rewards.keys() == names and terms.keys() == names
+                and truncs.keys() == names and infos.keys() == names):  # fmt: skip
+            return None
+        step = StepResult({}, {}, {}, {}, {}, False)
+        for name, agent in by_name.items():
+            term, trunc, reward, info = terms[name], truncs[name], rewards[name], infos[name]
+            kind = type(reward)
+            if type(term) is not bool or type(trunc) is not bool or type(info) is not dict or not (
+                kind is int or (kind is float and reward == reward)  # (reward != reward: NaN)
+            ):
+                return None
+            step.observations[agent] = obs[name]
+            step.rewards[agent] = float(reward)
+            step.terminated[agent] = term
+            step.truncated[agent] = trunc
+            step.infos[agent] = dict(info)
+        for agent in self.agent_ids:
+            term, trunc = step.terminated[agent], step.truncated[agent]
+            self._done[agent] = term or trunc
+            self._last_flags[agent] = (term, trunc)
+        self._last_obs.update(step.observations)
+        remaining = getattr(self.env, "agents", None)
+        step.episode_over = all(self._done.values()) or (isinstance(remaining, (list, tuple)) and not remaining)
+        return step
+
     def _step_multi(self, actions: Mapping[str, Any]) -> StepResult:
         live = self._live_agents()
         missing = [a for a in live if a not in actions]
@@ -416,6 +454,10 @@ class EnvAdapter:
         if not isinstance(result, tuple) or len(result) != 5:
             got = f"{len(result)} values" if isinstance(result, tuple) else _describe(result)
             raise EnvContractError(f"env.step() returned {got}; {_PZ_STEP}")
+        if len(live) == len(self.agent_ids):
+            plain = self._plain_multi_step(result)
+            if plain is not None:
+                return plain
         names = ("observations", "rewards", "terminations", "truncations", "infos")
         for name, value in zip(names, result, strict=True):
             if not (type(value) is dict or isinstance(value, Mapping)):

@@ -411,3 +411,62 @@ def test_snapshots_delegate_or_explain() -> None:
     assert not plain.has_snapshot
     with pytest.raises(EnvContractError, match=r"Counter has no get_state\(\)/set_state\(\)"):
         plain.get_state()
+
+
+class PlainPair:
+    """Two agents returning plain dicts every step; 'right' terminates at step 3, the episode ends at 4."""
+
+    possible_agents = ("left", "right")
+
+    def __init__(self, wrap=dict) -> None:
+        self.wrap = wrap  # a Mapping type other than dict sends the adapter down its general path
+        self.t = 0
+
+    def action_space(self, agent):
+        return Discrete(3)
+
+    def reset(self, seed=None, options=None):
+        self.t = 0
+        return {a: 0 for a in self.possible_agents}, {a: {} for a in self.possible_agents}
+
+    def step(self, actions):
+        self.t += 1
+        w = self.wrap
+        return (
+            w({a: [self.t, actions[a]] for a in actions}),
+            w({"left": 1, "right": 0.5}),
+            w({"left": self.t >= 4, "right": self.t >= 3}),
+            w({"left": False, "right": False}),
+            w({a: {"t": self.t} for a in actions}),
+        )
+
+    def render(self):
+        return []
+
+
+def test_plain_step_results_match_the_general_path() -> None:
+    from types import MappingProxyType
+
+    plain = EnvAdapter(PlainPair(), ["left", "right"])
+    general = EnvAdapter(PlainPair(MappingProxyType), ["left", "right"])
+    for adapter in (plain, general):
+        adapter.reset(1)
+    for t in range(1, 5):
+        a, b = plain.step({"left": t % 3, "right": 1}), general.step({"left": t % 3, "right": 1})
+        assert a == b
+        assert type(a.rewards["left"]) is float
+    assert a.terminated == {"left": True, "right": True} and a.episode_over
+
+
+def test_a_plain_step_with_an_odd_value_takes_the_checked_path() -> None:
+    class OddFlag(PlainPair):
+        def step(self, actions):
+            obs, rewards, terms, truncs, infos = super().step(actions)
+            terms["right"] = 0  # an int flag: accepted, converted, never taken as plain
+            infos["left"] = None  # not a dict: refused with the agent's name
+            return obs, rewards, terms, truncs, infos
+
+    adapter = EnvAdapter(OddFlag(), ["left", "right"])
+    adapter.reset(1)
+    with pytest.raises(EnvContractError, match=r"info for agent 'left'"):
+        adapter.step({"left": 0, "right": 0})
