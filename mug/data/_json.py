@@ -17,7 +17,7 @@ import json
 import math
 from typing import Any
 
-__all__ = ["RecordError", "dumps", "loads"]
+__all__ = ["RecordError", "dumps", "dumps_plain", "loads"]
 
 
 class RecordError(ValueError, TypeError):
@@ -62,6 +62,14 @@ def _sanitize(value: Any, where: str) -> Any:
 
 # Made once: json.dumps with options builds a new encoder on every call.
 _ENCODE = json.JSONEncoder(allow_nan=False, separators=(",", ":"), default=_reject).encode
+
+
+def dumps_plain(value: Any) -> str:
+    """Encode data known to be plain JSON (str keys, finite floats), such as `to_jsonable` output.
+
+    Skips the checks of :func:`dumps`; a value that is not plain still raises (TypeError/ValueError).
+    """
+    return _ENCODE(value)
 
 
 def dumps(value: Any, where: str = "value") -> str:

@@ -15,7 +15,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from ._json import RecordError, dumps
+from ._json import RecordError, dumps, dumps_plain
 
 __all__ = [
     "CLIENT_RECORD_KINDS",
@@ -24,6 +24,7 @@ __all__ = [
     "episode_params",
     "event_params",
     "form_params",
+    "jsonable_step_params",
     "step_params",
 ]
 
@@ -172,6 +173,30 @@ def step_params(row: Any, where: str) -> tuple[Any, ...]:
         flag(row["truncated"], f"{where}.truncated"),
         dumps(_infos(row.get("infos", {}), f"{where}.infos"), f"{where}.infos"),
         observations,
+    )
+
+
+def jsonable_step_params(row: Mapping[str, Any]) -> tuple[Any, ...]:
+    """`step_params` for a complete step row built by the server from checked parts.
+
+    Its identifiers, counters, time and flags are the game's own, and its payloads came out of
+    `mug.env.to_jsonable` (plain JSON by construction), so they are only encoded: a game records
+    a row every tick, and the full checks cost more than the rest of recording it.
+    """
+    observations = row["observations"]
+    return (
+        row["game_id"],
+        row["episode"],
+        row["step"],
+        row["participant_id"],
+        row["scene_id"],
+        row["t"],
+        dumps_plain(row["actions"]),
+        dumps_plain(row["rewards"]),
+        int(row["terminated"]),
+        int(row["truncated"]),
+        dumps_plain(row["infos"]),
+        None if observations is None else dumps_plain(observations),
     )
 
 

@@ -402,8 +402,14 @@ class Store:
         return self.add_encoded_steps([rec.step_params(row, f"steps[{i}]") for i, row in enumerate(rows)])
 
     @staticmethod
-    def encode_step(row: dict[str, Any]) -> tuple[Any, ...]:
-        """Validate and encode one step row for :meth:`add_encoded_steps` (raises RecordError)."""
+    def encode_step(row: dict[str, Any], *, jsonable: bool = False) -> tuple[Any, ...]:
+        """Validate and encode one step row for :meth:`add_encoded_steps` (raises RecordError).
+
+        ``jsonable=True`` is for rows the server builds itself, every field present and every
+        payload already through `mug.env.to_jsonable`: they are encoded without the checks.
+        """
+        if jsonable:
+            return rec.jsonable_step_params(row)
         return rec.step_params(row, "step")
 
     def add_encoded_steps(self, params: list[tuple[Any, ...]]) -> int:

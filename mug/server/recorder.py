@@ -34,9 +34,10 @@ class StepRecorder:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="mug-recorder")
 
     def add(self, row: dict[str, Any]) -> None:
+        """Queue a game's step row: every field present, payloads already through `to_jsonable`."""
         # Encoding here, a row at a time, spreads the Python work evenly; the writer thread then
         # only runs SQLite, which releases the interpreter lock, so it barely delays game ticks.
-        self._rows.append(self.store.encode_step(row))
+        self._rows.append(self.store.encode_step(row, jsonable=True))
 
     async def flush(self) -> None:
         """Commit every row added so far (in order: one writer, one batch at a time)."""

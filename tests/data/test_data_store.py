@@ -393,3 +393,29 @@ def test_empty_scene_ids_are_accepted(store: Store):
         store.get_or_create_participant("", {}, 1.0)
     with pytest.raises(RecordError, match="game_id"):
         store.add_steps([step(game_id="")])
+
+
+def test_server_rows_encode_as_the_checked_path_does(store: Store):
+    from mug.env import to_jsonable
+
+    row = {
+        "game_id": "g",
+        "episode": 1,
+        "step": 7,
+        "participant_id": None,
+        "scene_id": "s",
+        "t": 1700000000.5,
+        "actions": to_jsonable({"left": 2, "right": (1, 2)}),
+        "rewards": to_jsonable({"left": float("nan"), "right": 1}),
+        "terminated": False,
+        "truncated": True,
+        "infos": to_jsonable({"left": {"pos": {1: [0.5, float("inf")]}}, "right": {}}),
+        "observations": to_jsonable({"left": [1, 2], "right": None}),
+    }
+    assert Store.encode_step(row, jsonable=True) == Store.encode_step(row)
+    assert Store.encode_step({**row, "observations": None}, jsonable=True) == Store.encode_step(
+        {**row, "observations": None}
+    )
+    assert store.add_encoded_steps([Store.encode_step(row, jsonable=True)]) == 1
+    got = rows(store, "SELECT rewards, infos, terminated, truncated FROM steps WHERE game_id = 'g'")
+    assert got == [('{"left":null,"right":1}', '{"left":{"pos":{"1":[0.5,null]}},"right":{}}', 0, 1)]
