@@ -216,7 +216,7 @@ class GameProcesses:
             pid = os.fork()
             if pid == 0:  # the game process
                 ours.close()
-                _run_child(experiment, theirs)
+                _run_child(experiment, theirs, phase_shift=index / count)
             theirs.close()
             self.workers.append(_Worker(index, pid, Connection(ours.detach())))
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -312,8 +312,12 @@ class GameProcesses:
             worker.conn.close()
 
 
-def _run_child(experiment: Experiment, conn: socket.socket) -> NoReturn:
-    """In the forked child: keep only its socket and the standard streams, run the games, exit."""
+def _run_child(experiment: Experiment, conn: socket.socket, *, phase_shift: float) -> NoReturn:
+    """In the forked child: keep only its socket and the standard streams, run the games, exit.
+
+    `phase_shift` (a fraction of a tick slot) offsets this process's slots from the other game
+    processes', so their bursts of ticks take turns instead of competing for the cores.
+    """
     # Objects inherited from the parent are never collected here, so no finalizer of theirs can
     # close a descriptor number this process has since reused.
     gc.freeze()
@@ -328,7 +332,7 @@ def _run_child(experiment: Experiment, conn: socket.socket) -> NoReturn:
     sys.stderr = open(2, "w", buffering=1, closefd=False)  # noqa: SIM115
     code = 0
     try:
-        worker_main(experiment, Connection(conn.detach()))
+        worker_main(experiment, Connection(conn.detach()), phase_shift=phase_shift)
     except BaseException:
         log.exception("game process failed")
         code = 1

@@ -81,9 +81,10 @@ class _Outbox:
 class GameWorker:
     """The games of one game process and the loop that serves the main process's commands."""
 
-    def __init__(self, experiment: Experiment, conn: Connection) -> None:
+    def __init__(self, experiment: Experiment, conn: Connection, *, phase_shift: float = 0.0) -> None:
         self.experiment = experiment
         self.conn = conn
+        self.phase_shift = phase_shift  # of this process's tick slots (see `mug.server.ticks`)
         self.games: dict[str, ServerGame] = {}
         self._stopped = asyncio.Event()
 
@@ -93,7 +94,7 @@ class GameWorker:
         self.recorder = StepRecorder(self.store)
         self.recorder.start()
         self.executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="mug-env")
-        self.phases = TickPhases()
+        self.phases = TickPhases(shift=self.phase_shift)
         self.outbox = _Outbox(self.conn)
         loop.add_reader(self.conn.fileno(), self._receive)
         reporter = loop.create_task(self._report_lateness())
@@ -179,7 +180,7 @@ class GameWorker:
                 self.outbox.send(("lateness", report))
 
 
-def worker_main(experiment: Experiment, conn: Connection) -> None:
+def worker_main(experiment: Experiment, conn: Connection, *, phase_shift: float = 0.0) -> None:
     """The game process's entry point (a forked child of the process that called `serve()`)."""
     # Ctrl-C in a terminal reaches the whole process group; the server process stops its game
     # processes itself (their games end as aborted, recorded), so they leave the signal to it.
@@ -187,7 +188,7 @@ def worker_main(experiment: Experiment, conn: Connection) -> None:
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     try:
-        loop.run_until_complete(GameWorker(experiment, conn).run())
+        loop.run_until_complete(GameWorker(experiment, conn, phase_shift=phase_shift).run())
     finally:
         with contextlib.suppress(Exception):
             loop.close()

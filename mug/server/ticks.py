@@ -5,6 +5,11 @@ of them always waits for all the others (tick lateness grows with the size of th
 game instead takes the least-used of 16 phase slots of its frame rate's interval. Games that
 share a slot tick back to back, which keeps each burst of socket writes short; slots spread the
 bursts across the interval.
+
+Game processes (`serve(game_processes=N)`) each have their own slots, shifted by a fraction of a
+slot (process i of N by i/N), so the processes' bursts take turns rather than all waking at the
+same instants and competing for the cores: on the 2-core benchmark machine this brought the p99
+tick lateness of 200 games from 3.9–6.6 ms to 3.4–4.0 ms in four runs each.
 """
 
 from __future__ import annotations
@@ -18,10 +23,13 @@ SLOTS_PER_INTERVAL = 16
 class TickPhases:
     """Hands out (and takes back) a phase slot per game, the least-used slot of its frame rate."""
 
-    def __init__(self, slots: int = SLOTS_PER_INTERVAL) -> None:
+    def __init__(self, slots: int = SLOTS_PER_INTERVAL, shift: float = 0.0) -> None:
         if slots < 1:
             raise ValueError(f"slots must be at least 1, not {slots}")
+        if not 0.0 <= shift < 1.0:
+            raise ValueError(f"shift is a fraction of a slot, from 0 up to (not including) 1, not {shift}")
         self.slots = slots
+        self.shift = shift
         self._used: dict[float, Counter[int]] = {}
 
     def take(self, fps: float) -> int:
@@ -42,5 +50,5 @@ class TickPhases:
         Times are on one clock (the event loop's), so every game in a slot ticks at the same instants.
         """
         interval = 1.0 / fps
-        offset = slot * interval / self.slots
+        offset = (slot + self.shift) * interval / self.slots
         return offset + math.ceil((now - offset) / interval) * interval

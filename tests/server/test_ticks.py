@@ -30,3 +30,13 @@ def test_games_of_one_slot_tick_at_the_same_instants_and_slots_are_evenly_apart(
 def test_a_slot_count_below_one_is_refused() -> None:
     with pytest.raises(ValueError, match="slots must be at least 1"):
         TickPhases(slots=0)
+
+
+def test_shifted_phases_fall_between_the_unshifted_ones() -> None:
+    interval = 1 / 30
+    plain, halfway = TickPhases(slots=4), TickPhases(slots=4, shift=0.5)
+    a = plain.first_tick(30, 1, now=100.0)
+    b = halfway.first_tick(30, 1, now=a)
+    assert b - a == pytest.approx(interval / 8)  # half a slot on: the other process's burst goes between
+    with pytest.raises(ValueError, match="shift is a fraction of a slot"):
+        TickPhases(shift=1.0)
