@@ -26,13 +26,13 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from mug.data import Store
 from mug.scenes.gym import GymScene
 from mug.server.game import check_action, game_snapshot
 from mug.server.game_worker import worker_main
+from mug.server.pipe import MessagePipe
 from mug.server.protocol import action_key
 from mug.server.transport import encode_event
 
@@ -162,7 +162,7 @@ class RemoteGame:
 class _Worker:
     """One game process: its pid, its end of the socket pair, and its games."""
 
-    def __init__(self, index: int, pid: int, conn: Connection) -> None:
+    def __init__(self, index: int, pid: int, conn: MessagePipe) -> None:
         self.index = index
         self.pid = pid
         self.conn = conn
@@ -218,7 +218,7 @@ class GameProcesses:
                 ours.close()
                 _run_child(experiment, theirs, phase_shift=index / count)
             theirs.close()
-            self.workers.append(_Worker(index, pid, Connection(ours.detach())))
+            self.workers.append(_Worker(index, pid, MessagePipe(ours)))
         self._loop: asyncio.AbstractEventLoop | None = None
         self._store: Store
         self._background: set[asyncio.Task[None]] = set()
@@ -239,10 +239,12 @@ class GameProcesses:
 
     def _receive(self, worker: _Worker) -> None:
         try:
-            while worker.conn.poll():
-                self._dispatch(worker, worker.conn.recv())
+            batches = worker.conn.receive()
         except (EOFError, OSError):
             self._lost(worker)
+            return
+        for batch in batches:
+            self._dispatch(worker, batch)
 
     def _dispatch(self, worker: _Worker, batch: list[tuple[Any, ...]]) -> None:
         """Handle a game process's messages in order: frames are written at once, ends run as tasks."""
@@ -332,7 +334,7 @@ def _run_child(experiment: Experiment, conn: socket.socket, *, phase_shift: floa
     sys.stderr = open(2, "w", buffering=1, closefd=False)  # noqa: SIM115
     code = 0
     try:
-        worker_main(experiment, Connection(conn.detach()), phase_shift=phase_shift)
+        worker_main(experiment, MessagePipe(conn), phase_shift=phase_shift)
     except BaseException:
         log.exception("game process failed")
         code = 1

@@ -24,11 +24,11 @@ import contextlib
 import logging
 import signal
 from concurrent.futures import ThreadPoolExecutor
-from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any
 
 from mug.data import Store
 from mug.server.game import ServerGame
+from mug.server.pipe import MessagePipe
 from mug.server.recorder import StepRecorder
 from mug.server.ticks import TickPhases
 from mug.server.transport import encode_event
@@ -58,7 +58,7 @@ class _PipeChannel:
 class _Outbox:
     """Messages to the main process, sent as one pipe write per event-loop turn."""
 
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: MessagePipe) -> None:
         self._conn = conn
         self._batch: list[tuple[Any, ...]] = []
 
@@ -81,7 +81,7 @@ class _Outbox:
 class GameWorker:
     """The games of one game process and the loop that serves the main process's commands."""
 
-    def __init__(self, experiment: Experiment, conn: Connection, *, phase_shift: float = 0.0) -> None:
+    def __init__(self, experiment: Experiment, conn: MessagePipe, *, phase_shift: float = 0.0) -> None:
         self.experiment = experiment
         self.conn = conn
         self.phase_shift = phase_shift  # of this process's tick slots (see `mug.server.ticks`)
@@ -111,12 +111,12 @@ class GameWorker:
             self.outbox.flush()
 
     def _receive(self) -> None:
-        while self.conn.poll():
-            try:
-                batch = self.conn.recv()
-            except EOFError:  # the main process is gone
-                self._stopped.set()
-                return
+        try:
+            batches = self.conn.receive()
+        except (EOFError, OSError):  # the main process is gone
+            self._stopped.set()
+            return
+        for batch in batches:
             for message in batch:
                 try:
                     self._handle(message)
@@ -180,7 +180,7 @@ class GameWorker:
                 self.outbox.send(("lateness", report))
 
 
-def worker_main(experiment: Experiment, conn: Connection, *, phase_shift: float = 0.0) -> None:
+def worker_main(experiment: Experiment, conn: MessagePipe, *, phase_shift: float = 0.0) -> None:
     """The game process's entry point (a forked child of the process that called `serve()`)."""
     # Ctrl-C in a terminal reaches the whole process group; the server process stops its game
     # processes itself (their games end as aborted, recorded), so they leave the signal to it.

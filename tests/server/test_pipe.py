@@ -1,0 +1,70 @@
+"""The message pipe between the server process and its game processes."""
+
+from __future__ import annotations
+
+import socket
+import threading
+
+import pytest
+
+from mug.server.pipe import MessagePipe
+
+
+@pytest.fixture
+def pair():
+    a, b = socket.socketpair()
+    ends = MessagePipe(a), MessagePipe(b)
+    yield ends
+    for end in ends:
+        end.close()
+
+
+def test_messages_arrive_whole_in_order_and_nothing_blocks_when_none_is_there(pair) -> None:
+    left, right = pair
+    assert right.receive() == []
+    sent = [[("out", "g1", None, f"frame {i}", {"step": i})] for i in range(500)]
+    writer = threading.Thread(target=lambda: [left.send(message) for message in sent])
+    writer.start()  # (a writer alone would block once the socket's buffer is full)
+    got: list = []
+    while len(got) < len(sent):
+        got += right.receive()
+    writer.join()
+    assert got == sent
+    assert right.receive() == []
+
+
+def test_a_message_split_across_reads_is_kept_until_it_is_whole() -> None:
+    a, b = socket.socketpair()
+    right = MessagePipe(b)
+    try:
+        big = ["x" * 700_000, list(range(1000))]  # larger than one read
+        writer = threading.Thread(target=MessagePipe(a).send, args=(big,))
+        writer.start()
+        got: list = []
+        while not got:
+            got = right.receive()
+        writer.join()
+        assert got == [big]
+        # a message whose length has arrived but not all of its body waits for the rest
+        a.sendall(b"\x00\x00\x00\x05\x80\x05")
+        assert right.receive() == []
+        a.sendall(b"K\x07.")  # the rest of pickle.dumps(7, protocol=5)
+        while not got or got == [big]:
+            got = right.receive()
+        assert got == [7]
+    finally:
+        a.close()
+        right.close()
+
+
+def test_the_other_end_closing_is_an_eof_after_the_last_whole_message(pair) -> None:
+    left, right = pair
+    left.send("last words")
+    left.close()
+    got: list = []
+    with pytest.raises(EOFError):
+        while True:
+            got += right.receive()
+    assert got == ["last words"]
+    with pytest.raises(OSError):
+        right.send("anyone there?")
