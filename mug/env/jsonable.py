@@ -62,6 +62,12 @@ def _convert(value: Any, depth: int) -> Any:
     if type(value) is dict or isinstance(value, Mapping):
         out: dict[str, Any] = {}
         for k, v in value.items():
+            item = type(v)
+            if type(k) is str and (
+                item is str or item is int or item is bool or v is None or (item is float and math.isfinite(v))
+            ):
+                out[k] = v  # (a plain key and value, as most are, without a call each)
+                continue
             key = _key(k)
             try:
                 out[key] = _convert(v, depth + 1)
