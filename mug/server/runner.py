@@ -14,6 +14,7 @@ import tornado.httpserver
 import tornado.netutil
 
 from mug.data import Store
+from mug.server import heap
 from mug.server.app import client_dist, make_app
 from mug.server.assets import RuntimeFiles
 from mug.server.events import register
@@ -77,6 +78,7 @@ class ServerHandle:
             if self._processes is not None:
                 asyncio.run(self._processes.stop())
             raise self._startup_error
+        heap.hold()  # full collections walk only what is made from now on (see mug.server.heap)
 
     def _main(self) -> None:
         asyncio.set_event_loop(self._loop)
@@ -161,6 +163,7 @@ class ServerHandle:
         finally:
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(timeout)
+            heap.release()
 
     def wait(self) -> None:
         """Block until the server stops (Ctrl-C stops it); what ``mug serve`` does."""
