@@ -6,7 +6,9 @@ measured over a window. The report gives the curve and the largest level with p9
 5 ms, with the games in 3 game processes (`serve(game_processes=3)`, the headline figure: on this
 2-core machine 3 sustained the most), in 2, and in the server's own process. A second
 measurement runs one deliberately slow env (50 ms per step) among normal games and reports the
-normal games' lateness, which moving slow envs to worker threads keeps low.
+normal games' lateness, which moving slow envs to worker threads keeps low. The goal level (200
+games) is measured three more times with 3 game processes, each on a fresh server, since at that
+load one run's p99 depends on how the 2 cores happened to be scheduled.
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ LEVELS = (10, 25, 50, 75, 100, 125, 150, 175, 200, 225, 250, 300)
 WINDOW_S = 5.0
 SETTLE_S = 2.0
 GOAL_P99_MS = 5.0
+GOAL_GAMES = 200
+REPEATS = 3  # extra runs at the goal level: one run's tail depends on scheduling on a full machine
 # Game processes for the headline curve: on this 2-core machine 3 sustained the most games
 # (2 and 4 fewer; the report includes the 2-process curve).
 GAME_PROCESSES = 3
@@ -251,6 +255,26 @@ def _curve(data: str, game_processes: int) -> dict[str, Any]:
     return {"sustained_games_p99_below_5ms": sustained, "curve": curve}
 
 
+def _repeats(data: str, games: int, game_processes: int, times: int) -> dict[str, Any]:
+    """The goal level measured again `times` times, each on a fresh server: how much one run's figure varies."""
+    runs = []
+    for attempt in range(times):
+        scene_id = f"again{attempt}"
+        exp = Experiment("capacity", [StartScene().scene("start"), duel_scene(scene_id)],
+                         data_dir=Path(data) / f"repeat-{games}-{attempt}")  # fmt: skip
+        with exp.serve(game_processes=game_processes) as server:
+            print(f"  game_processes={game_processes}: {games} games again ({attempt + 1}/{times})…",
+                  file=sys.stderr, flush=True)  # fmt: skip
+            runs.append(_measure(server, 2 * games, scene_id))
+    p99s = [run["tick_lateness_ms"]["p99"] for run in runs]
+    return {
+        "games": games,
+        "p99_lateness_ms": p99s,
+        "runs_below_5ms": sum(p < GOAL_P99_MS for p in p99s),
+        "server_cpu_fraction": [run["server_cpu_fraction"] for run in runs],
+    }
+
+
 def _with_slow_env(data: str, game_processes: int) -> dict[str, Any]:
     """One env taking 50 ms per step among 20 normal games: the normal games' figures."""
     exp = Experiment("slow", [StartScene().scene("start"), duel_scene("duel", slow_games=1)], data_dir=data)
@@ -267,6 +291,7 @@ def _with_slow_env(data: str, game_processes: int) -> dict[str, Any]:
 def run() -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as data:
         headline = _curve(data, GAME_PROCESSES)
+        repeats = _repeats(data, GOAL_GAMES, GAME_PROCESSES, REPEATS)
         two = _curve(data, 2)
         in_process = _curve(data, 0)
         slow = {
@@ -276,9 +301,10 @@ def run() -> dict[str, Any]:
     return {
         "fps": 30,
         "window_s": WINDOW_S,
-        "goal": {"games": 200, "p99_lateness_ms_below": GOAL_P99_MS},
+        "goal": {"games": GOAL_GAMES, "p99_lateness_ms_below": GOAL_P99_MS},
         "sustained_games_p99_below_5ms": headline["sustained_games_p99_below_5ms"],
         "game_processes": GAME_PROCESSES,
+        f"goal_level_again_{REPEATS}_times": repeats,
         "loopback_write_us": _loopback_write_us(),
         f"game_processes_{GAME_PROCESSES}": headline,
         "game_processes_2": two,
