@@ -52,6 +52,7 @@ class ServerHandle:
         self._ready = threading.Event()
         self._startup_error: BaseException | None = None
         self._stopped = False
+        self._holds_heap = False
         self.port = 0
         self.sessions: Sessions | None = None
         self._thread = threading.Thread(target=self._main, name=f"mug-server-{experiment.experiment_id}", daemon=True)
@@ -79,6 +80,7 @@ class ServerHandle:
                 asyncio.run(self._processes.stop())
             raise self._startup_error
         heap.hold()  # full collections walk only what is made from now on (see mug.server.heap)
+        self._holds_heap = True
 
     def _main(self) -> None:
         asyncio.set_event_loop(self._loop)
@@ -163,7 +165,9 @@ class ServerHandle:
         finally:
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(timeout)
-            heap.release()
+            if self._holds_heap:
+                self._holds_heap = False
+                heap.release()
 
     def wait(self) -> None:
         """Block until the server stops (Ctrl-C stops it); what ``mug serve`` does."""
