@@ -238,16 +238,19 @@ while open_:
 """
 
 
+def _level(data_dir: Path, games: int, game_processes: int, label: str) -> dict[str, Any]:
+    """`games` games on a fresh server with its own, empty store: the measured figures."""
+    exp = Experiment("capacity", [StartScene().scene("start"), duel_scene("duel")], data_dir=data_dir)
+    with exp.serve(game_processes=game_processes) as server:
+        print(f"  game_processes={game_processes}: {label}…", file=sys.stderr, flush=True)
+        return _measure(server, 2 * games, "duel")
+
+
 def _curve(data: str, game_processes: int) -> dict[str, Any]:
     """Fill games level by level until p99 lateness reaches the goal; the curve and the largest level under it."""
     curve = []
     for games in LEVELS:
-        scene_id = f"duel{games}"
-        level_dir = Path(data) / f"gp{game_processes}-{games}"  # each level starts with an empty store
-        exp = Experiment("capacity", [StartScene().scene("start"), duel_scene(scene_id)], data_dir=level_dir)
-        with exp.serve(game_processes=game_processes) as server:
-            print(f"  game_processes={game_processes}: {games} games…", file=sys.stderr, flush=True)
-            point = _measure(server, 2 * games, scene_id)
+        point = _level(Path(data) / f"gp{game_processes}-{games}", games, game_processes, f"{games} games")
         curve.append(point)
         if point["tick_lateness_ms"]["p99"] >= GOAL_P99_MS:
             break
@@ -259,13 +262,8 @@ def _repeats(data: str, games: int, game_processes: int, times: int) -> dict[str
     """The goal level measured again `times` times, each on a fresh server: how much one run's figure varies."""
     runs = []
     for attempt in range(times):
-        scene_id = f"again{attempt}"
-        exp = Experiment("capacity", [StartScene().scene("start"), duel_scene(scene_id)],
-                         data_dir=Path(data) / f"repeat-{games}-{attempt}")  # fmt: skip
-        with exp.serve(game_processes=game_processes) as server:
-            print(f"  game_processes={game_processes}: {games} games again ({attempt + 1}/{times})…",
-                  file=sys.stderr, flush=True)  # fmt: skip
-            runs.append(_measure(server, 2 * games, scene_id))
+        label = f"{games} games again ({attempt + 1}/{times})"
+        runs.append(_level(Path(data) / f"repeat{attempt}-{games}", games, game_processes, label))
     p99s = [run["tick_lateness_ms"]["p99"] for run in runs]
     return {
         "games": games,
