@@ -155,12 +155,16 @@ def resolve_database(path: str | os.PathLike[str]) -> Path:
     raise FileNotFoundError(f"no MUG data at {given}: expected an experiment's data folder or its {DB_FILENAME} file")
 
 
-def load_results(path: str | os.PathLike[str]) -> Results:
+def load_results(path: str | os.PathLike[str], *, include_idle: bool = False) -> Results:
     """Load an experiment's data as DataFrames.
 
     Args:
         path: the experiment's data folder (the one holding ``mug.sqlite3``) or
             the database file itself.
+        include_idle: also give participants who opened the study page and never did anything
+            (never moved on, started a game or sent a record), with their scene visits and
+            events. They are left out by default so that page loads (link checks, bots,
+            crawlers) do not crowd the data.
 
     The database is opened read-only, so this is safe while the server is
     still recording; the result is a consistent snapshot of one moment.
@@ -169,8 +173,9 @@ def load_results(path: str | os.PathLike[str]) -> Results:
     conn = sqlite3.connect(db.resolve().as_uri() + "?mode=ro", uri=True, timeout=10.0)
     try:
         conn.execute("BEGIN")  # one read transaction: every table from the same snapshot
-        _check_schema(conn, db)
-        raw = {name: conn.execute(sql).fetchall() for name, sql in _QUERIES.items()}
+        version = _check_schema(conn, db)
+        idle = "" if include_idle or version < 2 else _ACTIVE_ONLY  # (version 1 kept no activity)
+        raw = {name: conn.execute(sql.format(active=idle)).fetchall() for name, sql in _QUERIES.items()}
         stored_metadata = conn.execute(
             "SELECT written_at, config, versions FROM metadata ORDER BY metadata_id DESC LIMIT 1"
         ).fetchone()
@@ -191,7 +196,7 @@ def load_results(path: str | os.PathLike[str]) -> Results:
     )
 
 
-def _check_schema(conn: sqlite3.Connection, db: Path) -> None:
+def _check_schema(conn: sqlite3.Connection, db: Path) -> int:
     try:
         version = conn.execute("PRAGMA user_version").fetchone()[0]
     except sqlite3.DatabaseError as exc:
@@ -200,6 +205,7 @@ def _check_schema(conn: sqlite3.Connection, db: Path) -> None:
         raise ValueError(f"{db} is not a MUG database (no MUG schema in it)")
     if version > SCHEMA_VERSION:
         raise ValueError(f"{db} has schema version {version}, newer than this MUG ({SCHEMA_VERSION}); upgrade MUG")
+    return int(version)
 
 
 def _metadata(directory: Path, stored: tuple[Any, ...] | None) -> dict[str, Any]:
@@ -213,14 +219,18 @@ def _metadata(directory: Path, stored: tuple[Any, ...] | None) -> dict[str, Any]
     return {}
 
 
+# Rows of participants who did something (see load_results' include_idle); "{active}" in a query.
+_ACTIVE_ONLY = (
+    "AND participant_id IN (SELECT participant_id FROM participants WHERE active_at IS NOT NULL)"
+)
 _QUERIES = {
     "participants": (
         "SELECT participant_id, status, completion_code, scene_index, scene_id, created_at, "
-        "updated_at, query, data FROM participants ORDER BY created_at, participant_id"
+        "updated_at, query, data FROM participants WHERE 1 {active} ORDER BY created_at, participant_id"
     ),
     "scene_visits": (
         "SELECT participant_id, scene_index, scene_id, scene_type, entered_at, exited_at, reloads "
-        "FROM scene_visits ORDER BY participant_id, entered_at, visit_id"
+        "FROM scene_visits WHERE 1 {active} ORDER BY participant_id, entered_at, visit_id"
     ),
     "forms": (
         "SELECT participant_id, scene_id, submitted_at, answers FROM forms "
@@ -238,7 +248,10 @@ _QUERIES = {
         "SELECT game_id, participant_id, scene_id, episode, step, t, actions, rewards, terminated, "
         "truncated, infos, observations FROM steps ORDER BY game_id, episode, step"
     ),
-    "events": ("SELECT event_id, participant_id, scene_id, kind, t, data FROM events ORDER BY t, event_id"),
+    "events": (
+        "SELECT event_id, participant_id, scene_id, kind, t, data FROM events "
+        "WHERE (participant_id IS NULL OR 1 {active}) ORDER BY t, event_id"
+    ),
 }
 
 

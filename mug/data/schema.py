@@ -8,12 +8,13 @@ There are deliberately no foreign keys: a record is never refused because a
 related row has not arrived yet (client records can arrive in any order after a
 reconnect). Keys that make writes idempotent are the primary keys below.
 
-``PRAGMA user_version`` holds :data:`SCHEMA_VERSION`.
+``PRAGMA user_version`` holds :data:`SCHEMA_VERSION`; :data:`MIGRATIONS` bring an older
+database up to it (run by the store, in one transaction, before :data:`SCHEMA_SQL`).
 """
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 DB_FILENAME = "mug.sqlite3"
 METADATA_FILENAME = "experiment.json"
@@ -42,7 +43,12 @@ CREATE TABLE IF NOT EXISTS participants (
     status          TEXT NOT NULL DEFAULT 'active'
                     CHECK (status IN ('active', 'completed', 'excluded')),
     completion_code TEXT,
-    data            TEXT NOT NULL DEFAULT '{}'
+    data            TEXT NOT NULL DEFAULT '{}',
+    -- SHA-256 of the session secret the first browser was given (binds the session to it).
+    secret_hash     TEXT,
+    -- When the participant first did something (moved on, started a game, sent records);
+    -- NULL for a page that was opened and never used (left out of results by default).
+    active_at       REAL
 );
 
 CREATE TABLE IF NOT EXISTS scene_visits (
@@ -124,13 +130,18 @@ CREATE TABLE IF NOT EXISTS events (
 );
 CREATE INDEX IF NOT EXISTS events_participant ON events (participant_id, t);
 
--- Ledger of client-side records already committed: makes resends idempotent.
+-- Ledger of client-side records already committed: makes resends idempotent. A record is
+-- known by its participant, the browser storage (outbox) that numbered it, and its number
+-- there, so a second browser's records never collide with the first's; the digest tells a
+-- true resend from a different record under the same number.
 CREATE TABLE IF NOT EXISTS client_records (
     participant_id  TEXT NOT NULL,
+    source          TEXT NOT NULL,
     seq             INTEGER NOT NULL,
     kind            TEXT NOT NULL,
+    digest          TEXT,
     received_at     REAL NOT NULL,
-    PRIMARY KEY (participant_id, seq)
+    PRIMARY KEY (participant_id, source, seq)
 ) WITHOUT ROWID;
 
 CREATE TABLE IF NOT EXISTS metadata (
@@ -140,3 +151,25 @@ CREATE TABLE IF NOT EXISTS metadata (
     versions    TEXT NOT NULL
 );
 """
+
+#: SQL that takes a database from version ``v`` to ``v + 1``, by ``v``.
+MIGRATIONS: dict[int, str] = {
+    1: """
+ALTER TABLE participants ADD COLUMN secret_hash TEXT;
+ALTER TABLE participants ADD COLUMN active_at REAL;
+UPDATE participants SET active_at = created_at;
+CREATE TABLE client_records_v2 (
+    participant_id  TEXT NOT NULL,
+    source          TEXT NOT NULL,
+    seq             INTEGER NOT NULL,
+    kind            TEXT NOT NULL,
+    digest          TEXT,
+    received_at     REAL NOT NULL,
+    PRIMARY KEY (participant_id, source, seq)
+) WITHOUT ROWID;
+INSERT INTO client_records_v2 (participant_id, source, seq, kind, digest, received_at)
+    SELECT participant_id, '', seq, kind, NULL, received_at FROM client_records;
+DROP TABLE client_records;
+ALTER TABLE client_records_v2 RENAME TO client_records;
+""",
+}

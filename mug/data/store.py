@@ -38,33 +38,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from . import client_records, recovery
 from . import records as rec
 from ._json import RecordError, dumps, loads
-from .schema import DB_FILENAME, METADATA_FILENAME, SCHEMA_SQL, SCHEMA_VERSION, TABLES
+from .schema import DB_FILENAME, METADATA_FILENAME, MIGRATIONS, SCHEMA_SQL, SCHEMA_VERSION, TABLES
 
 __all__ = ["ParticipantRecord", "Store"]
 
 ParticipantStatus = Literal["active", "completed", "excluded"]
 
-_STEP_INSERT = (
-    "INSERT OR IGNORE INTO steps (game_id, episode, step, participant_id, scene_id, t, actions, "
-    "rewards, terminated, truncated, infos, observations) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
-)
-_EPISODE_INSERT = (
-    "INSERT OR REPLACE INTO episodes (game_id, episode, scene_id, participant_ids, seed, started_at, "
-    "ended_at, num_steps, returns, terminated, truncated, outcome) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
-)
-_EVENT_INSERT = "INSERT INTO events (participant_id, scene_id, kind, data, t) VALUES (?,?,?,?,?)"
-# Keeps the answers with the latest submission time; counts every submission stored.
-_FORM_UPSERT = (
-    "INSERT INTO forms (participant_id, scene_id, submitted_at, answers, first_submitted_at) "
-    "VALUES (?1, ?2, ?3, ?4, ?3) ON CONFLICT (participant_id, scene_id) DO UPDATE SET "
-    "answers = CASE WHEN excluded.submitted_at >= forms.submitted_at "
-    "THEN excluded.answers ELSE forms.answers END, "
-    "submitted_at = MAX(forms.submitted_at, excluded.submitted_at), "
-    "first_submitted_at = MIN(forms.first_submitted_at, excluded.submitted_at), "
-    "submissions = forms.submissions + 1"
-)
+_STEP_INSERT = client_records.STEP_INSERT
+_EPISODE_INSERT = client_records.EPISODE_INSERT
+_EVENT_INSERT = client_records.EVENT_INSERT
+_FORM_UPSERT = client_records.FORM_UPSERT
 
 
 @dataclass(frozen=True)
@@ -80,11 +66,15 @@ class ParticipantRecord:
     status: ParticipantStatus = "active"
     completion_code: str | None = None
     data: dict[str, Any] = field(default_factory=dict)
+    secret_hash: str | None = None  # of the session secret of the browser the session is bound to
+    active_at: float | None = None  # first activity; None for a page opened and never used
 
 
 def _participant_from_row(row: tuple[Any, ...]) -> ParticipantRecord:
-    (pid, created_at, updated_at, query, scene_index, scene_id, status, code, data) = row
+    (pid, created_at, updated_at, query, scene_index, scene_id, status, code, data, secret_hash, active_at) = row
     return ParticipantRecord(
+        secret_hash=secret_hash,
+        active_at=active_at,
         participant_id=pid,
         created_at=created_at,
         updated_at=updated_at,
@@ -98,7 +88,8 @@ def _participant_from_row(row: tuple[Any, ...]) -> ParticipantRecord:
 
 
 _PARTICIPANT_COLUMNS = (
-    "participant_id, created_at, updated_at, query, scene_index, scene_id, status, completion_code, data"
+    "participant_id, created_at, updated_at, query, scene_index, scene_id, status, completion_code, data, "
+    "secret_hash, active_at"
 )
 
 
@@ -162,8 +153,11 @@ class Store:
                     f"{self._path} has schema version {version}, newer than this MUG "
                     f"({SCHEMA_VERSION}); upgrade MUG to write to it"
                 )
+            # An older database is brought up to date first (in the same transaction), then any
+            # missing table is made; a new one gets the current schema at once.
+            steps = "".join(MIGRATIONS[v] for v in range(version, SCHEMA_VERSION)) if version else ""
             conn.executescript(
-                f"BEGIN IMMEDIATE; {SCHEMA_SQL}; PRAGMA user_version={SCHEMA_VERSION}; COMMIT;"
+                f"BEGIN IMMEDIATE; {steps}; {SCHEMA_SQL}; PRAGMA user_version={SCHEMA_VERSION}; COMMIT;"
             )
         except BaseException:
             conn.close()
@@ -279,6 +273,30 @@ class Store:
             conn.execute(
                 "UPDATE participants SET data = ?, updated_at = ? WHERE participant_id = ?",
                 (dumps(merged, "data"), ts, participant_id),
+            )
+
+    def bind_secret(self, participant_id: str, secret_hash: str, t: float) -> None:
+        """Bind the participant's session to a browser: store the hash of the secret it was given.
+
+        Raises ``KeyError`` for an unknown participant.
+        """
+        rec.text(secret_hash, "secret_hash")
+        ts = rec.timestamp(t, "t")
+        with self._write() as conn:
+            self._require_participant(conn, participant_id, "participant_id")
+            conn.execute(
+                "UPDATE participants SET secret_hash = ?, updated_at = ? WHERE participant_id = ?",
+                (secret_hash, ts, participant_id),
+            )
+
+    def mark_active(self, participant_id: str, t: float) -> None:
+        """Note the participant's first activity (later calls keep the first time)."""
+        ts = rec.timestamp(t, "t")
+        with self._write() as conn:
+            conn.execute(
+                "UPDATE participants SET active_at = ?, updated_at = ? "
+                "WHERE participant_id = ? AND active_at IS NULL",
+                (ts, ts, participant_id),
             )
 
     def enter_scene(
@@ -473,6 +491,31 @@ class Store:
             if cur.rowcount == 0:
                 raise KeyError(f"unknown game {game_id!r}")
 
+    def close_open_games(self, t: float) -> list[dict[str, Any]]:
+        """End every server-run game still open (the server stopped without ending it) as ``interrupted``.
+
+        Called when a server starts on an existing store: a game open then was cut off by a crash.
+        Each gets ``ended_at``/``outcome``; an episode left without a record gets a partial one
+        (outcome ``interrupted``, its committed steps and returns). Games run in browsers are left
+        alone: their pages go on and end them. Returns, per closed game, its id, scene, players and
+        the last committed ``(episode, step)``.
+        """
+        ts = rec.timestamp(t, "t")
+        with self._write() as conn:
+            return recovery.close_open_games(conn, ts)
+
+    def game_progress(self, game_id: str) -> dict[str, Any]:
+        """What the store holds of a game: its episode records (number, outcome, steps) and its step count."""
+        with self._read() as conn:
+            episodes = conn.execute(
+                "SELECT episode, outcome, num_steps FROM episodes WHERE game_id = ? ORDER BY episode", (game_id,)
+            ).fetchall()
+            steps = conn.execute("SELECT COUNT(*) FROM steps WHERE game_id = ?", (game_id,)).fetchone()[0]
+        return {
+            "episodes": [{"episode": e, "outcome": o, "num_steps": n} for e, o, n in episodes],
+            "steps": steps,
+        }
+
     def add_event(
         self, participant_id: str | None, scene_id: str | None, kind: str, data: Mapping[str, Any], t: float
     ) -> None:
@@ -483,7 +526,9 @@ class Store:
 
     # -- client-side records ------------------------------------------------------------------
 
-    def add_client_records(self, participant_id: str, records: list[dict[str, Any]]) -> list[int]:
+    def add_client_records(
+        self, participant_id: str, records: list[dict[str, Any]], *, source: str = ""
+    ) -> list[int]:
         """Commit a batch from a participant's browser outbox; returns the seqs to acknowledge.
 
         Each record is ``{"seq": int, "kind": "step"|"episode"|"event"|"form",
@@ -491,90 +536,28 @@ class Store:
         row), :meth:`add_episode`, :meth:`add_event` or :meth:`add_form`
         (``scene_id``, ``answers``, ``t``). ``participant_id`` may be left out
         of step, event and form payloads (it is filled in); if given it must be
-        this participant.
+        this participant. ``source`` names the browser storage whose outbox
+        numbered the records (see :mod:`mug.data.client_records`).
 
-        Seqs already committed are skipped; new records are written in one
-        transaction. The result lists every seq of the batch (new and already
-        present), in first-seen order. Any invalid record raises
-        :class:`RecordError` (a ``ValueError``) naming its seq, and nothing of
-        the batch is committed.
+        Seqs already committed from this source are skipped (a resend); new
+        records are written in one transaction. The result lists every seq of
+        the batch (new and already present), in first-seen order. Any invalid
+        record, a different record under a committed seq, or a step already
+        stored raises :class:`RecordError` (a ``ValueError``) naming its seq,
+        and nothing of the batch is committed.
         """
         rec.text(participant_id, "participant_id")
+        rec.text(source, "source", allow_empty=True)
         if not isinstance(records, list):
             raise RecordError(f"records: expected a list, got {type(records).__name__}")
-        prepared: dict[int, tuple[str, tuple[Any, ...]]] = {}
+        prepared: dict[int, client_records.Prepared] = {}
         for i, record in enumerate(records):
-            seq, kind, params = self._prepare_client_record(participant_id, record, i)
-            prepared.setdefault(seq, (kind, params))
+            seq, item = client_records.prepare(participant_id, record, i)
+            prepared.setdefault(seq, item)
         if not prepared:
             return []
-        now = time.time()
         with self._write() as conn:
-            for seq, (kind, params) in prepared.items():
-                seen = conn.execute(
-                    "SELECT 1 FROM client_records WHERE participant_id = ? AND seq = ?",
-                    (participant_id, seq),
-                ).fetchone()
-                if seen:
-                    continue
-                if kind == "step":
-                    conn.execute(_STEP_INSERT, params)
-                elif kind == "episode":
-                    conn.execute(_EPISODE_INSERT, params)
-                elif kind == "event":
-                    conn.execute(_EVENT_INSERT, params)
-                else:
-                    conn.execute(_FORM_UPSERT, params)
-                conn.execute(
-                    "INSERT INTO client_records (participant_id, seq, kind, received_at) VALUES (?,?,?,?)",
-                    (participant_id, seq, kind, now),
-                )
-        return list(prepared)
-
-    @staticmethod
-    def _prepare_client_record(
-        participant_id: str, record: Any, index: int
-    ) -> tuple[int, str, tuple[Any, ...]]:
-        seq = record.get("seq") if isinstance(record, Mapping) else None
-        where = f"client record seq={seq}" if seq is not None else f"client record #{index}"
-        rec.check_fields(record, {"seq": True, "kind": True, "payload": True}, where)
-        rec.integer(seq, f"{where}: seq", minimum=0)
-        kind = record["kind"]
-        if kind not in rec.CLIENT_RECORD_KINDS:
-            raise RecordError(
-                f"{where}: unknown kind {kind!r}; expected one of {', '.join(rec.CLIENT_RECORD_KINDS)}"
-            )
-        payload = record["payload"]
-        if not isinstance(payload, Mapping):
-            raise RecordError(f"{where}: payload must be a dict, got {type(payload).__name__}")
-        payload = dict(payload)
-        if kind != "episode":
-            given = payload.get("participant_id")
-            if given is not None and given != participant_id:
-                raise RecordError(
-                    f"{where}: payload participant_id {given!r} is not the sender {participant_id!r}"
-                )
-            payload["participant_id"] = participant_id
-        if kind == "step":
-            params = rec.step_params(payload, where)
-        elif kind == "episode":
-            params = rec.episode_params(payload, where)
-        elif kind == "event":
-            rec.check_fields(payload, rec.EVENT_FIELDS, where)
-            params = rec.event_params(
-                participant_id,
-                payload.get("scene_id"),
-                payload["kind"],
-                payload.get("data", {}),
-                payload["t"],
-                where,
-            )
-        else:
-            rec.check_fields(payload, rec.FORM_FIELDS, where)
-            params = rec.form_params(
-                participant_id, payload["scene_id"], payload["answers"], payload["t"], where
-            )
-        return seq, kind, params
+            return client_records.commit(conn, participant_id, source, prepared, time.time())
 
     # -- metadata and monitoring --------------------------------------------------------------
 

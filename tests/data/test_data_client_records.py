@@ -150,9 +150,9 @@ def test_non_json_payload_names_seq(store: Store):
 
 def test_failure_during_write_rolls_back(store: Store, monkeypatch):
     # Simulate a storage error after part of the batch was written: nothing may remain.
-    import mug.data.store as store_module
+    import mug.data.client_records as client_records
 
-    monkeypatch.setattr(store_module, "_FORM_UPSERT", "INSERT INTO no_such_table VALUES (?1, ?2, ?3, ?4)")
+    monkeypatch.setitem(client_records._INSERTS, "form", "INSERT INTO no_such_table VALUES (?1, ?2, ?3, ?4)")
     with pytest.raises(sqlite3.OperationalError):
         store.add_client_records("p1", batch())
     assert sum(store.counts().values()) == 0

@@ -1,0 +1,119 @@
+"""Records from a participant's browser outbox: their checks, and the ledger that makes resends idempotent.
+
+A page numbers its records from 0 in its own browser storage, so the number alone does not name a
+record: a participant who continues in a second browser (another device, a private window,
+cleared site data) numbers from 0 again. Before the ledger knew the storage a record came from,
+the second browser's records were acknowledged as "already committed" and dropped (a game of 300
+steps kept 203). The ledger is now keyed on ``(participant, source, seq)``, where ``source`` is a
+random id the page's outbox makes once per browser storage, and it keeps a digest of each record:
+a resend with the same digest is acknowledged again, a different record under a known number is
+refused with an error, never acknowledged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from collections.abc import Mapping
+from typing import Any
+
+from . import records as rec
+from ._json import RecordError, dumps
+
+__all__ = ["commit", "prepare"]
+
+STEP_INSERT = (
+    "INSERT OR IGNORE INTO steps (game_id, episode, step, participant_id, scene_id, t, actions, "
+    "rewards, terminated, truncated, infos, observations) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
+)
+EPISODE_INSERT = (
+    "INSERT OR REPLACE INTO episodes (game_id, episode, scene_id, participant_ids, seed, started_at, "
+    "ended_at, num_steps, returns, terminated, truncated, outcome) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
+)
+EVENT_INSERT = "INSERT INTO events (participant_id, scene_id, kind, data, t) VALUES (?,?,?,?,?)"
+# Keeps the answers with the latest submission time; counts every submission stored.
+FORM_UPSERT = (
+    "INSERT INTO forms (participant_id, scene_id, submitted_at, answers, first_submitted_at) "
+    "VALUES (?1, ?2, ?3, ?4, ?3) ON CONFLICT (participant_id, scene_id) DO UPDATE SET "
+    "answers = CASE WHEN excluded.submitted_at >= forms.submitted_at "
+    "THEN excluded.answers ELSE forms.answers END, "
+    "submitted_at = MAX(forms.submitted_at, excluded.submitted_at), "
+    "first_submitted_at = MIN(forms.first_submitted_at, excluded.submitted_at), "
+    "submissions = forms.submissions + 1"
+)
+_INSERTS = {"step": STEP_INSERT, "episode": EPISODE_INSERT, "event": EVENT_INSERT, "form": FORM_UPSERT}
+
+#: One prepared record: (kind, SQL parameters, digest of the record as sent).
+Prepared = tuple[str, tuple[Any, ...], str]
+
+
+def prepare(participant_id: str, record: Any, index: int) -> tuple[int, Prepared]:
+    """Check one outbox record ``{seq, kind, payload}``; return its seq and what to insert.
+
+    Raises :class:`RecordError` naming the record (``client record seq=N``) when it is invalid.
+    """
+    seq = record.get("seq") if isinstance(record, Mapping) else None
+    where = f"client record seq={seq}" if seq is not None else f"client record #{index}"
+    rec.check_fields(record, {"seq": True, "kind": True, "payload": True}, where)
+    rec.integer(seq, f"{where}: seq", minimum=0)
+    kind = record["kind"]
+    if kind not in rec.CLIENT_RECORD_KINDS:
+        raise RecordError(f"{where}: unknown kind {kind!r}; expected one of {', '.join(rec.CLIENT_RECORD_KINDS)}")
+    payload = record["payload"]
+    if not isinstance(payload, Mapping):
+        raise RecordError(f"{where}: payload must be a dict, got {type(payload).__name__}")
+    digest = hashlib.sha256(dumps({"kind": kind, "payload": dict(payload)}, where).encode()).hexdigest()[:32]
+    payload = dict(payload)
+    if kind != "episode":
+        given = payload.get("participant_id")
+        if given is not None and given != participant_id:
+            raise RecordError(f"{where}: payload participant_id {given!r} is not the sender {participant_id!r}")
+        payload["participant_id"] = participant_id
+    if kind == "step":
+        params = rec.step_params(payload, where)
+    elif kind == "episode":
+        params = rec.episode_params(payload, where)
+    elif kind == "event":
+        rec.check_fields(payload, rec.EVENT_FIELDS, where)
+        params = rec.event_params(
+            participant_id, payload.get("scene_id"), payload["kind"], payload.get("data", {}), payload["t"], where
+        )
+    else:
+        rec.check_fields(payload, rec.FORM_FIELDS, where)
+        params = rec.form_params(participant_id, payload["scene_id"], payload["answers"], payload["t"], where)
+    return seq, (kind, params, digest)
+
+
+def commit(
+    conn: sqlite3.Connection, participant_id: str, source: str, prepared: dict[int, Prepared], now: float
+) -> list[int]:
+    """Write the new records of a batch (inside the caller's transaction); returns every acknowledged seq.
+
+    A seq already in the ledger with the same digest is a resend: acknowledged, not written again.
+    A seq already there with another digest, or a step whose ``(game_id, episode, step)`` is
+    already stored, raises :class:`RecordError`: the caller's transaction rolls back and nothing
+    of the batch is acknowledged.
+    """
+    for seq, (kind, params, digest) in prepared.items():
+        where = f"client record seq={seq}"
+        seen = conn.execute(
+            "SELECT digest FROM client_records WHERE participant_id = ? AND source = ? AND seq = ?",
+            (participant_id, source, seq),
+        ).fetchone()
+        if seen is not None:
+            if seen[0] is not None and seen[0] != digest:
+                raise RecordError(
+                    f"{where}: a different record was already stored under this number from this browser"
+                )
+            continue
+        cursor = conn.execute(_INSERTS[kind], params)
+        if kind == "step" and cursor.rowcount == 0:
+            raise RecordError(
+                f"{where}: step {params[2]} of episode {params[1]} of game {params[0]!r} is already stored"
+            )
+        conn.execute(
+            "INSERT INTO client_records (participant_id, source, seq, kind, digest, received_at) "
+            "VALUES (?,?,?,?,?,?)",
+            (participant_id, source, seq, kind, digest, now),
+        )
+    return list(prepared)
