@@ -24,6 +24,7 @@ from mug.scenes import (
 
 if TYPE_CHECKING:
     from mug.data import Results, load_results
+    from mug.server.intake import ClientLimits
 
 __version__ = "0.1.0"
 
@@ -35,6 +36,10 @@ def __getattr__(name: str) -> Any:
         import mug.data
 
         return getattr(mug.data, name)
+    if name == "ClientLimits":  # (the server and its dependencies load only when asked for)
+        from mug.server.intake import ClientLimits
+
+        return ClientLimits
     raise AttributeError(f"module 'mug' has no attribute {name!r}")
 
 
@@ -60,6 +65,7 @@ def _register_ipython_display() -> None:
 _register_ipython_display()
 
 __all__ = [
+    "ClientLimits",
     "CompletionCodeScene",
     "EndScene",
     "Experiment",

@@ -13,6 +13,7 @@ from mug.scenes import EndScene, Scene, SceneConfigError
 if TYPE_CHECKING:
     from mug.data import Results
     from mug.server import ServerHandle
+    from mug.server.intake import ClientLimits
     from mug.widgets.preview import PreviewWidget
 
 
@@ -31,6 +32,7 @@ class Experiment:
         data_dir: str | os.PathLike[str] = "data",
         *,
         title: str = "MUG experiment",
+        allow_device_switch: bool = False,
     ) -> None:
         if not isinstance(experiment_id, str) or not re.fullmatch(r"[A-Za-z0-9_.\-]{1,64}", experiment_id):
             raise SceneConfigError(
@@ -40,6 +42,10 @@ class Experiment:
             raise SceneConfigError("Experiment: scenes must be a non-empty list of scenes")
         if not isinstance(title, str):
             raise SceneConfigError(f"Experiment: title must be a string, got {title!r}")
+        if not isinstance(allow_device_switch, bool):
+            raise SceneConfigError(
+                f"Experiment: allow_device_switch must be True or False, got {allow_device_switch!r}"
+            )
         seen: set[str] = set()
         for index, scene in enumerate(scenes):
             if not isinstance(scene, Scene):
@@ -71,6 +77,7 @@ class Experiment:
         self.scenes: list[Scene] = list(scenes)
         self.data_dir = Path(data_dir)
         self.title = title
+        self.allow_device_switch = allow_device_switch
 
     @property
     def data_path(self) -> Path:
@@ -89,6 +96,7 @@ class Experiment:
         return {
             "experiment_id": self.experiment_id,
             "title": self.title,
+            "allow_device_switch": self.allow_device_switch,
             "scenes": [scene.config() for scene in self.scenes],
         }
 
@@ -99,6 +107,7 @@ class Experiment:
         *,
         reconnect_grace_s: float = 120.0,
         game_processes: int = 0,
+        client_limits: ClientLimits | None = None,
     ) -> ServerHandle:
         """Start the participant server on its own thread and return at once with a handle.
 
@@ -108,11 +117,19 @@ class Experiment:
 
         ``game_processes=N`` runs server-authoritative games in N processes forked now (Linux), for
         studies with many games at once; 0 runs them in the server's own process (docs/server.md).
+
+        ``client_limits`` (a `mug.ClientLimits`) bounds what one participant's page may make the
+        server store and handle; the defaults suit any real game (docs/server.md).
         """
         from mug.server import start_server
 
         server = start_server(
-            self, host=host, port=port, reconnect_grace_s=reconnect_grace_s, game_processes=game_processes
+            self,
+            host=host,
+            port=port,
+            reconnect_grace_s=reconnect_grace_s,
+            game_processes=game_processes,
+            client_limits=client_limits,
         )
         _announce(server)
         return server
@@ -129,11 +146,15 @@ class Experiment:
 
         return preview(self, scene)
 
-    def results(self) -> Results:
-        """The data collected so far, as pandas DataFrames (steps, episodes, forms, participants, events)."""
+    def results(self, *, include_idle: bool = False) -> Results:
+        """The data collected so far, as pandas DataFrames (steps, episodes, forms, participants, events).
+
+        Participants who opened the page and never did anything are left out unless
+        ``include_idle=True`` (see `mug.load_results`).
+        """
         from mug.data import load_results
 
-        return load_results(self.data_path)
+        return load_results(self.data_path, include_idle=include_idle)
 
     def __repr__(self) -> str:
         ids = ", ".join(str(s.scene_id) for s in self.scenes)

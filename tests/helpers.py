@@ -52,3 +52,19 @@ def run_async(coro):
     if "error" in result:
         raise result["error"]
     return result.get("value")
+
+
+_SECRETS: dict[tuple[str, str], str] = {}  # (server URL, participant) -> session secret
+
+
+def join(client, server, participant: str, **payload) -> dict:
+    """Send `join` as `participant` from a python-socketio client, keeping the session secret the way
+    a browser keeps it, so the same participant can join again later; returns the reply."""
+    key = (server.url, participant)
+    message = {"query": {"participant": participant}, **payload}
+    if key in _SECRETS and "secret" not in payload:
+        message["secret"] = _SECRETS[key]
+    reply = client.call("join", message)
+    if isinstance(reply, dict) and "secret" in reply:
+        _SECRETS[key] = reply["secret"]
+    return reply

@@ -26,6 +26,8 @@ from mug.scenes.scene import Scene
 
 INPUT_MODES = ("pressed_keys", "single_keystroke")
 POPULATION_METHODS = ("default_action", "previous_submitted_action")
+# What happens to a participant whose server-run game was cut off by a server crash.
+INTERRUPT_POLICIES = ("restart", "next_scene", "end")
 
 
 @dataclass(frozen=True)
@@ -81,6 +83,7 @@ class GymScene(Scene):
         self.reset_freeze_s: float = 0.0
         self.action_population_method: str = "default_action"
         self.record_observations: bool = False
+        self.on_interrupt: str = "restart"
         # client-side runtime (None: the env runs on the server)
         self.runtime_options: RuntimeOptions | None = None
         # multiplayer (None: one participant per game)
@@ -155,6 +158,7 @@ class GymScene(Scene):
         reset_freeze_s: float = NOT_PROVIDED,
         action_population_method: str = NOT_PROVIDED,
         record_observations: bool = NOT_PROVIDED,
+        on_interrupt: str = NOT_PROVIDED,
     ) -> GymScene:
         """Set how keys become actions and how long the game lasts.
 
@@ -165,6 +169,11 @@ class GymScene(Scene):
         human's agent does on a tick without a new action: ``"default_action"`` or
         ``"previous_submitted_action"`` (matters for ``single_keystroke`` and for players who are away).
         ``record_observations`` stores every step's observations in the data (``steps.obs``).
+        ``on_interrupt`` says what a participant meets after the server stopped without ending
+        their server-run game (a crash; the game is recorded as ``interrupted``): ``"restart"``
+        (default; the scene's game starts over, or its waitroom for multiplayer scenes),
+        ``"next_scene"`` (they move on), or ``"end"`` (the study ends for them with a completion
+        code). They are told what happened in each case.
         """
         if action_mapping is not NOT_PROVIDED:
             if not isinstance(action_mapping, dict) or not action_mapping:
@@ -218,6 +227,8 @@ class GymScene(Scene):
                     self, "gameplay", "record_observations", f"must be True or False, got {record_observations!r}"
                 )
             self.record_observations = record_observations
+        if on_interrupt is not NOT_PROVIDED:
+            self.on_interrupt = check_choice(self, "gameplay", "on_interrupt", on_interrupt, INTERRUPT_POLICIES)
         return self
 
     @known_options
@@ -482,6 +493,7 @@ class GymScene(Scene):
             "seed": self.seed,
             "reset_freeze_s": self.reset_freeze_s,
             "action_population_method": self.action_population_method,
+            "on_interrupt": self.on_interrupt,
             "multiplayer": self.multiplayer_options.to_json() if self.multiplayer_options else None,
             "waitroom": self.effective_waitroom().to_json() if self.multiplayer_options else None,
             "hud": name(self.hud),

@@ -1,4 +1,9 @@
-"""Socket.IO event handlers: parse each payload, call the session layer, reply or report an error."""
+"""Socket.IO event handlers: parse each payload, call the session layer, reply or report an error.
+
+A refused event gets an error reply and is counted (`mug.server.refusals`), never written as a row
+of its own; each connection may send `ClientLimits.events_per_s` events (a burst of
+`events_burst`), more are refused unhandled.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +14,8 @@ from typing import Any
 
 import socketio
 
-from mug.data import Store
 from mug.server import protocol
+from mug.server.intake import TokenBucket
 from mug.server.protocol import ProtocolError
 from mug.server.sessions import Sessions
 
@@ -19,24 +24,30 @@ log = logging.getLogger("mug.server.events")
 Handler = Callable[[str, tuple[Any, ...]], Awaitable[Any]]
 
 
-def register(sio: socketio.AsyncServer, sessions: Sessions, store: Store) -> None:
+def register(sio: socketio.AsyncServer, sessions: Sessions) -> None:
     """Attach MUG's handlers to the Socket.IO server (protocol: docs/protocol.md)."""
+    limits = sessions.limits
+    budgets: dict[str, TokenBucket] = {}  # per connection
+
+    def note(sid: str | None, what: str, message: str) -> None:
+        conn = sessions.by_sid.get(sid) if sid is not None else None
+        sessions.refusals.note(conn.participant_id if conn else None, sid, what, message)
+
+    if hasattr(sio, "on_refused"):
+        sio.on_refused = note  # packets refused before they became events (mug.server.inbound)
 
     async def reject(sid: str, event: str, message: str, args: tuple[Any, ...] = ()) -> dict[str, Any]:
-        log.warning("rejected %r from %s: %s", event, sid, message)
-        conn = sessions.by_sid.get(sid)
-        store.add_event(
-            conn.participant_id if conn else None,
-            None,
-            "protocol_error",
-            {"event": event[:64], "message": message, "sid": sid},
-            time.time(),
-        )
+        note(sid, event, message)
         await sio.emit("error", {"event": event[:64], "message": message}, to=sid)
         return {"ok": False, "error": message}
 
     def guarded(event: str, handler: Handler) -> None:
         async def on_event(sid: str, *args: Any) -> Any:
+            budget = budgets.get(sid)
+            if budget is None:
+                budget = budgets[sid] = TokenBucket(limits.events_per_s, limits.events_burst)
+            if budget.take() > 0:
+                return await reject(sid, event, f"too many events: more than {limits.events_per_s:g} a second")
             try:
                 result = await handler(sid, args)
             except ProtocolError as exc:
@@ -69,16 +80,16 @@ def register(sio: socketio.AsyncServer, sessions: Sessions, store: Store) -> Non
         return {"t": ping.t, "server_t": time.time() * 1000.0}
 
     async def on_client_records(sid: str, args: tuple[Any, ...]) -> dict[str, Any]:
-        return sessions.client_records(sid, protocol.parse_client_records(args))
+        return await sessions.client_records(sid, protocol.parse_client_records(args))
 
     async def on_client_event(sid: str, args: tuple[Any, ...]) -> None:
         event = protocol.parse_client_event(args)
         pid = sessions.participant_of(sid)
         try:
-            scene_id = sessions.current(pid)[1].scene_id
+            scene_id = (await sessions.current(pid))[1].scene_id
         except ProtocolError:
             scene_id = None  # finished (e.g. ended early): focus changes are still worth keeping
-        store.add_event(pid, scene_id, f"client_{event.kind}", event.data, time.time())
+        sessions.writer.event(pid, scene_id, f"client_{event.kind}", event.data)
 
     for name, handler in (
         ("join", on_join),
@@ -100,6 +111,7 @@ def register(sio: socketio.AsyncServer, sessions: Sessions, store: Store) -> Non
         return True
 
     async def on_disconnect(sid: str, reason: Any = None) -> None:
+        budgets.pop(sid, None)
         try:
             await sessions.disconnect(sid)
         except Exception:

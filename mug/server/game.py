@@ -23,7 +23,6 @@ from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from mug.data import Store
 from mug.data.results import POLICY_PREFIX
 from mug.env import EnvAdapter, RenderDiffer, to_jsonable
 from mug.policies import Policy, make_policy, policy_label
@@ -32,6 +31,7 @@ from mug.server.placement import StepPlacement
 from mug.server.protocol import action_key
 from mug.server.recorder import StepRecorder
 from mug.server.ticks import TickPhases
+from mug.server.writer import StoreWriter
 
 log = logging.getLogger("mug.server.game")
 
@@ -108,7 +108,7 @@ class ServerGame:
         self,
         scene: GymScene,
         players: dict[str, str],
-        store: Store,
+        writer: StoreWriter,
         recorder: StepRecorder,
         channel: Channel,
         executor: Executor,
@@ -120,7 +120,8 @@ class ServerGame:
         phases: TickPhases | None = None,
     ) -> None:
         self.scene = scene
-        self.store = store
+        self.writer = writer
+        self.store = writer.store  # (its calls run on the writer's thread, never on the loop)
         self.recorder = recorder
         self.game_id = game_id or uuid.uuid4().hex
         self.status = "starting"
@@ -233,12 +234,11 @@ class ServerGame:
         player.dropped = True
         player.drop_timer = None
         self.dropped.append(participant_id)
-        self.store.add_event(
+        self.writer.event(
             participant_id,
             self.scene.scene_id,
             "player_dropped",
             {"game_id": self.game_id, "agent_id": player.agent_id, "grace_s": self._grace},
-            time.time(),
         )
         if self._on_dropped is not None and len(self.players) > 1:
             self._spawn(self._on_dropped(self, participant_id))
@@ -281,7 +281,9 @@ class ServerGame:
                 a: by_agent.get(a) or f"{POLICY_PREFIX}{policy_label(spec)}" for a, spec in scene.policy_mapping.items()
             }
             mode = self._multi.mode if self._multi else "server_authoritative"
-            self.store.start_game(self.game_id, scene.scene_id or "", mode, roster, scene.seed, time.time())
+            self.writer.submit(
+                self.store.start_game, self.game_id, scene.scene_id or "", mode, roster, scene.seed, time.time()
+            )
             interval = 1.0 / scene.fps
             for index in range(scene.num_episodes):
                 self.episode, self.step = index + 1, 0
@@ -328,15 +330,15 @@ class ServerGame:
         except GameEnded as ended:
             self.outcome = ended.outcome
             await self._end_episode(ended.outcome)
-            self.store.add_event(
+            self.writer.event(
                 None, scene.scene_id, "game_ended_early",
-                {"game_id": self.game_id, "outcome": ended.outcome, "dropped": self.dropped}, time.time(),
+                {"game_id": self.game_id, "outcome": ended.outcome, "dropped": self.dropped},
             )  # fmt: skip
         except Exception as exc:
             self.outcome = "error"
             self.error = f"{type(exc).__name__}: {exc}"
             log.exception("game %s (scene %s) failed", self.game_id, scene.scene_id)
-            self.store.add_event(
+            self.writer.event(
                 None if len(self.players) != 1 else self.participant_ids[0],
                 scene.scene_id,
                 "env_error",
@@ -347,7 +349,6 @@ class ServerGame:
                     "error": self.error,
                     "traceback": traceback.format_exc(),
                 },
-                time.time(),
             )
             await self._end_episode("error")
             await self._set_status("error", message="The game stopped because of an error. Your data so far is saved.")
@@ -361,7 +362,7 @@ class ServerGame:
             try:
                 if self.outcome != "aborted":
                     await self.recorder.flush()
-                self.store.end_game(self.game_id, self.outcome or "aborted", time.time())
+                await self.writer.call(self.store.end_game, self.game_id, self.outcome or "aborted", time.time())
             except Exception:
                 log.exception("recording the end of game %s failed", self.game_id)
             if self.outcome != "aborted":
@@ -433,14 +434,15 @@ class ServerGame:
             return
         try:
             await self.recorder.flush()  # the episode's steps are committed before its record
-            self.store.add_episode(
+            await self.writer.call(
+                self.store.add_episode,
                 {
                     **episode,
                     "ended_at": time.time(),
                     "num_steps": self.step,
                     "returns": dict(self._returns),
                     "outcome": outcome,
-                }
+                },
             )
         except Exception:
             log.exception("recording episode %s of game %s failed", episode["episode"], self.game_id)

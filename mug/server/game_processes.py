@@ -28,13 +28,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from mug.data import Store
 from mug.scenes.gym import GymScene
 from mug.server.game import check_action, game_snapshot
 from mug.server.game_worker import worker_main
 from mug.server.pipe import MessagePipe
 from mug.server.protocol import action_key
 from mug.server.transport import encode_event
+from mug.server.writer import StoreWriter
 
 if TYPE_CHECKING:
     from mug.experiment import Experiment
@@ -220,13 +220,13 @@ class GameProcesses:
             theirs.close()
             self.workers.append(_Worker(index, pid, MessagePipe(ours)))
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._store: Store
+        self._writer: StoreWriter
         self._background: set[asyncio.Task[None]] = set()
 
-    def attach(self, loop: asyncio.AbstractEventLoop, store: Store) -> None:
+    def attach(self, loop: asyncio.AbstractEventLoop, writer: StoreWriter) -> None:
         """Start reading the game processes' messages on the server's loop."""
         self._loop = loop
-        self._store = store
+        self._writer = writer
         for worker in self.workers:
             loop.add_reader(worker.conn.fileno(), self._receive, worker)
 
@@ -280,13 +280,8 @@ class GameProcesses:
         error = f"the game's process ended unexpectedly (exit code {worker.exitcode})"
         for game in games:
             # Its steps up to the last committed batch are in the store; its end is recorded here.
-            try:
-                self._store.add_event(
-                    None, game.scene.scene_id, "env_error", {"game_id": game.game_id, "error": error}, time.time()
-                )
-                self._store.end_game(game.game_id, "error", time.time())
-            except Exception:
-                log.exception("recording the end of game %s failed", game.game_id)
+            self._writer.event(None, game.scene.scene_id, "env_error", {"game_id": game.game_id, "error": error})
+            self._writer.submit(self._writer.store.end_game, game.game_id, "error", time.time())
             self._spawn(game._end_for_players("error", error))
 
     def _spawn(self, coro: Awaitable[None]) -> None:

@@ -32,6 +32,7 @@ from mug.server.pipe import MessagePipe
 from mug.server.recorder import StepRecorder
 from mug.server.ticks import TickPhases
 from mug.server.transport import encode_event
+from mug.server.writer import StoreWriter
 
 if TYPE_CHECKING:
     from mug.experiment import Experiment
@@ -91,7 +92,8 @@ class GameWorker:
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
         self.store = Store(self.experiment.data_path)
-        self.recorder = StepRecorder(self.store)
+        self.writer = StoreWriter(self.store)
+        self.recorder = StepRecorder(self.writer)
         self.recorder.start()
         self.executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="mug-env")
         self.phases = TickPhases(shift=self.phase_shift)
@@ -107,6 +109,7 @@ class GameWorker:
                 await game.cancel()
             await self.recorder.close()
             self.executor.shutdown(wait=True, cancel_futures=True)
+            self.writer.close()
             self.store.close()
             self.outbox.flush()
 
@@ -148,7 +151,7 @@ class GameWorker:
         game = ServerGame(
             scene,  # type: ignore[arg-type]
             players,
-            self.store,
+            self.writer,
             self.recorder,
             _PipeChannel(self.outbox, game_id),
             self.executor,

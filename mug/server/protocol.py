@@ -14,6 +14,8 @@ from typing import Any
 
 PARTICIPANT_ID = re.compile(r"^[A-Za-z0-9_.:@\-]{1,128}$")
 SCENE_ID = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
+SECRET = re.compile(r"^[A-Za-z0-9_\-]{16,128}$")
+SOURCE = re.compile(r"^[A-Za-z0-9_\-]{8,64}$")
 
 # Limits on the JSON size of each event's payload, in bytes.
 MAX_SIZE = {
@@ -42,6 +44,11 @@ def _size(payload: Any) -> int:
 
 def payload_of(event: str, args: tuple[Any, ...]) -> dict[str, Any]:
     """Check the event carries exactly one JSON object within its size limit, and return it."""
+    return sized_payload(event, args)[0]
+
+
+def sized_payload(event: str, args: tuple[Any, ...]) -> tuple[dict[str, Any], int]:
+    """`payload_of`, and the payload's size as JSON in bytes."""
     if len(args) != 1:
         raise ProtocolError(f"'{event}' takes exactly one payload object, got {len(args)} arguments")
     payload = args[0]
@@ -51,7 +58,7 @@ def payload_of(event: str, args: tuple[Any, ...]) -> dict[str, Any]:
     size = _size(payload)
     if size > limit:
         raise ProtocolError(f"'{event}' payload is {size} bytes; the limit is {limit}")
-    return payload
+    return payload, size
 
 
 def _field(payload: dict[str, Any], event: str, name: str, kind: type | tuple[type, ...], required: bool = True) -> Any:
@@ -81,23 +88,49 @@ def _scene_id(payload: dict[str, Any], event: str) -> str:
 
 
 @dataclass(frozen=True)
+class Seen:
+    """The last game frame a page showed: where its game was, as far as its participant saw."""
+
+    game_id: str
+    episode: int
+    step: int
+
+
+@dataclass(frozen=True)
 class Join:
     participant_id: str | None
     query: dict[str, str]
+    secret: str | None = None  # the session secret this browser was given (mug.server.binding)
+    seen: Seen | None = None  # the last frame of a server-run game the page showed, after a reconnect
 
 
 def parse_join(args: tuple[Any, ...]) -> Join:
     p = payload_of("join", args)
-    _no_extra(p, "join", ("participant_id", "query"))
+    _no_extra(p, "join", ("participant_id", "query", "secret", "seen"))
     pid = _field(p, "join", "participant_id", (str, type(None)), required=False)
     if pid is not None and not PARTICIPANT_ID.match(pid):
         raise ProtocolError("'join' field 'participant_id' must be 1-128 letters, digits or _ . : @ -")
+    secret = _field(p, "join", "secret", (str, type(None)), required=False)
+    if secret is not None and not SECRET.match(secret):
+        raise ProtocolError("'join' field 'secret' must be the 16-128 character secret the server gave this browser")
+    seen = _seen(_field(p, "join", "seen", (dict, type(None)), required=False))
     query = _field(p, "join", "query", dict, required=False) or {}
     if len(query) > 50 or not all(
         isinstance(k, str) and isinstance(v, str) and len(v) <= 512 for k, v in query.items()
     ):
         raise ProtocolError("'join' field 'query' must map at most 50 names to strings of at most 512 characters")
-    return Join(pid, query)
+    return Join(pid, query, secret, seen)
+
+
+def _seen(value: dict[str, Any] | None) -> Seen | None:
+    if value is None:
+        return None
+    _no_extra(value, "join", ("game_id", "episode", "step"))
+    game_id, episode, step = value.get("game_id"), value.get("episode"), value.get("step")
+    counters = all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 2**31 for v in (episode, step))
+    if not isinstance(game_id, str) or not 1 <= len(game_id) <= 64 or not counters:
+        raise ProtocolError("'join' field 'seen' must be {game_id: str, episode: int >= 0, step: int >= 0}")
+    return Seen(game_id, episode, step)
 
 
 @dataclass(frozen=True)
@@ -183,11 +216,23 @@ def action_key(action: Any) -> str:
     return json.dumps(action, sort_keys=True, separators=(",", ":"))
 
 
-def parse_client_records(args: tuple[Any, ...]) -> list[dict[str, Any]]:
-    """A batch from the page's outbox: ``{records: [{seq, kind, payload}, ...]}`` (checked in full by the store)."""
-    p = payload_of("client_records", args)
-    _no_extra(p, "client_records", ("records",))
+@dataclass(frozen=True)
+class ClientRecords:
+    """A batch from a page's outbox."""
+
+    source: str  # the outbox's id: one per browser storage (mug.data.client_records)
+    records: list[Any]  # [{seq, kind, payload}, ...], checked by mug.server.intake and the store
+    size: int  # bytes of the payload as JSON, for the participant's quota
+
+
+def parse_client_records(args: tuple[Any, ...]) -> ClientRecords:
+    """A batch from the page's outbox: ``{source, records: [{seq, kind, payload}, ...]}``."""
+    p, size = sized_payload("client_records", args)
+    _no_extra(p, "client_records", ("source", "records"))
+    source = _field(p, "client_records", "source", str)
+    if not SOURCE.match(source):
+        raise ProtocolError("'client_records' field 'source' must be the outbox's id: 8-64 letters, digits, _ or -")
     records = _field(p, "client_records", "records", list)
     if not records or len(records) > 1000:
         raise ProtocolError("'client_records' field 'records' must hold 1 to 1000 records")
-    return records
+    return ClientRecords(source, records, size)

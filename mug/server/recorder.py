@@ -5,10 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from mug.data import Store
+from mug.server.writer import StoreWriter
 
 log = logging.getLogger("mug.server.recorder")
 
@@ -17,16 +16,17 @@ class StepRecorder:
     """Collects step rows from all games and commits them together, off the event loop.
 
     One commit per tick per game was the server's largest cost; one commit per interval for every
-    game together keeps recording cheap. Rows wait at most `interval_s` in memory; `flush()` is
+    game together keeps recording cheap. The commits run on the server's database thread
+    (`mug.server.writer`), in order with its other writes. Rows wait at most `interval_s` in memory; `flush()` is
     awaited before a game hands its players on and at shutdown, so results read after a game
     always hold all of its steps.
     """
 
-    def __init__(self, store: Store, interval_s: float = 0.2) -> None:
-        self.store = store
+    def __init__(self, writer: StoreWriter, interval_s: float = 0.2) -> None:
+        self.writer = writer
+        self.store = writer.store
         self.interval_s = interval_s
         self._rows: list[tuple[Any, ...]] = []
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mug-recorder")
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
 
@@ -46,7 +46,7 @@ class StepRecorder:
             if not rows:
                 return
             try:
-                await asyncio.get_running_loop().run_in_executor(self._executor, self.store.add_encoded_steps, rows)
+                await self.writer.call(self.store.add_encoded_steps, rows)
             except BaseException:
                 # Not committed (database locked by another program, disk full...): keep the rows,
                 # in order, for the next flush; writes are idempotent so a retry never doubles.
@@ -67,4 +67,3 @@ class StepRecorder:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         await self.flush()
-        self._executor.shutdown(wait=True)

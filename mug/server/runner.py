@@ -19,6 +19,7 @@ from mug.server.app import client_dist, make_app
 from mug.server.assets import RuntimeFiles
 from mug.server.events import register
 from mug.server.game_processes import GameProcesses
+from mug.server.intake import ClientLimits
 from mug.server.sessions import Sessions
 from mug.server.transport import DirectSocketServer
 from mug.server.urls import participant_urls
@@ -38,10 +39,19 @@ class ServerHandle:
     """A running MUG server: its URL, its stats, and ``stop()``. Use it as a context manager."""
 
     def __init__(
-        self, experiment: Experiment, host: str, port: int, reconnect_grace_s: float, game_processes: int = 0
+        self,
+        experiment: Experiment,
+        host: str,
+        port: int,
+        reconnect_grace_s: float,
+        game_processes: int = 0,
+        client_limits: ClientLimits | None = None,
     ) -> None:
         if not isinstance(game_processes, int) or isinstance(game_processes, bool) or game_processes < 0:
             raise ValueError(f"game_processes must be a whole number >= 0, not {game_processes!r}")
+        if client_limits is not None and not isinstance(client_limits, ClientLimits):
+            raise ValueError(f"client_limits must be a mug.ClientLimits, not {client_limits!r}")
+        self._limits = client_limits
         self.experiment = experiment
         self.game_processes = game_processes
         self._processes: GameProcesses | None = None
@@ -125,10 +135,15 @@ class ServerHandle:
             async_handlers=False,
         )
         self.sessions = Sessions(
-            exp, self.store, self.sio, reconnect_grace_s=self._grace, processes=self._processes
+            exp,
+            self.store,
+            self.sio,
+            reconnect_grace_s=self._grace,
+            processes=self._processes,
+            limits=self._limits,
         )
-        register(self.sio, self.sessions, self.store)
-        self.sessions.start()
+        register(self.sio, self.sessions)
+        await self.sessions.start()
         self._http = tornado.httpserver.HTTPServer(
             make_app(self.sio, exp.title, RuntimeFiles(exp)), max_buffer_size=MAX_MESSAGE_BYTES + 65_536
         )
@@ -148,6 +163,8 @@ class ServerHandle:
             await asyncio.wait_for(self._http.close_all_connections(), timeout=5)
         except asyncio.TimeoutError:
             log.warning("some connections did not close within 5 s")
+        if self.sessions is not None:
+            await self.sessions.close()
         self.store.close()
         tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
         for task in tasks:
@@ -244,9 +261,10 @@ def start_server(
     *,
     reconnect_grace_s: float = 120.0,
     game_processes: int = 0,
+    client_limits: ClientLimits | None = None,
 ) -> ServerHandle:
     """Start serving ``experiment`` on a background thread; returns once it accepts connections."""
-    handle = ServerHandle(experiment, host, port, reconnect_grace_s, game_processes)
+    handle = ServerHandle(experiment, host, port, reconnect_grace_s, game_processes, client_limits)
     handle._start()
     return handle
 

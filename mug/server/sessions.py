@@ -1,4 +1,8 @@
-"""Participant sessions: who is connected, which scene each participant is in, and moving them on."""
+"""Participant sessions: who is connected, which scene each participant is in, and moving them on.
+
+Every database call goes through the server's database thread (`mug.server.writer`): the event
+loop never waits on SQLite.
+"""
 
 from __future__ import annotations
 
@@ -14,18 +18,22 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from mug.data import Store
+from mug.data import ParticipantRecord, Store
 from mug.data.results import POLICY_PREFIX
 from mug.experiment import Experiment
-from mug.policies import policy_label
 from mug.scenes import CompletionCodeScene, EndScene, GymScene, Scene, StaticScene
+from mug.server import binding
+from mug.server.browser_games import BrowserGames
 from mug.server.game import ServerGame
 from mug.server.game_processes import GameProcesses, RemoteGame
+from mug.server.intake import ClientLimits
 from mug.server.matchmaking import Waitroom
-from mug.server.protocol import PARTICIPANT_ID, Advance, Join, ProtocolError
+from mug.server.protocol import PARTICIPANT_ID, Advance, ClientRecords, Join, ProtocolError, Seen
 from mug.server.recorder import StepRecorder
+from mug.server.refusals import Refusals
 from mug.server.ticks import TickPhases
 from mug.server.transport import DirectSocketServer
+from mug.server.writer import StoreWriter
 
 log = logging.getLogger("mug.server.sessions")
 
@@ -34,6 +42,13 @@ ID_PARAMS = ("participant", "participant_id", "PROLIFIC_PID", "workerId", "subje
 
 PARTNER_LEFT = "Your partner left the game, so it could not go on. Thank you for taking part."
 AWAY_TOO_LONG = "You were away from the game for too long, so it ended for you. Thank you for taking part."
+GAME_ERROR = "The game stopped because of an error. Your data so far is saved."
+INTERRUPTED = "The study's server restarted and your game was interrupted. Your data up to that point is saved."
+INTERRUPTED_NEXT = {
+    "restart": INTERRUPTED + " The game starts again.",
+    "next_scene": INTERRUPTED + " The study goes on from here.",
+    "end": INTERRUPTED + " This part of the study cannot go on. Thank you for taking part.",
+}
 
 
 @dataclass
@@ -53,10 +68,15 @@ class Sessions:
         *,
         reconnect_grace_s: float,
         processes: GameProcesses | None = None,
+        limits: ClientLimits | None = None,
     ) -> None:
         """Create the session layer; call `start()` on the server loop before serving."""
         self.experiment = experiment
         self.store = store
+        self.writer = StoreWriter(store)
+        self.refusals = Refusals(self.writer)
+        self.limits = limits or ClientLimits()
+        self.browser_games = BrowserGames(self.writer, self.refusals, self.limits)
         self.sio = sio
         self.reconnect_grace_s = reconnect_grace_s
         self.processes = processes
@@ -67,16 +87,43 @@ class Sessions:
         self.waitrooms: dict[str, Waitroom] = {}
         self.rtt_ms: dict[str, float] = {}
         self.notices: dict[str, str] = {}
+        self.active: set[str] = set()  # participants known to have done something (see mark_active)
         self._background: set[asyncio.Task[None]] = set()
         # Env work of every game runs here (see mug/server/game.py for the concurrency model).
         self.executor = ThreadPoolExecutor(max_workers=min(8, 2 * (os.cpu_count() or 1)), thread_name_prefix="mug-env")
-        self.recorder = StepRecorder(store)
+        self.recorder = StepRecorder(self.writer)
         self.phases = TickPhases()
 
-    def start(self) -> None:
+    async def start(self) -> None:
+        """Close what a crash left open, then start recording (on the server loop, before serving)."""
+        await self._recover()
         self.recorder.start()
         if self.processes is not None:
-            self.processes.attach(asyncio.get_running_loop(), self.store)
+            self.processes.attach(asyncio.get_running_loop(), self.writer)
+
+    async def _recover(self) -> None:
+        """Games a crash left open end as ``interrupted``; their players are told when they come back.
+
+        The participant's session data keeps the interrupted game, so a second restart before they
+        return does not lose the notice, and the scene's ``on_interrupt`` applies when they do.
+        """
+        now = time.time()
+        for game in await self.writer.call(self.store.close_open_games, now):
+            log.warning("game %s (scene %s) was left open by a stopped server", game["game_id"], game["scene_id"])
+            where = {"game_id": game["game_id"], "episode": game["episode"], "step": game["step"]}
+            self.writer.event(None, game["scene_id"], "game_interrupted", where)
+            for pid in game["players"].values():
+                if pid.startswith(POLICY_PREFIX):
+                    continue
+                try:
+                    await self.writer.call(
+                        self.store.update_participant_data,
+                        pid,
+                        {"interrupted_game": {**where, "scene_id": game["scene_id"]}},
+                        now,
+                    )
+                except KeyError:
+                    log.warning("game %s names an unknown participant %r", game["game_id"], pid)
 
     # -- connection lifecycle --------------------------------------------------------------
 
@@ -85,24 +132,45 @@ class Sessions:
         current = self.by_sid.get(sid)
         if current is not None and current.participant_id != pid:
             raise ProtocolError("this connection already belongs to another participant; reconnect to switch")
-        record = self.store.get_or_create_participant(pid, join.query, time.time())
+        now = time.time()
+        record = await self.writer.call(self.store.get_or_create_participant, pid, join.query, now)
+        decision = binding.decide(record.secret_hash, join.secret, self.experiment.allow_device_switch)
+        if not decision.allowed:
+            # Another browser holds this session: recorded (as a refusal, so a flood is one row).
+            self.refusals.note(pid, sid, "join", "open elsewhere: this browser does not hold the session's secret")
+            return {"ok": False, "error": binding.OPEN_ELSEWHERE, "refused": "open_elsewhere"}
+        secret: str | None = None
+        if decision.issue:
+            secret = binding.new_secret()
+            await self.writer.call(self.store.bind_secret, pid, binding.digest(secret), now)
+            if decision.switched:
+                self.writer.event(pid, record.scene_id, "device_switched", {"sid": sid})
         old_sid = self.sid_of.get(pid)
         if old_sid and old_sid != sid:
-            # The same participant opened the study again (another tab): the newest page wins.
+            # The same participant opened the study again (another tab, or a device switch): the
+            # newest page wins.
             self.by_sid.pop(old_sid, None)
-            message = {"message": "This study was opened in another tab or window."}
-            await self.sio.emit("session_replaced", message, to=old_sid)
+            where = "on another device" if decision.switched else "in another tab or window"
+            await self.sio.emit("session_replaced", {"message": f"This study was opened {where}."}, to=old_sid)
             await self.sio.disconnect(old_sid)
         self.by_sid[sid] = Connection(sid, pid)
         self.sid_of[pid] = sid
+        if record.active_at is not None:
+            self.active.add(pid)
         await self.sio.enter_room(sid, _room(pid))
         kind = "join" if record.scene_id is None else "rejoin"
-        self.store.add_event(pid, record.scene_id, kind, {"sid": sid}, time.time())
+        self.writer.event(pid, record.scene_id, kind, {"sid": sid})
+        issued = {"secret": secret} if secret else {}
         if "terminal" in record.data:
-            return {"participant_id": pid, "scene": record.data["terminal"]}
+            return {"participant_id": pid, "scene": record.data["terminal"], **issued}
         index = min(record.scene_index, len(self.experiment.scenes) - 1)
         if record.scene_id is None or record.status == "active":
-            self._enter(pid, index)
+            await self._enter(pid, index)
+        interrupted = record.data.get("interrupted_game")
+        if interrupted:
+            spec = await self._after_interruption(pid, index, interrupted, join.seen)
+            if spec is not None:
+                return {"participant_id": pid, "scene": spec, "preload_runtime": False, **issued}
         game = self._game(pid)
         if game is not None:
             await self.sio.enter_room(sid, _game_room(game.game_id))
@@ -110,14 +178,15 @@ class Sessions:
         # The page starts loading the browser runtime early when a client-side scene lies ahead.
         ahead = self.experiment.scenes[index:]
         preload = any(isinstance(s, GymScene) and s.runs_in_browser for s in ahead)
-        return {"participant_id": pid, "scene": self.scene_spec(pid, index), "preload_runtime": preload}
+        spec = await self.scene_spec(pid, index)
+        return {"participant_id": pid, "scene": spec, "preload_runtime": preload, **issued}
 
     async def disconnect(self, sid: str) -> None:
         conn = self.by_sid.pop(sid, None)
         if conn is None:
             return
         pid = conn.participant_id
-        self.store.add_event(pid, None, "disconnect", {"sid": sid}, time.time())
+        self.writer.event(pid, None, "disconnect", {"sid": sid})
         if self.sid_of.get(pid) != sid:
             return  # an older page of a participant who has a newer one
         del self.sid_of[pid]
@@ -127,7 +196,7 @@ class Sessions:
             game.connection_lost(pid)
         for room in self.waitrooms.values():
             if room.remove(pid):
-                self.store.add_event(pid, room.scene_id, "waitroom_left", {}, time.time())
+                self.writer.event(pid, room.scene_id, "waitroom_left", {})
                 await self._broadcast_waitroom(room)
 
     def participant_of(self, sid: str) -> str:
@@ -136,38 +205,85 @@ class Sessions:
             raise ProtocolError("send 'join' first")
         return conn.participant_id
 
+    def mark_active(self, pid: str) -> None:
+        """The participant did something (moved on, started a game, sent records): they count in the data."""
+        if pid not in self.active:
+            self.active.add(pid)
+            self.writer.submit(self.store.mark_active, pid, time.time())
+
+    # -- a game cut off by a crash ---------------------------------------------------------
+
+    async def _after_interruption(
+        self, pid: str, index: int, interrupted: dict[str, Any], seen: Seen | None
+    ) -> dict[str, Any] | None:
+        """Tell a participant whose server-run game a crash cut off, and apply the scene's ``on_interrupt``.
+
+        Frames leave before their steps are committed (steps are committed in batches every 0.2 s),
+        so the participant may have seen steps that are not in the data. The page says which frame
+        it showed last (`seen`): the range past the last committed step is recorded as lost.
+        Returns the scene spec to show, or None when the participant is no longer in that scene.
+        """
+        await self.writer.call(self.store.update_participant_data, pid, {"interrupted_game": None}, time.time())
+        game_id = interrupted.get("game_id")
+        committed = (interrupted.get("episode", 0), interrupted.get("step", 0))
+        lost: dict[str, Any] = {"game_id": game_id, "committed": list(committed)}
+        if seen is not None and seen.game_id == game_id:
+            lost["seen"] = [seen.episode, seen.step]
+            if (seen.episode, seen.step) > committed:
+                self.writer.event(pid, interrupted.get("scene_id"), "steps_lost", lost)
+        scene = self.experiment.scenes[index]
+        if not isinstance(scene, GymScene) or scene.scene_id != interrupted.get("scene_id"):
+            return None
+        policy = scene.on_interrupt
+        self.writer.event(pid, scene.scene_id, "game_interrupted_notice", {**lost, "on_interrupt": policy})
+        if policy == "end":
+            return await self._end_with_code(
+                pid, scene, "interrupted", "The study was interrupted", INTERRUPTED_NEXT["end"], send=False
+            )
+        self.notices[pid] = INTERRUPTED_NEXT[policy]
+        if policy == "next_scene":
+            return await self._go_to(pid, index + 1)
+        return await self.scene_spec(pid, index)
+
     # -- scene flow ------------------------------------------------------------------------
 
-    def current(self, pid: str) -> tuple[int, Scene]:
-        record = self.store.get_participant(pid)
-        assert record is not None
+    async def current(self, pid: str) -> tuple[int, Scene]:
+        record = await self._record(pid)
         if "terminal" in record.data:
             raise ProtocolError("this participant has finished the experiment")
         index = min(record.scene_index, len(self.experiment.scenes) - 1)
         return index, self.experiment.scenes[index]
 
+    async def _record(self, pid: str) -> ParticipantRecord:
+        record = await self.writer.call(self.store.get_participant, pid)
+        assert record is not None, pid
+        return record
+
     async def advance(self, sid: str, advance: Advance) -> dict[str, Any]:
         pid = self.participant_of(sid)
-        index, scene = self.current(pid)
+        index, scene = await self.current(pid)
         if advance.scene_id != scene.scene_id:
             raise ProtocolError(
                 f"'advance' is for scene {advance.scene_id!r} but the participant is in {scene.scene_id!r}"
             )
         if isinstance(scene, EndScene):
             raise ProtocolError(f"scene {scene.scene_id!r} is the end of the experiment")
+        self.mark_active(pid)
         if isinstance(scene, GymScene):
             if not scene.runs_in_browser:
                 raise ProtocolError(f"scene {scene.scene_id!r} moves on by itself when its game ends")
-            self._end_browser_game(pid, scene, advance)
+            if await self.browser_games.end(pid, scene, advance) == "error":
+                self.notices[pid] = GAME_ERROR
         if isinstance(scene, StaticScene) and advance.answers:
-            self.store.add_form(pid, scene.scene_id or "", advance.answers, time.time())
-        return {"scene": self._go_to(pid, index + 1)}
+            # The server's clock and the scene the participant is in: a page cannot date or place a form.
+            await self.writer.call(self.store.add_form, pid, scene.scene_id or "", advance.answers, time.time())
+        return {"scene": await self._go_to(pid, index + 1)}
 
-    def _go_to(self, pid: str, index: int) -> dict[str, Any]:
+    async def _go_to(self, pid: str, index: int) -> dict[str, Any]:
         """Enter scene `index` and return its spec; past the last scene the participant has finished."""
         if index < len(self.experiment.scenes):
-            self._enter(pid, index)
-            return self.scene_spec(pid, index)
+            await self._enter(pid, index)
+            return await self.scene_spec(pid, index)
         # An experiment need not end with an end scene: after its last scene the participant is done.
         now = time.time()
         spec = {
@@ -180,31 +296,31 @@ class Sessions:
             "continue": None,
             "redirect_url": None,
         }
-        self.store.complete_participant(pid, None, now)
-        self.store.update_participant_data(pid, {"terminal": spec}, now)
+        await self.writer.call(self.store.complete_participant, pid, None, now)
+        await self.writer.call(self.store.update_participant_data, pid, {"terminal": spec}, now)
         return spec
 
-    def _enter(self, pid: str, index: int) -> None:
+    async def _enter(self, pid: str, index: int) -> None:
         scene = self.experiment.scenes[index]
         now = time.time()
-        self.store.enter_scene(pid, index, scene.scene_id or "", scene.scene_type, now)
+        await self.writer.call(self.store.enter_scene, pid, index, scene.scene_id or "", scene.scene_type, now)
         if isinstance(scene, EndScene):
-            record = self.store.get_participant(pid)
-            if record is not None and record.status != "completed":
+            record = await self._record(pid)
+            if record.status != "completed":
                 code = _completion_code() if isinstance(scene, CompletionCodeScene) else None
-                self.store.complete_participant(pid, code, now)
+                await self.writer.call(self.store.complete_participant, pid, code, now)
 
-    def scene_spec(self, pid: str, index: int) -> dict[str, Any]:
+    async def scene_spec(self, pid: str, index: int) -> dict[str, Any]:
         scene = self.experiment.scenes[index]
         spec = {**scene.client_spec(), "index": index, "count": len(self.experiment.scenes)}
         if isinstance(scene, GymScene) and scene.runs_in_browser:
-            spec["game"] = self._browser_game(pid, scene)
+            spec["game"] = await self.browser_games.current(pid, scene)
         elif isinstance(scene, GymScene):
             game = self._game(pid)
             spec["game"] = game.snapshot(pid) if game and game.scene is scene else None
         if isinstance(scene, CompletionCodeScene):
-            record = self.store.get_participant(pid)
-            spec["completion_code"] = record.completion_code if record else None
+            record = await self._record(pid)
+            spec["completion_code"] = record.completion_code
         notice = self.notices.pop(pid, None)
         if notice:
             spec["notice"] = notice
@@ -212,17 +328,25 @@ class Sessions:
 
     async def _move_on(self, pid: str, scene: Scene) -> None:
         """Send a participant who is still in `scene` to the next scene."""
-        record = self.store.get_participant(pid)
+        record = await self.writer.call(self.store.get_participant, pid)
         if record is None or "terminal" in record.data:
             return
         index = min(record.scene_index, len(self.experiment.scenes) - 1)
         if self.experiment.scenes[index] is not scene:
             return
-        await self._send(pid, "scene", self._go_to(pid, index + 1))
+        await self._send(pid, "scene", await self._go_to(pid, index + 1))
 
     async def _end_with_code(
-        self, pid: str, scene: Scene, reason: str, header: str, message: str, redirect_url: str | None = None
-    ) -> None:
+        self,
+        pid: str,
+        scene: Scene,
+        reason: str,
+        header: str,
+        message: str,
+        redirect_url: str | None = None,
+        *,
+        send: bool = True,
+    ) -> dict[str, Any]:
         """End the experiment for a participant early, with a message and a recorded completion code."""
         code = _completion_code()
         now = time.time()
@@ -240,10 +364,12 @@ class Sessions:
             "redirect_param": "participant",
             "ended": reason,
         }
-        self.store.complete_participant(pid, code, now)
-        self.store.update_participant_data(pid, {"terminal": spec}, now)
-        self.store.add_event(pid, scene.scene_id, "ended_early", {"reason": reason, "completion_code": code}, now)
-        await self._send(pid, "scene", spec)
+        await self.writer.call(self.store.complete_participant, pid, code, now)
+        await self.writer.call(self.store.update_participant_data, pid, {"terminal": spec}, now)
+        self.writer.event(pid, scene.scene_id, "ended_early", {"reason": reason, "completion_code": code})
+        if send:
+            await self._send(pid, "scene", spec)
+        return spec
 
     # -- games -----------------------------------------------------------------------------
 
@@ -253,11 +379,12 @@ class Sessions:
 
     async def start_game(self, sid: str, scene_id: str) -> dict[str, Any]:
         pid = self.participant_of(sid)
-        _, scene = self.current(pid)
+        _, scene = await self.current(pid)
         if scene.scene_id != scene_id or not isinstance(scene, GymScene):
             raise ProtocolError(f"cannot start a game in {scene_id!r}: the participant is in {scene.scene_id!r}")
+        self.mark_active(pid)
         if scene.runs_in_browser:
-            return {"game": self._start_browser_game(pid, scene)}
+            return {"game": await self.browser_games.start(pid, scene)}
         game = self._game(pid)
         if game is not None and game.scene is scene:
             return {"game": game.snapshot(pid)}
@@ -268,12 +395,12 @@ class Sessions:
         room = self._waitroom(scene)
         if pid not in room:
             room.add(pid)
-            self.store.add_event(pid, scene_id, "waitroom_entered", {"waiting": len(room.waiting)}, time.time())
+            self.writer.event(pid, scene_id, "waitroom_entered", {"waiting": len(room.waiting)})
         waited = {p: room.waited_s(p) for p in room.waiting}
         group = room.take_group()
         if group is not None:
             game = await self._new_game(scene, dict(zip(scene.human_agents, group, strict=True)))
-            self.store.add_event(
+            self.writer.event(
                 None,
                 scene_id,
                 "matched",
@@ -282,7 +409,6 @@ class Sessions:
                     "players": {p.agent_id: p.participant_id for p in game.players.values()},
                     "waited_s": {p: round(waited.get(p, 0.0), 3) for p in group},
                 },
-                time.time(),
             )
             for player in group:
                 await self._send(player, "matched", {"scene_id": scene_id, **game.snapshot(player)})
@@ -313,7 +439,7 @@ class Sessions:
             game = ServerGame(
                 scene,
                 players,
-                self.store,
+                self.writer,
                 self.recorder,
                 _GameChannel(self, game_id),
                 self.executor,
@@ -332,80 +458,13 @@ class Sessions:
         game.start()
         return game
 
-    # -- client-side games (the env runs in the browser; the server records) ---------------
+    # -- client-side games (the env runs in the browser; the server records: mug.server.browser_games)
 
-    def _browser_game(self, pid: str, scene: GymScene) -> dict[str, Any] | None:
-        record = self.store.get_participant(pid)
-        games = (record.data.get("browser_games") or {}) if record else {}
-        return games.get(scene.scene_id or "")
-
-    def _start_browser_game(self, pid: str, scene: GymScene) -> dict[str, Any]:
-        """A new game for this page; a game the participant started before (then reloaded) is interrupted.
-
-        The env's state lived in the page that is gone, so the game starts over under a new id:
-        the steps the old page recorded stay with the old game, none are lost or mixed up.
-        """
-        now = time.time()
-        previous = self._browser_game(pid, scene)
-        if previous is not None:
-            self.store.end_game(previous["game_id"], "interrupted", now)
-        seed = scene.seed if scene.seed is not None else secrets.randbits(31)
-        game = {"game_id": uuid.uuid4().hex, "seed": seed, "status": "starting", "episode": 0, "step": 0}
-        humans = scene.human_agents
-        roster = {
-            a: pid if a in humans else f"{POLICY_PREFIX}{policy_label(p)}" for a, p in scene.policy_mapping.items()
-        }
-        self.store.start_game(game["game_id"], scene.scene_id or "", "client_pyodide", roster, seed, now)
-        record = self.store.get_participant(pid)
-        games = dict((record.data.get("browser_games") or {}) if record else {})
-        games[scene.scene_id or ""] = game
-        ids = [*((record.data.get("browser_game_ids") or []) if record else []), game["game_id"]]
-        self.store.update_participant_data(pid, {"browser_games": games, "browser_game_ids": ids}, now)
-        return game
-
-    def _end_browser_game(self, pid: str, scene: GymScene, advance: Advance) -> None:
-        game = self._browser_game(pid, scene)
-        if game is None or advance.game_id != game["game_id"]:
-            raise ProtocolError(f"'advance' from {scene.scene_id!r} must name the participant's current game")
-        outcome = "completed" if advance.outcome == "done" else "error"
-        self.store.end_game(game["game_id"], outcome, time.time())
-        if outcome == "error":
-            self.notices[pid] = "The game stopped because of an error. Your data so far is saved."
-
-    def client_records(self, sid: str, records: list[dict[str, Any]]) -> dict[str, Any]:
-        """Commit a batch from the page's outbox; the reply acknowledges what is committed.
-
-        Records the server refuses (invalid, or for a game this participant did not start in the
-        browser) are named in the reply too, so the page drops them instead of resending them
-        forever; each refusal is recorded as an event.
-        """
+    async def client_records(self, sid: str, batch: ClientRecords) -> dict[str, Any]:
+        """Commit a batch from the page's outbox; the reply acknowledges what is committed."""
         pid = self.participant_of(sid)
-        record = self.store.get_participant(pid)
-        own_games = set((record.data.get("browser_game_ids") or []) if record else [])
-        accepted: list[dict[str, Any]] = []
-        refused: list[dict[str, Any]] = []
-        for item in records:
-            problem = _foreign_game(item, own_games)
-            if problem:
-                refused.append({"seq": item.get("seq") if isinstance(item, dict) else None, "error": problem})
-                continue
-            if item.get("kind") == "episode" and isinstance(item.get("payload"), dict):
-                item = {**item, "payload": {**item["payload"], "participant_ids": [pid]}}
-            accepted.append(item)
-        try:
-            committed = self.store.add_client_records(pid, accepted)
-        except (ValueError, TypeError):
-            committed = []  # one bad record refuses a batch: commit the others one by one
-            for item in accepted:
-                try:
-                    committed += self.store.add_client_records(pid, [item])
-                except (ValueError, TypeError) as exc:
-                    refused.append({"seq": item.get("seq"), "error": str(exc)[:300]})
-        if refused:
-            self.store.add_event(
-                pid, None, "client_records_refused", {"count": len(refused), "first": refused[:10]}, time.time()
-            )
-        return {"committed": committed, "refused": [r["seq"] for r in refused if isinstance(r["seq"], int)]}
+        self.mark_active(pid)
+        return await self.browser_games.records(pid, batch)
 
     def action(self, sid: str, scene_id: str, action: Any) -> None:
         pid = self.participant_of(sid)
@@ -434,7 +493,7 @@ class Sessions:
                 await self._end_with_code(pid, game.scene, "abandoned", "Session ended", AWAY_TOO_LONG)
             else:
                 if game.outcome == "error":
-                    self.notices[pid] = "The game stopped because of an error. Your data so far is saved."
+                    self.notices[pid] = GAME_ERROR
                 await self._move_on(pid, game.scene)
 
     # -- waitrooms -------------------------------------------------------------------------
@@ -467,11 +526,11 @@ class Sessions:
 
     async def _waitroom_timeout(self, scene: GymScene, pid: str) -> None:
         opts = scene.effective_waitroom()
-        self.store.add_event(pid, scene.scene_id, "waitroom_timeout", {"timeout_s": opts.timeout}, time.time())
+        self.writer.event(pid, scene.scene_id, "waitroom_timeout", {"timeout_s": opts.timeout})
         if opts.timeout_scene_id is not None:
             index = self.experiment.scene_index(opts.timeout_scene_id)
             self.notices[pid] = opts.timeout_message
-            await self._send(pid, "scene", self._go_to(pid, index))
+            await self._send(pid, "scene", await self._go_to(pid, index))
         else:
             await self._end_with_code(
                 pid, scene, "waitroom_timeout", "No partner found", opts.timeout_message, opts.timeout_redirect_url
@@ -499,6 +558,12 @@ class Sessions:
         await self.recorder.close()
         self.executor.shutdown(wait=True, cancel_futures=True)
 
+    async def close(self) -> None:
+        """After `shutdown` and the last disconnect: write what is counted, then stop the database thread."""
+        self.refusals.close()
+        await self.writer.drain()
+        self.writer.close()
+
     def _choose_id(self, join: Join) -> str:
         for name in ID_PARAMS:
             value = join.query.get(name)
@@ -521,17 +586,6 @@ class _GameChannel:
 
     async def to_player(self, participant_id: str, event: str, payload: dict[str, Any]) -> None:
         await self._sessions.sio.broadcast(event, payload, room=_room(participant_id))
-
-
-def _foreign_game(item: Any, own_games: set[str]) -> str | None:
-    """Why a page's step or episode record may not be stored: it names a game the page did not run."""
-    if not isinstance(item, dict) or item.get("kind") not in ("step", "episode"):
-        return None  # events and forms concern only the sender; the store checks their shape
-    payload = item.get("payload")
-    game_id = payload.get("game_id") if isinstance(payload, dict) else None
-    if game_id not in own_games:
-        return f"game {game_id!r} is not a game this participant played in the browser"
-    return None
 
 
 def _room(pid: str) -> str:

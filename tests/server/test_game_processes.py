@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 import socketio
 from envs import race_scene
-from helpers import eventually
+from helpers import eventually, join
 
 from mug import EndScene, Experiment, StartScene
 
@@ -30,7 +30,7 @@ class Player:
         self.client.on("game_status", lambda s: self._keep(self.statuses, s))
         self.client.on("scene", lambda s: self._keep(self.scenes, s))
         self.client.connect(server.url, transports=["websocket"], socketio_path="socket.io")
-        reply = self.client.call("join", {"query": {"participant": pid}})
+        reply = join(self.client, server, pid)
         assert reply["ok"], reply
         self.joined = reply
 

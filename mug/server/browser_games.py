@@ -1,0 +1,177 @@
+"""Client-side games: the server starts them, takes their records, and decides whether they were played.
+
+The env runs in the participant's browser and the page sends what it records through its outbox
+(`mug.client` outbox.ts). The server cannot see the game being played, so it decides from the
+records it holds: a page that says its game is done is taken at its word only when every episode
+record is there and the steps add up. Before this, ``advance`` with ``outcome="done"`` right after
+``start_game`` marked a game (and a participant) completed with 0 steps. Otherwise the game is
+recorded ``unverified``; records that arrive later (a page that was offline) complete it then.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+import uuid
+from typing import Any
+
+from mug.data import ParticipantRecord, RecordError
+from mug.data.results import POLICY_PREFIX
+from mug.policies import policy_label
+from mug.scenes import GymScene
+from mug.server import intake
+from mug.server.intake import ClientLimits, Quota
+from mug.server.protocol import Advance, ClientRecords, ProtocolError
+from mug.server.refusals import Refusals
+from mug.server.writer import StoreWriter
+
+log = logging.getLogger("mug.server.browser_games")
+
+
+class BrowserGames:
+    """The client-side games of every participant, kept in each participant's session data."""
+
+    def __init__(self, writer: StoreWriter, refusals: Refusals, limits: ClientLimits) -> None:
+        self.writer = writer
+        self.store = writer.store
+        self.refusals = refusals
+        self.limits = limits
+        self._quotas: dict[str, Quota] = {}
+
+    async def _record(self, pid: str) -> ParticipantRecord | None:
+        return await self.writer.call(self.store.get_participant, pid)
+
+    async def current(self, pid: str, scene: GymScene) -> dict[str, Any] | None:
+        """The participant's game in `scene` (the last one started), or None."""
+        record = await self._record(pid)
+        games = (record.data.get("browser_games") or {}) if record else {}
+        return games.get(scene.scene_id or "")
+
+    async def start(self, pid: str, scene: GymScene) -> dict[str, Any]:
+        """A new game for this page; a game the participant started before (then reloaded) is interrupted.
+
+        The env's state lived in the page that is gone, so the game starts over under a new id:
+        the steps the old page recorded stay with the old game, none are lost or mixed up.
+        """
+        now = time.time()
+        record = await self._record(pid)
+        data = record.data if record else {}
+        games = dict(data.get("browser_games") or {})
+        previous = games.get(scene.scene_id or "")
+        if previous is not None:
+            self.writer.submit(self.store.end_game, previous["game_id"], "interrupted", now)
+        seed = scene.seed if scene.seed is not None else secrets.randbits(31)
+        game = {"game_id": uuid.uuid4().hex, "seed": seed, "status": "starting", "episode": 0, "step": 0}
+        humans = scene.human_agents
+        roster = {
+            a: pid if a in humans else f"{POLICY_PREFIX}{policy_label(p)}" for a, p in scene.policy_mapping.items()
+        }
+        scene_id = scene.scene_id or ""
+        self.writer.submit(self.store.start_game, game["game_id"], scene_id, "client_pyodide", roster, seed, now)
+        games[scene.scene_id or ""] = game
+        ids = [*(data.get("browser_game_ids") or []), game["game_id"]]
+        await self.writer.call(
+            self.store.update_participant_data, pid, {"browser_games": games, "browser_game_ids": ids}, now
+        )
+        return game
+
+    async def end(self, pid: str, scene: GymScene, advance: Advance) -> str:
+        """Record how the page says its game ended; returns the outcome recorded.
+
+        ``done`` becomes ``completed`` only when the store holds the whole game (see `verify`),
+        else ``unverified``; ``error`` stays ``error``.
+        """
+        game = await self.current(pid, scene)
+        if game is None or advance.game_id != game["game_id"]:
+            raise ProtocolError(f"'advance' from {scene.scene_id!r} must name the participant's current game")
+        game_id = game["game_id"]
+        if advance.outcome != "done":
+            await self.writer.call(self.store.end_game, game_id, "error", time.time())
+            return "error"
+        problem = await self.verify(game_id, scene.num_episodes)
+        if problem is None:
+            await self.writer.call(self.store.end_game, game_id, "completed", time.time())
+            return "completed"
+        await self.writer.call(self.store.end_game, game_id, "unverified", time.time())
+        self.writer.event(pid, scene.scene_id, "game_unverified", {"game_id": game_id, "reason": problem})
+        record = await self._record(pid)
+        pending = dict((record.data.get("unverified_games") or {}) if record else {})
+        pending[game_id] = scene.num_episodes
+        await self.writer.call(self.store.update_participant_data, pid, {"unverified_games": pending}, time.time())
+        return "unverified"
+
+    async def verify(self, game_id: str, num_episodes: int) -> str | None:
+        """Why the stored records do not make a whole game (None when they do)."""
+        progress = await self.writer.call(self.store.game_progress, game_id)
+        episodes = progress["episodes"]
+        done = [e for e in episodes if e["outcome"] == "completed"]
+        if len(done) < num_episodes:
+            return f"{len(done)} of {num_episodes} episodes are recorded as completed"
+        expected = sum(e["num_steps"] for e in episodes)
+        if progress["steps"] != expected:
+            return f"{progress['steps']} steps are recorded; the episode records count {expected}"
+        return None
+
+    async def records(self, pid: str, batch: ClientRecords) -> dict[str, Any]:
+        """Commit a batch from the page's outbox; the reply acknowledges what is committed.
+
+        Records a page may not send (see `mug.server.intake`) are named in the reply, so the page
+        drops them instead of resending them forever, and counted as refusals. A batch over the
+        participant's rate comes back with ``retry_after_s`` and nothing committed: the page keeps it.
+        """
+        quota = self._quotas.get(pid)
+        if quota is None:
+            quota = self._quotas[pid] = Quota(self.limits)
+        problem, retry = quota.admit(len(batch.records), batch.size)
+        if problem is not None and retry > 0:
+            self.refusals.note(pid, None, "client_records", problem)
+            return {"ok": False, "error": problem, "retry_after_s": retry}
+        record = await self._record(pid)
+        data = record.data if record else {}
+        if problem is not None:  # over the total: refused for good
+            self.refusals.note(pid, None, "client_records", problem)
+            seqs = [r.get("seq") for r in batch.records if isinstance(r, dict)]
+            return {"committed": [], "refused": [s for s in seqs if isinstance(s, int)]}
+        own_games = set(data.get("browser_game_ids") or [])
+        accepted, refused = intake.screen(batch.records, own_games, time.time())
+        for item in accepted:
+            if item["kind"] == "episode":
+                item["payload"] = {**item["payload"], "participant_ids": [pid]}
+        committed = await self._commit(pid, batch.source, accepted, refused)
+        for item in refused:
+            self.refusals.note(pid, None, "client_records", f"seq {item['seq']}: {item['error']}")
+        pending = data.get("unverified_games") or {}
+        finished = {i["payload"].get("game_id") for i in accepted if i["kind"] == "episode"} & set(pending)
+        for game_id in finished:
+            await self._recheck(pid, game_id, pending[game_id])
+        return {"committed": committed, "refused": [r["seq"] for r in refused if isinstance(r["seq"], int)]}
+
+    async def _commit(
+        self, pid: str, source: str, accepted: list[dict[str, Any]], refused: list[dict[str, Any]]
+    ) -> list[int]:
+        """Commit the accepted records; one bad record refuses a batch, so then they go one by one."""
+        if not accepted:
+            return []
+        try:
+            return await self.writer.call(self.store.add_client_records, pid, accepted, source=source)
+        except (ValueError, TypeError):
+            committed: list[int] = []
+            for item in accepted:
+                try:
+                    committed += await self.writer.call(self.store.add_client_records, pid, [item], source=source)
+                except (RecordError, ValueError, TypeError) as exc:
+                    refused.append({"seq": item.get("seq"), "error": str(exc)[:300]})
+            return committed
+
+    async def _recheck(self, pid: str, game_id: str, num_episodes: int) -> None:
+        """An unverified game's records kept arriving: once whole, it is completed after all."""
+        if await self.verify(game_id, num_episodes) is not None:
+            return
+        now = time.time()
+        await self.writer.call(self.store.end_game, game_id, "completed", now)
+        self.writer.event(pid, None, "game_verified", {"game_id": game_id})
+        record = await self._record(pid)
+        pending = dict((record.data.get("unverified_games") or {}) if record else {})
+        pending.pop(game_id, None)
+        await self.writer.call(self.store.update_participant_data, pid, {"unverified_games": pending}, now)

@@ -1,0 +1,149 @@
+"""What the server takes from a page: the record kinds pages make, for their own games, within a quota.
+
+Two faults of a hostile-client review live here. Pages could forge server-side records through
+`client_records`: events of any kind (``excluded``, whose text the monitor then showed as the
+exclusion reason), and forms for any scene at any time (a far-future time pinned the answers so
+the real submission could not replace them). And nothing bounded what one client could store:
+one anonymous client wrote ~24 MB/s. Now a page may send only the records its client-side game
+makes (steps, episodes and the runtime's own event kinds, each naming a game the participant
+runs in the browser); an event's time is the server's; forms come only with ``advance``, for the
+scene the participant is in. Each participant has a quota (`ClientLimits`): over the rate, a
+batch is refused with a time to retry (the page keeps its records); over the total, records are
+refused for good and the refusal is recorded.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["PAGE_EVENT_KINDS", "PAGE_RECORD_KINDS", "ClientLimits", "Quota", "TokenBucket", "screen"]
+
+#: Record kinds a page's outbox may send.
+PAGE_RECORD_KINDS = ("step", "episode", "event")
+#: Event kinds the browser runtime records (mug/client/src/runtime).
+PAGE_EVENT_KINDS = ("load_error", "game_stopped", "runtime_error", "clock_behind", "env_error", "policy_error")
+
+
+@dataclass(frozen=True)
+class ClientLimits:
+    """What one participant's page may make the server do and store (``serve(client_limits=...)``).
+
+    The defaults leave a 60 fps client-side game that records observations far inside them, and
+    a page sending a backlog after a long time offline (400 records every 250 ms) too.
+
+    Attributes:
+        records_per_s / records_burst: outbox records per second, sustained and in a burst.
+        bytes_per_s / bytes_burst: bytes of outbox records per second, sustained and in a burst.
+        max_record_bytes: bytes of outbox records one participant may store in all.
+        events_per_s / events_burst: Socket.IO events per second on one connection (actions,
+            pings, focus changes...); more are refused without being handled.
+    """
+
+    records_per_s: float = 2_000
+    records_burst: float = 10_000
+    bytes_per_s: float = 2_000_000
+    bytes_burst: float = 16_000_000
+    max_record_bytes: int = 500_000_000
+    events_per_s: float = 200
+    events_burst: float = 1_000
+
+    def __post_init__(self) -> None:
+        for name in self.__dataclass_fields__:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+                raise ValueError(f"ClientLimits: {name} must be a positive number, got {value!r}")
+
+
+class TokenBucket:
+    """Allows `rate` per second on average and up to `burst` at once."""
+
+    def __init__(self, rate: float, burst: float) -> None:
+        self.rate = rate
+        self.burst = burst
+        self._tokens = burst
+        self._at = time.monotonic()
+
+    def take(self, amount: float = 1.0) -> float:
+        """Take `amount` if there is enough; returns 0, or the seconds until there would be."""
+        now = time.monotonic()
+        self._tokens = min(self.burst, self._tokens + (now - self._at) * self.rate)
+        self._at = now
+        if amount <= self._tokens:
+            self._tokens -= amount
+            return 0.0
+        if amount > self.burst:
+            return float("inf")
+        return (amount - self._tokens) / self.rate
+
+
+class Quota:
+    """One participant's record quota: rate buckets and the bytes stored so far (by this process)."""
+
+    def __init__(self, limits: ClientLimits) -> None:
+        self.limits = limits
+        self.records = TokenBucket(limits.records_per_s, limits.records_burst)
+        self.bytes = TokenBucket(limits.bytes_per_s, limits.bytes_burst)
+        self.stored = 0
+
+    def admit(self, count: int, size: int) -> tuple[str | None, float]:
+        """Whether a batch of `count` records, `size` bytes, may be taken: (problem, retry after s)."""
+        if self.stored + size > self.limits.max_record_bytes:
+            return f"this participant's records reached the limit of {self.limits.max_record_bytes} bytes", 0.0
+        wait = max(self.records.take(count), self.bytes.take(size))
+        if wait == float("inf"):
+            return f"a batch of {count} records and {size} bytes is larger than the limit allows at once", 0.0
+        if wait > 0:
+            return "records arrive faster than this server takes them; the page retries", round(wait, 3)
+        self.stored += size
+        return None, 0.0
+
+
+def screen(
+    records: list[Any], own_games: set[str], now: float
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Split a batch into records a page may send and refusals ``{seq, error}``.
+
+    Accepted events get the server's time `now` as their time (the page's stays in ``data.page_t``).
+    The store checks the rest of each record's shape.
+    """
+    accepted: list[dict[str, Any]] = []
+    refused: list[dict[str, Any]] = []
+    for item in records:
+        seq = item.get("seq") if isinstance(item, dict) else None
+        problem = _problem(item, own_games)
+        if problem:
+            refused.append({"seq": seq, "error": problem})
+            continue
+        if item["kind"] == "event":
+            payload = dict(item["payload"])
+            data = payload.get("data")
+            if isinstance(data, dict):
+                payload["data"] = {**data, "page_t": payload.get("t")}
+            payload["t"] = now
+            item = {**item, "payload": payload}
+        accepted.append(item)
+    return accepted, refused
+
+
+def _problem(item: Any, own_games: set[str]) -> str | None:
+    if not isinstance(item, dict):
+        return f"a record must be an object, got {type(item).__name__}"
+    kind = item.get("kind")
+    if kind not in PAGE_RECORD_KINDS:
+        return f"pages may send records of kind {', '.join(PAGE_RECORD_KINDS)}, not {str(kind)[:40]!r}"
+    payload = item.get("payload")
+    if not isinstance(payload, dict):
+        return "a record's payload must be an object"
+    if kind == "event":
+        if payload.get("kind") not in PAGE_EVENT_KINDS:
+            given = str(payload.get("kind"))[:40]
+            return f"pages may record events of kind {', '.join(PAGE_EVENT_KINDS)}, not {given!r}"
+        data = payload.get("data")
+        game_id = data.get("game_id") if isinstance(data, dict) else None
+    else:
+        game_id = payload.get("game_id")
+    if game_id not in own_games:
+        return f"game {str(game_id)[:40]!r} is not a game this participant played in the browser"
+    return None
