@@ -36,7 +36,7 @@ export class Connection {
   async request<T extends Ack>(event: string, payload: object, timeoutMs = 10_000): Promise<T> {
     if (event !== "join") await this.whenJoined;
     const reply = (await this.socket.timeout(timeoutMs).emitWithAck(event, payload)) as T;
-    if (!reply || reply.ok !== true) throw new Error(reply?.error ?? `no reply to ${event}`);
+    if (!reply || reply.ok !== true) throw new RequestError(event, reply);
     return reply;
   }
 
@@ -50,5 +50,15 @@ export class Connection {
     const start = performance.now();
     await this.request("ping", lastRtt === null ? { t: start } : { t: start, rtt: lastRtt });
     return performance.now() - start;
+  }
+}
+
+/** The server answered a request with an error; `reply` is its whole answer (e.g. `retry_after_s`). */
+export class RequestError extends Error {
+  constructor(
+    readonly event: string,
+    readonly reply: (Ack & Record<string, unknown>) | undefined,
+  ) {
+    super(reply?.error ?? `no reply to ${event}`);
   }
 }

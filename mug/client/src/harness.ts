@@ -15,6 +15,7 @@ export type PageStatus =
   | "error"
   | "ended" // an end scene is shown
   | "replaced" // the study was opened in another tab
+  | "elsewhere" // refused: another browser holds this participant's session
   | "disconnected";
 
 export interface Harness {

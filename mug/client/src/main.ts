@@ -1,7 +1,7 @@
 // The participant page: connect, join, and show whichever scene the server says the participant is in.
 
 import "./app.css";
-import { Connection } from "./connection";
+import { Connection, RequestError } from "./connection";
 import { el } from "./dom";
 import { createHarness, type Harness } from "./harness";
 import type { Frame, GameStatus, Matched, SceneSpec, WaitroomStatus } from "./protocol";
@@ -15,6 +15,8 @@ import type { SceneContext, SceneView } from "./scenes/view";
 const ID_PARAMS = ["participant", "participant_id", "PROLIFIC_PID", "workerId", "subject_id"];
 const PING_INTERVAL_MS = 3000;
 const STORAGE_KEY = `mug:participant:${window.location.pathname}`;
+/** Where this browser keeps a participant's session secret (shared by its tabs; see mug/server/binding.py). */
+const secretKey = (participantId: string): string => `mug:secret:${window.location.pathname}:${participantId}`;
 
 class App {
   private readonly harness: Harness = createHarness();
@@ -24,6 +26,9 @@ class App {
   private view: SceneView | null = null;
   private participantId: string | null = null;
   private replaced = false;
+  private secret: string | null = null; // this page's copy, for when storage is blocked
+  /** The last frame of a server-run game shown: sent on a rejoin so the server knows what was seen. */
+  private seen: { game_id: string; episode: number; step: number } | null = null;
   private outbox: Outbox | null = null;
   private runtime: PyodideRuntime | null = null;
   private readonly version: string = readConfig().version ?? "";
@@ -40,7 +45,10 @@ class App {
       if (!this.replaced) this.banner.textContent = "Connection lost — reconnecting…";
     });
     socket.on("scene", (spec: SceneSpec) => this.show(spec));
-    socket.on("frame", (frame: Frame) => this.view?.frame?.(frame));
+    socket.on("frame", (frame: Frame) => {
+      this.seen = { game_id: frame.game_id, episode: frame.episode, step: frame.step };
+      this.view?.frame?.(frame);
+    });
     socket.on("game_status", (status: GameStatus) => this.view?.status?.(status));
     socket.on("waitroom", (status: WaitroomStatus) => this.view?.waitroom?.(status));
     socket.on("matched", (info: Matched) => this.view?.matched?.(info));
@@ -90,17 +98,26 @@ class App {
     } catch {
       stored = null; // storage can be blocked; the id in the URL still resumes the session
     }
+    const candidate = ID_PARAMS.map((name) => params.get(name)).find((v) => v) ?? this.participantId ?? stored;
+    const secret = candidate ? (this.secret ?? readStorage(secretKey(candidate))) : null;
     try {
       const reply = await this.conn.request<{
         ok: true;
         participant_id: string;
         scene: SceneSpec;
         preload_runtime?: boolean;
+        secret?: string;
       }>("join", {
         participant_id: this.participantId ?? stored,
         query,
+        ...(secret ? { secret } : {}),
+        ...(this.seen ? { seen: this.seen } : {}),
       });
       this.participantId = reply.participant_id;
+      if (reply.secret) {
+        this.secret = reply.secret;
+        writeStorage(secretKey(reply.participant_id), reply.secret);
+      } else if (secret) this.secret = secret;
       this.remember(reply.participant_id, params);
       this.harness.participantId = reply.participant_id;
       this.harness.connected = true;
@@ -108,19 +125,44 @@ class App {
       this.banner.textContent = "";
       await this.openOutbox(reply.participant_id);
       if (reply.preload_runtime) void this.getRuntime().preload().catch(() => undefined); // errors show in the game scene
-      if (this.view && this.view.spec.scene_id === reply.scene.scene_id) this.view.rejoined(reply.scene);
+      // A scene that comes with a notice (e.g. its game was interrupted) is shown afresh.
+      const same = this.view && this.view.spec.scene_id === reply.scene.scene_id && !reply.scene.notice;
+      if (same) this.view!.rejoined(reply.scene);
       else this.show(reply.scene);
     } catch (err) {
+      if (err instanceof RequestError && err.reply?.refused === "open_elsewhere") {
+        this.elsewhere(err.message);
+        return;
+      }
       this.banner.textContent = `Could not join the study: ${(err as Error).message}`;
       this.harness.status = "error";
     }
   }
 
+  /** Another browser holds this participant's session: say so, and stop trying. */
+  private elsewhere(message: string): void {
+    this.replaced = true;
+    this.conn.socket.disconnect();
+    this.view?.destroy();
+    this.view = null;
+    this.outbox?.close();
+    this.runtime?.terminate();
+    this.banner.textContent = "";
+    this.root.replaceChildren(el("div", { class: "mug-notice", "data-testid": "elsewhere", text: message }));
+    this.harness.status = "elsewhere";
+  }
+
   /** Opens the outbox once (after the first join) and sends what an earlier page left unsent. */
   private async openOutbox(participantId: string): Promise<void> {
     if (!this.outbox) {
-      const send = async (records: OutboxRecord[]): Promise<{ committed: number[]; refused: number[] }> =>
-        await this.conn.request<{ ok: true; committed: number[]; refused: number[] }>("client_records", { records });
+      const send = async (
+        source: string,
+        records: OutboxRecord[],
+      ): Promise<{ committed: number[]; refused: number[] }> =>
+        await this.conn.request<{ ok: true; committed: number[]; refused: number[] }>("client_records", {
+          source,
+          records,
+        });
       const box = await Outbox.open(participantId, send);
       this.outbox = box;
       this.harness.outbox = {
@@ -188,6 +230,22 @@ class App {
     else if (spec.runtime) this.view = new BrowserGameView(spec, ctx);
     else this.view = new GymView(spec, ctx);
     window.scrollTo(0, 0);
+  }
+}
+
+function readStorage(key: string): string | null {
+  try {
+    return window.localStorage.getItem(key);
+  } catch {
+    return null; // storage can be blocked: this page keeps its own copy
+  }
+}
+
+function writeStorage(key: string, value: string): void {
+  try {
+    window.localStorage.setItem(key, value);
+  } catch {
+    // blocked: a reload of this page will be refused as another browser (documented)
   }
 }
 

@@ -1,7 +1,12 @@
 // The page's outbox: records made in the browser (steps, episodes, events of client-side games)
 // are kept in IndexedDB with a sequence number, sent in batches, and dropped only when the server
 // acknowledges it committed them. After a reconnect or a reload the rest is sent again; the
-// server's writes are idempotent on (participant, seq), so nothing is lost and nothing doubles.
+// server's writes are idempotent on (participant, source, seq), so nothing is lost and nothing
+// doubles. `source` is a random id made once per browser storage: a participant who continues in
+// another browser numbers from 0 again, and without it the server took those records for resends
+// of the first browser's and dropped them.
+
+import { RequestError } from "./connection";
 
 export interface OutboxRecord {
   seq: number;
@@ -9,8 +14,11 @@ export interface OutboxRecord {
   payload: Record<string, unknown>;
 }
 
-/** Sends a batch; resolves with the seqs the server committed and those it refused for good. */
-export type SendBatch = (records: OutboxRecord[]) => Promise<{ committed: number[]; refused: number[] }>;
+/** Sends a batch from `source`; resolves with the seqs the server committed and those it refused for good. */
+export type SendBatch = (
+  source: string,
+  records: OutboxRecord[],
+) => Promise<{ committed: number[]; refused: number[] }>;
 
 const DB_NAME = "mug-outbox";
 const SEND_INTERVAL_MS = 250;
@@ -23,6 +31,7 @@ export class Outbox {
   private sending: Promise<void> | null = null;
   private timer: number | null = null;
   private writes: Promise<void> = Promise.resolve();
+  private pausedUntil = 0; // the server asked to wait (its quota for this participant)
   acked = 0;
   refused = 0;
 
@@ -30,6 +39,7 @@ export class Outbox {
     private readonly participantId: string,
     private readonly db: IDBDatabase | null,
     private readonly send: SendBatch,
+    private source: string,
   ) {}
 
   /** Opens the participant's outbox and loads what an earlier page left unsent. */
@@ -40,17 +50,29 @@ export class Outbox {
     } catch (err) {
       console.warn("mug: IndexedDB is not available; records are kept in memory only", err);
     }
-    const box = new Outbox(participantId, db, send);
+    const box = new Outbox(participantId, db, send, newSource());
     if (db) {
       const [records, meta] = await Promise.all([
         request<OutboxRecord[]>(
           db.transaction("records").objectStore("records").index("participant").getAll(participantId),
         ),
-        request<{ nextSeq: number } | undefined>(db.transaction("meta").objectStore("meta").get(participantId)),
+        request<{ nextSeq: number; source?: string } | undefined>(
+          db.transaction("meta").objectStore("meta").get(participantId),
+        ),
       ]);
       records.sort((a, b) => a.seq - b.seq);
       box.unsent.push(...records.map(({ seq, kind, payload }) => ({ seq, kind, payload })));
       box.nextSeq = Math.max(meta?.nextSeq ?? 0, (records.at(-1)?.seq ?? -1) + 1);
+      // Records numbered in this storage keep its source; a storage without one (new, or from an
+      // older build) gets the fresh one, saved with the numbering before any record is sent.
+      if (meta?.source) box.source = meta.source;
+      else {
+        const source = box.source;
+        const nextSeq = box.nextSeq;
+        box.writes = transaction(db, ["meta"], (tx) => {
+          tx.objectStore("meta").put({ participant: participantId, nextSeq, source });
+        }).catch((err) => console.warn("mug: could not persist the outbox's id", err));
+      }
     }
     box.timer = window.setInterval(() => void box.flushSome(), SEND_INTERVAL_MS);
     return box;
@@ -67,10 +89,11 @@ export class Outbox {
     const db = this.db;
     if (!db) return;
     const nextSeq = this.nextSeq;
+    const source = this.source;
     this.writes = this.writes.then(() =>
       transaction(db, ["records", "meta"], (tx) => {
         tx.objectStore("records").put({ ...record, participant: this.participantId });
-        tx.objectStore("meta").put({ participant: this.participantId, nextSeq });
+        tx.objectStore("meta").put({ participant: this.participantId, nextSeq, source });
       }).catch((err) => console.warn("mug: could not persist a record", err)),
     );
   }
@@ -90,6 +113,7 @@ export class Outbox {
   /** One batch at a time; a failed batch stays pending and goes again later. */
   flushSome(): Promise<void> {
     if (this.sending || this.unsent.length === 0) return this.sending ?? Promise.resolve();
+    if (performance.now() < this.pausedUntil) return Promise.resolve();
     this.sending = (async () => {
       await this.writes; // a record is in IndexedDB before the server may see it
       const batch: OutboxRecord[] = [];
@@ -100,15 +124,17 @@ export class Outbox {
         batch.push(record);
       }
       try {
-        const reply = await this.send(batch);
+        const reply = await this.send(this.source, batch);
         if (reply.refused.length) {
           // The server recorded why; resending would only be refused again.
           console.warn(`mug: the server refused records ${reply.refused.join(", ")}`);
           this.refused += reply.refused.length;
         }
         this.drop(new Set([...reply.committed, ...reply.refused]), reply.committed.length);
-      } catch {
-        // offline or refused: keep everything and try again on the next tick
+      } catch (err) {
+        // offline or refused: keep everything and try again on the next tick, or when the server says
+        const retry = err instanceof RequestError ? Number(err.reply?.retry_after_s ?? 0) : 0;
+        if (retry > 0) this.pausedUntil = performance.now() + retry * 1000;
       }
     })().finally(() => {
       this.sending = null;
@@ -168,4 +194,11 @@ function transaction(db: IDBDatabase, stores: string[], work: (tx: IDBTransactio
     tx.onabort = () => reject(tx.error);
     work(tx);
   });
+}
+
+/** A random id for the records this browser storage numbers (see the top of this file). */
+function newSource(): string {
+  const bytes = new Uint8Array(16);
+  crypto.getRandomValues(bytes);
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 }
