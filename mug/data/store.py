@@ -375,6 +375,11 @@ class Store:
                 "UPDATE scene_visits SET exited_at = ? WHERE participant_id = ? AND exited_at IS NULL",
                 (ts, participant_id),
             )
+            # Completing or being excluded makes a participant part of the data (not an idle visitor).
+            conn.execute(
+                "UPDATE participants SET active_at = ? WHERE participant_id = ? AND active_at IS NULL",
+                (ts, participant_id),
+            )
             if status == "completed":
                 conn.execute(
                     "UPDATE participants SET status = ?, completion_code = ?, updated_at = ? "

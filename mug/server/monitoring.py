@@ -123,10 +123,15 @@ def stored_state(conn: sqlite3.Connection | None, limit: int = PARTICIPANT_LIMIT
     if conn is None:
         return empty
     try:
-        counts = dict(conn.execute("SELECT status, COUNT(*) FROM participants GROUP BY status").fetchall())
+        counts = dict(
+            conn.execute(
+                "SELECT status, COUNT(*) FROM participants WHERE active_at IS NOT NULL GROUP BY status"
+            ).fetchall()
+        )
+        idle = conn.execute("SELECT COUNT(*) FROM participants WHERE active_at IS NULL").fetchone()[0]
         rows = conn.execute(
-            "SELECT participant_id, status, scene_index, scene_id, completion_code, created_at, updated_at "
-            "FROM participants ORDER BY updated_at DESC LIMIT ?",
+            "SELECT participant_id, status, scene_index, scene_id, completion_code, created_at, updated_at, "
+            "active_at IS NOT NULL FROM participants ORDER BY active_at IS NULL, updated_at DESC LIMIT ?",
             (limit,),
         ).fetchall()
         excluded = conn.execute(
@@ -155,10 +160,12 @@ def stored_state(conn: sqlite3.Connection | None, limit: int = PARTICIPANT_LIMIT
             "completion_code": code,
             "created_at": created,
             "updated_at": updated,
+            "idle": not active,
         }
-        for pid, status, index, scene_id, code, created, updated in rows
+        for pid, status, index, scene_id, code, created, updated, active in rows
     ]
     counts["total"] = sum(counts.values())
+    counts["idle"] = idle
     return {"participants": participants, "exclusions": exclusions, "counts": counts}
 
 
@@ -170,7 +177,12 @@ class StoredCache:
     sorted full read does; counts and exclusions are derived from the cached rows.
     """
 
-    _COLUMNS = ("participant_id", "status", "scene_index", "scene_id", "completion_code", "created_at", "updated_at")
+    _COLUMNS = (
+        "participant_id", "status", "scene_index", "scene_id", "completion_code", "created_at", "updated_at", "idle",
+    )  # fmt: skip
+    _SELECT = (
+        "participant_id, status, scene_index, scene_id, completion_code, created_at, updated_at, active_at IS NULL"
+    )
 
     def __init__(self, path: Path, limit: int = PARTICIPANT_LIMIT) -> None:
         self.path = path
@@ -188,11 +200,13 @@ class StoredCache:
                 return {"participants": [], "exclusions": [], "counts": {}}
         try:
             changed = self._conn.execute(
-                f"SELECT {', '.join(self._COLUMNS)} FROM participants WHERE updated_at >= ?", (self._since,)
+                f"SELECT {self._SELECT} FROM participants WHERE updated_at >= ?", (self._since,)
             ).fetchall()
             # ">=": a row written in the same instant as the newest one seen is not missed; rows
             # seen before come back and count as changed only if they differ.
             rows = [dict(zip(self._COLUMNS, values, strict=True)) for values in changed]
+            for row in rows:
+                row["idle"] = bool(row["idle"])
             changed = [row for row in rows if self._rows.get(row["participant_id"]) != row]
             for row in changed:
                 self._rows[row["participant_id"]] = row
@@ -205,11 +219,13 @@ class StoredCache:
         if not changed and self._last is not None:
             return self._last
         rows = self._rows.values()
-        counts: dict[str, int] = {}
+        counts: dict[str, int] = {"idle": 0}
         for row in rows:
-            counts[row["status"]] = counts.get(row["status"], 0) + 1
-        counts["total"] = len(self._rows)
-        latest = heapq.nlargest(self.limit, rows, key=lambda r: r["updated_at"])
+            key = "idle" if row["idle"] else row["status"]
+            counts[key] = counts.get(key, 0) + 1
+        counts["total"] = len(self._rows) - counts["idle"]
+        # Participants who did something come first; pages opened and never used are counted after.
+        latest = heapq.nlargest(self.limit, rows, key=lambda r: (not r["idle"], r["updated_at"]))
         excluded = heapq.nlargest(
             self.limit, (r for r in rows if r["status"] == "excluded"), key=lambda r: r["updated_at"]
         )

@@ -220,6 +220,9 @@ def test_monitor_reads_the_store_incrementally_and_agrees_with_a_full_read(tmp_p
     with Store(tmp_path) as store:
         for i in range(30):
             store.get_or_create_participant(f"p{i}", {}, 1000.0 + i)
+            store.mark_active(f"p{i}", 1000.0 + i)
+        for i in range(3):  # pages opened and never used: counted, listed last
+            store.get_or_create_participant(f"idle{i}", {}, 1500.0 + i)
         store.exclude_participant("p3", "left the tab", 2000.0)
         cache = StoredCache(store.path, limit=10)
         conn = open_database(store.path)
@@ -238,7 +241,8 @@ def test_monitor_reads_the_store_incrementally_and_agrees_with_a_full_read(tmp_p
         ("p7", "idle"),
         ("p3", "left the tab"),
     ]
-    assert incremental["counts"] == {"active": 28, "excluded": 2, "total": 30}
+    assert incremental["counts"] == {"active": 28, "excluded": 2, "total": 30, "idle": 3}
+    assert not any(p["participant_id"].startswith("idle") for p in incremental["participants"])
 
 
 def test_preview_of_a_client_side_scene_runs_its_env_in_the_page(participant, previews: list[Any]) -> None:

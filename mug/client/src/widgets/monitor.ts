@@ -15,6 +15,7 @@ interface Participant {
   rtt_ms: number | null;
   game_id: string | null;
   waitroom: string | null;
+  idle?: boolean; // opened the page and has done nothing yet
 }
 
 interface Game {
@@ -95,11 +96,12 @@ function draw(snap: Snapshot, now: number): HTMLElement[] {
     ["excluded", counts.excluded ?? 0],
     ["games", counts.games ?? 0],
     ["waiting", counts.waiting ?? 0],
+    ["opened only", counts.idle ?? 0],
   ].map(([name, n]) => h("span", { class: "mugw-count", "data-testid": `count-${name}`, text: `${n} ${name}` }));
 
   // Where participants are: a bar per scene.
   const perScene = new Map<string, number>();
-  for (const p of participants) if (p.status === "active" && p.scene_id) perScene.set(p.scene_id, (perScene.get(p.scene_id) ?? 0) + 1);
+  for (const p of participants) if (p.status === "active" && !p.idle && p.scene_id) perScene.set(p.scene_id, (perScene.get(p.scene_id) ?? 0) + 1);
   const most = Math.max(1, ...perScene.values());
   const sceneRows = (snap.scenes ?? []).map((scene) => {
     const n = perScene.get(scene) ?? 0;
