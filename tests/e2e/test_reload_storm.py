@@ -191,7 +191,7 @@ def interrupt(context: Any, page: Any, kind: str) -> None:
         page.reload()
         return
     context.set_offline(True)
-    wait_for(page, "!m.connected")
+    wait_for(page, "!m.connected", timeout=RECOVERY_MS)
     context.set_offline(False)
 
 
@@ -212,17 +212,19 @@ def test_a_storm_of_disconnects_and_reloads_loses_no_step_the_page_was_told_is_s
             interrupt(s_context, s_page, s_kind)
             interrupt(b_context, b_page, b_kind)
             # Back: connected, running, and the server game went on from where it was.
-            wait_for(s_page, "m.connected && m.status === 'running' && m.step > arg", s_step)
+            wait_for(s_page, "m.connected && m.status === 'running' && m.step > arg", s_step, timeout=RECOVERY_MS)
             if b_kind == "reload":  # a new page: a new game, its acknowledgements counted afresh
-                wait_for(b_page, "m.connected && m.status === 'running' && m.outbox && m.outbox.acked > 0")
+                back = "m.connected && m.status === 'running' && m.outbox && m.outbox.acked > 0"
+                wait_for(b_page, back, timeout=RECOVERY_MS)
             else:
-                wait_for(b_page, "m.connected && m.status === 'running' && m.outbox.acked > arg", b_acked)
+                back = "m.connected && m.status === 'running' && m.outbox.acked > arg"
+                wait_for(b_page, back, b_acked, timeout=RECOVERY_MS)
 
         # The storm is over: whatever the last page left unsent reaches the server...
-        wait_for(b_page, "m.connected && m.outbox.pending === 0")
+        wait_for(b_page, "m.connected && m.outbox.pending === 0", timeout=RECOVERY_MS)
         # ...and the server game ends, so every step it recorded is committed.
         STORM_OVER.set()
-        wait_for(s_page, "m.sceneId === 'end'")
+        wait_for(s_page, "m.sceneId === 'end'", timeout=RECOVERY_MS)
     finally:
         STORM_OVER.set()
         s_context.close()
