@@ -510,14 +510,19 @@ class Store:
             return recovery.close_open_games(conn, ts)
 
     def game_progress(self, game_id: str) -> dict[str, Any]:
-        """What the store holds of a game: its episode records (number, outcome, steps) and its step count."""
+        """What the store holds of a game: its episode records (number, outcome, steps counted, steps stored)
+        and its step count."""
         with self._read() as conn:
             episodes = conn.execute(
-                "SELECT episode, outcome, num_steps FROM episodes WHERE game_id = ? ORDER BY episode", (game_id,)
+                "SELECT episode, outcome, num_steps, (SELECT COUNT(*) FROM steps s WHERE s.game_id = e.game_id "
+                "AND s.episode = e.episode) FROM episodes e WHERE game_id = ? ORDER BY episode",
+                (game_id,),
             ).fetchall()
             steps = conn.execute("SELECT COUNT(*) FROM steps WHERE game_id = ?", (game_id,)).fetchone()[0]
         return {
-            "episodes": [{"episode": e, "outcome": o, "num_steps": n} for e, o, n in episodes],
+            "episodes": [
+                {"episode": e, "outcome": o, "num_steps": n, "stored_steps": k} for e, o, n, k in episodes
+            ],
             "steps": steps,
         }
 

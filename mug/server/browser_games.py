@@ -102,15 +102,22 @@ class BrowserGames:
         return "unverified"
 
     async def verify(self, game_id: str, num_episodes: int) -> str | None:
-        """Why the stored records do not make a whole game (None when they do)."""
+        """Why the stored records do not make a whole game (None when they do).
+
+        Every episode must be recorded as completed, with at least one step, and with as many step
+        rows stored as its record counts.
+        """
         progress = await self.writer.call(self.store.game_progress, game_id)
         episodes = progress["episodes"]
         done = [e for e in episodes if e["outcome"] == "completed"]
         if len(done) < num_episodes:
             return f"{len(done)} of {num_episodes} episodes are recorded as completed"
-        expected = sum(e["num_steps"] for e in episodes)
-        if progress["steps"] != expected:
-            return f"{progress['steps']} steps are recorded; the episode records count {expected}"
+        for e in episodes:
+            if e["num_steps"] < 1:
+                return f"episode {e['episode']} is recorded with no steps"
+            if e["stored_steps"] != e["num_steps"]:
+                stored, counted = e["stored_steps"], e["num_steps"]
+                return f"episode {e['episode']} has {stored} steps stored; its record counts {counted}"
         return None
 
     async def records(self, pid: str, batch: ClientRecords) -> dict[str, Any]:
@@ -139,6 +146,8 @@ class BrowserGames:
             if item["kind"] == "episode":
                 item["payload"] = {**item["payload"], "participant_ids": [pid]}
         committed = await self._commit(pid, batch.source, accepted, refused)
+        if committed:  # (roughly: the batch's size in proportion to the records committed)
+            quota.stored_bytes(batch.size * len(committed) // max(1, len(batch.records)))
         for item in refused:
             self.refusals.note(pid, None, "client_records", f"seq {item['seq']}: {item['error']}")
         pending = data.get("unverified_games") or {}

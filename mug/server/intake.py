@@ -14,6 +14,7 @@ refused for good and the refusal is recorded.
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -65,17 +66,23 @@ class TokenBucket:
         self._tokens = burst
         self._at = time.monotonic()
 
-    def take(self, amount: float = 1.0) -> float:
-        """Take `amount` if there is enough; returns 0, or the seconds until there would be."""
+    def wait(self, amount: float = 1.0) -> float:
+        """Seconds until `amount` could be taken (0: now; infinity: never, it exceeds the burst)."""
         now = time.monotonic()
         self._tokens = min(self.burst, self._tokens + (now - self._at) * self.rate)
         self._at = now
         if amount <= self._tokens:
-            self._tokens -= amount
             return 0.0
         if amount > self.burst:
             return float("inf")
         return (amount - self._tokens) / self.rate
+
+    def take(self, amount: float = 1.0) -> float:
+        """Take `amount` if there is enough; returns 0, or the seconds until there would be."""
+        wait = self.wait(amount)
+        if wait == 0.0:
+            self._tokens -= amount
+        return wait
 
 
 class Quota:
@@ -88,16 +95,26 @@ class Quota:
         self.stored = 0
 
     def admit(self, count: int, size: int) -> tuple[str | None, float]:
-        """Whether a batch of `count` records, `size` bytes, may be taken: (problem, retry after s)."""
+        """Whether a batch of `count` records, `size` bytes, may be taken: (problem, retry after s).
+
+        Both rates are checked before either is charged, so a refused batch costs nothing and
+        the time to retry is the true one. What is stored counts only once it is (`stored`).
+        """
         if self.stored + size > self.limits.max_record_bytes:
             return f"this participant's records reached the limit of {self.limits.max_record_bytes} bytes", 0.0
-        wait = max(self.records.take(count), self.bytes.take(size))
+        wait = max(self.records.wait(count), self.bytes.wait(size))
         if wait == float("inf"):
             return f"a batch of {count} records and {size} bytes is larger than the limit allows at once", 0.0
         if wait > 0:
-            return "records arrive faster than this server takes them; the page retries", round(wait, 3)
-        self.stored += size
+            retry = math.ceil(wait * 1000) / 1000  # (never less than the true wait)
+            return "records arrive faster than this server takes them; the page retries", retry
+        self.records.take(count)
+        self.bytes.take(size)
         return None, 0.0
+
+    def stored_bytes(self, size: int) -> None:
+        """Count `size` bytes of records as stored for this participant."""
+        self.stored += size
 
 
 def screen(

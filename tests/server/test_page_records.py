@@ -277,6 +277,35 @@ def test_a_game_said_done_without_being_played_is_unverified_until_its_records_a
     assert exp.results().participants.iloc[0]["status"] == "completed"
 
 
+def test_an_episode_record_without_steps_does_not_make_a_game_played(tmp_path) -> None:
+    exp = Experiment("empty", [browser_scene("g")], data_dir=tmp_path)
+    with exp.serve() as server:
+        client = connect(server, "sly")
+        try:
+            game = client.call("start_game", {"scene_id": "g"})["game"]
+            record = {"seq": 0, "kind": "episode", "payload": episode_record(game["game_id"], game["seed"], 0)}
+            assert send(client, "sly-outbox", [record])["committed"] == [0]
+            client.call("advance", {"scene_id": "g", "game_id": game["game_id"], "outcome": "done"})
+        finally:
+            client.disconnect()
+    games = exp.results().games.set_index("game_id")
+    assert games.loc[game["game_id"], "outcome"] == "unverified"
+
+
+def test_a_batch_refused_for_its_rate_is_taken_after_the_time_the_server_gives() -> None:
+    from mug.server.intake import ClientLimits, Quota
+
+    limits = ClientLimits(records_per_s=2, records_burst=10, bytes_per_s=1000, bytes_burst=1000)
+    quota = Quota(limits)
+    assert quota.admit(5, 1000) == (None, 0.0)
+    problem, retry = quota.admit(5, 500)  # the bytes are spent; the records are not
+    assert problem is not None and 0 < retry <= 0.5
+    deadline = time.monotonic() + retry
+    while time.monotonic() < deadline:  # the server's stated time, not a guess
+        time.sleep(deadline - time.monotonic())
+    assert quota.admit(5, 500) == (None, 0.0)
+
+
 def test_a_second_browsers_records_are_stored_not_dropped_as_duplicates(tmp_path) -> None:
     exp = Experiment("switch", [browser_scene("g")], data_dir=tmp_path, allow_device_switch=True)
     with exp.serve() as server:
