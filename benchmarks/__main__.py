@@ -46,12 +46,19 @@ def pyodide() -> dict[str, Any]:
     return bench.run()
 
 
+def robustness() -> dict[str, Any]:
+    from benchmarks import robustness as bench
+
+    return bench.run()
+
+
 BENCHMARKS = {
     "server_loop": server_loop,
     "server_capacity": server_capacity,
     "netcode": netcode,
     "proxy": proxy,
     "pyodide": pyodide,
+    "robustness": robustness,
 }
 
 
