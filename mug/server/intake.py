@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,17 +59,18 @@ class ClientLimits:
 
 
 class TokenBucket:
-    """Allows `rate` per second on average and up to `burst` at once."""
+    """Allows `rate` per second on average and up to `burst` at once (`clock`: seconds, monotonic)."""
 
-    def __init__(self, rate: float, burst: float) -> None:
+    def __init__(self, rate: float, burst: float, clock: Callable[[], float] = time.monotonic) -> None:
         self.rate = rate
         self.burst = burst
+        self._clock = clock
         self._tokens = burst
-        self._at = time.monotonic()
+        self._at = clock()
 
     def wait(self, amount: float = 1.0) -> float:
         """Seconds until `amount` could be taken (0: now; infinity: never, it exceeds the burst)."""
-        now = time.monotonic()
+        now = self._clock()
         self._tokens = min(self.burst, self._tokens + (now - self._at) * self.rate)
         self._at = now
         if amount <= self._tokens:
@@ -88,10 +90,10 @@ class TokenBucket:
 class Quota:
     """One participant's record quota: rate buckets and the bytes stored so far (by this process)."""
 
-    def __init__(self, limits: ClientLimits) -> None:
+    def __init__(self, limits: ClientLimits, clock: Callable[[], float] = time.monotonic) -> None:
         self.limits = limits
-        self.records = TokenBucket(limits.records_per_s, limits.records_burst)
-        self.bytes = TokenBucket(limits.bytes_per_s, limits.bytes_burst)
+        self.records = TokenBucket(limits.records_per_s, limits.records_burst, clock)
+        self.bytes = TokenBucket(limits.bytes_per_s, limits.bytes_burst, clock)
         self.stored = 0
 
     def admit(self, count: int, size: int) -> tuple[str | None, float]:
