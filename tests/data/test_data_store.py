@@ -419,3 +419,36 @@ def test_server_rows_encode_as_the_checked_path_does(store: Store):
     assert store.add_encoded_steps([Store.encode_step(row, jsonable=True)]) == 1
     got = rows(store, "SELECT rewards, infos, terminated, truncated FROM steps WHERE game_id = 'g'")
     assert got == [('{"left":null,"right":1}', '{"left":{"pos":{"1":[0.5,null]}},"right":{}}', 0, 1)]
+
+
+def test_a_version_1_database_is_brought_up_to_date_with_its_data(tmp_path: Path) -> None:
+    from mug.data.schema import DB_FILENAME
+
+    # The two tables version 2 changed, as version 1 made them, with a row each.
+    conn = sqlite3.connect(tmp_path / DB_FILENAME)
+    conn.executescript(
+        """
+        CREATE TABLE participants (participant_id TEXT PRIMARY KEY, created_at REAL NOT NULL,
+            updated_at REAL NOT NULL, query TEXT NOT NULL DEFAULT '{}', scene_index INTEGER NOT NULL DEFAULT 0,
+            scene_id TEXT, status TEXT NOT NULL DEFAULT 'active', completion_code TEXT,
+            data TEXT NOT NULL DEFAULT '{}');
+        CREATE TABLE client_records (participant_id TEXT NOT NULL, seq INTEGER NOT NULL, kind TEXT NOT NULL,
+            received_at REAL NOT NULL, PRIMARY KEY (participant_id, seq)) WITHOUT ROWID;
+        INSERT INTO participants (participant_id, created_at, updated_at) VALUES ('old', 5.0, 6.0);
+        INSERT INTO client_records VALUES ('old', 0, 'step', 7.0);
+        PRAGMA user_version = 1;
+        """
+    )
+    conn.close()
+    with Store(tmp_path) as store:
+        record = store.get_participant("old")
+        assert record is not None and record.active_at == 5.0 and record.secret_hash is None
+        # The old ledger row is kept (under the empty source); new sources do not collide with it.
+        assert store.add_client_records("old", [{"seq": 0, "kind": "event", "payload": {"kind": "x", "t": 1.0}}],
+                                        source="browser-2") == [0]  # fmt: skip
+        assert store.counts()["client_records"] == 2
+    conn = sqlite3.connect(tmp_path / DB_FILENAME)
+    try:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+    finally:
+        conn.close()
