@@ -152,7 +152,9 @@ CREATE TABLE IF NOT EXISTS metadata (
 );
 """
 
-#: SQL that takes a database from version ``v`` to ``v + 1``, by ``v``.
+#: SQL that takes a database from version ``v`` to ``v + 1``, by ``v``. Each is frozen as written
+#: (it repeats the tables it makes rather than sharing SCHEMA_SQL's text): a later change to the
+#: schema comes with a migration of its own, and must not change what an older one does.
 MIGRATIONS: dict[int, str] = {
     1: """
 ALTER TABLE participants ADD COLUMN secret_hash TEXT;
