@@ -220,9 +220,7 @@ def _metadata(directory: Path, stored: tuple[Any, ...] | None) -> dict[str, Any]
 
 
 # Rows of participants who did something (see load_results' include_idle); "{active}" in a query.
-_ACTIVE_ONLY = (
-    "AND participant_id IN (SELECT participant_id FROM participants WHERE active_at IS NOT NULL)"
-)
+_ACTIVE_ONLY = "AND participant_id NOT IN (SELECT participant_id FROM participants WHERE active_at IS NULL)"
 _QUERIES = {
     "participants": (
         "SELECT participant_id, status, completion_code, scene_index, scene_id, created_at, "

@@ -534,6 +534,15 @@ class Store:
         with self._write() as conn:
             conn.execute(_EVENT_INSERT, params)
 
+    def add_events(self, events: list[tuple[str | None, str | None, str, Mapping[str, Any], float]]) -> None:
+        """Log several events in one transaction: ``(participant_id, scene_id, kind, data, t)`` each.
+
+        An invalid event raises :class:`RecordError` naming its index, and none is written.
+        """
+        params = [rec.event_params(p, s, k, dict(d), t, f"events[{i}]") for i, (p, s, k, d, t) in enumerate(events)]
+        with self._write() as conn:
+            conn.executemany(_EVENT_INSERT, params)
+
     # -- client-side records ------------------------------------------------------------------
 
     def add_client_records(

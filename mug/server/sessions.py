@@ -132,19 +132,13 @@ class Sessions:
         current = self.by_sid.get(sid)
         if current is not None and current.participant_id != pid:
             raise ProtocolError("this connection already belongs to another participant; reconnect to switch")
-        now = time.time()
-        record = await self.writer.call(self.store.get_or_create_participant, pid, join.query, now)
-        decision = binding.decide(record.secret_hash, join.secret, self.experiment.allow_device_switch)
+        record, decision, secret, entered = await self.writer.call(self._admit, pid, join, time.time())
         if not decision.allowed:
             # Another browser holds this session: recorded (as a refusal, so a flood is one row).
             self.refusals.note(pid, sid, "join", "open elsewhere: this browser does not hold the session's secret")
             return {"ok": False, "error": binding.OPEN_ELSEWHERE, "refused": "open_elsewhere"}
-        secret: str | None = None
-        if decision.issue:
-            secret = binding.new_secret()
-            await self.writer.call(self.store.bind_secret, pid, binding.digest(secret), now)
-            if decision.switched:
-                self.writer.event(pid, record.scene_id, "device_switched", {"sid": sid})
+        if decision.switched:
+            self.writer.event(pid, record.scene_id, "device_switched", {"sid": sid})
         old_sid = self.sid_of.get(pid)
         if old_sid and old_sid != sid:
             # The same participant opened the study again (another tab, or a device switch): the
@@ -164,7 +158,7 @@ class Sessions:
         if "terminal" in record.data:
             return {"participant_id": pid, "scene": record.data["terminal"], **issued}
         index = min(record.scene_index, len(self.experiment.scenes) - 1)
-        if record.scene_id is None or record.status == "active":
+        if not entered and (record.scene_id is None or record.status == "active"):
             await self._enter(pid, index)
         interrupted = record.data.get("interrupted_game")
         if interrupted:
@@ -180,6 +174,29 @@ class Sessions:
         preload = any(isinstance(s, GymScene) and s.runs_in_browser for s in ahead)
         spec = await self.scene_spec(pid, index)
         return {"participant_id": pid, "scene": spec, "preload_runtime": preload, **issued}
+
+    def _admit(self, pid: str, join: Join, now: float) -> tuple[ParticipantRecord, binding.Decision, str | None, bool]:
+        """On the database thread, a join's store work in one go: (record, decision, new secret, entered).
+
+        Gets or creates the participant, applies the binding rule (`mug.server.binding`), and
+        re-enters the participant's scene unless it is an end scene (`_enter` does those). One
+        hand-over to the database thread instead of four: a crowd of joins costs the loop less.
+        """
+        record = self.store.get_or_create_participant(pid, join.query, now)
+        decision = binding.decide(record.secret_hash, join.secret, self.experiment.allow_device_switch)
+        if not decision.allowed:
+            return record, decision, None, False
+        secret = None
+        if decision.issue:
+            secret = binding.new_secret()
+            self.store.bind_secret(pid, binding.digest(secret), now)
+        index = min(record.scene_index, len(self.experiment.scenes) - 1)
+        scene = self.experiment.scenes[index]
+        enter = "terminal" not in record.data and (record.scene_id is None or record.status == "active")
+        if enter and not isinstance(scene, EndScene):
+            self.store.enter_scene(pid, index, scene.scene_id or "", scene.scene_type, now)
+            return record, decision, secret, True
+        return record, decision, secret, False
 
     async def disconnect(self, sid: str) -> None:
         conn = self.by_sid.pop(sid, None)

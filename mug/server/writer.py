@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from mug.data import Store
+from mug.data import RecordError, Store
 
 log = logging.getLogger("mug.server.writer")
 
@@ -31,6 +31,7 @@ class StoreWriter:
     def __init__(self, store: Store) -> None:
         self.store = store
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mug-store")
+        self._events: list[tuple[Any, ...]] = []
 
     async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run ``fn(*args, **kwargs)`` on the database thread after every call made before it."""
@@ -43,15 +44,39 @@ class StoreWriter:
         future.add_done_callback(functools.partial(_log_failure, getattr(fn, "__name__", repr(fn))))
 
     def event(self, participant_id: str | None, scene_id: str | None, kind: str, data: Mapping[str, Any]) -> None:
-        """Log an event (timestamped now) without waiting for its commit."""
-        self.submit(self.store.add_event, participant_id, scene_id, kind, dict(data), time.time())
+        """Log an event (timestamped now) without waiting for its commit.
+
+        The events of one turn of the event loop go to the database thread together, after it:
+        handing a call to the thread wakes it, which costs the loop ~0.1 ms on this machine.
+        """
+        self._events.append((participant_id, scene_id, kind, dict(data), time.time()))
+        if len(self._events) == 1:
+            asyncio.get_running_loop().call_soon(self._flush_events)
+
+    def _flush_events(self) -> None:
+        events, self._events = self._events, []
+        if events:
+            self.submit(self._write_events, events)
+
+    def _write_events(self, events: list[tuple[Any, ...]]) -> None:
+        """On the database thread: the events together, or one by one if one of them is refused."""
+        try:
+            self.store.add_events(events)
+        except RecordError:
+            for event in events:
+                try:
+                    self.store.add_event(*event)
+                except RecordError as exc:
+                    log.error("an event could not be recorded: %s", exc)
 
     async def drain(self) -> None:
-        """Wait until every call made so far has run."""
+        """Wait until every call made so far has run (and every event logged so far is written)."""
+        self._flush_events()
         await self.call(lambda: None)
 
     def close(self) -> None:
         """Run what is queued, then stop the thread (the store itself stays open)."""
+        self._flush_events()
         self._executor.shutdown(wait=True)
 
 

@@ -209,6 +209,7 @@ def test_forms_are_wide(store: Store):
 
 def test_participants_visits_events_games_episodes(store: Store):
     store.get_or_create_participant("p1", {"PROLIFIC_PID": "x1", "study": "s"}, 1.0)
+    store.mark_active("p1", 1.0)  # (the server marks a participant active at their first action)
     store.update_participant_data("p1", {"group": "A"}, 1.5)
     store.enter_scene("p1", 0, "start", "StartScene", 2.0)
     store.enter_scene("p1", 0, "start", "StartScene", 2.5)
