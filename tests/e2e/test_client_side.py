@@ -125,7 +125,8 @@ def test_losing_the_connection_and_reloading_loses_no_step_and_duplicates_none(s
     reached = page.evaluate("window.mug.step")
     page.context.set_offline(False)
     page.reload()
-    wait_for(page, "m.sceneId === 'duel' && m.outbox && m.outbox.pending === 0 && m.outbox.acked > 0",
+    # The reloaded page sends what the old one left and starts the game over (the old one interrupted).
+    wait_for(page, "m.sceneId === 'duel' && m.status === 'running' && m.outbox.pending === 0 && m.outbox.acked > 0",
              timeout=60_000)  # fmt: skip
 
     games = exp.results().games.set_index("game_id")
