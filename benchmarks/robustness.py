@@ -49,7 +49,7 @@ from benchmarks._stats import summary
 
 ROOT = Path(__file__).resolve().parent.parent
 FPS = 30
-SETTLE_S = 2.0  # past the games' first steps, which are timed on worker threads (mug.server.placement)
+SETTLE_S = 2.0  # past the games' first steps, which are timed on worker threads (mug.server.games.placement)
 WINDOW_S = 5.0  # the at-rest window, and each recording variant's
 HOSTILE_GAMES = 10
 MALFORMED_EVENTS = 10_000
@@ -390,7 +390,7 @@ def _timed_store_class() -> type:
 
 def _shipped_recorder(store: Any) -> tuple[Any, Any]:
     """`StepRecorder` as the server makes it, on a database thread of its own (`StoreWriter`)."""
-    from mug.server.recorder import StepRecorder
+    from mug.server.games.recorder import StepRecorder
     from mug.server.writer import StoreWriter
 
     writer = StoreWriter(store)

@@ -153,7 +153,7 @@ def _measure(server: Any, participants: int, scene_id: str, slow_game_ids: set[s
             for game in sessions.games.values():
                 game.lateness_ms.clear()
 
-        time.sleep(SETTLE_S)  # past the games' first steps (timed on worker threads, see mug.server.game)
+        time.sleep(SETTLE_S)  # past the games' first steps (timed on worker threads, see mug.server.games.game)
         server.call(clear)
         _report(sim)  # start the participants' window with the server's
         cpu0, wall0 = _server_cpu(server), time.monotonic()

@@ -24,7 +24,7 @@ from mug.scenes import (
 
 if TYPE_CHECKING:
     from mug.data import Results, load_results
-    from mug.server.intake import ClientLimits
+    from mug.server.sessions.intake import ClientLimits
 
 __version__ = "0.1.0"
 
@@ -37,7 +37,7 @@ def __getattr__(name: str) -> Any:
 
         return getattr(mug.data, name)
     if name == "ClientLimits":  # (the server and its dependencies load only when asked for)
-        from mug.server.intake import ClientLimits
+        from mug.server.sessions.intake import ClientLimits
 
         return ClientLimits
     raise AttributeError(f"module 'mug' has no attribute {name!r}")

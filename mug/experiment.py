@@ -13,7 +13,7 @@ from mug.scenes import EndScene, Scene, SceneConfigError
 if TYPE_CHECKING:
     from mug.data import Results
     from mug.server import ServerHandle
-    from mug.server.intake import ClientLimits
+    from mug.server.sessions.intake import ClientLimits
     from mug.widgets.preview import PreviewWidget
 
 

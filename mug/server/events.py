@@ -1,6 +1,6 @@
 """Socket.IO event handlers: parse each payload, call the session layer, reply or report an error.
 
-A refused event gets an error reply and is counted (`mug.server.refusals`), never written as a row
+A refused event gets an error reply and is counted (`mug.server.sessions.refusals`), never written as a row
 of its own; each connection may send `ClientLimits.events_per_s` events (a burst of
 `events_burst`), more are refused unhandled.
 """
@@ -15,9 +15,9 @@ from typing import Any
 import socketio
 
 from mug.server import protocol
-from mug.server.intake import TokenBucket
 from mug.server.protocol import ProtocolError
-from mug.server.sessions import Sessions
+from mug.server.sessions.intake import TokenBucket
+from mug.server.sessions.sessions import Sessions
 
 log = logging.getLogger("mug.server.events")
 

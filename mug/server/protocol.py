@@ -100,7 +100,7 @@ class Seen:
 class Join:
     participant_id: str | None
     query: dict[str, str]
-    secret: str | None = None  # the session secret this browser was given (mug.server.binding)
+    secret: str | None = None  # the session secret this browser was given (mug.server.sessions.binding)
     seen: Seen | None = None  # the last frame of a server-run game the page showed, after a reconnect
 
 
@@ -221,7 +221,7 @@ class ClientRecords:
     """A batch from a page's outbox."""
 
     source: str  # the outbox's id: one per browser storage (mug.data.client_records)
-    records: list[Any]  # [{seq, kind, payload}, ...], checked by mug.server.intake and the store
+    records: list[Any]  # [{seq, kind, payload}, ...], checked by mug.server.sessions.intake and the store
     size: int  # bytes of the payload as JSON, for the participant's quota
 
 

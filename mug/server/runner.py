@@ -18,9 +18,9 @@ from mug.server import heap
 from mug.server.app import client_dist, make_app
 from mug.server.assets import RuntimeFiles
 from mug.server.events import register
-from mug.server.game_processes import GameProcesses
-from mug.server.intake import ClientLimits
-from mug.server.sessions import Sessions
+from mug.server.games.processes.parent import GameProcesses
+from mug.server.sessions.intake import ClientLimits
+from mug.server.sessions.sessions import Sessions
 from mug.server.transport import DirectSocketServer
 from mug.server.urls import participant_urls
 

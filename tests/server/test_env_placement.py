@@ -9,7 +9,7 @@ from envs import Walk, walk_scene
 from helpers import eventually
 
 from mug import Experiment
-from mug.server.placement import PROBE_STEPS
+from mug.server.games.placement import PROBE_STEPS
 
 
 class CpuHeavyWalk(Walk):

@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 
-from mug.server.matchmaking import Waitroom
+from mug.server.sessions.waitroom import Waitroom
 
 
 def run_in_own_loop(test: Callable[[], Awaitable[None]]) -> None:

@@ -293,7 +293,7 @@ def test_an_episode_record_without_steps_does_not_make_a_game_played(tmp_path) -
 
 
 def test_a_batch_refused_for_its_rate_is_taken_after_the_time_the_server_gives() -> None:
-    from mug.server.intake import ClientLimits, Quota
+    from mug.server.sessions.intake import ClientLimits, Quota
 
     now = [100.0]  # the quota's clock, moved by the test
     limits = ClientLimits(records_per_s=2, records_burst=10, bytes_per_s=1000, bytes_burst=1000)

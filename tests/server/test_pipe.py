@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from mug.server.pipe import MessagePipe
+from mug.server.games.processes.pipe import MessagePipe
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mug.server.ticks import TickPhases
+from mug.server.games.ticks import TickPhases
 
 
 def test_games_take_the_least_used_slot_and_give_it_back() -> None:

@@ -15,7 +15,7 @@ import type { SceneContext, SceneView } from "./scenes/view";
 const ID_PARAMS = ["participant", "participant_id", "PROLIFIC_PID", "workerId", "subject_id"];
 const PING_INTERVAL_MS = 3000;
 const STORAGE_KEY = `mug:participant:${window.location.pathname}`;
-/** Where this browser keeps a participant's session secret (shared by its tabs; see mug/server/binding.py). */
+/** Where this browser keeps a participant's session secret (shared by its tabs; see mug/server/sessions/binding.py). */
 const secretKey = (participantId: string): string => `mug:secret:${window.location.pathname}:${participantId}`;
 
 class App {

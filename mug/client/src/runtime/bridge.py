@@ -6,7 +6,7 @@ methods that take and return JSON strings, so every tick crosses between
 JavaScript and Python exactly once. Nothing here raises into JavaScript: every
 failure comes back as ``{"ok": false, "stage", "error", "traceback"}``.
 
-It mirrors the server's game loop (``mug/server/game.py``): the env is stepped
+It mirrors the server's game loop (``mug/server/games/game.py``): the env is stepped
 through :class:`mug.env.EnvAdapter`, frames are diffed with one
 :class:`mug.env.RenderDiffer` for the whole game (the first frame is full), and
 recorded values go through :func:`mug.env.to_jsonable`.

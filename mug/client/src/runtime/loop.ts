@@ -1,4 +1,4 @@
-// The client-side game loop: the browser twin of mug/server/game.py (ServerGame._run), with no
+// The client-side game loop: the browser twin of mug/server/games/game.py (ServerGame._run), with no
 // Pyodide, worker or DOM in it. The worker plugs in the env (a Python Game through Pyodide), the
 // bots (onnxruntime-web / random) and a clock; the Node tests plug in fakes.
 //

@@ -1,5 +1,5 @@
 // The client-side game loop (src/runtime/loop.ts) with a fake env, fake bots and a virtual clock:
-// the same episode/tick/action/record semantics as the server's loop (mug/server/game.py).
+// the same episode/tick/action/record semantics as the server's loop (mug/server/games/game.py).
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import type { Json, RenderState } from "../../src/protocol";

@@ -22,20 +22,21 @@ from mug.data import ParticipantRecord, Store
 from mug.data.results import POLICY_PREFIX
 from mug.experiment import Experiment
 from mug.scenes import CompletionCodeScene, EndScene, GymScene, Scene, StaticScene
-from mug.server import binding
-from mug.server.browser_games import BrowserGames
-from mug.server.game import ServerGame
-from mug.server.game_processes import GameProcesses, RemoteGame
-from mug.server.intake import ClientLimits
-from mug.server.matchmaking import Waitroom
+from mug.server.games.game import ServerGame
+from mug.server.games.handle import GameHandle
+from mug.server.games.processes.parent import GameProcesses, RemoteGame
+from mug.server.games.recorder import StepRecorder
+from mug.server.games.ticks import TickPhases
 from mug.server.protocol import PARTICIPANT_ID, Advance, ClientRecords, Join, ProtocolError, Seen
-from mug.server.recorder import StepRecorder
-from mug.server.refusals import Refusals
-from mug.server.ticks import TickPhases
+from mug.server.sessions import binding
+from mug.server.sessions.browser_games import BrowserGames
+from mug.server.sessions.intake import ClientLimits
+from mug.server.sessions.refusals import Refusals
+from mug.server.sessions.waitroom import Waitroom
 from mug.server.transport import DirectSocketServer
 from mug.server.writer import StoreWriter
 
-log = logging.getLogger("mug.server.sessions")
+log = logging.getLogger("mug.server.sessions.sessions")
 
 # Query parameters that carry a participant id, in order of preference (ours, Prolific, MTurk).
 ID_PARAMS = ("participant", "participant_id", "PROLIFIC_PID", "workerId", "subject_id")
@@ -82,14 +83,14 @@ class Sessions:
         self.processes = processes
         self.by_sid: dict[str, Connection] = {}
         self.sid_of: dict[str, str] = {}
-        self.games: dict[str, ServerGame | RemoteGame] = {}
+        self.games: dict[str, GameHandle] = {}
         self.game_of: dict[str, str] = {}
         self.waitrooms: dict[str, Waitroom] = {}
         self.rtt_ms: dict[str, float] = {}
         self.notices: dict[str, str] = {}
         self.active: set[str] = set()  # participants known to have done something (see mark_active)
         self._background: set[asyncio.Task[None]] = set()
-        # Env work of every game runs here (see mug/server/game.py for the concurrency model).
+        # Env work of every game runs here (see mug/server/games/game.py for the concurrency model).
         self.executor = ThreadPoolExecutor(max_workers=min(8, 2 * (os.cpu_count() or 1)), thread_name_prefix="mug-env")
         self.recorder = StepRecorder(self.writer)
         self.phases = TickPhases()
@@ -178,7 +179,7 @@ class Sessions:
     def _admit(self, pid: str, join: Join, now: float) -> tuple[ParticipantRecord, binding.Decision, str | None, bool]:
         """On the database thread, a join's store work in one go: (record, decision, new secret, entered).
 
-        Gets or creates the participant, applies the binding rule (`mug.server.binding`), and
+        Gets or creates the participant, applies the binding rule (`mug.server.sessions.binding`), and
         re-enters the participant's scene unless it is an end scene (`_enter` does those). One
         hand-over to the database thread instead of four: a crowd of joins costs the loop less.
         """
@@ -390,7 +391,7 @@ class Sessions:
 
     # -- games -----------------------------------------------------------------------------
 
-    def _game(self, pid: str) -> ServerGame | RemoteGame | None:
+    def _game(self, pid: str) -> GameHandle | None:
         game_id = self.game_of.get(pid)
         return self.games.get(game_id) if game_id else None
 
@@ -434,10 +435,10 @@ class Sessions:
         await self._broadcast_waitroom(room)
         return {"waitroom": self._waitroom_status(room, pid)}
 
-    async def _new_game(self, scene: GymScene, players: dict[str, str]) -> ServerGame | RemoteGame:
+    async def _new_game(self, scene: GymScene, players: dict[str, str]) -> GameHandle:
         grace = scene.multiplayer_options.reconnect_grace_s if scene.multiplayer_options else self.reconnect_grace_s
         game_id = uuid.uuid4().hex
-        game: ServerGame | RemoteGame
+        game: GameHandle
         if self.processes is not None:
             game = RemoteGame(
                 self.processes,
@@ -475,7 +476,7 @@ class Sessions:
         game.start()
         return game
 
-    # -- client-side games (the env runs in the browser; the server records: mug.server.browser_games)
+    # -- client-side games (the env runs in the browser; the server records: mug.server.sessions.browser_games)
 
     async def client_records(self, sid: str, batch: ClientRecords) -> dict[str, Any]:
         """Commit a batch from the page's outbox; the reply acknowledges what is committed."""
@@ -492,11 +493,11 @@ class Sessions:
         if problem:
             raise ProtocolError(problem)
 
-    async def _player_dropped(self, game: ServerGame | RemoteGame, pid: str) -> None:
+    async def _player_dropped(self, game: GameHandle, pid: str) -> None:
         self.game_of.pop(pid, None)
         await self._end_with_code(pid, game.scene, "dropped", "Session ended", AWAY_TOO_LONG)
 
-    async def _game_finished(self, game: ServerGame | RemoteGame) -> None:
+    async def _game_finished(self, game: GameHandle) -> None:
         self.games.pop(game.game_id, None)
         for pid in game.participant_ids:
             if self.game_of.get(pid) == game.game_id:

@@ -22,7 +22,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Literal, TypeVar
 
-log = logging.getLogger("mug.server.placement")
+log = logging.getLogger("mug.server.games.placement")
 
 INLINE_STEP_BUDGET_S = 0.002
 PROBE_STEPS = 30

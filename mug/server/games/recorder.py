@@ -9,7 +9,7 @@ from typing import Any
 
 from mug.server.writer import StoreWriter
 
-log = logging.getLogger("mug.server.recorder")
+log = logging.getLogger("mug.server.games.recorder")
 
 
 class StepRecorder:

@@ -3,7 +3,7 @@
 The main process keeps the sockets and the sessions; here each game is an ordinary `ServerGame`
 on this process's own event loop, with its own store connection, step recorder and worker
 threads. What a game sends its players comes back to the main process as JSON text, encoded
-here, to be written to the players' connections (see `mug.server.game_processes`).
+here, to be written to the players' connections (see `mug.server.games.processes.parent`).
 
 Messages (tuples; the first item names them), sent in lists, one list per event-loop turn:
   from the main process  ("start", game_id, scene_index, players, grace_s) · ("action", game_id,
@@ -27,17 +27,17 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from mug.data import Store
-from mug.server.game import ServerGame
-from mug.server.pipe import MessagePipe
-from mug.server.recorder import StepRecorder
-from mug.server.ticks import TickPhases
+from mug.server.games.game import ServerGame
+from mug.server.games.processes.pipe import MessagePipe
+from mug.server.games.recorder import StepRecorder
+from mug.server.games.ticks import TickPhases
 from mug.server.transport import encode_event
 from mug.server.writer import StoreWriter
 
 if TYPE_CHECKING:
     from mug.experiment import Experiment
 
-log = logging.getLogger("mug.server.game_worker")
+log = logging.getLogger("mug.server.games.processes.child")
 
 LATENESS_REPORT_S = 0.25
 
@@ -85,7 +85,7 @@ class GameWorker:
     def __init__(self, experiment: Experiment, conn: MessagePipe, *, phase_shift: float = 0.0) -> None:
         self.experiment = experiment
         self.conn = conn
-        self.phase_shift = phase_shift  # of this process's tick slots (see `mug.server.ticks`)
+        self.phase_shift = phase_shift  # of this process's tick slots (see `mug.server.games.ticks`)
         self.games: dict[str, ServerGame] = {}
         self._stopped = asyncio.Event()
 

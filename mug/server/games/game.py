@@ -1,10 +1,10 @@
 """Server-authoritative game: one env stepped at the scene's fps with every player's latest action.
 
 Concurrency model: each game is an asyncio task on the server loop that keeps the tick schedule
-(its phase comes from `mug.server.ticks`). Creating, resetting and closing the env run on a worker
+(its phase comes from `mug.server.games.ticks`). Creating, resetting and closing the env run on a worker
 thread; steps run on the loop while they are quick and on the worker thread otherwise
-(`mug.server.placement`), so a slow env delays only its own game's ticks. With
-`serve(game_processes=N)` the same games run in forked processes (`mug.server.game_processes`).
+(`mug.server.games.placement`), so a slow env delays only its own game's ticks. With
+`serve(game_processes=N)` the same games run in forked processes (`mug.server.games.processes.parent`).
 """
 
 from __future__ import annotations
@@ -27,13 +27,13 @@ from mug.data.results import POLICY_PREFIX
 from mug.env import EnvAdapter, RenderDiffer, to_jsonable
 from mug.policies import Policy, make_policy, policy_label
 from mug.scenes.gym import GymScene, HudInfo
-from mug.server.placement import StepPlacement
+from mug.server.games.placement import StepPlacement
+from mug.server.games.recorder import StepRecorder
+from mug.server.games.ticks import TickPhases
 from mug.server.protocol import action_key
-from mug.server.recorder import StepRecorder
-from mug.server.ticks import TickPhases
 from mug.server.writer import StoreWriter
 
-log = logging.getLogger("mug.server.game")
+log = logging.getLogger("mug.server.games.game")
 
 
 
@@ -378,7 +378,7 @@ class ServerGame:
         return self._phases.first_tick(fps, self._slot, now + 1.0 / fps)
 
     async def _step_env(self, humans: dict[str, Any]) -> tuple[dict[str, Any], Any, dict[str, Any]]:
-        """One env step, on the loop or the worker thread (see `mug.server.placement`)."""
+        """One env step, on the loop or the worker thread (see `mug.server.games.placement`)."""
         return await self._placement.run(lambda: self._advance(humans), self._in_worker)
 
     @property

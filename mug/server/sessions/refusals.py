@@ -16,7 +16,7 @@ from typing import Any
 
 from mug.server.writer import StoreWriter
 
-log = logging.getLogger("mug.server.refusals")
+log = logging.getLogger("mug.server.sessions.refusals")
 
 EXAMPLES = 5  # messages kept per summary
 

@@ -20,13 +20,13 @@ from mug.data import ParticipantRecord, RecordError
 from mug.data.results import POLICY_PREFIX
 from mug.policies import policy_label
 from mug.scenes import GymScene
-from mug.server import intake
-from mug.server.intake import ClientLimits, Quota
 from mug.server.protocol import Advance, ClientRecords, ProtocolError
-from mug.server.refusals import Refusals
+from mug.server.sessions import intake
+from mug.server.sessions.intake import ClientLimits, Quota
+from mug.server.sessions.refusals import Refusals
 from mug.server.writer import StoreWriter
 
-log = logging.getLogger("mug.server.browser_games")
+log = logging.getLogger("mug.server.sessions.browser_games")
 
 
 class BrowserGames:
@@ -123,7 +123,7 @@ class BrowserGames:
     async def records(self, pid: str, batch: ClientRecords) -> dict[str, Any]:
         """Commit a batch from the page's outbox; the reply acknowledges what is committed.
 
-        Records a page may not send (see `mug.server.intake`) are named in the reply, so the page
+        Records a page may not send (see `mug.server.sessions.intake`) are named in the reply, so the page
         drops them instead of resending them forever, and counted as refusals. A batch over the
         participant's rate comes back with ``retry_after_s`` and nothing committed: the page keeps it.
         """

@@ -2,7 +2,7 @@
 
 One Python process runs out of one core long before a study runs out of participants: at 30 fps a
 game's env, render, diff, JSON and recording cost more than sending its frames. With
-``serve(game_processes=N)`` the games run in N child processes (`mug.server.game_worker`), each
+``serve(game_processes=N)`` the games run in N child processes (`mug.server.games.processes.child`), each
 with its own event loop; this process keeps the participants' connections, the sessions and the
 matchmaking, forwards each player's actions and connection changes to the game's process, and
 writes the frames that come back (already encoded as JSON) to the players' sockets.
@@ -29,9 +29,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from mug.scenes.gym import GymScene
-from mug.server.game import check_action, game_snapshot
-from mug.server.game_worker import worker_main
-from mug.server.pipe import MessagePipe
+from mug.server.games.game import check_action, game_snapshot
+from mug.server.games.processes.child import worker_main
+from mug.server.games.processes.pipe import MessagePipe
 from mug.server.protocol import action_key
 from mug.server.transport import encode_event
 from mug.server.writer import StoreWriter
@@ -39,7 +39,7 @@ from mug.server.writer import StoreWriter
 if TYPE_CHECKING:
     from mug.experiment import Experiment
 
-log = logging.getLogger("mug.server.game_processes")
+log = logging.getLogger("mug.server.games.processes.parent")
 
 
 @dataclass
