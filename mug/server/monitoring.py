@@ -6,77 +6,68 @@ Two halves, read where each is safe to read:
   ``Sessions`` object and is only touched on the server's event loop (:func:`live_state`);
 * the stored state (every participant with its status and current scene, exclusions, counts) is
   read from the experiment's SQLite database through a read-only connection of its own, so it
-  never takes the store's lock (:func:`stored_state`).
-
-Attributes the session layer does not have (yet) read as empty, so the monitor keeps working while
-that layer grows.
+  never takes the store's lock (`mug.data.live`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import heapq
 import json
 import logging
-import sqlite3
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:
-    from mug.server.runner import ServerHandle
+from mug.data.live import StoredCache, open_database, stored_state
 
-__all__ = ["MonitorFeed", "StoredCache", "live_state", "snapshot", "stopped", "stored_state"]
+if TYPE_CHECKING:
+    from mug.server.games.handle import GameHandle
+    from mug.server.runner import ServerHandle
+    from mug.server.sessions import Sessions
+    from mug.server.sessions.waitroom import Waitroom
+
+__all__ = ["MonitorFeed", "live_state", "snapshot", "stopped"]
 
 log = logging.getLogger("mug.server.monitoring")
 
-#: At most this many participants are listed (most recently active first); counts cover everyone.
-PARTICIPANT_LIMIT = 200
-
-
-def live_state(sessions: Any) -> dict[str, Any]:
+def live_state(sessions: Sessions) -> dict[str, Any]:
     """What only the running server knows. Call it on the server's event loop."""
-    by_sid = getattr(sessions, "by_sid", {}) or {}
-    sid_of = getattr(sessions, "sid_of", {}) or {}
-    rtt = getattr(sessions, "rtt_ms", {}) or {}
-    game_of = getattr(sessions, "game_of", {}) or {}
-    connected = sorted({getattr(c, "participant_id", None) for c in by_sid.values()} - {None})
-    games = [_game(g) for g in (getattr(sessions, "games", {}) or {}).values()]
-    waitrooms = [_waitroom(r) for r in (getattr(sessions, "waitrooms", {}) or {}).values()]
+    connected = sorted({c.participant_id for c in sessions.by_sid.values()})
     return {
         "connected": connected,
-        "pages": len(sid_of),
-        "rtt_ms": {pid: round(float(v), 2) for pid, v in rtt.items() if v is not None},
-        "game_of": dict(game_of),
-        "games": games,
-        "waitrooms": [w for w in waitrooms if w is not None],
+        "pages": len(sessions.sid_of),
+        "rtt_ms": {pid: round(float(v), 2) for pid, v in sessions.rtt_ms.items() if v is not None},
+        "game_of": dict(sessions.game_of),
+        "games": [_game(g) for g in sessions.games.values()],
+        "waitrooms": [_waitroom(r) for r in sessions.waitrooms.values()],
     }
 
 
-def _game(game: Any) -> dict[str, Any]:
-    scene = getattr(game, "scene", None)
-    players = {}
-    for pid, player in (getattr(game, "players", {}) or {}).items():
-        players[pid] = {
-            "agent_id": getattr(player, "agent_id", None),
-            "connected": bool(getattr(player, "connected", True)),
-            "dropped": bool(getattr(player, "dropped", False)),
-            "action": _jsonable(getattr(player, "held", None)),
+def _game(game: GameHandle) -> dict[str, Any]:
+    scene = game.scene
+    players = {
+        pid: {
+            "agent_id": player.agent_id,
+            "connected": bool(player.connected),
+            "dropped": bool(player.dropped),
+            "action": _jsonable(player.held),
         }
-    lateness = list(getattr(game, "lateness_ms", ()) or ())[-60:]
+        for pid, player in game.players.items()
+    }
+    lateness = list(game.lateness_ms)[-60:]
     return {
-        "game_id": getattr(game, "game_id", None),
-        "scene_id": getattr(scene, "scene_id", None),
-        "status": getattr(game, "status", None),
-        "episode": getattr(game, "episode", 0),
-        "num_episodes": getattr(scene, "num_episodes", None),
-        "step": getattr(game, "step", 0),
-        "max_steps": getattr(scene, "max_steps", None),
+        "game_id": game.game_id,
+        "scene_id": scene.scene_id,
+        "status": game.status,
+        "episode": game.episode,
+        "num_episodes": scene.num_episodes,
+        "step": game.step,
+        "max_steps": scene.max_steps,
         "players": players,
-        "outcome": getattr(game, "outcome", None),
-        "error": getattr(game, "error", None),
+        "outcome": game.outcome,
+        "error": game.error,
         "tick_lateness_ms": round(max(lateness), 2) if lateness else None,
     }
 
@@ -90,171 +81,14 @@ def _jsonable(value: Any) -> Any:
         return repr(value)
 
 
-def _waitroom(room: Any) -> dict[str, Any] | None:
-    try:
-        waiting = list(getattr(room, "waiting", []) or [])
-        seconds = {}
-        if hasattr(room, "seconds_left"):
-            seconds = {pid: round(float(room.seconds_left(pid)), 1) for pid in waiting}
-        return {
-            "scene_id": getattr(room, "scene_id", None),
-            "waiting": waiting,
-            "needed": getattr(room, "needed", None),
-            "seconds_left": seconds,
-        }
-    except Exception:  # a waitroom mid-change must not break the monitor
-        log.debug("reading a waitroom failed", exc_info=True)
-        return None
-
-
-def open_database(path: str | Path) -> sqlite3.Connection | None:
-    """A read-only connection to an experiment database, or None while it does not exist yet."""
-    path = Path(path)
-    if not path.is_file():
-        return None
-    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False, timeout=1.0)
-    conn.execute("PRAGMA query_only = 1")
-    return conn
-
-
-def stored_state(conn: sqlite3.Connection | None, limit: int = PARTICIPANT_LIMIT) -> dict[str, Any]:
-    """Participants (most recently active first), exclusions and counts, from the database."""
-    empty: dict[str, Any] = {"participants": [], "exclusions": [], "counts": {}}
-    if conn is None:
-        return empty
-    try:
-        counts = dict(
-            conn.execute(
-                "SELECT status, COUNT(*) FROM participants WHERE active_at IS NOT NULL GROUP BY status"
-            ).fetchall()
-        )
-        idle = conn.execute("SELECT COUNT(*) FROM participants WHERE active_at IS NULL").fetchone()[0]
-        rows = conn.execute(
-            "SELECT participant_id, status, scene_index, scene_id, completion_code, created_at, updated_at, "
-            "active_at IS NOT NULL FROM participants ORDER BY active_at IS NULL, updated_at DESC LIMIT ?",
-            (limit,),
-        ).fetchall()
-        excluded = conn.execute(
-            "SELECT p.participant_id, p.scene_id, p.updated_at, (SELECT e.data FROM events e "
-            "WHERE e.participant_id = p.participant_id AND e.kind = 'excluded' ORDER BY e.event_id DESC LIMIT 1) "
-            "FROM participants p WHERE p.status = 'excluded' ORDER BY p.updated_at DESC LIMIT ?",
-            (limit,),
-        ).fetchall()
-        exclusions = []
-        for pid, scene_id, t, data in excluded:
-            reason = None
-            if data:
-                with contextlib.suppress(ValueError, TypeError, AttributeError):
-                    reason = json.loads(data).get("reason")
-            exclusions.append({"participant_id": pid, "scene_id": scene_id, "reason": reason, "t": t})
-    except sqlite3.Error:
-        # The schema is being created, or the database is locked for a moment: next time.
-        log.debug("reading the monitor's data failed", exc_info=True)
-        return empty
-    participants = [
-        {
-            "participant_id": pid,
-            "status": status,
-            "scene_index": index,
-            "scene_id": scene_id,
-            "completion_code": code,
-            "created_at": created,
-            "updated_at": updated,
-            "idle": not active,
-        }
-        for pid, status, index, scene_id, code, created, updated, active in rows
-    ]
-    counts["total"] = sum(counts.values())
-    counts["idle"] = idle
-    return {"participants": participants, "exclusions": exclusions, "counts": counts}
-
-
-class StoredCache:
-    """:func:`stored_state` kept up to date incrementally, for a feed that reads every half second.
-
-    Each read fetches only the participants changed since the previous one (``updated_at`` moves on
-    every scene change and status change), so its cost does not grow with the study's size the way a
-    sorted full read does; counts and exclusions are derived from the cached rows.
-    """
-
-    _COLUMNS = (
-        "participant_id", "status", "scene_index", "scene_id", "completion_code", "created_at", "updated_at", "idle",
-    )  # fmt: skip
-    _SELECT = (
-        "participant_id, status, scene_index, scene_id, completion_code, created_at, updated_at, active_at IS NULL"
-    )
-
-    def __init__(self, path: Path, limit: int = PARTICIPANT_LIMIT) -> None:
-        self.path = path
-        self.limit = limit
-        self._conn: sqlite3.Connection | None = None
-        self._rows: dict[str, dict[str, Any]] = {}
-        self._reasons: dict[str, str | None] = {}
-        self._since = float("-inf")
-        self._last: dict[str, Any] | None = None
-
-    def read(self) -> dict[str, Any]:
-        if self._conn is None:
-            self._conn = open_database(self.path)
-            if self._conn is None:
-                return {"participants": [], "exclusions": [], "counts": {}}
-        try:
-            changed = self._conn.execute(
-                f"SELECT {self._SELECT} FROM participants WHERE updated_at >= ?", (self._since,)
-            ).fetchall()
-            # ">=": a row written in the same instant as the newest one seen is not missed; rows
-            # seen before come back and count as changed only if they differ.
-            rows = [dict(zip(self._COLUMNS, values, strict=True)) for values in changed]
-            for row in rows:
-                row["idle"] = bool(row["idle"])
-            changed = [row for row in rows if self._rows.get(row["participant_id"]) != row]
-            for row in changed:
-                self._rows[row["participant_id"]] = row
-                self._since = max(self._since, row["updated_at"])
-                if row["status"] == "excluded" and row["participant_id"] not in self._reasons:
-                    self._reasons[row["participant_id"]] = self._reason(row["participant_id"])
-        except sqlite3.Error:
-            log.debug("reading the monitor's data failed", exc_info=True)
-            changed = []
-        if not changed and self._last is not None:
-            return self._last
-        rows = self._rows.values()
-        counts: dict[str, int] = {"idle": 0}
-        for row in rows:
-            key = "idle" if row["idle"] else row["status"]
-            counts[key] = counts.get(key, 0) + 1
-        counts["total"] = len(self._rows) - counts["idle"]
-        # Participants who did something come first; pages opened and never used are counted after.
-        latest = heapq.nlargest(self.limit, rows, key=lambda r: (not r["idle"], r["updated_at"]))
-        excluded = heapq.nlargest(
-            self.limit, (r for r in rows if r["status"] == "excluded"), key=lambda r: r["updated_at"]
-        )
-        exclusions = [
-            {
-                "participant_id": r["participant_id"],
-                "scene_id": r["scene_id"],
-                "reason": self._reasons.get(r["participant_id"]),
-                "t": r["updated_at"],
-            }
-            for r in excluded
-        ]
-        self._last = {"participants": [dict(r) for r in latest], "exclusions": exclusions, "counts": counts}
-        return self._last
-
-    def _reason(self, pid: str) -> str | None:
-        assert self._conn is not None
-        found = self._conn.execute(
-            "SELECT data FROM events WHERE participant_id = ? AND kind = 'excluded' ORDER BY event_id DESC LIMIT 1",
-            (pid,),
-        ).fetchone()
-        with contextlib.suppress(ValueError, TypeError, AttributeError):
-            return json.loads(found[0]).get("reason") if found else None
-        return None
-
-    def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+def _waitroom(room: Waitroom) -> dict[str, Any]:
+    waiting = list(room.waiting)
+    return {
+        "scene_id": room.scene_id,
+        "waiting": waiting,
+        "needed": room.needed,
+        "seconds_left": {pid: round(float(room.seconds_left(pid)), 1) for pid in waiting},
+    }
 
 
 def merge(live: dict[str, Any], stored: dict[str, Any], scenes: list[str], running: bool) -> dict[str, Any]:

@@ -36,10 +36,11 @@ require_widgets()
 import anywidget  # noqa: E402
 import traitlets  # noqa: E402
 
+from mug.data.live import env_errors, latest_step, open_database  # noqa: E402
 from mug.data.schema import DB_FILENAME  # noqa: E402
 from mug.experiment import Experiment  # noqa: E402
 from mug.scenes import EndScene, GymScene, Scene, SceneConfigError  # noqa: E402
-from mug.server.monitoring import MonitorFeed, open_database  # noqa: E402
+from mug.server.monitoring import MonitorFeed  # noqa: E402
 from mug.server.urls import participant_urls  # noqa: E402
 
 if TYPE_CHECKING:
@@ -218,17 +219,9 @@ class PreviewWidget(anywidget.AnyWidget):  # type: ignore[misc]
         """Episode and step of the latest step recorded for this preview's players in a client-side scene."""
         try:
             db = self._database()
-            if db is None:
-                return None
-            marks = ", ".join("?" * len(ours))
-            row = db.execute(
-                f"SELECT episode, step FROM steps WHERE scene_id = ? AND participant_id IN ({marks}) "
-                "ORDER BY t DESC LIMIT 1",
-                (scene_id, *sorted(ours)),
-            ).fetchone()
+            return None if db is None else latest_step(db, scene_id, ours)
         except Exception:
             return None
-        return (int(row[0]), int(row[1])) if row else None
 
     def _new_error(self) -> str:
         """The traceback of an ``env_error`` recorded since the last look (the server records them)."""
@@ -236,13 +229,13 @@ class PreviewWidget(anywidget.AnyWidget):  # type: ignore[misc]
             db = self._database()
             if db is None:
                 return ""
-            rows = db.execute("SELECT data FROM events WHERE kind = 'env_error' ORDER BY event_id").fetchall()
+            errors = env_errors(db)
         except Exception:
             return ""
-        if len(rows) <= self._errors_seen:
+        if len(errors) <= self._errors_seen:
             return ""
-        self._errors_seen = len(rows)
-        data = json.loads(rows[-1][0])
+        self._errors_seen = len(errors)
+        data = errors[-1]
         where = f"episode {data.get('episode')}, step {data.get('step')}"
         return f"The env raised an error ({where}); the game stopped.\n\n{data.get('traceback') or data.get('error')}"
 

@@ -215,7 +215,7 @@ def test_plain_import_mug_loads_no_notebook_machinery() -> None:
 
 def test_monitor_reads_the_store_incrementally_and_agrees_with_a_full_read(tmp_path: Path) -> None:
     from mug.data import Store
-    from mug.server.monitoring import StoredCache, open_database, stored_state
+    from mug.data.live import StoredCache, open_database, stored_state
 
     with Store(tmp_path) as store:
         for i in range(30):
