@@ -28,10 +28,11 @@ import json
 import struct
 from typing import Any
 
-import socketio
 import tornado.iostream
 import tornado.websocket
 from engineio import packet as eio_packet
+
+from mug.server.inbound import InboundChecks
 
 NAMESPACE = "/"
 
@@ -86,14 +87,27 @@ def _write_frame(stream: tornado.iostream.IOStream, frame: bytes) -> None:
     stream.write(frame).add_done_callback(_retrieve)
 
 
+def _close_websocket(handler: tornado.websocket.WebSocketHandler, reason: str) -> None:
+    """Start the websocket closing handshake: a close frame, 1008 (policy violation) with `reason`.
+
+    Tornado then drops the page's further messages (`InboundChecks.accept_frame` sees it closing),
+    and closes the TCP connection when the page answers, or after 5 s.
+    """
+    if handler.ws_connection is not None:
+        handler.close(1008, reason.encode()[:120].decode(errors="ignore"))  # a close reason is <= 123 bytes
+
+
 def _retrieve(done: asyncio.Future[Any]) -> None:
     """Mark a write's outcome as seen: a connection closing mid-write is handled by its reader."""
     if not done.cancelled():
         done.exception()
 
 
-class DirectSocketServer(socketio.AsyncServer):
-    """`socketio.AsyncServer` (Tornado mode) that writes to websocket connections directly."""
+class DirectSocketServer(InboundChecks):
+    """`socketio.AsyncServer` (Tornado mode) that writes to websocket connections directly.
+
+    What pages send is checked first (`mug.server.inbound`); set `on_refused` to hear of refusals.
+    """
 
     direct_writes = 0  # messages written on the direct path (for tests and stats)
 
@@ -143,6 +157,16 @@ class DirectSocketServer(socketio.AsyncServer):
             await super()._send_eio_packet(eio_sid, eio_pkt)
             return
         self._write(handler, websocket_frame(eio_pkt.encode()))
+
+    async def close_connection(self, eio_sid: str, reason: str) -> None:
+        """Close a connection after what was written to it: a websocket's close frame follows this
+        loop turn's writes; a long-polling connection closes through Engine.IO."""
+        handler = self._websocket(eio_sid)
+        if handler is None:
+            await super().close_connection(eio_sid, reason)
+            return
+        # After `_flush`: it was scheduled (call_soon) with the first of this turn's writes.
+        asyncio.get_running_loop().call_soon(_close_websocket, handler, reason)
 
     async def broadcast(self, event: str, payload: dict[str, Any], room: str) -> None:
         """Send one JSON event to every member of `room`, encoded once.
