@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import html
 import json
@@ -13,6 +14,7 @@ import socketio
 import tornado.web
 
 from mug.server.assets import EnvZipHandler, RuntimeFileHandler, RuntimeFiles
+from mug.server.inbound import InboundChecks
 
 CLIENT_DIST = Path(__file__).resolve().parent.parent / "client" / "dist"
 
@@ -117,8 +119,14 @@ class NoIconHandler(tornado.web.RequestHandler):
         self.set_status(204)
 
 
+#: Websocket messages a connection may have waiting for Engine.IO; while this many wait, its
+#: socket is not read (TCP pushes back on the page). Each is at most the message size cap.
+RECEIVE_QUEUE = 4
+
+
 def _socketio_handler(sio: socketio.AsyncServer) -> type:
     base: Any = socketio.get_tornado_handler(sio)
+    checks = sio if isinstance(sio, InboundChecks) else None
 
     class NoDelaySocketHandler(base):  # type: ignore[misc, valid-type]
         """The Socket.IO websocket, tuned for many small messages at a game's frame rate.
@@ -127,7 +135,25 @@ def _socketio_handler(sio: socketio.AsyncServer) -> type:
         (which browsers always offer) is declined: compressing each ~0.5 kB frame cost the server
         more CPU than anything else per message and raised tick lateness several-fold, to save a
         participant ~100 kbit/s; image frames are PNG-compressed already.
+
+        Each message is checked (`InboundChecks.accept_frame`) before Engine.IO decodes it, and at
+        most RECEIVE_QUEUE messages wait for Engine.IO (python-engineio's queue is unbounded).
         """
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.receive_queue: asyncio.Queue[str | bytes | None] = asyncio.Queue(RECEIVE_QUEUE)
+            self._last_put: asyncio.Task[None] | None = None
+
+        async def on_message(self, message: str | bytes) -> None:
+            if checks is None or checks.accept_frame(self, message):
+                await self.receive_queue.put(message)  # waits while the queue is full
+
+        def on_close(self) -> None:
+            try:
+                self.receive_queue.put_nowait(None)  # tells Engine.IO the connection ended
+            except asyncio.QueueFull:  # after what is waiting
+                self._last_put = asyncio.ensure_future(self.receive_queue.put(None))
 
         async def open(self, *args: Any, **kwargs: Any) -> None:
             self.set_nodelay(True)
@@ -172,4 +198,7 @@ def make_app(sio: socketio.AsyncServer, title: str, runtime_files: RuntimeFiles)
             (r"/favicon.ico", NoIconHandler),
         ],
         websocket_ping_interval=None,
+        # Tornado's own cap (10 MiB by default) buffers a message whole before Engine.IO's
+        # max_http_buffer_size can refuse it; with the same cap a bigger one is refused at its header.
+        websocket_max_message_size=sio.eio.max_http_buffer_size,
     )

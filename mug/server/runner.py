@@ -32,7 +32,7 @@ log = logging.getLogger("mug.server")
 
 # Payloads past this close the sender's connection at the Engine.IO layer; each event has a much
 # smaller limit of its own (protocol.MAX_SIZE) that gets an error reply instead.
-MAX_MESSAGE_BYTES = 4_000_000
+MAX_MESSAGE_BYTES = 1_100_000  # client_records (1,000,000 B of JSON, the largest event) + framing, 10% spare
 
 
 class ServerHandle:
