@@ -7,10 +7,12 @@ import hashlib
 import html
 import json
 import mimetypes
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import socketio
+import tornado.httputil
 import tornado.web
 
 from mug.server.assets import EnvZipHandler, RuntimeFileHandler, RuntimeFiles
@@ -56,16 +58,60 @@ PAGE = """<!doctype html>
 """
 
 
+#: Who may show the participant page in a frame: itself (JupyterLab through jupyter-server-proxy,
+#: same origin) and any local origin (a notebook at http://localhost:8888 framing the server at
+#: http://127.0.0.1:<port>/, as the preview widget does).
+FRAME_ANCESTORS = ("'self'", "http://localhost:*", "http://127.0.0.1:*", "https://localhost:*", "https://127.0.0.1:*")
+
+
+def content_security_policy(frame_ancestors: Sequence[str]) -> str:
+    """The participant page's Content-Security-Policy.
+
+    Everything is same-origin: the page's scripts (no inline script), the Socket.IO websocket, the
+    runtime worker (static/worker.js; workers have the policy of their own response, so Pyodide and
+    onnxruntime-web inside it are not bound by this one). 'wasm-unsafe-eval' lets the page compile
+    WebAssembly (onnxruntime-web when a policy runs on the page). Researcher HTML may use inline
+    style attributes and same-origin images; Phaser draws data: and blob: images.
+    """
+    directives = {
+        "default-src": "'self'",
+        "script-src": "'self' 'wasm-unsafe-eval'",
+        "worker-src": "'self' blob:",
+        "connect-src": "'self'",
+        "img-src": "'self' data: blob:",
+        "style-src": "'self' 'unsafe-inline'",
+        "font-src": "'self' data:",
+        "object-src": "'none'",
+        "base-uri": "'self'",
+        "form-action": "'self'",
+        "frame-ancestors": " ".join(frame_ancestors),
+    }
+    return "; ".join(f"{name} {value}" for name, value in directives.items())
+
+
+class SecurityHeaders(tornado.web.OutputTransform):
+    """Headers every response carries: no MIME sniffing, and no full URL in Referer to other origins."""
+
+    def transform_first_chunk(
+        self, status_code: int, headers: tornado.httputil.HTTPHeaders, chunk: bytes, finishing: bool
+    ) -> tuple[int, tornado.httputil.HTTPHeaders, bytes]:
+        headers.setdefault("X-Content-Type-Options", "nosniff")
+        headers.setdefault("Referrer-Policy", "same-origin")
+        return status_code, headers, chunk
+
+
 class PageHandler(tornado.web.RequestHandler):
     """Serves the participant page; all URLs in it are relative so any path prefix works."""
 
-    def initialize(self, title: str, version: str) -> None:
+    def initialize(self, title: str, version: str, csp: str) -> None:
         self.title = title
         self.version = version
+        self.csp = csp
 
     def get(self) -> None:
         config = json.dumps({"title": self.title, "version": self.version}).replace("</", "<\\/")
         self.set_header("Cache-Control", "no-store")
+        self.set_header("Content-Security-Policy", self.csp)
         self.write(PAGE.format(title=html.escape(self.title), version=self.version, config=config))
 
 
@@ -77,6 +123,11 @@ IMMUTABLE = "public, max-age=31536000, immutable"
 class AssetHandler(tornado.web.StaticFileHandler):
     """Client assets (``static/<path>``); a request carrying ``?v=<build hash>`` may be cached for a
     year, anything else is ``no-cache`` (revalidated on every use)."""
+
+    def parse_url_path(self, url_path: str) -> str:
+        if "\x00" in url_path:  # no file has one; the OS calls below would raise (a 500)
+            raise tornado.web.HTTPError(404)
+        return super().parse_url_path(url_path)
 
     def set_extra_headers(self, path: str) -> None:
         if "v" not in self.request.arguments:
@@ -183,12 +234,19 @@ def static_routes(dist: Path, version: str) -> list[tuple[str, type, dict[str, A
     ]
 
 
-def make_app(sio: socketio.AsyncServer, title: str, runtime_files: RuntimeFiles) -> tornado.web.Application:
+def make_app(
+    sio: socketio.AsyncServer,
+    title: str,
+    runtime_files: RuntimeFiles,
+    frame_ancestors: Sequence[str] = FRAME_ANCESTORS,
+) -> tornado.web.Application:
+    """The application; `frame_ancestors`: the origins that may frame the participant page (CSP)."""
     dist = client_dist()
     version = build_version(dist)
-    return tornado.web.Application(
+    csp = content_security_policy(frame_ancestors)
+    app = tornado.web.Application(
         [
-            (r"/", PageHandler, {"title": title, "version": version}),
+            (r"/", PageHandler, {"title": title, "version": version, "csp": csp}),
             *static_routes(dist, version),
             (r"/socket.io/", _socketio_handler(sio)),
             (r"/runtime/mug-env.zip", EnvZipHandler, {"files": runtime_files}),
@@ -202,3 +260,5 @@ def make_app(sio: socketio.AsyncServer, title: str, runtime_files: RuntimeFiles)
         # max_http_buffer_size can refuse it; with the same cap a bigger one is refused at its header.
         websocket_max_message_size=sio.eio.max_http_buffer_size,
     )
+    app.add_transform(SecurityHeaders)
+    return app
