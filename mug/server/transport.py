@@ -131,16 +131,24 @@ class DirectSocketServer(InboundChecks):
             asyncio.get_running_loop().call_soon(self._flush)
 
     def _flush(self) -> None:
+        """Write this loop turn's frames: a connection's frames in one write, in the order they were made."""
         pending, self._pending = self._pending, []
+        by_handler: dict[tornado.websocket.WebSocketHandler, list[bytes]] = {}
         for handler, frame in pending:
+            frames = by_handler.get(handler)
+            if frames is None:
+                by_handler[handler] = [frame]
+            else:
+                frames.append(frame)  # (e.g. an error event and the failing ack after it: one syscall)
+        for handler, frames in by_handler.items():
             connection = handler.ws_connection
             if connection is None or connection.is_closing():
                 continue  # the connection is going; its reader runs the disconnect
             try:
-                _write_frame(connection.stream, frame)  # type: ignore[attr-defined]
+                _write_frame(connection.stream, frames[0] if len(frames) == 1 else b"".join(frames))  # type: ignore[attr-defined]
             except tornado.iostream.StreamClosedError:
                 continue
-            self.direct_writes += 1
+            self.direct_writes += len(frames)
 
     async def _send_packet(self, eio_sid: str, pkt: Any) -> None:
         handler = self._websocket(eio_sid)
