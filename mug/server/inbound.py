@@ -263,15 +263,15 @@ class InboundChecks(socketio.AsyncServer):
         Called by the websocket handler (`mug.server.app`) for each message, before Engine.IO
         decodes it. Messages after the server started closing the connection are dropped.
         """
-        if handler.ws_connection is None or handler.ws_connection.is_closing():
+        connection = handler.ws_connection
+        if connection is None or connection.is_closing():
             return False
+        if isinstance(message, str) and message[:1] == "4" and message[1:2].isdigit():
+            return True  # a Socket.IO packet (nearly every message): `read_packet` reads it
         upgrade_sid = handler.get_query_argument("sid", None)  # set only when upgrading from long-polling
-        if isinstance(message, str) and message[:1] not in ("", "2", "5"):
-            upgrading = False  # (only needed to judge "2probe" and "5": not looked up for the rest)
-        else:
-            socket = self.eio.sockets.get(upgrade_sid) if upgrade_sid else None
-            upgrading = bool(socket is not None and socket.upgrading)
-        problem = frame_problem(message, upgrading)
+        socket = self.eio.sockets.get(upgrade_sid) if upgrade_sid else None
+        # (not `socket.upgrading`: the probe can arrive before Engine.IO's handler has set it)
+        problem = frame_problem(message, upgrading=bool(socket is not None and not socket.upgraded))
         if problem is None:
             return True
         eio_sid = upgrade_sid or self._eio_sid_of(handler)
