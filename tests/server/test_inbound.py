@@ -196,6 +196,20 @@ def test_each_malformed_packet_is_refused_with_a_message_naming_the_problem() ->
     assert frame_problem(b"abc", upgrading=False) and frame_problem("4x", upgrading=False)
 
 
+def test_a_long_polling_connection_still_upgrades_to_a_websocket(tmp_path) -> None:
+    """The upgrade's probe and upgrade packets are Engine.IO packets a page sends only then."""
+    with _experiment(tmp_path).serve() as server:
+        refused = watch_refusals(server)
+        client = socketio.Client(reconnection=False)
+        client.connect(server.url, transports=["polling", "websocket"], socketio_path="socket.io")
+        try:
+            eventually(lambda: client.transport() == "websocket", timeout=20)
+            assert client.call("ping", {"t": 3})["t"] == 3
+        finally:
+            client.disconnect()
+        assert refused == []
+
+
 # -- (a) binary attachments ----------------------------------------------------------------------
 
 
