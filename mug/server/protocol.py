@@ -1,5 +1,8 @@
 """Validation of client → server Socket.IO payloads (the wire protocol is in docs/protocol.md).
 
+Each event's fields and size limit come from `mug.server.messages`, the definition the page's
+TypeScript types are generated from.
+
 Every handler parses its payload here first; anything malformed raises ProtocolError with a message
 the client gets back, so a bad event never reaches game or session code.
 """
@@ -12,21 +15,15 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from mug.server.messages import CLIENT_MESSAGES
+
 PARTICIPANT_ID = re.compile(r"^[A-Za-z0-9_.:@\-]{1,128}$")
 SCENE_ID = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
 SECRET = re.compile(r"^[A-Za-z0-9_\-]{16,128}$")
 SOURCE = re.compile(r"^[A-Za-z0-9_\-]{8,64}$")
 
-# Limits on the JSON size of each event's payload, in bytes.
-MAX_SIZE = {
-    "join": 16_384,
-    "advance": 65_536,
-    "start_game": 1_024,
-    "action": 2_048,
-    "ping": 256,
-    "client_event": 8_192,
-    "client_records": 1_000_000,
-}
+# Limits on the JSON size of each event's payload, in bytes (from the one definition of messages).
+MAX_SIZE = {event: message.limit for event, message in CLIENT_MESSAGES.items()}
 GAME_OUTCOMES = ("done", "error")
 CLIENT_EVENT_KINDS = ("focus", "blur", "visibility", "log", "resize")
 
@@ -74,7 +71,8 @@ def _field(payload: dict[str, Any], event: str, name: str, kind: type | tuple[ty
     return value
 
 
-def _no_extra(payload: dict[str, Any], event: str, allowed: tuple[str, ...]) -> None:
+def _no_extra(payload: dict[str, Any], event: str) -> None:
+    allowed = CLIENT_MESSAGES[event].names
     extra = sorted(set(payload) - set(allowed))
     if extra:
         raise ProtocolError(f"'{event}' has unknown field(s) {', '.join(extra)}; allowed: {', '.join(allowed)}")
@@ -106,7 +104,7 @@ class Join:
 
 def parse_join(args: tuple[Any, ...]) -> Join:
     p = payload_of("join", args)
-    _no_extra(p, "join", ("participant_id", "query", "secret", "seen"))
+    _no_extra(p, "join")
     pid = _field(p, "join", "participant_id", (str, type(None)), required=False)
     if pid is not None and not PARTICIPANT_ID.match(pid):
         raise ProtocolError("'join' field 'participant_id' must be 1-128 letters, digits or _ . : @ -")
@@ -125,8 +123,9 @@ def parse_join(args: tuple[Any, ...]) -> Join:
 def _seen(value: dict[str, Any] | None) -> Seen | None:
     if value is None:
         return None
-    _no_extra(value, "join", ("game_id", "episode", "step"))
-    game_id, episode, step = value.get("game_id"), value.get("episode"), value.get("step")
+    if set(value) != {"game_id", "episode", "step"}:
+        raise ProtocolError("'join' field 'seen' must be {game_id: str, episode: int >= 0, step: int >= 0}")
+    game_id, episode, step = value["game_id"], value["episode"], value["step"]
     counters = all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 2**31 for v in (episode, step))
     if not isinstance(game_id, str) or not 1 <= len(game_id) <= 64 or not counters:
         raise ProtocolError("'join' field 'seen' must be {game_id: str, episode: int >= 0, step: int >= 0}")
@@ -143,7 +142,7 @@ class Advance:
 
 def parse_advance(args: tuple[Any, ...]) -> Advance:
     p = payload_of("advance", args)
-    _no_extra(p, "advance", ("scene_id", "answers", "game_id", "outcome"))
+    _no_extra(p, "advance")
     game_id = _field(p, "advance", "game_id", str, required=False)
     outcome = _field(p, "advance", "outcome", str, required=False)
     if (game_id is None) != (outcome is None):
@@ -161,7 +160,7 @@ def parse_advance(args: tuple[Any, ...]) -> Advance:
 
 def parse_start_game(args: tuple[Any, ...]) -> str:
     p = payload_of("start_game", args)
-    _no_extra(p, "start_game", ("scene_id",))
+    _no_extra(p, "start_game")
     return _scene_id(p, "start_game")
 
 
@@ -173,7 +172,7 @@ class Action:
 
 def parse_action(args: tuple[Any, ...]) -> Action:
     p = payload_of("action", args)
-    _no_extra(p, "action", ("scene_id", "action"))
+    _no_extra(p, "action")
     if "action" not in p:
         raise ProtocolError("'action' needs the field 'action'")
     return Action(_scene_id(p, "action"), p["action"])
@@ -187,7 +186,7 @@ class Ping:
 
 def parse_ping(args: tuple[Any, ...]) -> Ping:
     p = payload_of("ping", args)
-    _no_extra(p, "ping", ("t", "rtt"))
+    _no_extra(p, "ping")
     t = _field(p, "ping", "t", (int, float))
     rtt = _field(p, "ping", "rtt", (int, float, type(None)), required=False)
     if not math.isfinite(t) or (rtt is not None and not (math.isfinite(rtt) and rtt >= 0)):
@@ -203,7 +202,7 @@ class ClientEvent:
 
 def parse_client_event(args: tuple[Any, ...]) -> ClientEvent:
     p = payload_of("client_event", args)
-    _no_extra(p, "client_event", ("kind", "data"))
+    _no_extra(p, "client_event")
     kind = _field(p, "client_event", "kind", str)
     if kind not in CLIENT_EVENT_KINDS:
         raise ProtocolError(f"'client_event' kind must be one of {', '.join(CLIENT_EVENT_KINDS)}, got {kind!r}")
@@ -228,7 +227,7 @@ class ClientRecords:
 def parse_client_records(args: tuple[Any, ...]) -> ClientRecords:
     """A batch from the page's outbox: ``{source, records: [{seq, kind, payload}, ...]}``."""
     p, size = sized_payload("client_records", args)
-    _no_extra(p, "client_records", ("source", "records"))
+    _no_extra(p, "client_records")
     source = _field(p, "client_records", "source", str)
     if not SOURCE.match(source):
         raise ProtocolError("'client_records' field 'source' must be the outbox's id: 8-64 letters, digits, _ or -")

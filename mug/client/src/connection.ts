@@ -2,7 +2,8 @@
 // websocket transport only, acknowledgements with timeouts.
 
 import { io, type Socket } from "socket.io-client";
-import type { Ack } from "./protocol";
+import type { AckedEvent, ClientMessages, UnackedEvent } from "./messages";
+import type { Ack, Replies } from "./protocol";
 
 export class Connection {
   readonly socket: Socket;
@@ -33,15 +34,15 @@ export class Connection {
 
   /** Emits an event and resolves with the server's acknowledgement; rejects on error or timeout.
    * Anything but `join` waits until the page has joined. */
-  async request<T extends Ack>(event: string, payload: object, timeoutMs = 10_000): Promise<T> {
+  async request<E extends AckedEvent>(event: E, payload: ClientMessages[E], timeoutMs = 10_000): Promise<Replies[E]> {
     if (event !== "join") await this.whenJoined;
-    const reply = (await this.socket.timeout(timeoutMs).emitWithAck(event, payload)) as T;
-    if (!reply || reply.ok !== true) throw new RequestError(event, reply);
-    return reply;
+    const reply = (await this.socket.timeout(timeoutMs).emitWithAck(event, payload)) as Replies[E] | Ack;
+    if (!reply || reply.ok !== true) throw new RequestError(event, reply as Ack | undefined);
+    return reply as Replies[E];
   }
 
   /** Fire-and-forget (actions, focus changes): dropped while the page has not joined. */
-  send(event: string, payload: object): void {
+  send<E extends UnackedEvent>(event: E, payload: ClientMessages[E]): void {
     if (this.joined) this.socket.emit(event, payload);
   }
 

@@ -101,13 +101,7 @@ class App {
     const candidate = ID_PARAMS.map((name) => params.get(name)).find((v) => v) ?? this.participantId ?? stored;
     const secret = candidate ? (this.secret ?? readStorage(secretKey(candidate))) : null;
     try {
-      const reply = await this.conn.request<{
-        ok: true;
-        participant_id: string;
-        scene: SceneSpec;
-        preload_runtime?: boolean;
-        secret?: string;
-      }>("join", {
+      const reply = await this.conn.request("join", {
         participant_id: this.participantId ?? stored,
         query,
         ...(secret ? { secret } : {}),
@@ -159,7 +153,7 @@ class App {
         source: string,
         records: OutboxRecord[],
       ): Promise<{ committed: number[]; refused: number[] }> =>
-        await this.conn.request<{ ok: true; committed: number[]; refused: number[] }>("client_records", {
+        await this.conn.request("client_records", {
           source,
           records,
         });

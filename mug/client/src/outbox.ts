@@ -10,7 +10,7 @@ import { RequestError } from "./connection";
 
 export interface OutboxRecord {
   seq: number;
-  kind: "step" | "episode" | "event" | "form";
+  kind: "step" | "episode" | "event"; // what the server takes from a page (mug/server/sessions/intake.py)
   payload: Record<string, unknown>;
 }
 

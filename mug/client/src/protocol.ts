@@ -113,3 +113,18 @@ export interface RuntimeSceneSpec {
   record_observations: boolean;
   hud: string | null;
 }
+
+/** A client-side game the server registered for this page (`start_game` in a client-side scene). */
+export interface BrowserGame {
+  game_id: string;
+  seed: number;
+}
+
+/** What the server answers each acknowledged event with (payloads: ./messages.ts). */
+export interface Replies {
+  join: { ok: true; participant_id: string; scene: SceneSpec; preload_runtime?: boolean; secret?: string };
+  advance: { ok: true; scene: SceneSpec };
+  start_game: { ok: true; game?: Matched & BrowserGame; waitroom?: WaitroomStatus };
+  ping: { ok: true; t: number; server_t: number };
+  client_records: { ok: true; committed: number[]; refused: number[] };
+}

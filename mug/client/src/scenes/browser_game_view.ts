@@ -3,16 +3,11 @@
 
 import { el } from "../dom";
 import type { PageStatus } from "../harness";
-import type { Json, SceneSpec } from "../protocol";
+import type { BrowserGame, Json, SceneSpec } from "../protocol";
 import type { RuntimeGameSpec, RuntimePolicySpec } from "../runtime";
 import { GameStage, gameIntro } from "./game_stage";
 import { gameContainer } from "./gym_view";
 import type { SceneContext, SceneView } from "./view";
-
-interface BrowserGame {
-  game_id: string;
-  seed: number;
-}
 
 export class BrowserGameView implements SceneView {
   private readonly container: HTMLElement;
@@ -60,8 +55,9 @@ export class BrowserGameView implements SceneView {
     const runtimeSpec = spec.runtime!;
     let game: BrowserGame;
     try {
-      game = (await this.ctx.conn.request<{ ok: true; game: BrowserGame }>("start_game", { scene_id: spec.scene_id }))
-        .game;
+      const reply = await this.ctx.conn.request("start_game", { scene_id: spec.scene_id });
+      if (!reply.game) throw new Error("the server started no game");
+      game = reply.game;
     } catch (err) {
       this.fail(`The game could not start: ${(err as Error).message}`);
       return;
@@ -124,7 +120,7 @@ export class BrowserGameView implements SceneView {
     // Requests wait while the page is offline; a timeout or a refusal is retried a few times.
     for (let attempt = 1; !this.gone; attempt++) {
       try {
-        const reply = await this.ctx.conn.request<{ ok: true; scene: SceneSpec }>("advance", {
+        const reply = await this.ctx.conn.request("advance", {
           scene_id: spec.scene_id,
           game_id: game.game_id,
           outcome,

@@ -34,7 +34,7 @@ export class GymView implements SceneView {
 
   private async start(): Promise<void> {
     try {
-      const reply = await this.ctx.conn.request<{ ok: true; game?: Matched; waitroom?: WaitroomStatus }>(
+      const reply = await this.ctx.conn.request(
         "start_game",
         { scene_id: this.spec.scene_id },
       );

@@ -49,7 +49,7 @@ export class StaticView implements SceneView {
       button.disabled = true;
       error.textContent = "";
       try {
-        const reply = await this.ctx.conn.request<{ ok: true; scene: SceneSpec }>("advance", {
+        const reply = await this.ctx.conn.request("advance", {
           scene_id: this.spec.scene_id,
           answers: collectAnswers(form),
         });

@@ -1,0 +1,22 @@
+// Generated from mug/server/messages.py by `python -m mug.server.messages`: do not edit by hand.
+// The payload of every event a page sends the server; the server validates the same fields.
+
+import type { Json } from "./protocol";
+
+export interface ClientMessages {
+  join: { participant_id?: string | null; query?: { [name: string]: string }; secret?: string | null; seen?: { game_id: string; episode: number; step: number } | null };
+  advance: { scene_id: string; answers?: { [field: string]: string | number | boolean | string[] | null }; game_id?: string; outcome?: "done" | "error" };
+  start_game: { scene_id: string };
+  action: { scene_id: string; action: Json };
+  ping: { t: number; rtt?: number | null };
+  client_event: { kind: "focus" | "blur" | "visibility" | "log" | "resize"; data?: { [key: string]: Json } };
+  client_records: { source: string; records: { seq: number; kind: "step" | "episode" | "event"; payload: { [key: string]: unknown } }[] };
+}
+
+/** Events answered with an acknowledgement (`Connection.request`). */
+export type AckedEvent = "join" | "advance" | "start_game" | "ping" | "client_records";
+/** Events sent without one (`Connection.send`). */
+export type UnackedEvent = "action" | "client_event";
+
+/** Events the server sends pages. */
+export const SERVER_EVENTS = ["scene", "frame", "game_status", "waitroom", "matched", "error", "session_replaced"] as const;
