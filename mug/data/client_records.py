@@ -20,7 +20,7 @@ from typing import Any
 from . import records as rec
 from ._json import RecordError, dumps
 
-__all__ = ["commit", "prepare"]
+__all__ = ["commit", "commit_each", "prepare"]
 
 STEP_INSERT = (
     "INSERT OR IGNORE INTO steps (game_id, episode, step, participant_id, scene_id, t, actions, "
@@ -41,15 +41,19 @@ FORM_UPSERT = (
     "first_submitted_at = MIN(forms.first_submitted_at, excluded.submitted_at), "
     "submissions = forms.submissions + 1"
 )
-_INSERTS = {"step": STEP_INSERT, "episode": EPISODE_INSERT, "event": EVENT_INSERT, "form": FORM_UPSERT}
+# A page's episode record is written once: a later one for the same episode is refused, not a replacement.
+_CLIENT_EPISODE_INSERT = EPISODE_INSERT.replace("INSERT OR REPLACE", "INSERT OR IGNORE")
+_INSERTS = {"step": STEP_INSERT, "episode": _CLIENT_EPISODE_INSERT, "event": EVENT_INSERT, "form": FORM_UPSERT}
 
 #: One prepared record: (kind, SQL parameters, digest of the record as sent).
 Prepared = tuple[str, tuple[Any, ...], str]
 
 
-def prepare(participant_id: str, record: Any, index: int) -> tuple[int, Prepared]:
+def prepare(participant_id: str, record: Any, index: int, server_time: float | None = None) -> tuple[int, Prepared]:
     """Check one outbox record ``{seq, kind, payload}``; return its seq and what to insert.
 
+    With `server_time`, an event is stored at that time and its page's time is kept in
+    ``data.page_t``; the digest is always of the record as sent, so a resend matches it.
     Raises :class:`RecordError` naming the record (``client record seq=N``) when it is invalid.
     """
     seq = record.get("seq") if isinstance(record, Mapping) else None
@@ -75,9 +79,10 @@ def prepare(participant_id: str, record: Any, index: int) -> tuple[int, Prepared
         params = rec.episode_params(payload, where)
     elif kind == "event":
         rec.check_fields(payload, rec.EVENT_FIELDS, where)
-        params = rec.event_params(
-            participant_id, payload.get("scene_id"), payload["kind"], payload.get("data", {}), payload["t"], where
-        )
+        data, t = payload.get("data", {}), payload["t"]
+        if server_time is not None:
+            data, t = {**rec.mapping(data, f"{where}.data"), "page_t": t}, server_time
+        params = rec.event_params(participant_id, payload.get("scene_id"), payload["kind"], data, t, where)
     else:
         rec.check_fields(payload, rec.FORM_FIELDS, where)
         params = rec.form_params(participant_id, payload["scene_id"], payload["answers"], payload["t"], where)
@@ -90,30 +95,72 @@ def commit(
     """Write the new records of a batch (inside the caller's transaction); returns every acknowledged seq.
 
     A seq already in the ledger with the same digest is a resend: acknowledged, not written again.
-    A seq already there with another digest, or a step whose ``(game_id, episode, step)`` is
-    already stored, raises :class:`RecordError`: the caller's transaction rolls back and nothing
-    of the batch is acknowledged.
+    A seq already there with another digest, or a step or episode already stored, raises
+    :class:`RecordError`: the caller's transaction rolls back and nothing of the batch is
+    acknowledged.
     """
-    for seq, (kind, params, digest) in prepared.items():
-        where = f"client record seq={seq}"
-        seen = conn.execute(
-            "SELECT digest FROM client_records WHERE participant_id = ? AND source = ? AND seq = ?",
-            (participant_id, source, seq),
-        ).fetchone()
-        if seen is not None:
-            if seen[0] is not None and seen[0] != digest:
-                raise RecordError(
-                    f"{where}: a different record was already stored under this number from this browser"
-                )
-            continue
-        cursor = conn.execute(_INSERTS[kind], params)
-        if kind == "step" and cursor.rowcount == 0:
-            raise RecordError(
-                f"{where}: step {params[2]} of episode {params[1]} of game {params[0]!r} is already stored"
-            )
-        conn.execute(
-            "INSERT INTO client_records (participant_id, source, seq, kind, digest, received_at) "
-            "VALUES (?,?,?,?,?,?)",
-            (participant_id, source, seq, kind, digest, now),
-        )
+    for seq, item in prepared.items():
+        _write(conn, participant_id, source, seq, item, now)
     return list(prepared)
+
+
+def commit_each(
+    conn: sqlite3.Connection,
+    participant_id: str,
+    source: str,
+    records: list[Any],
+    now: float,
+    server_time: float | None = None,
+) -> tuple[list[int], list[tuple[int | None, str]]]:
+    """Write a batch record by record (inside the caller's transaction): (acknowledged seqs, refusals).
+
+    Each record has a savepoint of its own, so a refused one (invalid, a different record under a
+    known number, a second record under one seq in the batch, a step or episode already stored)
+    leaves the others in; a refusal is ``(seq or None, why)``.
+    """
+    committed: list[int] = []
+    refused: list[tuple[int | None, str]] = []
+    digests: dict[int, str] = {}
+    for index, record in enumerate(records):
+        seq = record.get("seq") if isinstance(record, Mapping) else None
+        try:
+            seq, item = prepare(participant_id, record, index, server_time)
+            if seq in digests:
+                if digests[seq] != item[2]:
+                    raise RecordError(f"client record seq={seq}: the batch holds two different records under it")
+                continue
+            digests[seq] = item[2]
+            conn.execute("SAVEPOINT client_record")
+            try:
+                _write(conn, participant_id, source, seq, item, now)
+            except BaseException:
+                conn.execute("ROLLBACK TO client_record")
+                raise
+            finally:
+                conn.execute("RELEASE client_record")
+            committed.append(seq)
+        except RecordError as exc:
+            refused.append((seq if isinstance(seq, int) and not isinstance(seq, bool) else None, str(exc)[:300]))
+    return committed, refused
+
+
+def _write(conn: sqlite3.Connection, participant_id: str, source: str, seq: int, item: Prepared, now: float) -> None:
+    kind, params, digest = item
+    where = f"client record seq={seq}"
+    seen = conn.execute(
+        "SELECT digest FROM client_records WHERE participant_id = ? AND source = ? AND seq = ?",
+        (participant_id, source, seq),
+    ).fetchone()
+    if seen is not None:
+        if seen[0] is not None and seen[0] != digest:
+            raise RecordError(f"{where}: a different record was already stored under this number from this browser")
+        return
+    cursor = conn.execute(_INSERTS[kind], params)
+    if kind == "step" and cursor.rowcount == 0:
+        raise RecordError(f"{where}: step {params[2]} of episode {params[1]} of game {params[0]!r} is already stored")
+    if kind == "episode" and cursor.rowcount == 0:
+        raise RecordError(f"{where}: episode {params[1]} of game {params[0]!r} is already recorded")
+    conn.execute(
+        "INSERT INTO client_records (participant_id, source, seq, kind, digest, received_at) VALUES (?,?,?,?,?,?)",
+        (participant_id, source, seq, kind, digest, now),
+    )

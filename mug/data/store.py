@@ -289,6 +289,20 @@ class Store:
                 (secret_hash, ts, participant_id),
             )
 
+    def unbind_session(self, participant_id: str, t: float) -> bool:
+        """Release the participant's session from its browser: the next browser to join takes it.
+
+        Returns whether the participant was bound.
+        """
+        ts = rec.timestamp(t, "t")
+        with self._write() as conn:
+            cursor = conn.execute(
+                "UPDATE participants SET secret_hash = NULL, updated_at = ? "
+                "WHERE participant_id = ? AND secret_hash IS NOT NULL",
+                (ts, participant_id),
+            )
+            return cursor.rowcount > 0
+
     def mark_active(self, participant_id: str, t: float) -> None:
         """Note the participant's first activity (later calls keep the first time)."""
         ts = rec.timestamp(t, "t")
@@ -572,11 +586,26 @@ class Store:
         prepared: dict[int, client_records.Prepared] = {}
         for i, record in enumerate(records):
             seq, item = client_records.prepare(participant_id, record, i)
-            prepared.setdefault(seq, item)
+            if prepared.setdefault(seq, item)[2] != item[2]:
+                raise RecordError(f"client record seq={seq}: the batch holds two different records under it")
         if not prepared:
             return []
         with self._write() as conn:
             return client_records.commit(conn, participant_id, source, prepared, time.time())
+
+    def commit_client_records(
+        self, participant_id: str, records: list[Any], *, source: str, server_time: float | None = None
+    ) -> tuple[list[int], list[tuple[int | None, str]]]:
+        """:meth:`add_client_records` record by record, in one transaction: (acknowledged seqs, refusals).
+
+        What the server uses: a refused record (see `mug.data.client_records.commit_each`) does
+        not hold back the rest of its batch. With `server_time`, events are stored at that time
+        (the page's stays in ``data.page_t``).
+        """
+        rec.text(participant_id, "participant_id")
+        rec.text(source, "source", allow_empty=True)
+        with self._write() as conn:
+            return client_records.commit_each(conn, participant_id, source, records, time.time(), server_time)
 
     # -- metadata and monitoring --------------------------------------------------------------
 

@@ -27,7 +27,8 @@ Handler = Callable[[str, tuple[Any, ...]], Awaitable[Any]]
 def register(sio: socketio.AsyncServer, sessions: Sessions) -> None:
     """Attach MUG's handlers to the Socket.IO server (protocol: docs/protocol.md)."""
     limits = sessions.limits
-    budgets: dict[str, TokenBucket] = {}  # per connection
+    budgets: dict[str, TokenBucket] = {}  # per connection: every event
+    page_budgets: dict[str, TokenBucket] = {}  # per connection: client_event (each is a row)
 
     def note(sid: str | None, what: str, message: str) -> None:
         conn = sessions.by_sid.get(sid) if sid is not None else None
@@ -85,11 +86,13 @@ def register(sio: socketio.AsyncServer, sessions: Sessions) -> None:
     async def on_client_event(sid: str, args: tuple[Any, ...]) -> None:
         event = protocol.parse_client_event(args)
         pid = sessions.participant_of(sid)
-        try:
-            scene_id = (await sessions.current(pid))[1].scene_id
-        except ProtocolError:
-            scene_id = None  # finished (e.g. ended early): focus changes are still worth keeping
-        sessions.writer.event(pid, scene_id, f"client_{event.kind}", event.data)
+        budget = page_budgets.get(sid)
+        if budget is None:
+            budget = page_budgets[sid] = TokenBucket(limits.page_events_per_s, limits.page_events_burst)
+        if budget.take() > 0:  # each is a row in the data
+            raise ProtocolError(f"too many page events: more than {limits.page_events_per_s:g} a second")
+        # (None once the participant has finished, e.g. ended early: focus changes are still worth keeping)
+        sessions.writer.event(pid, sessions.scene_of.get(pid), f"client_{event.kind}", event.data)
 
     for name, handler in (
         ("join", on_join),
@@ -112,6 +115,7 @@ def register(sio: socketio.AsyncServer, sessions: Sessions) -> None:
 
     async def on_disconnect(sid: str, reason: Any = None) -> None:
         budgets.pop(sid, None)
+        page_budgets.pop(sid, None)
         try:
             await sessions.disconnect(sid)
         except Exception:

@@ -240,6 +240,22 @@ class ServerHandle:
 
         return MonitorWidget(self, interval=interval)
 
+    def unbind(self, participant_id: str) -> bool:
+        """Release a participant's session from the browser it is bound to, so the next browser that
+        opens the study with that id takes it (a participant who must change device, or an id that
+        somebody else opened first). Recorded as a ``session_unbound`` event; returns whether the
+        participant was bound."""
+        assert self.sessions is not None
+        sessions = self.sessions
+
+        async def unbind() -> bool:
+            released = await sessions.writer.call(sessions.store.unbind_session, participant_id, time.time())
+            if released:
+                sessions.writer.event(participant_id, None, "session_unbound", {})
+            return released
+
+        return asyncio.run_coroutine_threadsafe(unbind(), self._loop).result(10)
+
     def results(self) -> Results:
         return self.experiment.results()
 

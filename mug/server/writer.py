@@ -5,7 +5,9 @@ review, 10,000 refused events (each written as a row) raised a concurrent game's
 from 2-4 ms to 14-17 ms, and 500 joins raised it to 25-30 ms. Here the loop only hands a call to
 the thread (a few microseconds) and awaits the result where it needs one (a reply that
 acknowledges a write is sent after the commit). One thread keeps the calls in the order they were
-made, so a read sees every write made before it and an episode's record follows its steps.
+made, so a read sees every write made before it and an episode's record follows its steps. Events
+(`event`) are the exception: those of one loop turn are written together after it, so they may
+land after calls made later in that turn (nothing reads them back in between; `drain` writes them).
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ import sqlite3
 import time
 from typing import Any
 
+import pytest
 import socketio
 from helpers import eventually, join
 
@@ -141,9 +142,9 @@ def test_forged_exclusions_forms_and_other_players_records_are_refused_and_never
     assert server.snapshot()["exclusions"] == []
 
 
-LIMITS = mug.ClientLimits(
-    records_per_s=50, records_burst=100, bytes_per_s=50_000, bytes_burst=200_000,
-    max_record_bytes=400_000, events_per_s=20, events_burst=40,
+LIMITS = mug.ClientLimits(  # (bursts are at least one batch a page may send: 1000 records, 1 MB)
+    records_per_s=100, records_burst=1_000, bytes_per_s=500_000, bytes_burst=1_000_000,
+    max_record_bytes=1_500_000, events_per_s=20, events_burst=40,
 )  # fmt: skip
 
 
@@ -165,7 +166,7 @@ def test_a_page_flooding_records_and_events_is_slowed_then_capped_and_costs_a_fe
                     break
                 assert reply["committed"] == [r["seq"] for r in batch] and reply["refused"] == [], reply
                 seq += 30
-                assert seq <= 150, "the rate limit never applied"
+                assert seq <= 3_000, "the rate limit never applied"
             not_taken += 1
             assert reply["retry_after_s"] > 0, reply
             held = [r["seq"] for r in batch]
@@ -193,10 +194,10 @@ def test_a_page_flooding_records_and_events_is_slowed_then_capped_and_costs_a_fe
                 assert reply["committed"] == [seq], reply
                 big_seqs.append(seq)
                 seq += 1
-                assert len(big_seqs) <= 3, "the total limit never applied"
+                assert len(big_seqs) <= 10, "the total limit never applied"
             not_taken += 1
             assert reply == {"ok": True, "committed": [], "refused": [seq]}
-            assert len(big_seqs) == 2  # ~30 KB + 2 x 150 KB stored; one more would pass 400 KB
+            assert 3 <= len(big_seqs) <= 9  # the rate's records (~0.3 MB) and 150 KB each, up to 1.5 MB
             assert send(client, "flood-outbox", big) == {"ok": True, "committed": [], "refused": [seq]}
             not_taken += 1
             assert query(exp, "SELECT COUNT(*) FROM steps WHERE step = ?", seq) == [(0,)]
@@ -296,15 +297,24 @@ def test_a_batch_refused_for_its_rate_is_taken_after_the_time_the_server_gives()
     from mug.server.sessions.intake import ClientLimits, Quota
 
     now = [100.0]  # the quota's clock, moved by the test
-    limits = ClientLimits(records_per_s=2, records_burst=10, bytes_per_s=1000, bytes_burst=1000)
+    limits = ClientLimits(records_per_s=2, records_burst=1_000, bytes_per_s=1_000_000, bytes_burst=1_000_000)
     quota = Quota(limits, clock=lambda: now[0])
-    assert quota.admit(5, 1000) == (None, 0.0)
-    problem, retry = quota.admit(5, 500)  # the bytes are spent; the records are not
+    assert quota.admit(5, 1_000_000) == (None, 0.0)
+    problem, retry = quota.admit(5, 500_000)  # the bytes are spent; the records are not
     assert problem is not None and retry == 0.5
     now[0] += 0.499
-    assert quota.admit(5, 500)[0] is not None  # not yet: and asking again costs nothing
+    assert quota.admit(5, 500_000)[0] is not None  # not yet: and asking again costs nothing
     now[0] += 0.001
-    assert quota.admit(5, 500) == (None, 0.0)
+    assert quota.admit(5, 500_000) == (None, 0.0)
+
+
+def test_limits_smaller_than_one_batch_a_page_may_send_are_refused() -> None:
+    from mug.server.sessions.intake import ClientLimits
+
+    with pytest.raises(ValueError, match="records_burst must be at least 1000"):
+        ClientLimits(records_burst=10)
+    with pytest.raises(ValueError, match="bytes_burst must be at least 1000000"):
+        ClientLimits(bytes_burst=1000)
 
 
 def test_a_second_browsers_records_are_stored_not_dropped_as_duplicates(tmp_path) -> None:
@@ -352,3 +362,31 @@ def test_a_second_browsers_records_are_stored_not_dropped_as_duplicates(tmp_path
         finally:
             second.disconnect()
             first.disconnect()
+
+
+def test_a_resent_event_is_acknowledged_and_a_finished_games_record_is_closed(tmp_path) -> None:
+    exp = Experiment("closed", [browser_scene("g"), StaticScene().scene("after")], data_dir=tmp_path)
+    with exp.serve() as server:
+        client = connect(server, "tidy")
+        try:
+            game = client.call("start_game", {"scene_id": "g"})["game"]
+            event = {"seq": 0, "kind": "event", "payload": {
+                "scene_id": "g", "kind": "clock_behind", "data": {"game_id": game["game_id"]}, "t": 1.0,
+            }}  # fmt: skip
+            assert send(client, "tidy-outbox", [event]) == {"ok": True, "committed": [0], "refused": []}
+            # Its acknowledgement was lost: the page sends it again, and it is acknowledged, not refused.
+            assert send(client, "tidy-outbox", [event]) == {"ok": True, "committed": [0], "refused": []}
+            records = [{"seq": i + 1, "kind": "step", "payload": step(game["game_id"], i + 1)} for i in range(3)]
+            records.append({"seq": 4, "kind": "episode", "payload": episode_record(game["game_id"], game["seed"], 3)})
+            assert send(client, "tidy-outbox", records)["committed"] == [1, 2, 3, 4]
+            rewrite = {"seq": 5, "kind": "episode", "payload": episode_record(game["game_id"], game["seed"], 3)}
+            rewrite["payload"]["returns"] = {"player": 1e9}
+            assert send(client, "tidy-outbox", [rewrite])["refused"] == [5]  # an episode is recorded once
+            client.call("advance", {"scene_id": "g", "game_id": game["game_id"], "outcome": "done"})
+            late = {"seq": 6, "kind": "step", "payload": step(game["game_id"], 4)}
+            assert send(client, "tidy-outbox", [late])["refused"] == [6]  # the completed game is closed
+        finally:
+            client.disconnect()
+    assert list(exp.results().games["outcome"]) == ["completed"]
+    assert len(exp.results().steps) == 3
+    assert query(exp, "SELECT COUNT(*) FROM events WHERE kind = 'clock_behind'") == [(1,)]

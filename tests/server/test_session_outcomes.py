@@ -90,3 +90,55 @@ def test_a_single_player_away_too_long_gets_a_completion_code(tmp_path) -> None:
             assert len(back.scene["completion_code"]) == 10
         finally:
             back.disconnect()
+
+
+def test_a_session_binds_to_the_secret_the_page_made_and_a_researcher_can_release_it(tmp_path) -> None:
+    exp = Experiment("bound", [StartScene().scene("a"), StaticScene().scene("b")], data_dir=tmp_path)
+    page_secret = "p" * 43  # what a page makes and keeps before its first join
+    with exp.serve() as server:
+        first = socketio.Client(reconnection=False)
+        first.connect(server.url, transports=["websocket"], socketio_path="socket.io")
+        other = socketio.Client(reconnection=False)
+        other.connect(server.url, transports=["websocket"], socketio_path="socket.io")
+        try:
+            reply = first.call("join", {"query": {"participant": "kim"}, "secret": page_secret})
+            assert reply["ok"] and "secret" not in reply  # bound to the page's own secret: nothing to lose
+            # The first join's reply may be lost: the same page joins again with what it kept.
+            again = first.call("join", {"query": {"participant": "kim"}, "secret": page_secret})
+            assert again["ok"], again
+            refused = other.call("join", {"query": {"participant": "kim"}, "secret": "q" * 43})
+            assert refused["ok"] is False and refused["refused"] == "open_elsewhere"
+            assert server.unbind("kim") is True
+            taken = other.call("join", {"query": {"participant": "kim"}, "secret": "q" * 43})
+            assert taken["ok"], taken  # the next browser takes the released session
+            assert server.unbind("nobody") is False
+        finally:
+            first.disconnect()
+            other.disconnect()
+    events = exp.results(include_idle=True).events
+    assert list(events[events["kind"] == "session_unbound"]["participant_id"]) == ["kim"]
+
+
+def test_a_game_cut_by_a_clean_stop_is_announced_when_its_player_returns(tmp_path) -> None:
+    exp = Experiment("restart", [StartScene().scene("s"), walk_scene(length=100_000)], data_dir=tmp_path)
+    with exp.serve() as server:
+        client = connect(server, "sam")
+        client.call("advance", {"scene_id": "s"})
+        frames: list[dict] = []
+        client.on("frame", frames.append)
+        assert client.call("start_game", {"scene_id": "walk"})["ok"]
+        eventually(lambda: len(frames) >= 10)
+        url = server.url
+    client.disconnect()
+    assert list(exp.results().games["outcome"]) == ["aborted"]
+    with exp.serve(port=int(url.rsplit(":", 1)[1].strip("/"))) as server:
+        back = connect(server, "sam")
+        try:
+            assert back.scene["scene_id"] == "walk" and "server restarted" in back.scene["notice"]
+            assert back.scene["game"] is None  # on_interrupt="restart": the game starts over
+        finally:
+            back.disconnect()
+    events = exp.results().events
+    notice = events[events["kind"] == "game_interrupted_notice"]
+    assert len(notice) == 1 and notice.iloc[0]["data.on_interrupt"] == "restart"
+    assert "steps_lost" not in set(events["kind"])  # a clean stop commits every step

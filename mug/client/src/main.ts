@@ -15,8 +15,9 @@ import type { SceneContext, SceneView } from "./scenes/view";
 const ID_PARAMS = ["participant", "participant_id", "PROLIFIC_PID", "workerId", "subject_id"];
 const PING_INTERVAL_MS = 3000;
 const STORAGE_KEY = `mug:participant:${window.location.pathname}`;
-/** Where this browser keeps a participant's session secret (shared by its tabs; see mug/server/sessions/binding.py). */
-const secretKey = (participantId: string): string => `mug:secret:${window.location.pathname}:${participantId}`;
+/** Where this browser keeps its session secret: made here before the first join, shared by the
+ * browser's tabs, presented on every join (see mug/server/sessions/binding.py). */
+const SECRET_KEY = `mug:secret:${window.location.pathname}`;
 
 class App {
   private readonly harness: Harness = createHarness();
@@ -27,8 +28,10 @@ class App {
   private participantId: string | null = null;
   private replaced = false;
   private secret: string | null = null; // this page's copy, for when storage is blocked
-  /** The last frame of a server-run game shown: sent on a rejoin so the server knows what was seen. */
-  private seen: { game_id: string; episode: number; step: number } | null = null;
+  /** The last frame of a server-run game shown: sent on a rejoin so the server knows what was seen.
+   * Kept in session storage too, so a reload while the server is away still reports it. */
+  private seen: { game_id: string; episode: number; step: number } | null = readSeen();
+  private seenSaved = 0;
   private outbox: Outbox | null = null;
   private runtime: PyodideRuntime | null = null;
   private readonly version: string = readConfig().version ?? "";
@@ -49,6 +52,14 @@ class App {
       this.seen = { game_id: frame.game_id, episode: frame.episode, step: frame.step };
       this.view?.frame?.(frame);
     });
+    // Saved when the page goes away and every second (not every frame: storage writes are synchronous).
+    window.addEventListener("pagehide", () => saveSeen(this.seen));
+    window.setInterval(() => {
+      if (this.seen && this.seen.step !== this.seenSaved) {
+        this.seenSaved = this.seen.step;
+        saveSeen(this.seen);
+      }
+    }, 1000);
     socket.on("game_status", (status: GameStatus) => this.view?.status?.(status));
     socket.on("waitroom", (status: WaitroomStatus) => this.view?.waitroom?.(status));
     socket.on("matched", (info: Matched) => this.view?.matched?.(info));
@@ -98,20 +109,23 @@ class App {
     } catch {
       stored = null; // storage can be blocked; the id in the URL still resumes the session
     }
-    const candidate = ID_PARAMS.map((name) => params.get(name)).find((v) => v) ?? this.participantId ?? stored;
-    const secret = candidate ? (this.secret ?? readStorage(secretKey(candidate))) : null;
+    // Made and kept before it is ever sent: a join whose reply is lost cannot leave this browser
+    // without the secret its session was bound to.
+    this.secret ??= readStorage(SECRET_KEY) ?? newSecret();
+    writeStorage(SECRET_KEY, this.secret);
+    const secret = this.secret;
     try {
       const reply = await this.conn.request("join", {
         participant_id: this.participantId ?? stored,
         query,
-        ...(secret ? { secret } : {}),
+        secret,
         ...(this.seen ? { seen: this.seen } : {}),
       });
       this.participantId = reply.participant_id;
       if (reply.secret) {
-        this.secret = reply.secret;
-        writeStorage(secretKey(reply.participant_id), reply.secret);
-      } else if (secret) this.secret = secret;
+        this.secret = reply.secret; // (the server makes one only for a client that sent none)
+        writeStorage(SECRET_KEY, reply.secret);
+      }
       this.remember(reply.participant_id, params);
       this.harness.participantId = reply.participant_id;
       this.harness.connected = true;
@@ -224,6 +238,38 @@ class App {
     else if (spec.runtime) this.view = new BrowserGameView(spec, ctx);
     else this.view = new GymView(spec, ctx);
     window.scrollTo(0, 0);
+  }
+}
+
+/** 32 random bytes as URL-safe text (the server accepts 16-128 of A-Z a-z 0-9 _ -). */
+function newSecret(): string {
+  const bytes = new Uint8Array(32);
+  crypto.getRandomValues(bytes);
+  return btoa(String.fromCharCode(...bytes)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+}
+
+const SEEN_KEY = `mug:seen:${window.location.pathname}`;
+
+function readSeen(): { game_id: string; episode: number; step: number } | null {
+  try {
+    const seen = JSON.parse(window.sessionStorage.getItem(SEEN_KEY) ?? "null") as unknown;
+    if (seen && typeof seen === "object") {
+      const s = seen as { game_id?: unknown; episode?: unknown; step?: unknown };
+      if (typeof s.game_id === "string" && Number.isInteger(s.episode) && Number.isInteger(s.step)) {
+        return { game_id: s.game_id, episode: s.episode as number, step: s.step as number };
+      }
+    }
+  } catch {
+    // unreadable or blocked: nothing seen
+  }
+  return null;
+}
+
+function saveSeen(seen: { game_id: string; episode: number; step: number } | null): void {
+  try {
+    if (seen) window.sessionStorage.setItem(SEEN_KEY, JSON.stringify(seen));
+  } catch {
+    // blocked: the page's memory still has it until a reload
   }
 }
 

@@ -2,12 +2,12 @@
 
 The participant id in the URL used to be the only credential: opening ``/?participant=<A's id>``
 in another browser silently took over A's live session (played A's agent, submitted A's forms,
-read A's completion code). Now the server issues a random secret at a participant's first join;
-the page keeps it (browser storage, shared by the tabs of one browser) and presents it on every
-join. The store keeps only its SHA-256. A join without the right secret is refused with a page
-saying the study is open elsewhere, unless the researcher allows a deliberate device switch
-(``Experiment(allow_device_switch=True)``), in which case the new browser is given a new secret
-and the old one's no longer works.
+read A's completion code). Now a session is bound at its first join to a random secret that the
+page keeps (browser storage, shared by the tabs of one browser; the page makes it before it first
+joins, or the server issues one to a client that sends none) and presents on every join. The
+store keeps only its SHA-256. A join without the right secret is refused with a page saying the
+study is open elsewhere, unless the researcher allows a deliberate device switch
+(``Experiment(allow_device_switch=True)``): then the new browser's secret replaces the old one's.
 """
 
 from __future__ import annotations
@@ -35,19 +35,26 @@ def digest(secret: str) -> str:
 
 @dataclass(frozen=True)
 class Decision:
-    """Whether a join may take the session, and whether the page gets a (new) secret."""
+    """Whether a join may take the session; which secret to bind it to now; whether to send that back."""
 
     allowed: bool
-    issue: bool = False  # the page is given a new secret
-    switched: bool = False  # ... because the researcher allows a move to another browser
+    bind: str | None = None  # bind the session to this secret now (None: it stays as it is)
+    issued: bool = False  # `bind` was made by the server (the page sent none): the reply carries it
+    switched: bool = False  # another browser took the session (the researcher allows device switches)
 
 
 def decide(stored_hash: str | None, presented: str | None, allow_device_switch: bool) -> Decision:
-    """The binding rule: no secret yet binds to this browser; the right one passes; else refuse or switch."""
-    if stored_hash is None:
-        return Decision(True, issue=True)
-    if presented is not None and hmac.compare_digest(digest(presented), stored_hash):
+    """The binding rule: the first browser binds the session; the right secret passes; else refuse or switch.
+
+    Pages make their secret themselves and keep it before their first join, so a reply lost on the
+    way cannot leave a page without the secret its session is bound to; a client that sends none
+    (a script) is given one.
+    """
+    if presented is not None and stored_hash is not None and hmac.compare_digest(digest(presented), stored_hash):
         return Decision(True)
-    if allow_device_switch:
-        return Decision(True, issue=True, switched=True)
-    return Decision(False)
+    if stored_hash is not None and not allow_device_switch:
+        return Decision(False)
+    switched = stored_hash is not None
+    if presented is not None:
+        return Decision(True, bind=presented, switched=switched)
+    return Decision(True, bind=new_secret(), issued=True, switched=switched)

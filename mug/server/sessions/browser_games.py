@@ -16,13 +16,13 @@ import time
 import uuid
 from typing import Any
 
-from mug.data import ParticipantRecord, RecordError
+from mug.data import ParticipantRecord
 from mug.data.results import POLICY_PREFIX
 from mug.policies import policy_label
 from mug.scenes import GymScene
 from mug.server.protocol import Advance, ClientRecords, ProtocolError
 from mug.server.sessions import intake
-from mug.server.sessions.intake import ClientLimits, Quota
+from mug.server.sessions.intake import ClientLimits, Quota, TokenBucket
 from mug.server.sessions.refusals import Refusals
 from mug.server.writer import StoreWriter
 
@@ -38,6 +38,8 @@ class BrowserGames:
         self.refusals = refusals
         self.limits = limits
         self._quotas: dict[str, Quota] = {}
+        # What every page together may send: what the one database thread can take.
+        self._everyone = TokenBucket(limits.server_records_per_s, limits.server_records_burst)
 
     async def _record(self, pid: str) -> ParticipantRecord | None:
         return await self.writer.call(self.store.get_participant, pid)
@@ -68,7 +70,7 @@ class BrowserGames:
             a: pid if a in humans else f"{POLICY_PREFIX}{policy_label(p)}" for a, p in scene.policy_mapping.items()
         }
         scene_id = scene.scene_id or ""
-        self.writer.submit(self.store.start_game, game["game_id"], scene_id, "client_pyodide", roster, seed, now)
+        await self.writer.call(self.store.start_game, game["game_id"], scene_id, "client_pyodide", roster, seed, now)
         games[scene.scene_id or ""] = game
         ids = [*(data.get("browser_game_ids") or []), game["game_id"]]
         await self.writer.call(
@@ -91,7 +93,7 @@ class BrowserGames:
             return "error"
         problem = await self.verify(game_id, scene.num_episodes)
         if problem is None:
-            await self.writer.call(self.store.end_game, game_id, "completed", time.time())
+            await self._completed(pid, game_id)
             return "completed"
         await self.writer.call(self.store.end_game, game_id, "unverified", time.time())
         self.writer.event(pid, scene.scene_id, "game_unverified", {"game_id": game_id, "reason": problem})
@@ -109,9 +111,9 @@ class BrowserGames:
         """
         progress = await self.writer.call(self.store.game_progress, game_id)
         episodes = progress["episodes"]
-        done = [e for e in episodes if e["outcome"] == "completed"]
-        if len(done) < num_episodes:
-            return f"{len(done)} of {num_episodes} episodes are recorded as completed"
+        numbers = [e["episode"] for e in episodes if e["outcome"] == "completed"]
+        if numbers != list(range(1, num_episodes + 1)):
+            return f"episodes {numbers} are recorded as completed; the scene plays 1 to {num_episodes}"
         for e in episodes:
             if e["num_steps"] < 1:
                 return f"episode {e['episode']} is recorded with no steps"
@@ -130,7 +132,7 @@ class BrowserGames:
         quota = self._quotas.get(pid)
         if quota is None:
             quota = self._quotas[pid] = Quota(self.limits)
-        problem, retry = quota.admit(len(batch.records), batch.size)
+        problem, retry = quota.admit(len(batch.records), batch.size, self._everyone)
         if problem is not None and retry > 0:
             self.refusals.note(pid, None, "client_records", problem)
             return {"ok": False, "error": problem, "retry_after_s": retry}
@@ -140,12 +142,18 @@ class BrowserGames:
             self.refusals.note(pid, None, "client_records", problem)
             seqs = [r.get("seq") for r in batch.records if isinstance(r, dict)]
             return {"committed": [], "refused": [s for s in seqs if isinstance(s, int)]}
-        own_games = set(data.get("browser_game_ids") or [])
-        accepted, refused = intake.screen(batch.records, own_games, time.time())
+        # Records for a game already completed are refused: its record may not change afterwards.
+        open_games = set(data.get("browser_game_ids") or []) - set(data.get("completed_games") or [])
+        accepted, refused = intake.screen(batch.records, open_games)
         for item in accepted:
             if item["kind"] == "episode":
                 item["payload"] = {**item["payload"], "participant_ids": [pid]}
-        committed = await self._commit(pid, batch.source, accepted, refused)
+        committed: list[int] = []
+        if accepted:
+            committed, failed = await self.writer.call(
+                self.store.commit_client_records, pid, accepted, source=batch.source, server_time=time.time()
+            )
+            refused += [{"seq": seq, "error": error} for seq, error in failed]
         if committed:  # (roughly: the batch's size in proportion to the records committed)
             quota.stored_bytes(batch.size * len(committed) // max(1, len(batch.records)))
         for item in refused:
@@ -156,31 +164,21 @@ class BrowserGames:
             await self._recheck(pid, game_id, pending[game_id])
         return {"committed": committed, "refused": [r["seq"] for r in refused if isinstance(r["seq"], int)]}
 
-    async def _commit(
-        self, pid: str, source: str, accepted: list[dict[str, Any]], refused: list[dict[str, Any]]
-    ) -> list[int]:
-        """Commit the accepted records; one bad record refuses a batch, so then they go one by one."""
-        if not accepted:
-            return []
-        try:
-            return await self.writer.call(self.store.add_client_records, pid, accepted, source=source)
-        except (ValueError, TypeError):
-            committed: list[int] = []
-            for item in accepted:
-                try:
-                    committed += await self.writer.call(self.store.add_client_records, pid, [item], source=source)
-                except (RecordError, ValueError, TypeError) as exc:
-                    refused.append({"seq": item.get("seq"), "error": str(exc)[:300]})
-            return committed
-
     async def _recheck(self, pid: str, game_id: str, num_episodes: int) -> None:
         """An unverified game's records kept arriving: once whole, it is completed after all."""
         if await self.verify(game_id, num_episodes) is not None:
             return
+        await self._completed(pid, game_id)
+        self.writer.event(pid, None, "game_verified", {"game_id": game_id})
+
+    async def _completed(self, pid: str, game_id: str) -> None:
+        """Record the game completed; from now on its records are closed to the page."""
         now = time.time()
         await self.writer.call(self.store.end_game, game_id, "completed", now)
-        self.writer.event(pid, None, "game_verified", {"game_id": game_id})
         record = await self._record(pid)
-        pending = dict((record.data.get("unverified_games") or {}) if record else {})
+        data = record.data if record else {}
+        pending = dict(data.get("unverified_games") or {})
         pending.pop(game_id, None)
-        await self.writer.call(self.store.update_participant_data, pid, {"unverified_games": pending}, now)
+        done = [*(data.get("completed_games") or []), game_id]
+        update = {"unverified_games": pending, "completed_games": done}
+        await self.writer.call(self.store.update_participant_data, pid, update, now)

@@ -22,6 +22,9 @@ from typing import Any
 
 __all__ = ["PAGE_EVENT_KINDS", "PAGE_RECORD_KINDS", "ClientLimits", "Quota", "TokenBucket", "screen"]
 
+#: The most a page may send in one `client_records` batch (mug.server.messages).
+MAX_BATCH_RECORDS = 1_000
+MAX_BATCH_BYTES = 1_000_000
 #: Record kinds a page's outbox may send.
 PAGE_RECORD_KINDS = ("step", "episode", "event")
 #: Event kinds the browser runtime records (mug/client/src/runtime).
@@ -41,6 +44,11 @@ class ClientLimits:
         max_record_bytes: bytes of outbox records one participant may store in all.
         events_per_s / events_burst: Socket.IO events per second on one connection (actions,
             pings, focus changes...); more are refused without being handled.
+        page_events_per_s / page_events_burst: of those, focus/visibility/log events (each is a
+            row in the data) per second on one connection.
+        server_records_per_s / server_records_burst: outbox records per second from every page
+            together: about what the server's one database thread takes with room to spare
+            (~7,700 step records a second measured here), so no crowd of pages can fill it.
     """
 
     records_per_s: float = 2_000
@@ -50,12 +58,25 @@ class ClientLimits:
     max_record_bytes: int = 500_000_000
     events_per_s: float = 200
     events_burst: float = 1_000
+    page_events_per_s: float = 5
+    page_events_burst: float = 50
+    server_records_per_s: float = 6_000
+    server_records_burst: float = 30_000
 
     def __post_init__(self) -> None:
         for name in self.__dataclass_fields__:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
                 raise ValueError(f"ClientLimits: {name} must be a positive number, got {value!r}")
+        # A burst smaller than one batch a page may send would refuse that batch for good.
+        for name, least in (
+            ("records_burst", MAX_BATCH_RECORDS),
+            ("server_records_burst", MAX_BATCH_RECORDS),
+            ("bytes_burst", MAX_BATCH_BYTES),
+            ("max_record_bytes", MAX_BATCH_BYTES),
+        ):
+            if getattr(self, name) < least:
+                raise ValueError(f"ClientLimits: {name} must be at least {least} (one batch a page may send)")
 
 
 class TokenBucket:
@@ -96,7 +117,7 @@ class Quota:
         self.bytes = TokenBucket(limits.bytes_per_s, limits.bytes_burst, clock)
         self.stored = 0
 
-    def admit(self, count: int, size: int) -> tuple[str | None, float]:
+    def admit(self, count: int, size: int, everyone: TokenBucket | None = None) -> tuple[str | None, float]:
         """Whether a batch of `count` records, `size` bytes, may be taken: (problem, retry after s).
 
         Both rates are checked before either is charged, so a refused batch costs nothing and
@@ -104,7 +125,7 @@ class Quota:
         """
         if self.stored + size > self.limits.max_record_bytes:
             return f"this participant's records reached the limit of {self.limits.max_record_bytes} bytes", 0.0
-        wait = max(self.records.wait(count), self.bytes.wait(size))
+        wait = max(self.records.wait(count), self.bytes.wait(size), everyone.wait(count) if everyone else 0.0)
         if wait == float("inf"):
             return f"a batch of {count} records and {size} bytes is larger than the limit allows at once", 0.0
         if wait > 0:
@@ -112,6 +133,8 @@ class Quota:
             return "records arrive faster than this server takes them; the page retries", retry
         self.records.take(count)
         self.bytes.take(size)
+        if everyone is not None:
+            everyone.take(count)
         return None, 0.0
 
     def stored_bytes(self, size: int) -> None:
@@ -119,13 +142,10 @@ class Quota:
         self.stored += size
 
 
-def screen(
-    records: list[Any], own_games: set[str], now: float
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def screen(records: list[Any], own_games: set[str]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Split a batch into records a page may send and refusals ``{seq, error}``.
 
-    Accepted events get the server's time `now` as their time (the page's stays in ``data.page_t``).
-    The store checks the rest of each record's shape.
+    The store checks the rest of each record's shape (and stores events at the server's time).
     """
     accepted: list[dict[str, Any]] = []
     refused: list[dict[str, Any]] = []
@@ -134,15 +154,8 @@ def screen(
         problem = _problem(item, own_games)
         if problem:
             refused.append({"seq": seq, "error": problem})
-            continue
-        if item["kind"] == "event":
-            payload = dict(item["payload"])
-            data = payload.get("data")
-            if isinstance(data, dict):
-                payload["data"] = {**data, "page_t": payload.get("t")}
-            payload["t"] = now
-            item = {**item, "payload": payload}
-        accepted.append(item)
+        else:
+            accepted.append(item)
     return accepted, refused
 
 

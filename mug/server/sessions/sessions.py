@@ -89,6 +89,8 @@ class Sessions:
         self.rtt_ms: dict[str, float] = {}
         self.notices: dict[str, str] = {}
         self.active: set[str] = set()  # participants known to have done something (see mark_active)
+        self.scene_of: dict[str, str | None] = {}  # the scene each connected participant is in (for client events)
+        self.closing = False  # the server is stopping: no new joins or games
         self._background: set[asyncio.Task[None]] = set()
         # Env work of every game runs here (see mug/server/games/game.py for the concurrency model).
         self.executor = ThreadPoolExecutor(max_workers=min(8, 2 * (os.cpu_count() or 1)), thread_name_prefix="mug-env")
@@ -133,7 +135,11 @@ class Sessions:
         current = self.by_sid.get(sid)
         if current is not None and current.participant_id != pid:
             raise ProtocolError("this connection already belongs to another participant; reconnect to switch")
+        if self.closing:
+            raise ProtocolError("the server is stopping; try again in a moment")
         record, decision, secret, entered = await self.writer.call(self._admit, pid, join, time.time())
+        if not self.sio.manager.is_connected(sid, "/"):
+            return {"ok": False, "error": "the connection closed while joining"}  # (its disconnect ran already)
         if not decision.allowed:
             # Another browser holds this session: recorded (as a refusal, so a flood is one row).
             self.refusals.note(pid, sid, "join", "open elsewhere: this browser does not hold the session's secret")
@@ -150,6 +156,7 @@ class Sessions:
             await self.sio.disconnect(old_sid)
         self.by_sid[sid] = Connection(sid, pid)
         self.sid_of[pid] = sid
+        self.scene_of[pid] = None if "terminal" in record.data else record.scene_id
         if record.active_at is not None:
             self.active.add(pid)
         await self.sio.enter_room(sid, _room(pid))
@@ -187,10 +194,9 @@ class Sessions:
         decision = binding.decide(record.secret_hash, join.secret, self.experiment.allow_device_switch)
         if not decision.allowed:
             return record, decision, None, False
-        secret = None
-        if decision.issue:
-            secret = binding.new_secret()
-            self.store.bind_secret(pid, binding.digest(secret), now)
+        secret = decision.bind if decision.issued else None
+        if decision.bind is not None:
+            self.store.bind_secret(pid, binding.digest(decision.bind), now)
         index = min(record.scene_index, len(self.experiment.scenes) - 1)
         scene = self.experiment.scenes[index]
         enter = "terminal" not in record.data and (record.scene_id is None or record.status == "active")
@@ -209,6 +215,7 @@ class Sessions:
             return  # an older page of a participant who has a newer one
         del self.sid_of[pid]
         self.rtt_ms.pop(pid, None)
+        self.scene_of.pop(pid, None)
         game = self._game(pid)
         if game is not None:
             game.connection_lost(pid)
@@ -249,6 +256,12 @@ class Sessions:
             lost["seen"] = [seen.episode, seen.step]
             if (seen.episode, seen.step) > committed:
                 self.writer.event(pid, interrupted.get("scene_id"), "steps_lost", lost)
+        elif interrupted.get("crashed", True):
+            # The page cannot say what it showed (it was closed or reloaded meanwhile): at most the
+            # steps of one commit interval past the last committed one can have been lost.
+            lost["seen"] = None
+            lost["at_most_s"] = self.recorder.interval_s
+            self.writer.event(pid, interrupted.get("scene_id"), "steps_lost", lost)
         scene = self.experiment.scenes[index]
         if not isinstance(scene, GymScene) or scene.scene_id != interrupted.get("scene_id"):
             return None
@@ -314,12 +327,14 @@ class Sessions:
             "continue": None,
             "redirect_url": None,
         }
+        self.scene_of[pid] = None
         await self.writer.call(self.store.complete_participant, pid, None, now)
         await self.writer.call(self.store.update_participant_data, pid, {"terminal": spec}, now)
         return spec
 
     async def _enter(self, pid: str, index: int) -> None:
         scene = self.experiment.scenes[index]
+        self.scene_of[pid] = scene.scene_id
         now = time.time()
         await self.writer.call(self.store.enter_scene, pid, index, scene.scene_id or "", scene.scene_type, now)
         if isinstance(scene, EndScene):
@@ -397,6 +412,8 @@ class Sessions:
 
     async def start_game(self, sid: str, scene_id: str) -> dict[str, Any]:
         pid = self.participant_of(sid)
+        if self.closing:
+            raise ProtocolError("the server is stopping; try again in a moment")
         _, scene = await self.current(pid)
         if scene.scene_id != scene_id or not isinstance(scene, GymScene):
             raise ProtocolError(f"cannot start a game in {scene_id!r}: the participant is in {scene.scene_id!r}")
@@ -481,8 +498,10 @@ class Sessions:
     async def client_records(self, sid: str, batch: ClientRecords) -> dict[str, Any]:
         """Commit a batch from the page's outbox; the reply acknowledges what is committed."""
         pid = self.participant_of(sid)
-        self.mark_active(pid)
-        return await self.browser_games.records(pid, batch)
+        reply = await self.browser_games.records(pid, batch)
+        if reply.get("committed"):
+            self.mark_active(pid)
+        return reply
 
     def action(self, sid: str, scene_id: str, action: Any) -> None:
         pid = self.participant_of(sid)
@@ -566,11 +585,21 @@ class Sessions:
         await self.sio.emit(event, payload, room=_room(pid))
 
     async def shutdown(self) -> None:
+        self.closing = True
         for room in self.waitrooms.values():
             room.close()
-        for game in list(self.games.values()):
+        cut = list(self.games.values())
+        for game in cut:
             await game.cancel()
         self.games.clear()
+        # Their players are told, and the scene's on_interrupt applies, when they come back to the
+        # next server (as after a crash; nothing of these games was lost: it stopped cleanly).
+        now = time.time()
+        for game in cut:
+            where = {"game_id": game.game_id, "scene_id": game.scene.scene_id, "episode": game.episode}
+            for pid in game.participant_ids:
+                note = {**where, "step": game.step, "crashed": False}
+                self.writer.submit(self.store.update_participant_data, pid, {"interrupted_game": note}, now)
         if self.processes is not None:
             await self.processes.stop()
         await self.recorder.close()
