@@ -30,8 +30,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("mug.server")
 
-# Payloads past this close the sender's connection at the Engine.IO layer; each event has a much
-# smaller limit of its own (protocol.MAX_SIZE) that gets an error reply instead.
+# A message past this closes the sender's connection at the transport; each event has its own limit
+# (mug.server.messages), answered with an error, and the largest of them fits under this one.
 MAX_MESSAGE_BYTES = 1_100_000  # client_records (1,000,000 B of JSON, the largest event) + framing, 10% spare
 
 
