@@ -12,6 +12,7 @@ import socketio
 from envs import walk_scene
 from helpers import hold_key_for_steps, wait_for
 from test_client_side import duel_scene
+from test_resume_and_robustness import start_game
 
 from mug import CompletionCodeScene, Experiment, StartScene
 
@@ -20,18 +21,11 @@ def _experiment(game, **options) -> Experiment:
     return Experiment("bound", [StartScene().scene("hello"), game, CompletionCodeScene().scene("end")], **options)
 
 
-def _into_game(page) -> None:
-    wait_for(page, "m.sceneId === 'hello' && m.status === 'ready'")
-    page.get_by_test_id("continue").click()
-    wait_for(page, "m.status === 'waiting_start'")
-    page.get_by_test_id("start-game").click()
-
-
 def test_another_browser_with_the_same_id_is_told_the_study_is_open_elsewhere(serve, participant) -> None:
     exp = _experiment(walk_scene(length=100_000))
     server = serve(exp)
     owner = participant(server.url + "?participant=alice")
-    _into_game(owner)
+    start_game(owner)
     wait_for(owner, "m.status === 'running' && m.step > 5")
 
     intruder = participant(server.url + "?participant=alice")  # another browser (a context of its own)
@@ -69,7 +63,7 @@ def test_a_participant_who_continues_in_another_browser_keeps_every_step(serve, 
     exp = _experiment(duel_scene("random", length=300), allow_device_switch=True)
     server = serve(exp)
     first = participant(server.url + "?participant=bob")
-    _into_game(first)
+    start_game(first)
     wait_for(first, "m.status === 'running' && m.outbox.acked >= 40", timeout=60_000)
 
     second = participant(server.url + "?participant=bob")
