@@ -13,16 +13,17 @@ from typing import TYPE_CHECKING, Any
 import tornado.httpserver
 import tornado.netutil
 
+from mug._bundle import client_dist
 from mug.data import Store
 from mug.server import heap
-from mug.server.app import client_dist, make_app
-from mug.server.assets import RuntimeFiles
-from mug.server.events import register
 from mug.server.games.processes.parent import GameProcesses
 from mug.server.sessions.intake import ClientLimits
 from mug.server.sessions.sessions import Sessions
-from mug.server.transport import DirectSocketServer
 from mug.server.urls import participant_urls
+from mug.server.web.app import make_app
+from mug.server.web.assets import RuntimeFiles
+from mug.server.web.events import register
+from mug.server.web.transport import DirectSocketServer
 
 if TYPE_CHECKING:
     from mug.data import Results
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("mug.server")
 
 # A message past this closes the sender's connection at the transport; each event has its own limit
-# (mug.server.messages), answered with an error, and the largest of them fits under this one.
+# (mug.server.web.messages), answered with an error, and the largest of them fits under this one.
 MAX_MESSAGE_BYTES = 1_100_000  # client_records (1,000,000 B of JSON, the largest event) + framing, 10% spare
 
 
@@ -256,8 +257,9 @@ class ServerHandle:
 
         return asyncio.run_coroutine_threadsafe(unbind(), self._loop).result(10)
 
-    def results(self) -> Results:
-        return self.experiment.results()
+    def results(self, *, include_idle: bool = False) -> Results:
+        """The experiment's data so far (see `Experiment.results`)."""
+        return self.experiment.results(include_idle=include_idle)
 
     def __enter__(self) -> ServerHandle:
         return self

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import cache
 
-from mug.server.app import ClientNotBuiltError, client_dist
+from mug._bundle import ClientNotBuiltError, client_dist
 
 
 @cache

@@ -130,7 +130,7 @@ class SiteServer:
     """
 
     def __init__(self, root: Path) -> None:
-        from mug.server.app import build_version
+        from mug.server.web.app import build_version
 
         self.root = root
         self.version = build_version(DIST)
@@ -147,7 +147,7 @@ class SiteServer:
         import tornado.netutil
         import tornado.web
 
-        from mug.server.app import static_routes
+        from mug.server.web.app import static_routes
 
         site = self
 

@@ -10,7 +10,7 @@ import urllib.error
 import urllib.request
 
 from mug import Experiment, StartScene
-from mug.server.app import IMMUTABLE
+from mug.server.web.app import IMMUTABLE
 
 
 def fetch(url: str, method: str = "GET") -> tuple[int, dict[str, str], bytes]:

@@ -14,9 +14,9 @@ from policies.policies_models import build_constant_bot
 
 from mug import CompletionCodeScene, Experiment, GymScene, StartScene, StaticScene
 from mug.policies import ModelConfig
-from mug.server.app import FRAME_ANCESTORS, make_app
-from mug.server.assets import RuntimeFiles
-from mug.server.transport import DirectSocketServer
+from mug.server.web.app import FRAME_ANCESTORS, make_app
+from mug.server.web.assets import RuntimeFiles
+from mug.server.web.transport import DirectSocketServer
 
 
 def _experiment(tmp_path, name: str = "headers") -> Experiment:

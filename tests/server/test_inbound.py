@@ -1,7 +1,7 @@
 """What a hostile page's packets get: an error reply or a closed connection, never a hold on the server.
 
 Packets are written by hand on a raw websocket (Engine.IO and Socket.IO framing included), against a
-real server on 127.0.0.1; see mug/server/inbound.py.
+real server on 127.0.0.1; see mug/server/web/inbound.py.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from helpers import eventually, run_async
 from tornado.websocket import WebSocketClientConnection, WebSocketClosedError, websocket_connect
 
 from mug import ClientLimits, Experiment, StartScene, StaticScene
-from mug.server.inbound import MAX_DEPTH, InboundChecks, Refusal, frame_problem, read_packet, too_deep
 from mug.server.runner import MAX_MESSAGE_BYTES
+from mug.server.web.inbound import MAX_DEPTH, InboundChecks, Refusal, frame_problem, read_packet, too_deep
 
 
 def _experiment(tmp_path, *scenes: Any) -> Experiment:
@@ -155,7 +155,7 @@ def test_the_server_dispatches_engineio_messages_through_the_checks(tmp_path) ->
         handler = server.sio.eio.handlers["message"]
         assert handler.__func__ is InboundChecks._handle_eio_message, (
             "python-socketio no longer hands Engine.IO messages to _handle_eio_message; "
-            "mug.server.inbound must hook in elsewhere"
+            "mug.server.web.inbound must hook in elsewhere"
         )
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from mug import Experiment, StartScene
-from mug.server import protocol
-from mug.server.messages import CLIENT_MESSAGES, TS_PATH, typescript
+from mug.server.web import protocol
+from mug.server.web.messages import CLIENT_MESSAGES, TS_PATH, typescript
 
 PARSERS = {
     "join": protocol.parse_join,
@@ -20,7 +20,7 @@ PARSERS = {
 
 
 def test_the_pages_typescript_types_are_what_the_definition_generates() -> None:
-    stale = "run `python -m mug.server.messages` and commit mug/client/src/messages.ts"
+    stale = "run `python -m mug.server.web.messages` and commit mug/client/src/messages.ts"
     assert TS_PATH.read_text() == typescript(), stale
 
 

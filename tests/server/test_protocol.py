@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from mug.server import protocol
-from mug.server.protocol import ProtocolError
+from mug.server.web import protocol
+from mug.server.web.protocol import ProtocolError
 
 
 @pytest.mark.parametrize(

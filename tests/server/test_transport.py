@@ -115,7 +115,7 @@ def test_a_frame_the_socket_takes_only_in_part_is_finished_in_order_by_the_strea
 
     import tornado.iostream
 
-    from mug.server.transport import _write_frame
+    from mug.server.web.transport import _write_frame
 
     async def scenario() -> bytes:
         ours, theirs = socket.socketpair()

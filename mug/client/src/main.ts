@@ -190,7 +190,7 @@ class App {
       const page = window.location.href;
       const v = this.version ? `?v=${this.version}` : "";
       // Pyodide and onnxruntime-web build their files' URLs from a base, so the build version goes
-      // into the path (static/v/<build>/...: cached without revalidation, see mug/server/app.py).
+      // into the path (static/v/<build>/...: cached without revalidation, see mug/server/web/app.py).
       const vendor = this.version ? `static/v/${this.version}/vendor/` : "static/vendor/";
       this.runtime = new PyodideRuntime({
         workerUrl: new URL(`static/worker.js${v}`, page).href,

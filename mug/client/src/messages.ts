@@ -1,4 +1,4 @@
-// Generated from mug/server/messages.py by `python -m mug.server.messages`: do not edit by hand.
+// Generated from mug/server/web/messages.py by `python -m mug.server.web.messages`: do not edit by hand.
 // The payload of every event a page sends the server; the server validates the same fields.
 
 import type { Json } from "./protocol";

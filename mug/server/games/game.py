@@ -30,7 +30,7 @@ from mug.scenes.gym import GymScene, HudInfo
 from mug.server.games.placement import StepPlacement
 from mug.server.games.recorder import StepRecorder
 from mug.server.games.ticks import TickPhases
-from mug.server.protocol import action_key
+from mug.server.web.protocol import action_key
 from mug.server.writer import StoreWriter
 
 log = logging.getLogger("mug.server.games.game")

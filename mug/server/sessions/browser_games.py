@@ -20,10 +20,10 @@ from mug.data import ParticipantRecord
 from mug.data.results import POLICY_PREFIX
 from mug.policies import policy_label
 from mug.scenes import GymScene
-from mug.server.protocol import Advance, ClientRecords, ProtocolError
 from mug.server.sessions import intake
 from mug.server.sessions.intake import ClientLimits, Quota, TokenBucket
 from mug.server.sessions.refusals import Refusals
+from mug.server.web.protocol import Advance, ClientRecords, ProtocolError
 from mug.server.writer import StoreWriter
 
 log = logging.getLogger("mug.server.sessions.browser_games")

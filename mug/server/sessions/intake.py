@@ -22,7 +22,7 @@ from typing import Any
 
 __all__ = ["PAGE_EVENT_KINDS", "PAGE_RECORD_KINDS", "ClientLimits", "Quota", "TokenBucket", "screen"]
 
-#: The most a page may send in one `client_records` batch (mug.server.messages).
+#: The most a page may send in one `client_records` batch (mug.server.web.messages).
 MAX_BATCH_RECORDS = 1_000
 MAX_BATCH_BYTES = 1_000_000
 #: Record kinds a page's outbox may send.

@@ -27,13 +27,13 @@ from mug.server.games.handle import GameHandle
 from mug.server.games.processes.parent import GameProcesses, RemoteGame
 from mug.server.games.recorder import StepRecorder
 from mug.server.games.ticks import TickPhases
-from mug.server.protocol import PARTICIPANT_ID, Advance, ClientRecords, Join, ProtocolError, Seen
 from mug.server.sessions import binding
 from mug.server.sessions.browser_games import BrowserGames
 from mug.server.sessions.intake import ClientLimits
 from mug.server.sessions.refusals import Refusals
 from mug.server.sessions.waitroom import Waitroom
-from mug.server.transport import DirectSocketServer
+from mug.server.web.protocol import PARTICIPANT_ID, Advance, ClientRecords, Join, ProtocolError, Seen
+from mug.server.web.transport import DirectSocketServer
 from mug.server.writer import StoreWriter
 
 log = logging.getLogger("mug.server.sessions.sessions")

@@ -31,7 +31,7 @@ from mug.server.games.game import ServerGame
 from mug.server.games.processes.pipe import MessagePipe
 from mug.server.games.recorder import StepRecorder
 from mug.server.games.ticks import TickPhases
-from mug.server.transport import encode_event
+from mug.server.web.transport import encode_event
 from mug.server.writer import StoreWriter
 
 if TYPE_CHECKING:

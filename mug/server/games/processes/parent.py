@@ -32,8 +32,8 @@ from mug.scenes.gym import GymScene
 from mug.server.games.game import check_action, game_snapshot
 from mug.server.games.processes.child import worker_main
 from mug.server.games.processes.pipe import MessagePipe
-from mug.server.protocol import action_key
-from mug.server.transport import encode_event
+from mug.server.web.protocol import action_key
+from mug.server.web.transport import encode_event
 from mug.server.writer import StoreWriter
 
 if TYPE_CHECKING:

@@ -15,30 +15,14 @@ import socketio
 import tornado.httputil
 import tornado.web
 
-from mug.server.assets import EnvZipHandler, RuntimeFileHandler, RuntimeFiles
-from mug.server.inbound import InboundChecks
-
-CLIENT_DIST = Path(__file__).resolve().parent.parent / "client" / "dist"
+from mug._bundle import client_dist
+from mug.server.web.assets import EnvZipHandler, RuntimeFileHandler, RuntimeFiles
+from mug.server.web.inbound import InboundChecks
 
 # Python's mimetypes lacks these on some versions; browsers refuse to stream-compile wasm without it.
 mimetypes.add_type("application/wasm", ".wasm")
 mimetypes.add_type("text/javascript", ".mjs")
 mimetypes.add_type("text/javascript", ".js")
-
-
-class ClientNotBuiltError(RuntimeError):
-    """The browser client bundle is missing (the package was installed without building it)."""
-
-
-def client_dist() -> Path:
-    """The folder of built client assets, or a clear error saying how to build it."""
-    if not (CLIENT_DIST / "app.js").is_file():
-        raise ClientNotBuiltError(
-            f"The MUG browser client is not built ({CLIENT_DIST / 'app.js'} is missing). "
-            "Reinstall with `pip install -e .` (needs Node.js >= 20 and npm), or run "
-            "`npm ci && npm run build` in mug/client."
-        )
-    return CLIENT_DIST
 
 
 PAGE = """<!doctype html>

@@ -1,8 +1,8 @@
 """One definition of the messages a page sends the server: the fields of each event, and their types.
 
-The Python validators (`mug.server.protocol`) take each event's allowed fields and size limit
+The Python validators (`mug.server.web.protocol`) take each event's allowed fields and size limit
 from here, and the page's TypeScript types are generated from here into
-``mug/client/src/messages.ts`` (``python -m mug.server.messages`` writes it; a test fails when the
+``mug/client/src/messages.ts`` (``python -m mug.server.web.messages`` writes it; a test fails when the
 checked-in file is not what this module generates). The page's `Connection.request`/`send` accept
 only these payloads, so the TypeScript compiler checks every call site against the same
 definition the server validates with. docs/protocol.md describes the same messages for people.
@@ -90,13 +90,13 @@ SERVER_EVENTS: tuple[str, ...] = (
     "session_replaced",
 )
 
-TS_PATH = Path(__file__).resolve().parent.parent / "client" / "src" / "messages.ts"
+TS_PATH = Path(__file__).resolve().parents[2] / "client" / "src" / "messages.ts"
 
 
 def typescript() -> str:
     """The TypeScript module the page's code imports (``mug/client/src/messages.ts``)."""
     lines = [
-        "// Generated from mug/server/messages.py by `python -m mug.server.messages`: do not edit by hand.",
+        "// Generated from mug/server/web/messages.py by `python -m mug.server.web.messages`: do not edit by hand.",
         "// The payload of every event a page sends the server; the server validates the same fields.",
         "",
         'import type { Json } from "./protocol";',
@@ -121,10 +121,10 @@ def typescript() -> str:
     return "\n".join(lines)
 
 
-if __name__ == "__main__":  # python -m mug.server.messages [--check]
+if __name__ == "__main__":  # python -m mug.server.web.messages [--check]
     text = typescript()
     if "--check" in sys.argv[1:]:
         current = TS_PATH.read_text() if TS_PATH.exists() else ""
-        sys.exit(0 if current == text else f"{TS_PATH} is not what mug/server/messages.py generates")
+        sys.exit(0 if current == text else f"{TS_PATH} is not what mug/server/web/messages.py generates")
     TS_PATH.write_text(text)
     print(f"wrote {TS_PATH}")

@@ -32,7 +32,7 @@ import tornado.iostream
 import tornado.websocket
 from engineio import packet as eio_packet
 
-from mug.server.inbound import InboundChecks
+from mug.server.web.inbound import InboundChecks
 
 NAMESPACE = "/"
 
@@ -52,7 +52,7 @@ def websocket_frame(message: str | bytes) -> bytes:
     """One final, unmasked websocket frame (text for str, binary for bytes), as a server sends it.
 
     RFC 6455, 5.2. Written straight to the connection's stream; without per-message compression
-    (turned off in `mug.server.app`, and optional for a sender anyway) this is all a message is
+    (turned off in `mug.server.web.app`, and optional for a sender anyway) this is all a message is
     on the wire.
     """
     first = 0x81 if isinstance(message, str) else 0x82  # FIN + text or binary
@@ -106,7 +106,7 @@ def _retrieve(done: asyncio.Future[Any]) -> None:
 class DirectSocketServer(InboundChecks):
     """`socketio.AsyncServer` (Tornado mode) that writes to websocket connections directly.
 
-    What pages send is checked first (`mug.server.inbound`); set `on_refused` to hear of refusals.
+    What pages send is checked first (`mug.server.web.inbound`); set `on_refused` to hear of refusals.
     """
 
     direct_writes = 0  # messages written on the direct path (for tests and stats)

@@ -12,7 +12,7 @@ from mug.experiment import Experiment
 from mug.policies import ModelConfig
 from mug.scenes import GymScene
 
-ENV_PACKAGE = Path(__file__).resolve().parent.parent / "env"
+ENV_PACKAGE = Path(__file__).resolve().parents[2] / "env"
 
 
 def mug_env_zip() -> bytes:

@@ -30,7 +30,7 @@ import tornado.websocket
 from socketio import packet as sio_packet
 from socketio.base_server import BaseServer
 
-log = logging.getLogger("mug.server.inbound")
+log = logging.getLogger("mug.server.web.inbound")
 
 NAMESPACE = "/"
 
@@ -260,7 +260,7 @@ class InboundChecks(socketio.AsyncServer):
     def accept_frame(self, handler: tornado.websocket.WebSocketHandler, message: str | bytes) -> bool:
         """Whether a websocket message goes on to Engine.IO; refuses (and closes) it if not.
 
-        Called by the websocket handler (`mug.server.app`) for each message, before Engine.IO
+        Called by the websocket handler (`mug.server.web.app`) for each message, before Engine.IO
         decodes it. Messages after the server started closing the connection are dropped.
         """
         connection = handler.ws_connection

@@ -1,6 +1,6 @@
 """Validation of client → server Socket.IO payloads (the wire protocol is in docs/protocol.md).
 
-Each event's fields and size limit come from `mug.server.messages`, the definition the page's
+Each event's fields and size limit come from `mug.server.web.messages`, the definition the page's
 TypeScript types are generated from.
 
 Every handler parses its payload here first; anything malformed raises ProtocolError with a message
@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from mug.server.messages import CLIENT_MESSAGES
+from mug.server.web.messages import CLIENT_MESSAGES
 
 PARTICIPANT_ID = re.compile(r"^[A-Za-z0-9_.:@\-]{1,128}$")
 SCENE_ID = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")

@@ -14,12 +14,12 @@ from typing import Any
 
 import socketio
 
-from mug.server import protocol
-from mug.server.protocol import ProtocolError
 from mug.server.sessions.intake import TokenBucket
 from mug.server.sessions.sessions import Sessions
+from mug.server.web import protocol
+from mug.server.web.protocol import ProtocolError
 
-log = logging.getLogger("mug.server.events")
+log = logging.getLogger("mug.server.web.events")
 
 Handler = Callable[[str, tuple[Any, ...]], Awaitable[Any]]
 
@@ -35,7 +35,7 @@ def register(sio: socketio.AsyncServer, sessions: Sessions) -> None:
         sessions.refusals.note(conn.participant_id if conn else None, sid, what, message)
 
     if hasattr(sio, "on_refused"):
-        sio.on_refused = note  # packets refused before they became events (mug.server.inbound)
+        sio.on_refused = note  # packets refused before they became events (mug.server.web.inbound)
 
     async def reject(sid: str, event: str, message: str, args: tuple[Any, ...] = ()) -> dict[str, Any]:
         note(sid, event, message)
