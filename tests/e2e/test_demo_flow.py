@@ -50,10 +50,13 @@ def test_participant_completes_the_demo_with_the_keyboard(serve, participant) ->
     episodes = results.episodes
     assert list(episodes["num_steps"]) == [len(g) for _, g in steps.groupby("episode")]
 
-    # The recorded actions are those of the keys held (the press reaches the server within a tick).
+    # The recorded actions are those of the keys held: from the step the press reached the server
+    # (a tick or two after the step the page showed; more when the machine is busy) to the release.
     ep1 = steps[steps["episode"] == 1].set_index("step")
-    assert set(ep1.loc[left[0] + 2 : left[1], "action"]) == {1}
-    assert set(ep1.loc[right[0] + 2 : right[1], "action"]) == {2}
+    for (pressed, released), action in ((left, 1), (right, 2)):
+        held = list(ep1.loc[pressed:released, "action"])
+        arrived = held.index(action)
+        assert arrived <= 6 and set(held[arrived:]) == {action}, held
     assert 0 in set(steps["action"])  # no key held → the default action
 
     forms = results.forms.set_index("scene_id")
