@@ -32,6 +32,11 @@ export class Outbox {
   private timer: number | null = null;
   private writes: Promise<void> = Promise.resolve();
   private pausedUntil = 0; // the server asked to wait (its quota for this participant)
+  /** The source of records this page could not keep in IndexedDB: this page's alone (see `add`). */
+  private readonly volatile = newSource();
+  private volatileSeq = 0;
+  /** Which source each unsent record is numbered under (the browser storage's, or `volatile`). */
+  private readonly sourceOf = new WeakMap<OutboxRecord, string>();
   acked = 0;
   refused = 0;
 
@@ -86,15 +91,24 @@ export class Outbox {
   add(kind: OutboxRecord["kind"], payload: Record<string, unknown>): void {
     const record: OutboxRecord = { seq: this.nextSeq++, kind, payload };
     this.unsent.push(record);
+    this.sourceOf.set(record, this.source);
     const db = this.db;
-    if (!db) return;
+    if (!db) return; // (no storage: this page's source is its own, so its numbers are never reused)
     const nextSeq = this.nextSeq;
     const source = this.source;
+    // Sending waits for this write: a record the server sees is in IndexedDB, and so is the
+    // numbering past it, so a later page of this browser never numbers another record the same.
+    // A record that could not be kept (the page closing mid-write, storage full) is numbered anew
+    // under this page's own source instead: its storage number may be used again by a later page.
     this.writes = this.writes.then(() =>
       transaction(db, ["records", "meta"], (tx) => {
         tx.objectStore("records").put({ ...record, participant: this.participantId });
         tx.objectStore("meta").put({ participant: this.participantId, nextSeq, source });
-      }).catch((err) => console.warn("mug: could not persist a record", err)),
+      }).catch((err) => {
+        console.warn("mug: could not persist a record; it is sent from this page's memory", err);
+        record.seq = this.volatileSeq++;
+        this.sourceOf.set(record, this.volatile);
+      }),
     );
   }
 
@@ -116,21 +130,25 @@ export class Outbox {
     if (performance.now() < this.pausedUntil) return Promise.resolve();
     this.sending = (async () => {
       await this.writes; // a record is in IndexedDB before the server may see it
+      // A batch holds records of one source: the first unsent record's.
+      const source = this.sourceOf.get(this.unsent[0]!) ?? this.source;
       const batch: OutboxRecord[] = [];
       let bytes = 0;
-      for (const record of this.unsent.slice(0, BATCH_LIMIT)) {
+      for (const record of this.unsent) {
+        if (batch.length >= BATCH_LIMIT) break;
+        if ((this.sourceOf.get(record) ?? this.source) !== source) continue;
         bytes += JSON.stringify(record).length;
         if (batch.length > 0 && bytes > BATCH_BYTES) break;
         batch.push(record);
       }
       try {
-        const reply = await this.send(this.source, batch);
+        const reply = await this.send(source, batch);
         if (reply.refused.length) {
           // The server recorded why; resending would only be refused again.
           console.warn(`mug: the server refused records ${reply.refused.join(", ")}`);
           this.refused += reply.refused.length;
         }
-        this.drop(new Set([...reply.committed, ...reply.refused]), reply.committed.length);
+        this.drop(source, new Set([...reply.committed, ...reply.refused]), reply.committed.length);
       } catch (err) {
         // offline or refused: keep everything and try again on the next tick, or when the server says
         const retry = err instanceof RequestError ? Number(err.reply?.retry_after_s ?? 0) : 0;
@@ -142,14 +160,15 @@ export class Outbox {
     return this.sending;
   }
 
-  private drop(done: Set<number>, committed: number): void {
+  private drop(source: string, done: Set<number>, committed: number): void {
     if (done.size === 0) return;
     for (let i = this.unsent.length - 1; i >= 0; i--) {
-      if (done.has(this.unsent[i]!.seq)) this.unsent.splice(i, 1);
+      const record = this.unsent[i]!;
+      if ((this.sourceOf.get(record) ?? this.source) === source && done.has(record.seq)) this.unsent.splice(i, 1);
     }
     this.acked += committed;
     const db = this.db;
-    if (!db) return;
+    if (!db || source === this.volatile) return;
     const participant = this.participantId;
     this.writes = this.writes.then(() =>
       transaction(db, ["records"], (tx) => {
