@@ -27,6 +27,7 @@ from typing import Any
 
 from envs import Walk, walk_scene
 from helpers import wait_for
+from test_client_side import DUEL as DUEL_ENV
 
 from mug import CompletionCodeScene, Experiment, GymScene, StartScene
 
@@ -78,42 +79,10 @@ TAP = """
 })();
 """
 
-# A pure-Python two-agent env for the browser (Pyodide has no numpy): short episodes, so the storm
-# crosses episode boundaries, and many of them, so no game ends on its own during the storm.
-DUEL = """
-from mug.env import Surface
-from mug.env.spaces import Discrete
+# The client-side tests' pure-Python duel (Pyodide has no numpy), with short episodes so the storm
+# crosses episode boundaries; the scene plays many of them, so no game ends during the storm.
+DUEL = DUEL_ENV + "\nenv = Duel(length=40)\n"
 
-class Duel:
-    possible_agents = ["me", "bot"]
-
-    def __init__(self, length):
-        self.length = length
-        self.surface = Surface(400, 200)
-
-    def action_space(self, agent):
-        return Discrete(3)
-
-    def reset(self, seed=None, options=None):
-        self.t, self.pos = 0, {"me": 0.3, "bot": 0.7}
-        return {a: [p] for a, p in self.pos.items()}, {a: {} for a in self.possible_agents}
-
-    def step(self, actions):
-        self.t += 1
-        for agent, action in actions.items():
-            self.pos[agent] = round(min(1.0, max(0.0, self.pos[agent] + (action - 1) * 0.01)), 4)
-        done = self.t >= self.length
-        obs = {a: [p] for a, p in self.pos.items()}
-        return obs, {a: 0.0 for a in actions}, {a: done for a in obs}, {a: False for a in obs}, {a: {} for a in obs}
-
-    def render(self):
-        self.surface.rect(0, 0, 1, 1, fill="#eef2ff", id="bg")
-        self.surface.circle(self.pos["me"], 0.4, 0.03, fill="#d03030", id="me")
-        self.surface.circle(self.pos["bot"], 0.6, 0.03, fill="#3050d0", id="bot")
-        return self.surface.commit()
-
-env = Duel(length=40)
-"""
 
 # The server-authoritative game lasts until the storm is over: then the test sets this and the
 # episode (the game's only one) ends at the next step.
