@@ -4,20 +4,21 @@ import { el } from "../dom";
 import type { PageStatus } from "../harness";
 import type { Frame, GameStatus, Json, Matched, SceneSpec, WaitroomStatus } from "../protocol";
 import { GameStage, gameIntro } from "./game_stage";
+import { Lobby } from "./lobby";
 import { noticeBanner } from "./static_view";
 import type { SceneContext, SceneView } from "./view";
 
 export class GymView implements SceneView {
   private readonly container: HTMLElement;
   private stage: GameStage | null = null;
-  private readonly lobby = el("div", { class: "mug-waitroom", "data-testid": "waitroom" });
-  private lobbyTimer: number | null = null;
+  private readonly lobby: Lobby;
 
   constructor(
     readonly spec: SceneSpec,
     private readonly ctx: SceneContext,
   ) {
     this.container = gameContainer(spec);
+    this.lobby = new Lobby(ctx.harness, spec.hide_lobby_count === true);
     ctx.root.replaceChildren(this.container);
     if (spec.game) this.play();
     else {
@@ -63,44 +64,21 @@ export class GymView implements SceneView {
 
   status(status: GameStatus): void {
     if (status.scene_id !== this.spec.scene_id || !this.stage) return;
-    if (this.lobby.isConnected) this.matched({ ...status, step: 0 });
+    if (this.lobby.shown) this.matched({ ...status, step: 0 });
     this.setStatus(this.stage.status(status));
   }
 
   waitroom(status: WaitroomStatus): void {
     if (status.scene_id !== this.spec.scene_id) return;
-    const harness = this.ctx.harness;
-    harness.waitroom = { waiting: status.waiting, needed: status.needed, secondsLeft: status.seconds_left };
-    const until = performance.now() + status.seconds_left * 1000;
-    const count = this.spec.hide_lobby_count
-      ? []
-      : [el("div", { "data-testid": "waitroom-count", text: `${status.waiting} of ${status.needed} players here` })];
-    const clock = el("div", { "data-testid": "waitroom-countdown" });
-    const tick = () => {
-      const left = Math.max(0, Math.ceil((until - performance.now()) / 1000));
-      clock.textContent = `Time left: ${left} s`;
-      if (harness.waitroom) harness.waitroom.secondsLeft = left;
-    };
-    tick();
-    this.stopLobbyTimer();
-    this.lobbyTimer = window.setInterval(tick, 250);
-    this.lobby.replaceChildren(el("div", { text: "Waiting for other players…" }), ...count, clock);
-    if (!this.lobby.isConnected) this.container.prepend(this.lobby);
+    this.lobby.show(this.container, status);
     this.setStatus("waitroom");
   }
 
   matched(info: Matched): void {
     if (info.scene_id !== this.spec.scene_id) return;
-    this.stopLobbyTimer();
-    this.lobby.remove();
-    this.ctx.harness.waitroom = null;
+    this.lobby.close();
     this.ctx.harness.agentId = info.agent_id ?? null;
     this.setStatus("starting");
-  }
-
-  private stopLobbyTimer(): void {
-    if (this.lobbyTimer !== null) window.clearInterval(this.lobbyTimer);
-    this.lobbyTimer = null;
   }
 
   private setStatus(status: PageStatus): void {
@@ -120,7 +98,7 @@ export class GymView implements SceneView {
   }
 
   destroy(): void {
-    this.stopLobbyTimer();
+    this.lobby.close();
     this.stage?.destroy();
     this.container.remove();
   }
