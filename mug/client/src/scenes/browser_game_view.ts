@@ -62,33 +62,7 @@ export class BrowserGameView implements SceneView {
       this.fail(`The game could not start: ${(err as Error).message}`);
       return;
     }
-    const page = window.location.href;
-    const policies: Record<string, RuntimePolicySpec> = {};
-    for (const [agent, policy] of Object.entries(runtimeSpec.policies)) {
-      policies[agent] =
-        policy.kind === "onnx"
-          ? { kind: "onnx", model: { ...policy.model, model_url: new URL(String(policy.model.model_url), page).href } }
-          : (policy as RuntimePolicySpec);
-    }
-    const gameSpec: RuntimeGameSpec = {
-      gameId: game.game_id,
-      sceneId: spec.scene_id,
-      participantId: this.ctx.participantId,
-      envCode: runtimeSpec.env_code,
-      packages: runtimeSpec.packages.map((p) => (p.endsWith(".whl") ? new URL(p, page).href : p)),
-      agents: runtimeSpec.agents,
-      policies,
-      seed: game.seed,
-      fps: spec.fps ?? 30,
-      numEpisodes: spec.num_episodes ?? 1,
-      maxSteps: spec.max_steps ?? 1000,
-      resetFreezeS: runtimeSpec.reset_freeze_s,
-      defaultAction: spec.default_action ?? null,
-      inputMode: spec.input_mode ?? "pressed_keys",
-      actionPopulationMethod: runtimeSpec.action_population_method,
-      recordObservations: runtimeSpec.record_observations,
-      hud: runtimeSpec.hud,
-    };
+    const gameSpec = runtimeGameSpec(spec, game, this.ctx.participantId);
     const harness = this.ctx.harness;
     harness.agentId = runtimeSpec.agents.find((a) => runtimeSpec.policies[a]?.kind === "human") ?? null;
     this.running = true;
@@ -114,27 +88,7 @@ export class BrowserGameView implements SceneView {
     });
     this.running = false;
     if (this.gone) return;
-    // Records reach the server before the page moves on when the network allows; if it does not,
-    // the outbox keeps them and sends them later (on this or any later page).
-    await this.ctx.outbox()?.flush(5_000);
-    // Requests wait while the page is offline; a timeout or a refusal is retried a few times.
-    for (let attempt = 1; !this.gone; attempt++) {
-      try {
-        const reply = await this.ctx.conn.request("advance", {
-          scene_id: spec.scene_id,
-          game_id: game.game_id,
-          outcome,
-        });
-        this.ctx.show(reply.scene);
-        return;
-      } catch (err) {
-        if (attempt >= 5) {
-          this.fail(`Could not continue: ${(err as Error).message}. Please reload the page.`);
-          return;
-        }
-        this.stage?.say("Saving your game…");
-      }
-    }
+    await finishGame(this.ctx, spec, game.game_id, outcome, () => this.gone, (text) => this.stage?.say(text), (message) => this.fail(message));
   }
 
   private fail(message: string): void {
@@ -157,5 +111,66 @@ export class BrowserGameView implements SceneView {
     if (this.running) this.ctx.runtime().stop();
     this.stage?.destroy();
     this.container.remove();
+  }
+}
+
+/** The worker's spec of the game the server started for this scene (URLs made absolute). */
+export function runtimeGameSpec(spec: SceneSpec, game: BrowserGame, participantId: string): RuntimeGameSpec {
+  const runtimeSpec = spec.runtime!;
+  const page = window.location.href;
+  const policies: Record<string, RuntimePolicySpec> = {};
+  for (const [agent, policy] of Object.entries(runtimeSpec.policies)) {
+    policies[agent] =
+      policy.kind === "onnx"
+        ? { kind: "onnx", model: { ...policy.model, model_url: new URL(String(policy.model.model_url), page).href } }
+        : (policy as RuntimePolicySpec);
+  }
+  return {
+    gameId: game.game_id,
+    sceneId: spec.scene_id,
+    participantId,
+    envCode: runtimeSpec.env_code,
+    packages: runtimeSpec.packages.map((p) => (p.endsWith(".whl") ? new URL(p, page).href : p)),
+    agents: runtimeSpec.agents,
+    policies,
+    seed: game.seed,
+    fps: spec.fps ?? 30,
+    numEpisodes: spec.num_episodes ?? 1,
+    maxSteps: spec.max_steps ?? 1000,
+    resetFreezeS: runtimeSpec.reset_freeze_s,
+    defaultAction: spec.default_action ?? null,
+    inputMode: spec.input_mode ?? "pressed_keys",
+    actionPopulationMethod: runtimeSpec.action_population_method,
+    recordObservations: runtimeSpec.record_observations,
+    hud: runtimeSpec.hud,
+  };
+}
+
+/** After a client-side game: hand its records to the server, then ask to move on (retried a few times). */
+export async function finishGame(
+  ctx: SceneContext,
+  spec: SceneSpec,
+  gameId: string,
+  outcome: "done" | "error",
+  gone: () => boolean,
+  say: (text: string) => void,
+  fail: (message: string) => void,
+): Promise<void> {
+  // Records reach the server before the page moves on when the network allows; if it does not,
+  // the outbox keeps them and sends them later (on this or any later page).
+  await ctx.outbox()?.flush(5_000);
+  // Requests wait while the page is offline; a timeout or a refusal is retried a few times.
+  for (let attempt = 1; !gone(); attempt++) {
+    try {
+      const reply = await ctx.conn.request("advance", { scene_id: spec.scene_id, game_id: gameId, outcome });
+      ctx.show(reply.scene);
+      return;
+    } catch (err) {
+      if (attempt >= 5) {
+        fail(`Could not continue: ${(err as Error).message}. Please reload the page.`);
+        return;
+      }
+      say("Saving your game…");
+    }
   }
 }
