@@ -6,6 +6,12 @@ methods that take and return JSON strings, so every tick crosses between
 JavaScript and Python exactly once. Nothing here raises into JavaScript: every
 failure comes back as ``{"ok": false, "stage", "error", "traceback"}``.
 
+A peer-to-peer game (spec ``"p2p": true``) is driven instead by :meth:`Game.p2p_reset` and
+:meth:`Game.execute`: the rollback netcode's host requests (save, load, advance, discard,
+exportState, importState) for a whole tick — a re-simulation of many frames included — run in
+one call that returns the checksums, exported states, every simulated frame's step result and
+one render diff of the frame the batch ends on (docs/p2p.md, "The worker").
+
 It mirrors the server's game loop (``mug/server/games/game.py``): the env is stepped
 through :class:`mug.env.EnvAdapter`, frames are diffed with one
 :class:`mug.env.RenderDiffer` for the whole game (the first frame is full), and
@@ -16,10 +22,13 @@ Pure Python (stdlib + ``mug.env``); ``tests/runtime`` also runs it in CPython.
 
 from __future__ import annotations
 
+import copy
+import hashlib
 import json
 import linecache
 import re
 import traceback
+import zlib
 from typing import Any
 
 from mug.env import EnvAdapter, RenderDiffer, to_jsonable
@@ -98,6 +107,12 @@ class Game:
         observe: agents whose observations JavaScript needs (ONNX policies).
         record_observations: whether step results carry every agent's observation for the record.
         random_agents: agents with a random policy; :meth:`load` reports their action space size.
+        p2p: a peer-to-peer (rollback) game, driven by :meth:`p2p_reset` and :meth:`execute`.
+        humans (p2p): the human agents in peer order (netcode player ``i`` plays ``humans[i]``).
+        seed (p2p): the game's seed; random bots draw from (seed, episode, step, agent).
+        max_steps (p2p): steps after which an episode is over.
+        freeze_frames (p2p): frames at the start of every episode but the first in which the env
+            is not stepped (the scene's reset freeze, counted in frames so every peer agrees).
     """
 
     def __init__(self, spec_json: str) -> None:
@@ -107,8 +122,19 @@ class Game:
         self.observe: list[str] = list(spec.get("observe", []))
         self.record_observations = bool(spec.get("record_observations", False))
         self.random_agents: list[str] = list(spec.get("random_agents", []))
+        self.p2p = bool(spec.get("p2p", False))
+        self.humans: list[str] = list(spec.get("humans", []))
+        self.seed = int(spec.get("seed", 0))
+        self.max_steps = int(spec.get("max_steps", 0)) or None
+        self.freeze_frames = int(spec.get("freeze_frames", 0))
         self.adapter: EnvAdapter | None = None
         self.differ = RenderDiffer()
+        #: P2P: the discrete spaces ``(n, start)`` of every agent with one.
+        self.spaces: dict[str, tuple[int, int]] = {}
+        #: P2P: the live game's own part of the state (the env's is in the env).
+        self.live: dict[str, Any] = {"episode": 0, "step": 0, "over": False, "freeze": 0}
+        #: P2P: saved snapshots by frame: (env state, game state, adapter state).
+        self.snapshots: dict[int, tuple[Any, dict[str, Any], dict[str, Any]]] = {}
 
     def load(self) -> str:
         """Run the env code and wrap ``env``: ``{"ok": true, "actions": {agent: {"n", "start"}}}``."""
@@ -137,6 +163,28 @@ class Game:
                     f"(an `n` attribute); the env's action space is {space!r}",
                 )
             actions[agent] = {"n": discrete[0], "start": discrete[1]}
+            self.spaces[agent] = discrete
+        if self.p2p:
+            if not self.adapter.has_snapshot:
+                return _problem(
+                    "no_snapshot",
+                    f"rollback needs snapshots: the env ({type(namespace['env']).__name__}) must define "
+                    "get_state() and set_state(state) to be played peer-to-peer (docs/env.md, Snapshots)",
+                )
+            for agent in self.humans:
+                try:
+                    space = self.adapter.action_space(agent)
+                except Exception as exc:
+                    return _failure("action_space", exc)
+                discrete = _discrete(space)
+                if discrete is None:
+                    return _problem(
+                        "action_space",
+                        f"human agent {agent!r} of a peer-to-peer game needs a Discrete action space "
+                        f"(the netcode sends its action as an int); the env's action space is {space!r}",
+                    )
+                actions[agent] = {"n": discrete[0], "start": discrete[1]}
+                self.spaces[agent] = discrete
         return _dumps({"ok": True, "actions": actions, "multi_agent": self.adapter.is_multi_agent})
 
     def reset(self, seed: int) -> str:
@@ -175,6 +223,194 @@ class Game:
         except Exception as exc:
             return _failure("step", exc)
 
+    # -- peer-to-peer (rollback) games -------------------------------------------------
+
+    def p2p_reset(self, episode: int) -> str:
+        """Start episode ``episode`` (1-based) with seed ``seed + episode - 1``: ``{"ok", "frame", "live"}``.
+
+        Called before the first frame and after each agreed episode end; the netcode then saves
+        the reset state under the episode's first frame.
+        """
+        assert self.adapter is not None, "load() first"
+        try:
+            self.adapter.reset(seed=self.seed + int(episode) - 1)
+            freeze = self.freeze_frames if int(episode) > 1 else 0
+            self.live = {"episode": int(episode), "step": 0, "over": False, "freeze": freeze}
+            frame = self.differ.diff(self.adapter.render())
+            return _dumps({"ok": True, "frame": frame, "live": self.live})
+        except Exception as exc:
+            return _failure("reset", exc)
+
+    def execute(self, batch_json: str) -> str:
+        """Run one tick's netcode host requests, in order, in this one call.
+
+        ``batch_json``: ``{"requests": [...]}`` with requests as the netcode makes them, except
+        that an advance's ``inputs`` are ``[[action - start, focused], ...]`` in player (peer)
+        order and an importState's ``state`` is the exporting peer's state as text.
+
+        Returns ``{"ok": true, "checksums": [[frame, u32], ...], "exports": [[frame, text], ...],
+        "steps": [...], "frame": <render diff or null>, "live": {...}}``: one step result per
+        advance (``{"frame", "skip": true}`` for frames in which the env is not stepped: after the
+        episode is over, or during the reset freeze), and the render diff of the state the batch
+        ends on, if any request changed it. A failure stops the batch: ``{"ok": false, "stage",
+        "error", "traceback", "frame"}`` (``stage``: ``step``, ``snapshot``, ``import_state``...).
+        """
+        assert self.adapter is not None, "load() first"
+        checksums: list[list[int]] = []
+        exports: list[list[Any]] = []
+        steps: list[dict[str, Any]] = []
+        changed = False
+        at: int | None = None
+        stage = "execute"
+        try:
+            for request in json.loads(batch_json)["requests"]:
+                kind = request["kind"]
+                at = request.get("frame")
+                if kind == "advance":
+                    stage = "step"
+                    steps.append(self._advance(int(request["frame"]), request["inputs"]))
+                    changed = True
+                elif kind == "save":
+                    stage = "snapshot"
+                    snapshot = self._snapshot()
+                    self.snapshots[int(request["frame"])] = snapshot
+                    if request.get("checksum"):
+                        checksums.append([int(request["frame"]), zlib.crc32(_canonical(snapshot).encode())])
+                elif kind == "load":
+                    stage = "snapshot"
+                    self._restore(self._saved(int(request["frame"]), "load"))
+                    changed = True
+                elif kind == "discard":
+                    before = int(request["before"])
+                    for frame in [f for f in self.snapshots if f < before]:
+                        del self.snapshots[frame]
+                elif kind == "exportState":
+                    stage = "snapshot"
+                    exports.append([int(request["frame"]), _canonical(self._saved(int(request["frame"]), "export"))])
+                elif kind == "importState":
+                    stage = "import_state"
+                    self.snapshots[int(request["frame"])] = self._imported(request["state"])
+                else:
+                    raise ValueError(f"unknown host request kind {kind!r}")
+            frame = self.differ.diff(self.adapter.render()) if changed else None
+        except Exception as exc:
+            failure = json.loads(_failure(stage, exc))
+            failure["frame"] = at
+            failure["live"] = self.live
+            return _dumps(failure)
+        return _dumps(
+            {"ok": True, "checksums": checksums, "exports": exports, "steps": steps, "frame": frame, "live": self.live}
+        )
+
+    def perturb(self) -> str:
+        """Test hook: change the live state and every saved snapshot so this peer's checksums
+        differ from its peers' (a provoked desync). Changes the first int or float in the env's
+        state (a dict, keys sorted) by 1 — the game itself diverges — or, if there is none, a
+        salt in the game's own state (only the checksums differ). ``{"ok", "changed": key}``."""
+        assert self.adapter is not None, "load() first"
+        try:
+            state = self.adapter.get_state()
+            key = _first_number(state)
+            if key is None:
+                self.live["salt"] = self.live.get("salt", 0) + 1
+                for _, game, _ in self.snapshots.values():
+                    game["salt"] = game.get("salt", 0) + 1
+                return _dumps({"ok": True, "changed": "salt"})
+            state = copy.deepcopy(state)
+            state[key] += 1
+            self.adapter.set_state(state)
+            for env_state, _, _ in self.snapshots.values():
+                if isinstance(env_state, dict) and _first_number(env_state) == key:
+                    env_state[key] += 1
+            return _dumps({"ok": True, "changed": key})
+        except Exception as exc:
+            return _failure("perturb", exc)
+
+    def _advance(self, frame: int, inputs: list[list[int]]) -> dict[str, Any]:
+        live = self.live
+        if live["over"] or live["freeze"] > 0:
+            if live["freeze"] > 0:
+                live["freeze"] -= 1
+            return {"frame": frame, "skip": True}
+        assert self.adapter is not None
+        if len(inputs) != len(self.humans):
+            raise ValueError(f"frame {frame}: {len(inputs)} players' inputs for {len(self.humans)} human agents")
+        chosen: dict[str, Any] = {}
+        for agent, player_input in zip(self.humans, inputs, strict=True):
+            chosen[agent] = int(player_input[0]) + self.spaces[agent][1]
+        for agent in self.random_agents:
+            chosen[agent] = random_action(self.seed, live["episode"], live["step"], agent, *self.spaces[agent])
+        actions = {a: chosen[a] for a in self.agents}
+        result = self.adapter.step(actions)
+        live["step"] += 1
+        over = bool(result.episode_over) or (self.max_steps is not None and live["step"] >= self.max_steps)
+        live["over"] = over
+        return {
+            "frame": frame,
+            "episode": live["episode"],
+            "step": live["step"],
+            "actions": actions,
+            "rewards": to_jsonable(result.rewards),
+            "terminated": any(bool(v) for v in result.terminated.values()),
+            "truncated": any(bool(v) for v in result.truncated.values()),
+            "episode_over": bool(result.episode_over),
+            "over": over,
+            "infos": to_jsonable(result.infos),
+            "observations": to_jsonable(result.observations) if self.record_observations else None,
+        }
+
+    def _snapshot(self) -> tuple[Any, dict[str, Any], dict[str, Any]]:
+        """The live state, copied: the env's (get_state), the game's and the adapter's bookkeeping."""
+        assert self.adapter is not None
+        adapter = self.adapter
+        done = dict(adapter._done)
+        bookkeeping = {
+            "done": done,
+            "flags": {a: list(f) for a, f in adapter._last_flags.items()},
+            "last_obs": {a: copy.deepcopy(o) for a, o in adapter._last_obs.items() if done.get(a)},
+        }
+        return copy.deepcopy(adapter.get_state()), dict(self.live), bookkeeping
+
+    def _restore(self, snapshot: tuple[Any, dict[str, Any], dict[str, Any]]) -> None:
+        assert self.adapter is not None
+        env_state, live, bookkeeping = snapshot
+        self.adapter.set_state(copy.deepcopy(env_state))  # the saved snapshot stays reusable
+        self.live = dict(live)
+        self.adapter._done = dict(bookkeeping["done"])
+        self.adapter._last_flags = {a: (bool(f[0]), bool(f[1])) for a, f in bookkeeping["flags"].items()}
+        self.adapter._last_obs.update(copy.deepcopy(bookkeeping["last_obs"]))
+
+    def _saved(self, frame: int, why: str) -> tuple[Any, dict[str, Any], dict[str, Any]]:
+        found = self.snapshots.get(frame)
+        if found is None:
+            have = f"{min(self.snapshots)}..{max(self.snapshots)}" if self.snapshots else "none"
+            raise KeyError(f"no saved state for frame {frame} to {why} (saved frames: {have})")
+        return found
+
+    def _imported(self, text: Any) -> tuple[Any, dict[str, Any], dict[str, Any]]:
+        """A peer's exported state, checked before it is used: its shape, and that the env takes it."""
+        assert self.adapter is not None
+        if not isinstance(text, str):
+            raise ValueError(f"the state received from a peer is not text but {type(text).__name__}")
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            raise ValueError(f"the state received from a peer is not JSON: {exc}") from None
+        problem = _state_problem(data, self.agents)
+        if problem:
+            raise ValueError(f"the state received from a peer is unusable: {problem}")
+        snapshot = (data["env"], data["game"], data["adapter"])
+        live = self._snapshot()
+        try:
+            self._restore(snapshot)  # the env's own set_state() checks what it can
+        except Exception as exc:
+            raise ValueError(
+                f"the state received from a peer is unusable: the env refused it: {type(exc).__name__}: {exc}"
+            ) from None
+        finally:
+            self._restore(live)
+        return snapshot
+
     def close(self) -> str:
         """Close the env (errors are reported, not raised)."""
         if self.adapter is None:
@@ -186,6 +422,68 @@ class Game:
             return _failure("close", exc)
         finally:
             self.adapter = None
+
+
+def random_action(seed: int, episode: int, step: int, agent: str, n: int, start: int) -> int:
+    """A random bot's action in a peer-to-peer game: a pure function of (seed, episode, step,
+    agent), so every peer draws the same one and a re-simulated step draws it again:
+    ``start + (first 8 bytes of blake2b(b"mug-p2p-random/<seed>/<episode>/<step>/<agent>"),
+    little-endian) % n`` (``step``: steps already done in the 1-based ``episode``)."""
+    key = f"mug-p2p-random/{seed}/{episode}/{step}/{agent}".encode()
+    return start + int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "little") % n
+
+
+def _canonical(snapshot: tuple[Any, dict[str, Any], dict[str, Any]]) -> str:
+    """The snapshot as canonical JSON text: what is checksummed (crc32) and sent to a peer."""
+    env_state, live, bookkeeping = snapshot
+    value = {"env": env_state, "game": live, "adapter": bookkeeping}
+    try:
+        return json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError):
+        return json.dumps(to_jsonable(value), sort_keys=True, separators=(",", ":"))
+
+
+def _state_problem(data: Any, agents: list[str]) -> str | None:
+    """What is wrong with an exported state's shape (its env part is the env's business)."""
+    if not isinstance(data, dict) or set(data) != {"env", "game", "adapter"}:
+        return "expected an object with exactly the keys env, game and adapter"
+    game, bookkeeping = data["game"], data["adapter"]
+    if not isinstance(game, dict):
+        return "game must be an object"
+    for key in ("episode", "step", "freeze"):
+        if isinstance(game.get(key), bool) or not isinstance(game.get(key), int) or game[key] < 0:
+            return f"game.{key} must be an int >= 0, got {game.get(key)!r}"
+    if not isinstance(game.get("over"), bool):
+        return f"game.over must be true or false, got {game.get('over')!r}"
+    if not isinstance(bookkeeping, dict) or set(bookkeeping) != {"done", "flags", "last_obs"}:
+        return "adapter must be an object with the keys done, flags and last_obs"
+    done, flags = bookkeeping["done"], bookkeeping["flags"]
+    if (
+        not isinstance(done, dict)
+        or not set(done) <= set(agents)
+        or not all(isinstance(v, bool) for v in done.values())
+    ):
+        return f"adapter.done must map agent ids ({agents}) to true/false"
+    if (
+        not isinstance(flags, dict)
+        or not set(flags) <= set(agents)
+        or not all(isinstance(f, list) and len(f) == 2 and all(isinstance(b, bool) for b in f) for f in flags.values())
+    ):
+        return "adapter.flags must map agent ids to [terminated, truncated]"
+    if not isinstance(bookkeeping["last_obs"], dict) or not set(bookkeeping["last_obs"]) <= set(agents):
+        return "adapter.last_obs must map agent ids to observations"
+    return None
+
+
+def _first_number(state: Any) -> str | None:
+    """The first key (sorted) of a dict state whose value is an int or float (not a bool)."""
+    if not isinstance(state, dict):
+        return None
+    for key in sorted(state, key=str):
+        value = state[key]
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return key
+    return None
 
 
 def _normalize(name: str) -> str:

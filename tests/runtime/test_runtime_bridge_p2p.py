@@ -1,0 +1,257 @@
+"""The peer-to-peer side of the worker's Python bridge (bridge.py ``Game.execute``), in CPython.
+
+The netcode's host requests for a tick run in one call; these tests play batches as the netcode
+makes them (save/advance/load/discard/exportState/importState) against PaddlesEnv and check what
+rollback relies on: a re-simulation gives the same results, two peers fed the same inputs agree
+on every checksum, a state exported by one peer continues identically on another, and a state a
+peer sends that cannot be used is refused with the reason. The browser tests and the resim
+benchmark run the same file in Pyodide.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import random
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mug.env import EnvAdapter, RenderDiffer
+
+BRIDGE = Path(__file__).resolve().parents[2] / "mug" / "client" / "src" / "runtime" / "bridge.py"
+
+PADDLES = "from mug.env.examples import PaddlesEnv\nenv = PaddlesEnv(points_to_win=2)\n"
+
+
+@pytest.fixture(scope="module")
+def bridge() -> Any:
+    spec = importlib.util.spec_from_file_location("_mug_bridge_p2p", BRIDGE)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def p2p_game(bridge: Any, code: str = PADDLES, **extra: Any) -> Any:
+    spec = {
+        "env_code": code,
+        "agents": ["left", "right"],
+        "humans": ["left", "right"],
+        "p2p": True,
+        "seed": 7,
+        "max_steps": 5000,
+        **extra,
+    }
+    g = bridge.Game(json.dumps(spec))
+    loaded = json.loads(g.load())
+    assert loaded["ok"], loaded
+    assert json.loads(g.p2p_reset(1))["ok"]
+    return g
+
+
+def run(g: Any, requests: list[dict[str, Any]]) -> dict[str, Any]:
+    out = json.loads(g.execute(json.dumps({"requests": requests})))
+    assert out["ok"], out
+    return out
+
+
+def frames(first: int, inputs: list[list[list[int]]], checksum_every: int = 1) -> list[dict[str, Any]]:
+    """The requests of frames first, first+1, ...: advance(f) then save(f + 1), as the netcode asks."""
+    out: list[dict[str, Any]] = []
+    for i, player_inputs in enumerate(inputs):
+        f = first + i
+        out.append({"kind": "advance", "frame": f, "inputs": player_inputs, "resimulation": False})
+        out.append({"kind": "save", "frame": f + 1, "checksum": (f + 1) % checksum_every == 0})
+    return out
+
+
+def random_inputs(seed: int, count: int) -> list[list[list[int]]]:
+    rng = random.Random(seed)
+    return [[[rng.randrange(3), 1], [rng.randrange(3), rng.randrange(2)]] for _ in range(count)]
+
+
+def test_an_env_without_snapshots_is_refused_naming_rollback(bridge):
+    code = "from mug.env.examples import PaddlesEnv\nclass NoSnap(PaddlesEnv):\n    get_state = None\nenv = NoSnap()\n"
+    g = bridge.Game(
+        json.dumps({"env_code": code, "agents": ["left", "right"], "humans": ["left", "right"], "p2p": True})
+    )
+    out = json.loads(g.load())
+    assert out["ok"] is False and out["stage"] == "no_snapshot"
+    assert out["error"].startswith("rollback needs snapshots: the env (NoSnap) must define get_state() and set_state")
+
+
+def test_human_agents_report_their_discrete_spaces_and_other_spaces_are_refused(bridge):
+    g = bridge.Game(
+        json.dumps({"env_code": PADDLES, "agents": ["left", "right"], "humans": ["left", "right"], "p2p": True})
+    )
+    assert json.loads(g.load())["actions"] == {"left": {"n": 3, "start": 0}, "right": {"n": 3, "start": 0}}
+    code = PADDLES + "env.action_spaces['right'] = [0, 1]\n"
+    g = bridge.Game(
+        json.dumps({"env_code": code, "agents": ["left", "right"], "humans": ["left", "right"], "p2p": True})
+    )
+    out = json.loads(g.load())
+    assert out["ok"] is False and out["stage"] == "action_space"
+    assert "human agent 'right' of a peer-to-peer game needs a Discrete action space" in out["error"]
+
+
+def test_steps_match_the_adapter_and_one_render_diff_per_batch(bridge):
+    g = p2p_game(bridge)
+    adapter, differ = EnvAdapter(bridge.run_env_code(PADDLES)["env"], ["left", "right"]), RenderDiffer()
+    adapter.reset(seed=7)
+    differ.diff(adapter.render())
+    inputs = random_inputs(1, 40)
+    out = run(g, [{"kind": "save", "frame": 0, "checksum": False}, *frames(0, inputs, checksum_every=10)])
+    assert [c[0] for c in out["checksums"]] == [10, 20, 30, 40]
+    assert [s["frame"] for s in out["steps"]] == list(range(40))
+    for i, step in enumerate(out["steps"]):
+        result = adapter.step({"left": inputs[i][0][0], "right": inputs[i][1][0]})
+        assert step["episode"] == 1 and step["step"] == i + 1
+        assert step["actions"] == {"left": inputs[i][0][0], "right": inputs[i][1][0]}
+        assert step["rewards"] == result.rewards and step["infos"] == result.infos
+        assert step["observations"] is None  # not recorded unless asked
+    assert out["frame"] == differ.diff(adapter.render())  # the batch's last frame only
+    assert out["live"] == {"episode": 1, "step": 40, "over": False, "freeze": 0}
+    assert run(g, [{"kind": "discard", "before": 30}])["frame"] is None  # nothing changed, nothing drawn
+
+
+def test_rollback_and_resimulation_reproduce_the_first_simulation(bridge):
+    g = p2p_game(bridge, record_observations=True)
+    inputs = random_inputs(2, 60)
+    first = run(g, [{"kind": "save", "frame": 0, "checksum": False}, *frames(0, inputs)])
+    # A late input for frame 30 turns out to be what was predicted: load 30, re-simulate 30..59.
+    again = run(g, [{"kind": "load", "frame": 30}, *frames(30, inputs[30:])])
+    assert again["steps"] == first["steps"][30:]
+    assert again["checksums"] == first["checksums"][30:]
+    assert again["frame"] == {"objects": [], "removed": []}  # back where it was: nothing to redraw
+    # A different input at frame 45: the frames from there on change, the earlier ones do not.
+    changed = [list(map(list, x)) for x in inputs]
+    changed[45][1][0] = (changed[45][1][0] + 1) % 3
+    other = run(g, [{"kind": "load", "frame": 45}, *frames(45, changed[45:])])
+    assert other["checksums"][0] != first["checksums"][45]
+    assert other["steps"][0]["actions"]["right"] == changed[45][1][0]
+
+
+def test_two_peers_fed_the_same_inputs_agree_on_every_checksum(bridge):
+    inputs = random_inputs(3, 300)
+    long_game = "from mug.env.examples import PaddlesEnv\nenv = PaddlesEnv(points_to_win=20)\n"
+    a, b = p2p_game(bridge, long_game), p2p_game(bridge, long_game)
+    start = [{"kind": "save", "frame": 0, "checksum": False}]
+    out_a = run(a, start + frames(0, inputs))
+    # Peer b gets there in short batches with a rollback in between, as under latency.
+    sums_b: list[list[int]] = []
+    run(b, start)
+    for f in range(0, 300, 25):
+        sums_b += run(b, frames(f, inputs[f : f + 25]))["checksums"]
+        if f >= 50:
+            sums_b = sums_b[:-10]
+            sums_b += run(b, [{"kind": "load", "frame": f + 15}, *frames(f + 15, inputs[f + 15 : f + 25])])["checksums"]
+    assert sums_b == out_a["checksums"]
+    assert len({c for _, c in out_a["checksums"]}) > 250  # the state really changes
+    c = p2p_game(bridge, long_game)
+    other = random_inputs(4, 300)
+    out_c = run(c, start + frames(0, other))
+    assert out_c["checksums"][-1] != out_a["checksums"][-1]
+
+
+def test_an_exported_state_continues_identically_on_another_peer(bridge):
+    inputs = random_inputs(5, 200)
+    a, b = p2p_game(bridge), p2p_game(bridge, seed=99)  # b diverged (another seed): it is resynced
+    run(a, [{"kind": "save", "frame": 0, "checksum": False}, *frames(0, inputs[:120])])
+    exported = run(a, [{"kind": "exportState", "frame": 90}])["exports"]
+    assert [f for f, _ in exported] == [90]
+    text = exported[0][1]
+    assert json.loads(text)["game"] == {"episode": 1, "step": 90, "over": False, "freeze": 0}
+    tail_a = run(a, [{"kind": "load", "frame": 90}, *frames(90, inputs[90:])])
+    run(b, [{"kind": "save", "frame": 0, "checksum": False}, *frames(0, inputs[:100])])
+    tail_b = run(
+        b,
+        [{"kind": "importState", "frame": 90, "state": text}, {"kind": "load", "frame": 90}, *frames(90, inputs[90:])],
+    )
+    assert tail_b["checksums"] == tail_a["checksums"]
+    assert tail_b["steps"] == tail_a["steps"]
+
+
+@pytest.mark.parametrize(
+    ("state", "message"),
+    [
+        ("{not json", "the state received from a peer is not JSON"),
+        ("[1, 2]", "expected an object with exactly the keys env, game and adapter"),
+        (
+            '{"env": {}, "game": {"episode": 1, "step": -1, "freeze": 0, "over": false}, "adapter": {}}',
+            "game.step must be an int >= 0, got -1",
+        ),
+        (
+            '{"env": {"left_y": 3}, "game": {"episode": 1, "step": 0, "freeze": 0, "over": false},'
+            ' "adapter": {"done": {}, "flags": {}, "last_obs": {}}}',
+            "the env refused it: ValueError: PaddlesEnv.set_state(): snapshot is missing",
+        ),
+        (
+            '{"env": {}, "game": {"episode": 1, "step": 0, "freeze": 0, "over": false},'
+            ' "adapter": {"done": {"nobody": true}, "flags": {}, "last_obs": {}}}',
+            "adapter.done must map agent ids",
+        ),
+    ],
+)
+def test_a_bad_state_from_a_peer_is_refused_with_the_reason_and_changes_nothing(bridge, state, message):
+    g = p2p_game(bridge)
+    before = run(g, [{"kind": "save", "frame": 0, "checksum": True}, *frames(0, random_inputs(6, 10))])
+    out = json.loads(g.execute(json.dumps({"requests": [{"kind": "importState", "frame": 5, "state": state}]})))
+    assert out["ok"] is False and out["stage"] == "import_state" and out["frame"] == 5
+    assert message in out["error"]
+    # The live game and the saved state of frame 5 are untouched.
+    assert out["live"] == before["live"]
+    again = run(g, [{"kind": "load", "frame": 5}, *frames(5, random_inputs(6, 10)[5:])])
+    assert again["steps"] == before["steps"][5:]
+
+
+def test_loading_a_frame_that_was_never_saved_names_it(bridge):
+    g = p2p_game(bridge)
+    run(g, [{"kind": "save", "frame": 0, "checksum": False}, *frames(0, random_inputs(7, 3))])
+    out = json.loads(
+        g.execute(json.dumps({"requests": [{"kind": "discard", "before": 2}, {"kind": "load", "frame": 1}]}))
+    )
+    assert out["ok"] is False and out["stage"] == "snapshot" and out["frame"] == 1
+    assert "no saved state for frame 1 to load (saved frames: 2..3)" in out["error"]
+
+
+def test_random_bots_draw_a_pure_function_of_seed_episode_step_and_agent(bridge):
+    g = p2p_game(bridge, humans=["left"], random_agents=["right"])
+    inputs = [[[0, 1]] for _ in range(50)]
+    first = run(g, [{"kind": "save", "frame": 0, "checksum": False}, *frames(0, inputs)])
+    drawn = [s["actions"]["right"] for s in first["steps"]]
+    assert drawn == [bridge.random_action(7, 1, step, "right", 3, 0) for step in range(50)]
+    assert set(drawn) == {0, 1, 2}
+    again = run(g, [{"kind": "load", "frame": 20}, *frames(20, inputs[20:])])
+    assert [s["actions"]["right"] for s in again["steps"]] == drawn[20:]
+    # Another peer's game (same seed) draws the same; another seed does not.
+    assert run(p2p_game(bridge, humans=["left"], random_agents=["right"]), frames(0, inputs))["steps"] == first["steps"]
+    other = run(p2p_game(bridge, seed=8, humans=["left"], random_agents=["right"]), frames(0, inputs))
+    assert [s["actions"]["right"] for s in other["steps"]] != drawn
+
+
+def test_frames_after_the_episode_is_over_and_in_the_reset_freeze_are_skipped(bridge):
+    g = p2p_game(bridge, max_steps=10, freeze_frames=3)
+    out = run(g, [{"kind": "save", "frame": 0, "checksum": False}, *frames(0, random_inputs(8, 14))])
+    assert [s.get("step") for s in out["steps"][:10]] == list(range(1, 11))
+    assert out["steps"][9]["over"] is True and out["steps"][9]["episode_over"] is False  # max_steps
+    assert out["steps"][10:] == [{"frame": f, "skip": True} for f in range(10, 14)]
+    reset = json.loads(g.p2p_reset(2))
+    assert reset["live"] == {"episode": 2, "step": 0, "over": False, "freeze": 3}
+    out = run(g, [{"kind": "save", "frame": 14, "checksum": False}, *frames(14, random_inputs(9, 5))])
+    assert [s.get("step") for s in out["steps"]] == [None, None, None, 1, 2]
+    assert out["steps"][3]["episode"] == 2
+
+
+def test_the_desync_test_hook_changes_the_state_and_every_snapshot(bridge):
+    inputs = random_inputs(10, 40)
+    a, b = p2p_game(bridge), p2p_game(bridge)
+    start = [{"kind": "save", "frame": 0, "checksum": False}]
+    run(a, start + frames(0, inputs[:20]))
+    run(b, start + frames(0, inputs[:20]))
+    assert json.loads(b.perturb()) == {"ok": True, "changed": "ball_vx"}
+    # Even a rollback to a frame saved before the perturbation keeps it.
+    tail_a = run(a, [{"kind": "load", "frame": 10}, *frames(10, inputs[10:])])
+    tail_b = run(b, [{"kind": "load", "frame": 10}, *frames(10, inputs[10:])])
+    assert tail_a["checksums"][0] != tail_b["checksums"][0]
