@@ -8,6 +8,9 @@ steps kept 203). The ledger is now keyed on ``(participant, source, seq)``, wher
 random id the page's outbox makes once per browser storage, and it keeps a digest of each record:
 a resend with the same digest is acknowledged again, a different record under a known number is
 refused with an error, never acknowledged.
+
+A peer-to-peer game's steps and episodes come from every peer: they are written by
+`mug.data.parity`, which keeps each peer's rows and compares them.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import sqlite3
 from collections.abc import Mapping
 from typing import Any
 
+from . import parity
 from . import records as rec
 from ._json import RecordError, dumps
 
@@ -24,7 +28,7 @@ __all__ = ["commit", "commit_each", "prepare"]
 
 STEP_INSERT = (
     "INSERT OR IGNORE INTO steps (game_id, episode, step, participant_id, scene_id, t, actions, "
-    "rewards, terminated, truncated, infos, observations) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
+    "rewards, terminated, truncated, infos, observations, focus) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
 )
 EPISODE_INSERT = (
     "INSERT OR REPLACE INTO episodes (game_id, episode, scene_id, participant_ids, seed, started_at, "
@@ -155,11 +159,20 @@ def _write(conn: sqlite3.Connection, participant_id: str, source: str, seq: int,
         if seen[0] is not None and seen[0] != digest:
             raise RecordError(f"{where}: a different record was already stored under this number from this browser")
         return
-    cursor = conn.execute(_INSERTS[kind], params)
-    if kind == "step" and cursor.rowcount == 0:
-        raise RecordError(f"{where}: step {params[2]} of episode {params[1]} of game {params[0]!r} is already stored")
-    if kind == "episode" and cursor.rowcount == 0:
-        raise RecordError(f"{where}: episode {params[1]} of game {params[0]!r} is already recorded")
+    if kind in ("step", "episode") and parity.is_p2p(conn, params[0]):
+        # Every peer of a peer-to-peer game sends every step and episode: each peer's rows are kept.
+        if kind == "step":
+            parity.write_step(conn, params, where)
+        else:
+            parity.write_episode(conn, participant_id, params, now, where)
+    else:
+        cursor = conn.execute(_INSERTS[kind], params)
+        if kind == "step" and cursor.rowcount == 0:
+            raise RecordError(
+                f"{where}: step {params[2]} of episode {params[1]} of game {params[0]!r} is already stored"
+            )
+        if kind == "episode" and cursor.rowcount == 0:
+            raise RecordError(f"{where}: episode {params[1]} of game {params[0]!r} is already recorded")
     conn.execute(
         "INSERT INTO client_records (participant_id, source, seq, kind, digest, received_at) VALUES (?,?,?,?,?,?)",
         (participant_id, source, seq, kind, digest, now),

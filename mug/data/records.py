@@ -45,6 +45,8 @@ STEP_FIELDS: dict[str, bool] = {
     "truncated": True,
     "infos": False,
     "observations": False,
+    # Peer-to-peer games: each human agent's tab focus at the frame (agent -> bool).
+    "focus": False,
 }
 
 #: Episode row fields: name -> required?
@@ -173,6 +175,7 @@ def step_params(row: Any, where: str) -> tuple[Any, ...]:
         flag(row["truncated"], f"{where}.truncated"),
         dumps(_infos(row.get("infos", {}), f"{where}.infos"), f"{where}.infos"),
         observations,
+        _focus(row.get("focus"), f"{where}.focus"),
     )
 
 
@@ -184,6 +187,7 @@ def jsonable_step_params(row: Mapping[str, Any]) -> tuple[Any, ...]:
     a row every tick, and the full checks cost more than the rest of recording it.
     """
     observations = row["observations"]
+    focus = row.get("focus")
     return (
         row["game_id"],
         row["episode"],
@@ -197,7 +201,19 @@ def jsonable_step_params(row: Mapping[str, Any]) -> tuple[Any, ...]:
         int(row["truncated"]),
         dumps_plain(row["infos"]),
         None if observations is None else dumps_plain(observations),
+        None if focus is None else dumps_plain(focus),
     )
+
+
+def _focus(value: Any, where: str) -> str | None:
+    """A step's focus flags ``{agent: bool}`` as JSON text (None when the step has none)."""
+    if value is None:
+        return None
+    mapping(value, where)
+    for agent, focused in value.items():
+        if not isinstance(focused, bool):
+            raise RecordError(f"{where}.{agent}: expected a bool (the agent's tab had focus), got {focused!r}")
+    return dumps(value, where)
 
 
 def _infos(value: Any, where: str) -> dict[str, Any]:

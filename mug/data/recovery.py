@@ -25,7 +25,8 @@ def close_open_games(conn: sqlite3.Connection, t: float) -> list[dict[str, Any]]
     """
     closed: list[dict[str, Any]] = []
     games = conn.execute(
-        "SELECT game_id, scene_id, players, seed FROM games WHERE ended_at IS NULL AND mode != 'client_pyodide'"
+        "SELECT game_id, scene_id, players, seed FROM games WHERE ended_at IS NULL "
+        "AND mode NOT IN ('client_pyodide', 'client_p2p')"
     ).fetchall()
     for game_id, scene_id, players, seed in games:
         last = conn.execute(

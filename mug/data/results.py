@@ -33,6 +33,7 @@ RESULT_TABLES: tuple[str, ...] = (
     "steps",
     "player_steps",
     "events",
+    "p2p",
 )
 
 #: How games record an agent played by a policy rather than a participant (``games.players.<agent>``).
@@ -62,6 +63,7 @@ _EPISODE_COLUMNS = {
     "terminated": "bool",
     "truncated": "bool",
     "outcome": "str",
+    "parity": "str",
 }
 _FORM_COLUMNS = {"participant_id": "str", "scene_id": "str", "submitted_at": "float64"}
 _PARTICIPANT_COLUMNS = {
@@ -108,9 +110,11 @@ class Results:
 
     Attributes:
         path: the data folder the results were loaded from.
-        participants, scene_visits, forms, games, episodes, steps, player_steps, events: DataFrames.
+        participants, scene_visits, forms, games, episodes, steps, player_steps, events, p2p: DataFrames.
         metadata: ``experiment.json`` (``config``, ``versions``, ``written_at``),
             or the latest copy stored in the database, or ``{}``.
+        peer_steps: each peer's own step rows of peer-to-peer games, when loaded with
+            ``peer_rows=True`` (else None).
     """
 
     path: Path
@@ -122,11 +126,16 @@ class Results:
     steps: pd.DataFrame
     player_steps: pd.DataFrame
     events: pd.DataFrame
+    p2p: pd.DataFrame
     metadata: dict[str, Any] = field(default_factory=dict)
+    peer_steps: pd.DataFrame | None = None
 
     def tables(self) -> dict[str, pd.DataFrame]:
-        """The DataFrames by name, in :data:`RESULT_TABLES` order."""
-        return {name: getattr(self, name) for name in RESULT_TABLES}
+        """The DataFrames by name, in :data:`RESULT_TABLES` order (then ``peer_steps`` when loaded)."""
+        tables = {name: getattr(self, name) for name in RESULT_TABLES}
+        if self.peer_steps is not None:
+            tables["peer_steps"] = self.peer_steps
+        return tables
 
     def __repr__(self) -> str:
         lines = [f"<mug Results from {str(self.path)!r}>"]
@@ -155,7 +164,7 @@ def resolve_database(path: str | os.PathLike[str]) -> Path:
     raise FileNotFoundError(f"no MUG data at {given}: expected an experiment's data folder or its {DB_FILENAME} file")
 
 
-def load_results(path: str | os.PathLike[str], *, include_idle: bool = False) -> Results:
+def load_results(path: str | os.PathLike[str], *, include_idle: bool = False, peer_rows: bool = False) -> Results:
     """Load an experiment's data as DataFrames.
 
     Args:
@@ -165,6 +174,8 @@ def load_results(path: str | os.PathLike[str], *, include_idle: bool = False) ->
             (never moved on, started a game or sent a record), with their scene visits and
             events. They are left out by default so that page loads (link checks, bots,
             crawlers) do not crowd the data.
+        peer_rows: also give ``peer_steps``: in peer-to-peer games every peer records every step,
+            and ``steps`` holds one (canonical) row per step; ``peer_steps`` holds each peer's own.
 
     The database is opened read-only, so this is safe while the server is
     still recording; the result is a consistent snapshot of one moment.
@@ -175,7 +186,10 @@ def load_results(path: str | os.PathLike[str], *, include_idle: bool = False) ->
         conn.execute("BEGIN")  # one read transaction: every table from the same snapshot
         version = _check_schema(conn, db)
         idle = "" if include_idle or version < 2 else _ACTIVE_ONLY  # (version 1 kept no activity)
-        raw = {name: conn.execute(sql.format(active=idle)).fetchall() for name, sql in _QUERIES.items()}
+        # A database of an older version read before any server upgraded it lacks the P2P columns.
+        columns = {"focus": "focus", "parity": "parity"} if version >= 3 else {"focus": "NULL", "parity": "NULL"}
+        raw = {name: conn.execute(sql.format(active=idle, **columns)).fetchall() for name, sql in _QUERIES.items()}
+        peer_step_rows = conn.execute(_PEER_STEPS).fetchall() if peer_rows and version >= 3 else []
         stored_metadata = conn.execute(
             "SELECT written_at, config, versions FROM metadata ORDER BY metadata_id DESC LIMIT 1"
         ).fetchone()
@@ -192,7 +206,9 @@ def load_results(path: str | os.PathLike[str], *, include_idle: bool = False) ->
         steps=steps_frame(raw["steps"]),
         player_steps=player_steps_frame(raw["steps"], raw["games"]),
         events=events_frame(raw["events"]),
+        p2p=p2p_frame(raw["p2p"]),
         metadata=_metadata(db.parent, stored_metadata),
+        peer_steps=steps_frame(peer_step_rows) if peer_rows else None,
     )
 
 
@@ -240,17 +256,22 @@ _QUERIES = {
     ),
     "episodes": (
         "SELECT game_id, episode, scene_id, participant_ids, seed, started_at, ended_at, num_steps, "
-        "terminated, truncated, outcome, returns FROM episodes ORDER BY game_id, episode"
+        "terminated, truncated, outcome, {parity}, returns FROM episodes ORDER BY game_id, episode"
     ),
     "steps": (
         "SELECT game_id, participant_id, scene_id, episode, step, t, actions, rewards, terminated, "
-        "truncated, infos, observations FROM steps ORDER BY game_id, episode, step"
+        "truncated, infos, observations, {focus} FROM steps ORDER BY game_id, episode, step"
     ),
     "events": (
         "SELECT event_id, participant_id, scene_id, kind, t, data FROM events "
         "WHERE (participant_id IS NULL OR 1 {active}) ORDER BY t, event_id"
     ),
+    "p2p": "SELECT participant_id, scene_id, t, data FROM events WHERE kind = 'p2p_stats' ORDER BY event_id",
 }
+_PEER_STEPS = (
+    "SELECT game_id, participant_id, scene_id, episode, step, t, actions, rewards, terminated, "
+    "truncated, infos, observations, focus FROM peer_steps ORDER BY game_id, episode, step, participant_id"
+)
 
 
 # -- frame builders -----------------------------------------------------------------------------
@@ -341,6 +362,7 @@ def steps_frame(rows: list[tuple[Any, ...]]) -> pd.DataFrame:
         "truncated",
         "infos",
         "observations",
+        "focus",
     )
     data = _columns_of(rows, names)
     data["time"] = data["t"]
@@ -372,12 +394,17 @@ def steps_frame(rows: list[tuple[Any, ...]]) -> pd.DataFrame:
             _flatten("info", info, lambda c, v, i=i: info_cols.put(c, i, v))
     flags = [(name, pd.Series(data[name], dtype=dtype)) for name, dtype in _STEP_FLAGS.items()]
     info_extra = [(name, info_cols.dense(n, name)) for name in info_cols.names()]
+    focus = [loads(f) for f in data["focus"]]
+    focus_extra = [
+        (f"focus.{agent}", pd.Series([None if f is None else f.get(agent) for f in focus], dtype="boolean"))
+        for agent in _agent_order(f for f in focus if f is not None)
+    ]
     obs = (
         [("obs", pd.Series(data["observations"], dtype="str"))]
         if any(o is not None for o in data["observations"])
         else []
     )
-    return _frame(_STEP_COLUMNS, data, [*extra, *flags, *info_extra, *obs])
+    return _frame(_STEP_COLUMNS, data, [*extra, *flags, *info_extra, *focus_extra, *obs])
 
 
 def episodes_frame(rows: list[tuple[Any, ...]]) -> pd.DataFrame:
@@ -394,6 +421,7 @@ def episodes_frame(rows: list[tuple[Any, ...]]) -> pd.DataFrame:
         "terminated",
         "truncated",
         "outcome",
+        "parity",
         "returns",
     )
     data = _columns_of(rows, names)
@@ -495,3 +523,57 @@ def player_steps_frame(step_rows: list[tuple[Any, ...]], game_rows: list[tuple[A
             out["action"].append(action)
             out["reward"].append(reward_of.get(agent))
     return pd.DataFrame({name: pd.Series(values, dtype=_PLAYER_STEP_COLUMNS[name]) for name, values in out.items()})
+
+
+_P2P_COLUMNS = {
+    "game_id": "str",
+    "participant_id": "str",
+    "scene_id": "str",
+    "t": "float64",
+    "transport": "object",
+    "rtt_ms": "object",
+    "frames": "Int64",
+    "rollbacks": "Int64",
+    "max_rollback_depth": "Int64",
+    "predicted_frames": "Int64",
+    "predicted_share": "float64",
+    "desyncs": "Int64",
+    "replayed_frames": "Int64",
+}
+_P2P_COUNTS = ("frames", "rollbacks", "max_rollback_depth", "predicted_frames", "desyncs", "replayed_frames")
+
+
+def p2p_frame(rows: list[tuple[Any, ...]]) -> pd.DataFrame:
+    """One row per peer of each peer-to-peer game: how its netcode and transport fared.
+
+    From the ``p2p_stats`` events (rows of the ``p2p`` query): a page records one at the end of its
+    game; should a peer have recorded several for one game (a reload), its last one counts.
+    """
+    latest: dict[tuple[Any, Any], tuple[Any, Any, Any, dict[str, Any]]] = {}
+    for participant_id, scene_id, t, text in rows:
+        data = loads(text)
+        data = data if isinstance(data, dict) else {}
+        key = (data.get("game_id"), participant_id)
+        latest.pop(key, None)  # (a later one goes to the end: rows stay in the order they were recorded)
+        latest[key] = (participant_id, scene_id, t, data)
+    out: dict[str, list[Any]] = {name: [] for name in _P2P_COLUMNS}
+    more = _Columns()
+    for i, (participant_id, scene_id, t, data) in enumerate(latest.values()):
+        game_id = data.get("game_id")
+        out["game_id"].append(game_id if isinstance(game_id, str) else None)
+        out["participant_id"].append(participant_id)
+        out["scene_id"].append(scene_id)
+        out["t"].append(t)
+        for name in ("transport", "rtt_ms"):
+            out[name].append(data.get(name) if isinstance(data.get(name), dict) else None)
+        for name in _P2P_COUNTS:
+            value = data.get(name)
+            out[name].append(value if isinstance(value, int) and not isinstance(value, bool) else None)
+        frames, predicted = out["frames"][-1], out["predicted_frames"][-1]
+        out["predicted_share"].append(predicted / frames if frames and predicted is not None else None)
+        for key, value in data.items():
+            if key not in _P2P_COLUMNS and key != "page_t":
+                more.put(key, i, value)
+    n = len(latest)
+    frame = {name: pd.Series(values, dtype=_P2P_COLUMNS[name]) for name, values in out.items()}
+    return pd.DataFrame({**frame, **{name: more.dense(n, name) for name in more.names()}})

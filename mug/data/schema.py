@@ -14,7 +14,7 @@ database up to it (run by the store, in one transaction, before :data:`SCHEMA_SQ
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 DB_FILENAME = "mug.sqlite3"
 METADATA_FILENAME = "experiment.json"
@@ -27,6 +27,8 @@ TABLES: tuple[str, ...] = (
     "games",
     "episodes",
     "steps",
+    "peer_episodes",
+    "peer_steps",
     "events",
     "client_records",
     "metadata",
@@ -101,6 +103,9 @@ CREATE TABLE IF NOT EXISTS episodes (
     terminated      INTEGER NOT NULL,
     truncated       INTEGER NOT NULL,
     outcome         TEXT NOT NULL,
+    -- Peer-to-peer games: whether the peers' records of the episode agree (mug.data.parity);
+    -- NULL for every other game.
+    parity          TEXT,
     PRIMARY KEY (game_id, episode)
 );
 
@@ -117,7 +122,49 @@ CREATE TABLE IF NOT EXISTS steps (
     truncated       INTEGER NOT NULL,
     infos           TEXT NOT NULL,
     observations    TEXT,
+    -- Peer-to-peer games: each human agent's tab focus at this frame (JSON agent -> bool).
+    focus           TEXT,
     PRIMARY KEY (game_id, episode, step)
+);
+
+-- Peer-to-peer games (games.mode 'client_p2p'): every peer records every step and episode.
+-- Each peer's rows are kept here; the first peer's row of a step or episode also fills
+-- steps/episodes (the canonical rows), so results read one row per step whoever sent it.
+CREATE TABLE IF NOT EXISTS peer_steps (
+    game_id         TEXT NOT NULL,
+    episode         INTEGER NOT NULL,
+    step            INTEGER NOT NULL,
+    participant_id  TEXT NOT NULL,
+    scene_id        TEXT NOT NULL,
+    t               REAL NOT NULL,
+    actions         TEXT NOT NULL,
+    rewards         TEXT NOT NULL,
+    terminated      INTEGER NOT NULL,
+    truncated       INTEGER NOT NULL,
+    infos           TEXT NOT NULL,
+    observations    TEXT,
+    focus           TEXT,
+    PRIMARY KEY (game_id, episode, step, participant_id)
+);
+
+-- digest: SHA-256 of the peer's steps of the episode (mug.data.parity), NULL until all of
+-- the num_steps steps its record counts are stored.
+CREATE TABLE IF NOT EXISTS peer_episodes (
+    game_id         TEXT NOT NULL,
+    episode         INTEGER NOT NULL,
+    participant_id  TEXT NOT NULL,
+    scene_id        TEXT NOT NULL,
+    seed            INTEGER,
+    started_at      REAL NOT NULL,
+    ended_at        REAL NOT NULL,
+    num_steps       INTEGER NOT NULL,
+    returns         TEXT NOT NULL,
+    terminated      INTEGER NOT NULL,
+    truncated       INTEGER NOT NULL,
+    outcome         TEXT NOT NULL,
+    digest          TEXT,
+    received_at     REAL NOT NULL,
+    PRIMARY KEY (game_id, episode, participant_id)
 );
 
 CREATE TABLE IF NOT EXISTS events (
@@ -173,5 +220,74 @@ INSERT INTO client_records_v2 (participant_id, source, seq, kind, digest, receiv
     SELECT participant_id, '', seq, kind, NULL, received_at FROM client_records;
 DROP TABLE client_records;
 ALTER TABLE client_records_v2 RENAME TO client_records;
+""",
+    # Peer-to-peer games. (A version-2 database always has steps and episodes; they are made here
+    # if missing only so that the ALTERs cannot fail on a database cut short.)
+    2: """
+CREATE TABLE IF NOT EXISTS episodes (
+    game_id         TEXT NOT NULL,
+    episode         INTEGER NOT NULL,
+    scene_id        TEXT NOT NULL,
+    participant_ids TEXT NOT NULL,
+    seed            INTEGER,
+    started_at      REAL NOT NULL,
+    ended_at        REAL NOT NULL,
+    num_steps       INTEGER NOT NULL,
+    returns         TEXT NOT NULL,
+    terminated      INTEGER NOT NULL,
+    truncated       INTEGER NOT NULL,
+    outcome         TEXT NOT NULL,
+    PRIMARY KEY (game_id, episode)
+);
+CREATE TABLE IF NOT EXISTS steps (
+    game_id         TEXT NOT NULL,
+    episode         INTEGER NOT NULL,
+    step            INTEGER NOT NULL,
+    participant_id  TEXT,
+    scene_id        TEXT NOT NULL,
+    t               REAL NOT NULL,
+    actions         TEXT NOT NULL,
+    rewards         TEXT NOT NULL,
+    terminated      INTEGER NOT NULL,
+    truncated       INTEGER NOT NULL,
+    infos           TEXT NOT NULL,
+    observations    TEXT,
+    PRIMARY KEY (game_id, episode, step)
+);
+ALTER TABLE episodes ADD COLUMN parity TEXT;
+ALTER TABLE steps ADD COLUMN focus TEXT;
+CREATE TABLE peer_steps (
+    game_id         TEXT NOT NULL,
+    episode         INTEGER NOT NULL,
+    step            INTEGER NOT NULL,
+    participant_id  TEXT NOT NULL,
+    scene_id        TEXT NOT NULL,
+    t               REAL NOT NULL,
+    actions         TEXT NOT NULL,
+    rewards         TEXT NOT NULL,
+    terminated      INTEGER NOT NULL,
+    truncated       INTEGER NOT NULL,
+    infos           TEXT NOT NULL,
+    observations    TEXT,
+    focus           TEXT,
+    PRIMARY KEY (game_id, episode, step, participant_id)
+);
+CREATE TABLE peer_episodes (
+    game_id         TEXT NOT NULL,
+    episode         INTEGER NOT NULL,
+    participant_id  TEXT NOT NULL,
+    scene_id        TEXT NOT NULL,
+    seed            INTEGER,
+    started_at      REAL NOT NULL,
+    ended_at        REAL NOT NULL,
+    num_steps       INTEGER NOT NULL,
+    returns         TEXT NOT NULL,
+    terminated      INTEGER NOT NULL,
+    truncated       INTEGER NOT NULL,
+    outcome         TEXT NOT NULL,
+    digest          TEXT,
+    received_at     REAL NOT NULL,
+    PRIMARY KEY (game_id, episode, participant_id)
+);
 """,
 }

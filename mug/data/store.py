@@ -10,7 +10,8 @@ Guarantees:
   before it returns; the server acknowledges to a client only after that.
 * **Atomic.** Every write method is one transaction: a refused record (bad
   field, non-JSON-able value) leaves the database exactly as it was.
-* **Idempotent where it matters.** Steps on ``(game_id, episode, step)``,
+* **Idempotent where it matters.** Steps on ``(game_id, episode, step)``
+  (``(game_id, episode, step, participant_id)`` per peer of a peer-to-peer game),
   episodes on ``(game_id, episode)``, forms on ``(participant_id, scene_id)``,
   client records on ``(participant_id, seq)``; participants are created once;
   a reload re-entering the open scene does not add a visit.
@@ -38,7 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from . import client_records, recovery
+from . import client_records, parity, recovery
 from . import records as rec
 from ._json import RecordError, dumps, loads
 from .schema import DB_FILENAME, METADATA_FILENAME, MIGRATIONS, SCHEMA_SQL, SCHEMA_VERSION, TABLES
@@ -515,30 +516,48 @@ class Store:
 
         Called when a server starts on an existing store: a game open then was cut off by a crash.
         Each gets ``ended_at``/``outcome``; an episode left without a record gets a partial one
-        (outcome ``interrupted``, its committed steps and returns). Games run in browsers are left
-        alone: their pages go on and end them. Returns, per closed game, its id, scene, players and
-        the last committed ``(episode, step)``.
+        (outcome ``interrupted``, its committed steps and returns). Games run in browsers (client-side
+        and peer-to-peer) are left alone: their pages go on and end them. Returns, per closed game, its
+        id, scene, players and the last committed ``(episode, step)``.
         """
         ts = rec.timestamp(t, "t")
         with self._write() as conn:
             return recovery.close_open_games(conn, ts)
 
-    def game_progress(self, game_id: str) -> dict[str, Any]:
+    def game_progress(self, game_id: str, participant_id: str | None = None) -> dict[str, Any]:
         """What the store holds of a game: its episode records (number, outcome, steps counted, steps stored)
-        and its step count."""
+        and its step count.
+
+        For a peer-to-peer game and a `participant_id`, what that peer sent (its ``peer_episodes`` and
+        ``peer_steps``), so each peer's record of the game can be verified on its own; each episode then
+        also has the peer's ``digest`` (None until all its steps are stored). Otherwise the canonical
+        rows, each episode with its ``parity`` (None for a game that is not peer-to-peer).
+        """
         with self._read() as conn:
+            if participant_id is not None and parity.is_p2p(conn, game_id):
+                return parity.peer_progress(conn, game_id, participant_id)
             episodes = conn.execute(
                 "SELECT episode, outcome, num_steps, (SELECT COUNT(*) FROM steps s WHERE s.game_id = e.game_id "
-                "AND s.episode = e.episode) FROM episodes e WHERE game_id = ? ORDER BY episode",
+                "AND s.episode = e.episode), parity FROM episodes e WHERE game_id = ? ORDER BY episode",
                 (game_id,),
             ).fetchall()
             steps = conn.execute("SELECT COUNT(*) FROM steps WHERE game_id = ?", (game_id,)).fetchone()[0]
         return {
             "episodes": [
-                {"episode": e, "outcome": o, "num_steps": n, "stored_steps": k} for e, o, n, k in episodes
+                {"episode": e, "outcome": o, "num_steps": n, "stored_steps": k, "parity": p}
+                for e, o, n, k, p in episodes
             ],
             "steps": steps,
         }
+
+    def game_parity(self, game_id: str) -> list[dict[str, Any]]:
+        """Per episode of a peer-to-peer game, in order: ``{episode, parity, digests: {participant: digest}}``.
+
+        ``parity`` is ``match``, ``mismatch`` or ``one-sided`` (see `mug.data.parity`); a digest is None
+        while that peer's steps of the episode are still arriving. Empty for a game with no episode record.
+        """
+        with self._read() as conn:
+            return parity.game_parity(conn, game_id)
 
     def add_event(
         self, participant_id: str | None, scene_id: str | None, kind: str, data: Mapping[str, Any], t: float

@@ -10,7 +10,7 @@ import pytest
 
 from mug.data import Store, export_results, load_results
 
-TABLES = ["participants", "scene_visits", "forms", "games", "episodes", "steps", "player_steps", "events"]
+TABLES = ["participants", "scene_visits", "forms", "games", "episodes", "steps", "player_steps", "events", "p2p"]
 
 
 @pytest.fixture

@@ -70,6 +70,7 @@ def test_empty_store_has_fixed_columns(store: Store):
         "terminated",
         "truncated",
         "outcome",
+        "parity",
     ]
     assert list(results.participants.columns) == [
         "participant_id",

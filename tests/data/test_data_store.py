@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from mug.data import ParticipantRecord, RecordError, Store
+from mug.data import SCHEMA_VERSION, ParticipantRecord, RecordError, Store
 
 
 @pytest.fixture
@@ -368,6 +368,8 @@ def test_counts_lists_every_table(store: Store):
         "games": 0,
         "episodes": 0,
         "steps": 0,
+        "peer_episodes": 0,
+        "peer_steps": 0,
         "events": 0,
         "client_records": 0,
         "metadata": 0,
@@ -449,6 +451,6 @@ def test_a_version_1_database_is_brought_up_to_date_with_its_data(tmp_path: Path
         assert store.counts()["client_records"] == 2
     conn = sqlite3.connect(tmp_path / DB_FILENAME)
     try:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     finally:
         conn.close()

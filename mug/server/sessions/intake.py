@@ -5,11 +5,11 @@ Two faults of a hostile-client review live here. Pages could forge server-side r
 exclusion reason), and forms for any scene at any time (a far-future time pinned the answers so
 the real submission could not replace them). And nothing bounded what one client could store:
 one anonymous client wrote ~24 MB/s. Now a page may send only the records its client-side game
-makes (steps, episodes and the runtime's own event kinds, each naming a game the participant
-runs in the browser); an event's time is the server's; forms come only with ``advance``, for the
-scene the participant is in. Each participant has a quota (`ClientLimits`): over the rate, a
-batch is refused with a time to retry (the page keeps its records); over the total, records are
-refused for good and the refusal is recorded.
+makes (steps, episodes and the event kinds of the runtime and of the peer-to-peer page, each
+naming a game the participant runs in the browser); an event's time is the server's; forms come
+only with ``advance``, for the scene the participant is in. Each participant has a quota
+(`ClientLimits`): over the rate, a batch is refused with a time to retry (the page keeps its
+records); over the total, records are refused for good and the refusal is recorded.
 """
 
 from __future__ import annotations
@@ -20,7 +20,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["PAGE_EVENT_KINDS", "PAGE_RECORD_KINDS", "ClientLimits", "Quota", "TokenBucket", "screen"]
+__all__ = [
+    "P2P_EVENT_KINDS",
+    "PAGE_EVENT_KINDS",
+    "PAGE_RECORD_KINDS",
+    "RUNTIME_EVENT_KINDS",
+    "ClientLimits",
+    "Quota",
+    "TokenBucket",
+    "screen",
+]
 
 #: The most a page may send in one `client_records` batch (mug.server.web.messages).
 MAX_BATCH_RECORDS = 1_000
@@ -28,7 +37,12 @@ MAX_BATCH_BYTES = 1_000_000
 #: Record kinds a page's outbox may send.
 PAGE_RECORD_KINDS = ("step", "episode", "event")
 #: Event kinds the browser runtime records (mug/client/src/runtime).
-PAGE_EVENT_KINDS = ("load_error", "game_stopped", "runtime_error", "clock_behind", "env_error", "policy_error")
+RUNTIME_EVENT_KINDS = ("load_error", "game_stopped", "runtime_error", "clock_behind", "env_error", "policy_error")
+#: Event kinds a peer-to-peer game's page records (mug/client/src/p2p): the transport of a peer pair
+#: changed, a desync was found / resynced, a peer came or went, and the game's netcode statistics
+#: (one at the end; `mug.data.load_results` makes the ``p2p`` table of them).
+P2P_EVENT_KINDS = ("p2p_transport", "p2p_desync", "p2p_resync", "p2p_stats", "p2p_peer")
+PAGE_EVENT_KINDS = RUNTIME_EVENT_KINDS + P2P_EVENT_KINDS
 
 
 @dataclass(frozen=True)
@@ -173,7 +187,9 @@ def _problem(item: Any, own_games: set[str]) -> str | None:
             given = str(payload.get("kind"))[:40]
             return f"pages may record events of kind {', '.join(PAGE_EVENT_KINDS)}, not {given!r}"
         data = payload.get("data")
-        game_id = data.get("game_id") if isinstance(data, dict) else None
+        if not isinstance(data, dict):
+            return f"an event's data must be an object naming its game_id, got {type(data).__name__}"
+        game_id = data.get("game_id")
     else:
         game_id = payload.get("game_id")
     if game_id not in own_games:
