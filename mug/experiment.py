@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mug.scenes import EndScene, Scene, SceneConfigError
+from mug.scenes.webrtc import WebRTCOptions, webrtc_options
 
 if TYPE_CHECKING:
     from mug.data import Results
@@ -78,6 +79,26 @@ class Experiment:
         self.data_dir = Path(data_dir)
         self.title = title
         self.allow_device_switch = allow_device_switch
+        self.webrtc_options: WebRTCOptions | None = None
+
+    def webrtc(
+        self,
+        ice_servers: list[dict[str, Any]] | None = None,
+        turn_url: str | None = None,
+        turn_username: str | None = None,
+        turn_credential: str | None = None,
+        force_relay: bool = False,
+    ) -> Experiment:
+        """The ICE servers (STUN/TURN) of every P2P scene that sets none itself (see ``GymScene.webrtc``).
+
+        One TURN server for the whole study is the usual case; a scene's own ``webrtc()`` replaces
+        this one for that scene. Credentials are shown as ``"***"`` in the saved config.
+        """
+        self.webrtc_options = webrtc_options(self, {
+            "ice_servers": ice_servers, "turn_url": turn_url, "turn_username": turn_username,
+            "turn_credential": turn_credential, "force_relay": force_relay,
+        })  # fmt: skip
+        return self
 
     @property
     def data_path(self) -> Path:
@@ -97,6 +118,7 @@ class Experiment:
             "experiment_id": self.experiment_id,
             "title": self.title,
             "allow_device_switch": self.allow_device_switch,
+            "webrtc": self.webrtc_options.redacted() if self.webrtc_options else None,
             "scenes": [scene.config() for scene in self.scenes],
         }
 

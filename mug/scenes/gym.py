@@ -20,9 +20,17 @@ from mug.scenes._options import (
     known_options,
     text_or_file,
 )
-from mug.scenes.multiplayer import MultiplayerOptions, WaitroomOptions, multiplayer_options, waitroom_options
+from mug.scenes.multiplayer import (
+    P2P_ONLY,
+    MultiplayerOptions,
+    WaitroomOptions,
+    missing_snapshot_methods,
+    multiplayer_options,
+    waitroom_options,
+)
 from mug.scenes.runtime import RuntimeOptions, runtime_options
 from mug.scenes.scene import Scene
+from mug.scenes.webrtc import WebRTCOptions, webrtc_options
 
 INPUT_MODES = ("pressed_keys", "single_keystroke")
 POPULATION_METHODS = ("default_action", "previous_submitted_action")
@@ -89,6 +97,8 @@ class GymScene(Scene):
         # multiplayer (None: one participant per game)
         self.multiplayer_options: MultiplayerOptions | None = None
         self.waitroom_options: WaitroomOptions | None = None
+        # WebRTC of a P2P scene (None: the experiment's, else none; see mug/scenes/webrtc.py)
+        self.webrtc_options: WebRTCOptions | None = None
         # policies
         self.policy_mapping: dict[str, Any] = {}
         # content
@@ -262,6 +272,8 @@ class GymScene(Scene):
         reconnect_grace_s: float = NOT_PROVIDED,
         on_player_drop: str = NOT_PROVIDED,
         per_player_views: bool = NOT_PROVIDED,
+        max_prediction: int = NOT_PROVIDED,
+        p2p_connect_timeout_s: float = NOT_PROVIDED,
     ) -> GymScene:
         """Let several participants play one game; each ``"human"`` agent is one participant.
 
@@ -272,9 +284,39 @@ class GymScene(Scene):
         whether the others ``"continue"`` or the game ends for everyone (``"end_game"``).
         With ``per_player_views`` each player sees ``env.render(agent_id)`` (partial observability).
         Participants are matched first come, first served in a waitroom (see ``waitroom``).
+
+        ``mode="p2p"`` (with ``runtime()``): every participant's browser runs the env; inputs travel
+        between the browsers (WebRTC, see ``webrtc``; through the server when no DataChannel opens
+        within ``p2p_connect_timeout_s``) and rollback hides the delay: ``input_delay`` (default 2,
+        at most 8) frames of delay, then up to ``max_prediction`` frames predicted. 2-4 human agents;
+        the env must define ``get_state``/``set_state`` (rollback restores snapshots).
         """
         given = {k: v for k, v in locals().items() if k != "self" and v is not NOT_PROVIDED}
         self.multiplayer_options = multiplayer_options(self, self.multiplayer_options, given)
+        return self
+
+    @known_options
+    def webrtc(
+        self,
+        ice_servers: list[dict[str, Any]] | None = None,
+        turn_url: str | None = None,
+        turn_username: str | None = None,
+        turn_credential: str | None = None,
+        force_relay: bool = False,
+    ) -> GymScene:
+        """Set the ICE servers (STUN/TURN) the browsers of a P2P game connect through.
+
+        ``ice_servers`` is a list of ``RTCIceServer`` dicts (``{"urls": ..., "username": ...,
+        "credential": ...}``); ``turn_url`` (``turn:``/``turns:``/``stun:``) with ``turn_username`` and
+        ``turn_credential`` adds one more. ``force_relay=True`` makes the browsers use TURN relay
+        candidates only (it needs a TURN server). Each call replaces the scene's setting, which
+        replaces the experiment's (``Experiment.webrtc``). Credentials reach the matched
+        participants' browsers (they must, to use TURN) but never the data: the saved config shows
+        them as ``"***"``. Without any, browsers offer only their own addresses and fall back to the
+        server relay.
+        """
+        given = {k: v for k, v in locals().items() if k != "self"}
+        self.webrtc_options = webrtc_options(self, given)
         return self
 
     @known_options
@@ -359,6 +401,12 @@ class GymScene(Scene):
         return actions
 
     def validate(self) -> None:
+        if self.is_p2p and self.runtime_options is None:
+            raise fail(
+                self, "multiplayer", "mode",
+                "'p2p' needs runtime(): every participant's browser runs the env (pass env_code or "
+                "env_code_filepath)",
+            )  # fmt: skip
         if self.runtime_options is not None:
             self._validate_runtime()
         else:
@@ -389,6 +437,18 @@ class GymScene(Scene):
             )
         if self.multiplayer_options is not None and not humans:
             raise fail(self, "multiplayer", "mode", "needs at least one 'human' agent in policy_mapping")
+        if self.is_p2p:
+            if not 2 <= len(humans) <= 4:
+                raise fail(
+                    self, "multiplayer", "mode",
+                    f"'p2p' needs 2 to 4 'human' agents in policy_mapping, got {len(humans)}",
+                )  # fmt: skip
+        elif self.multiplayer_options is not None:
+            given = sorted(set(P2P_ONLY) & self.multiplayer_options.given)
+            if given:
+                raise fail(self, "multiplayer", given[0], "applies to mode='p2p' only")
+        if self.webrtc_options is not None and not self.is_p2p:
+            raise fail(self, "webrtc", "ice_servers", "applies to multiplayer(mode='p2p') scenes only")
         if self.waitroom_options is not None and self.multiplayer_options is None:
             raise fail(self, "waitroom", "timeout", "applies to multiplayer scenes only; call .multiplayer() too")
         if humans:
@@ -407,8 +467,21 @@ class GymScene(Scene):
         assert opts is not None
         if not opts.env_code:
             raise fail(self, "runtime", "env_code", "is required: Python source that defines `env`")
-        if self.multiplayer_options is not None:
-            raise fail(self, "multiplayer", "mode", "server_authoritative cannot be combined with runtime()")
+        if self.multiplayer_options is not None and not self.is_p2p:
+            raise fail(
+                self, "multiplayer", "mode",
+                "server_authoritative cannot be combined with runtime(); use mode='p2p' to run a multiplayer "
+                "game in every participant's browser",
+            )  # fmt: skip
+        if self.is_p2p:
+            missing = missing_snapshot_methods(opts.env_code)
+            if missing:
+                raise fail(
+                    self, "runtime", "env_code",
+                    f"does not define {' or '.join(missing)}, which mode='p2p' needs: rollback restores "
+                    "snapshots of the env (env.get_state() -> state, env.set_state(state)); "
+                    "mug.env.check_env(env) checks that the round trip restores the env exactly",
+                )  # fmt: skip
         if self.hud is not None and not isinstance(self.hud, str):
             raise fail(self, "rendering", "hud", "must be a fixed string in a client-side scene (runtime())")
         for agent, policy in self.policy_mapping.items():
@@ -424,6 +497,24 @@ class GymScene(Scene):
                 validate_policy_spec(policy, server=False)
             except (PolicyError, ValueError) as exc:
                 raise fail(self, "policies", "policy_mapping", f"policy for agent {agent!r}: {exc}") from None
+
+    @property
+    def is_p2p(self) -> bool:
+        """True for a P2P game: ``multiplayer(mode="p2p")``, the env in every participant's browser."""
+        return self.multiplayer_options is not None and self.multiplayer_options.is_p2p
+
+    def p2p_spec(self) -> dict[str, Any] | None:
+        """What a P2P scene's page needs before it is matched (the ICE servers come with the game)."""
+        opts = self.multiplayer_options
+        if opts is None or not opts.is_p2p:
+            return None
+        return {
+            "input_delay": opts.input_delay,
+            "max_prediction": opts.max_prediction,
+            "connect_timeout_s": opts.p2p_connect_timeout_s,
+            "reconnect_grace_s": opts.reconnect_grace_s,
+            "on_player_drop": opts.on_player_drop,
+        }
 
     @property
     def runs_in_browser(self) -> bool:
@@ -474,7 +565,9 @@ class GymScene(Scene):
             "max_steps": self.max_steps,
             "human": bool(self.human_agents),
             "multiplayer": self.multiplayer_options is not None,
+            "multiplayer_mode": self.multiplayer_options.mode if self.multiplayer_options else None,
             "input_delay": self.multiplayer_options.input_delay if self.multiplayer_options else 0,
+            "p2p": self.p2p_spec(),
             "hide_lobby_count": bool(self.waitroom_options and self.waitroom_options.hide_lobby_count),
             "runtime": self.runtime_spec(),
         }
@@ -496,6 +589,8 @@ class GymScene(Scene):
             "on_interrupt": self.on_interrupt,
             "multiplayer": self.multiplayer_options.to_json() if self.multiplayer_options else None,
             "waitroom": self.effective_waitroom().to_json() if self.multiplayer_options else None,
+            # (credentials as "***"; None: the experiment's setting, see Experiment.config)
+            "webrtc": self.webrtc_options.redacted() if self.webrtc_options else None,
             "hud": name(self.hud),
             "policy_mapping": {a: name(p) for a, p in self.policy_mapping.items()},
         }

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 from urllib.parse import urlparse
 
 from mug.scenes._options import check_choice, check_identifier, check_int, check_number, check_str, fail
 
-MODES = ("server_authoritative",)
+MODES = ("server_authoritative", "p2p")
 ON_PLAYER_DROP = ("continue", "end_game")
+#: Input delay (frames) of a P2P game when the scene does not set one: rollback hides the rest.
+P2P_INPUT_DELAY = 2
+#: Most input delay a P2P game may have: past it the delay is felt more than any rollback.
+P2P_MAX_INPUT_DELAY = 8
+#: Options that apply to mode="p2p" only.
+P2P_ONLY = ("max_prediction", "p2p_connect_timeout_s")
 
 
 @dataclass
@@ -21,9 +27,22 @@ class MultiplayerOptions:
     reconnect_grace_s: float = 20.0
     on_player_drop: str = "end_game"
     per_player_views: bool = False
+    max_prediction: int = 8  # p2p: frames a peer may run ahead of the inputs it has
+    p2p_connect_timeout_s: float = 5.0  # p2p: no DataChannel open by then -> the server relays
+    # Which options the researcher passed (a default may depend on the mode, e.g. input_delay).
+    given: set[str] = field(default_factory=set, repr=False)
+
+    @property
+    def is_p2p(self) -> bool:
+        return self.mode == "p2p"
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        del data["given"]
+        if not self.is_p2p:
+            for name in P2P_ONLY:
+                del data[name]
+        return data
 
 
 @dataclass
@@ -53,6 +72,14 @@ def multiplayer_options(scene: Any, current: MultiplayerOptions | None, given: d
         opts.mode = check_choice(scene, "multiplayer", "mode", given["mode"], MODES)
     if "input_delay" in given:
         opts.input_delay = check_int(scene, "multiplayer", "input_delay", given["input_delay"], minimum=0, maximum=30)
+    if "max_prediction" in given:
+        opts.max_prediction = check_int(
+            scene, "multiplayer", "max_prediction", given["max_prediction"], minimum=1, maximum=30
+        )
+    if "p2p_connect_timeout_s" in given:
+        opts.p2p_connect_timeout_s = check_number(
+            scene, "multiplayer", "p2p_connect_timeout_s", given["p2p_connect_timeout_s"], minimum=0.5, maximum=120
+        )
     if "reconnect_grace_s" in given:
         opts.reconnect_grace_s = check_number(
             scene, "multiplayer", "reconnect_grace_s", given["reconnect_grace_s"], minimum=0, maximum=3600
@@ -63,6 +90,24 @@ def multiplayer_options(scene: Any, current: MultiplayerOptions | None, given: d
         )
     if "per_player_views" in given:
         opts.per_player_views = _check_bool(scene, "multiplayer", "per_player_views", given["per_player_views"])
+    opts.given |= set(given)
+    if opts.is_p2p:
+        if "input_delay" not in opts.given:
+            opts.input_delay = P2P_INPUT_DELAY
+        if opts.input_delay > P2P_MAX_INPUT_DELAY:
+            raise fail(
+                scene, "multiplayer", "input_delay",
+                f"must be between 0 and {P2P_MAX_INPUT_DELAY} with mode='p2p' (rollback hides the rest), "
+                f"got {opts.input_delay}",
+            )  # fmt: skip
+        if opts.per_player_views:
+            raise fail(
+                scene, "multiplayer", "per_player_views",
+                "cannot be combined with mode='p2p': every peer runs the whole env, so every player could see "
+                "every view",
+            )  # fmt: skip
+    elif "input_delay" not in opts.given:
+        opts.input_delay = 0
     return opts
 
 
@@ -91,3 +136,33 @@ def waitroom_options(scene: Any, current: WaitroomOptions | None, given: dict[st
     if opts.timeout_redirect_url and opts.timeout_scene_id:
         raise fail(scene, "waitroom", "timeout_scene_id", "cannot be combined with timeout_redirect_url; pass one")
     return opts
+
+
+SNAPSHOT_METHODS = ("get_state", "set_state")
+
+
+def missing_snapshot_methods(env_code: str) -> list[str]:
+    """Which of ``get_state``/``set_state`` the env code neither defines nor imports from ``mug``.
+
+    Read from the code's syntax tree: a function or method of either name anywhere in it counts.
+    A class imported from a ``mug`` module (e.g. ``from mug.env.examples.catch import CatchEnv``)
+    counts when it has both (it is imported here to look). Anything else imported (a package the
+    browser installs) cannot be seen from the server and does not count.
+    """
+    import ast
+    import importlib
+
+    tree = ast.parse(env_code)
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name in SNAPSHOT_METHODS:
+            found.add(node.name)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "mug":
+            try:
+                module = importlib.import_module(node.module)
+            except Exception:  # (not importable here: it does not count)
+                continue
+            for alias in node.names:
+                obj = getattr(module, alias.name, None)
+                found.update(m for m in SNAPSHOT_METHODS if callable(getattr(obj, m, None)))
+    return [m for m in SNAPSHOT_METHODS if m not in found]

@@ -20,7 +20,7 @@ def duo() -> GymScene:
 @pytest.mark.parametrize(
     ("call", "message"),
     [
-        (lambda s: s.multiplayer(mode="p2p"), r"'mode' must be one of 'server_authoritative'"),
+        (lambda s: s.multiplayer(mode="lockstep"), r"'mode' must be one of 'server_authoritative', 'p2p'"),
         (lambda s: s.multiplayer(input_delay=-1), r"'input_delay' must be between 0 and 30"),
         (lambda s: s.multiplayer(reconnect_grace_s="10"), r"'reconnect_grace_s' must be a finite number"),
         (lambda s: s.multiplayer(on_player_drop="pause"), r"'on_player_drop' must be one of 'continue', 'end_game'"),
