@@ -257,9 +257,11 @@ class ServerHandle:
 
         return asyncio.run_coroutine_threadsafe(unbind(), self._loop).result(10)
 
-    def results(self, *, include_idle: bool = False) -> Results:
-        """The experiment's data so far (see `Experiment.results`)."""
-        return self.experiment.results(include_idle=include_idle)
+    def results(self, *, include_idle: bool = False, peer_rows: bool = False) -> Results:
+        """The experiment's data so far (see `Experiment.results`; `peer_rows`: see `mug.load_results`)."""
+        from mug.data import load_results
+
+        return load_results(self.experiment.data_path, include_idle=include_idle, peer_rows=peer_rows)
 
     def __enter__(self) -> ServerHandle:
         return self
