@@ -148,6 +148,10 @@ class Store:
                     stacklevel=2,
                 )
             conn.execute(f"PRAGMA synchronous={synchronous}")
+            # The version is read inside the transaction that upgrades the database, so that a
+            # second process opening an old database at the same moment waits, then finds it done
+            # (rather than running the same migration again and failing on it).
+            conn.execute("BEGIN IMMEDIATE")
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             if version > SCHEMA_VERSION:
                 raise RuntimeError(
@@ -157,11 +161,12 @@ class Store:
             # An older database is brought up to date first (in the same transaction), then any
             # missing table is made; a new one gets the current schema at once.
             steps = "".join(MIGRATIONS[v] for v in range(version, SCHEMA_VERSION)) if version else ""
-            conn.executescript(
-                f"BEGIN IMMEDIATE; {steps}; {SCHEMA_SQL}; PRAGMA user_version={SCHEMA_VERSION}; COMMIT;"
-            )
+            for statement in _statements(f"{steps}\n{SCHEMA_SQL}"):
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            conn.execute("COMMIT")
         except BaseException:
-            conn.close()
+            conn.close()  # (rolls back a transaction left open)
             raise
         self._conn: sqlite3.Connection | None = conn
 
@@ -652,6 +657,24 @@ class Store:
         """Number of rows in each table."""
         with self._read() as conn:
             return {table: conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0] for table in TABLES}
+
+
+def _statements(script: str) -> Iterator[str]:
+    """The SQL statements of a script, one by one (``executescript`` would commit the open transaction)."""
+    pending = ""
+    for piece in script.split(";"):
+        pending += piece + ";"
+        if sqlite3.complete_statement(pending):  # (not a ';' inside a string literal)
+            if _code(pending[:-1]):
+                yield pending
+            pending = ""
+    if _code(pending[:-1]):
+        raise ValueError(f"an SQL statement of the schema does not end with ';': {pending.strip()[:80]!r}")
+
+
+def _code(sql: str) -> str:
+    """``sql`` without its ``--`` comment lines and surrounding space: empty when there is no statement."""
+    return "\n".join(line for line in sql.splitlines() if not line.strip().startswith("--")).strip()
 
 
 def _atomic_write_text(path: Path, content: str) -> None:

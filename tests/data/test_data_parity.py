@@ -10,6 +10,7 @@ import asyncio
 import hashlib
 import json
 import sqlite3
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -324,6 +325,32 @@ def test_a_version_2_database_is_upgraded_with_its_data(tmp_path: Path) -> None:
     )  # fmt: skip
     episodes = after.episodes.set_index("game_id")
     assert pd.isna(episodes.loc["g2", "parity"]) and episodes.loc[GAME, "parity"] == "match"
+
+
+def open_store_when_started(folder: Path, start: threading.Barrier, outcomes: list[Any]) -> None:
+    start.wait()
+    try:
+        with Store(folder) as store:
+            outcomes.append(store.counts()["peer_steps"])
+    except Exception as exc:  # (reported by the test's assertion)
+        outcomes.append(exc)
+
+
+def test_two_stores_opening_one_version_2_database_at_once_both_find_it_upgraded(tmp_path: Path) -> None:
+    for attempt in range(5):
+        folder = tmp_path / str(attempt)
+        folder.mkdir()
+        conn = sqlite3.connect(folder / DB_FILENAME)
+        conn.executescript((Path(__file__).parent / "schema_v2.sql").read_text())
+        conn.close()
+        start = threading.Barrier(2)
+        outcomes: list[Any] = []
+        threads = [threading.Thread(target=open_store_when_started, args=(folder, start, outcomes)) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert outcomes == [0, 0]
 
 
 # -- intake: what a page may send ---------------------------------------------------------------
