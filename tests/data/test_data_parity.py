@@ -372,6 +372,17 @@ def test_intake_takes_the_p2p_pages_events_for_its_own_game_only(kind: str) -> N
     assert "an event's data must be an object" in refused[1]["error"]
 
 
+def test_intake_takes_events_of_a_finished_game_but_not_its_steps() -> None:
+    stats = page_event("p2p_stats", {"game_id": GAME, "frames": 400}, 0)
+    late_step = {"seq": 1, "kind": "step", "payload": step(3)}
+    accepted, refused = intake.screen([stats, late_step], set(), {GAME})
+    assert accepted == [stats]
+    assert refused == [{"seq": 1, "error": "game 'p2p-game' is completed: its steps and episodes may not change"}]
+    # Without the finished games (what the server passed before), both are refused as before.
+    accepted, refused = intake.screen([stats, late_step], set())
+    assert accepted == [] and len(refused) == 2
+
+
 # -- end to end through the server's intake (BrowserGames.records) -------------------------------
 
 

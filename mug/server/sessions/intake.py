@@ -156,16 +156,22 @@ class Quota:
         self.stored += size
 
 
-def screen(records: list[Any], own_games: set[str]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def screen(
+    records: list[Any], own_games: set[str], finished_games: set[str] | frozenset[str] = frozenset()
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Split a batch into records a page may send and refusals ``{seq, error}``.
 
-    The store checks the rest of each record's shape (and stores events at the server's time).
+    `own_games` are the participant's open games; `finished_games` its games already completed,
+    whose steps and episodes are closed (their record may not change) but whose events are still
+    taken: a P2P page's ``p2p_stats`` is made as its game ends and may reach the server after the
+    page said the game was done. The store checks the rest of each record's shape (and stores
+    events at the server's time).
     """
     accepted: list[dict[str, Any]] = []
     refused: list[dict[str, Any]] = []
     for item in records:
         seq = item.get("seq") if isinstance(item, dict) else None
-        problem = _problem(item, own_games)
+        problem = _problem(item, own_games, finished_games)
         if problem:
             refused.append({"seq": seq, "error": problem})
         else:
@@ -173,7 +179,7 @@ def screen(records: list[Any], own_games: set[str]) -> tuple[list[dict[str, Any]
     return accepted, refused
 
 
-def _problem(item: Any, own_games: set[str]) -> str | None:
+def _problem(item: Any, own_games: set[str], finished_games: set[str] | frozenset[str]) -> str | None:
     if not isinstance(item, dict):
         return f"a record must be an object, got {type(item).__name__}"
     kind = item.get("kind")
@@ -190,8 +196,12 @@ def _problem(item: Any, own_games: set[str]) -> str | None:
         if not isinstance(data, dict):
             return f"an event's data must be an object naming its game_id, got {type(data).__name__}"
         game_id = data.get("game_id")
+        if game_id in finished_games:
+            return None
     else:
         game_id = payload.get("game_id")
+        if game_id in finished_games and game_id not in own_games:
+            return f"game {str(game_id)[:40]!r} is completed: its steps and episodes may not change"
     if game_id not in own_games:
         return f"game {str(game_id)[:40]!r} is not a game this participant played in the browser"
     return None
