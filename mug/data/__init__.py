@@ -4,6 +4,7 @@
   forms, steps, episodes, games, events, client-side records, metadata).
 * :func:`load_results` -- an experiment's data as pandas DataFrames.
 * :func:`export_results` -- the same tables as CSV or Parquet files.
+* :mod:`mug.data.parity` -- peer-to-peer games: every peer's rows, and whether they agree.
 
 See ``docs/data.md`` for where data lives and every column.
 """
