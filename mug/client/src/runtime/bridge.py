@@ -391,7 +391,7 @@ class Game:
         """A peer's exported state, checked before it is used: its shape, and that the env takes it."""
         assert self.adapter is not None
         if not isinstance(text, str):
-            raise ValueError(f"the state received from a peer is not text but {type(text).__name__}")
+            raise ValueError("the state received from a peer is not UTF-8 text")
         try:
             data = json.loads(text)
         except ValueError as exc:

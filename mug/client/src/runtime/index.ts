@@ -3,13 +3,30 @@
 // records through callbacks and sends the human's actions.
 import type { Json } from "../protocol";
 import type { FromWorker, ToWorker } from "./messages";
-import type { RunResult, RuntimeCallbacks, RuntimeGameSpec, RuntimeLoadInfo, RuntimeOptions, RuntimeRecord, RuntimeUrls } from "./types";
+import type {
+  RunResult,
+  RuntimeCallbacks,
+  RuntimeGameSpec,
+  RuntimeLoadInfo,
+  RuntimeOptions,
+  RuntimeP2PCallbacks,
+  RuntimeP2PSpec,
+  RuntimeRecord,
+  RuntimeUrls,
+} from "./types";
 
 export type {
   EpisodePayload,
   EventPayload,
   Json,
   OnnxModelSpec,
+  P2PEvent,
+  P2PPacket,
+  P2PStats,
+  P2PStepPayload,
+  RuntimeP2PCallbacks,
+  RuntimeP2PPeer,
+  RuntimeP2PSpec,
   RunResult,
   RuntimeCallbacks,
   RuntimeFrame,
@@ -44,7 +61,12 @@ interface ActiveRun {
   sent: boolean;
   /** The latest setAction() before that, sent right after the run message. */
   early: { action: Json } | null;
+  /** A P2P game (runP2P): its packets and focus flag from before the run message went out. */
+  p2p: { net: { from: number; bytes: Uint8Array }[]; focused: boolean | null } | null;
 }
+
+/** Most packets PyodideRuntime keeps for a P2P game whose worker is still preloading. */
+const MAX_EARLY_PACKETS = 256;
 
 function absolute(name: string, url: string | null, base = false): string | null {
   if (url === null) return null;
@@ -114,10 +136,59 @@ export class PyodideRuntime {
   /** Run one game (after preload; calls preload itself if needed). Resolves when the game ends
    * ("done" or "error"); after stop() or terminate() it resolves "done" and makes no more callbacks. */
   run(spec: RuntimeGameSpec, callbacks: RuntimeCallbacks): Promise<RunResult> {
-    if (this.active) return Promise.reject(new Error("PyodideRuntime.run(): a game is already running; stop() it first"));
+    return this.start(spec, callbacks, false);
+  }
+
+  /** Run one peer-to-peer game (docs/p2p.md, "The worker"): the env runs in this worker and in
+   * every partner's, kept in step by the rollback netcode that runs in the worker too. The page
+   * moves the netcode's packets: callbacks.onNetOut(packets) → send each to its peer; bytes from a
+   * peer → netIn(from, bytes). Frames, statuses and records (confirmed frames only, with each
+   * human's focus) come as for run(); onP2PEvent / onP2PStats report the session. Resolves when
+   * the game ends: after the last episode, once the worker has kept answering its peers for
+   * LINGER_MS (2 s) so they can confirm their last frames — keep the transport open until then. */
+  runP2P(spec: RuntimeP2PSpec, callbacks: RuntimeP2PCallbacks): Promise<RunResult> {
+    return this.start(spec, callbacks, true);
+  }
+
+  /** Netcode bytes that arrived from peer `from` for the running P2P game (ignored otherwise). */
+  netIn(from: number, bytes: Uint8Array): void {
+    const run = this.active;
+    if (!run?.p2p) return;
+    if (run.sent) this.send({ type: "net_in", runId: run.runId, from, bytes });
+    else if (run.p2p.net.length < MAX_EARLY_PACKETS) run.p2p.net.push({ from, bytes });
+  }
+
+  /** Whether this participant's page is visible and focused: part of every P2P step record. */
+  setFocus(focused: boolean): void {
+    const run = this.active;
+    if (!run?.p2p) return;
+    if (run.sent) this.send({ type: "focus", runId: run.runId, focused });
+    else run.p2p.focused = focused;
+  }
+
+  /** Test hook: perturb this peer's game state once, so its checksums differ from its partners'
+   * (a provoked desync). The worker honours it only when the spec's testHooks is true. */
+  testDesync(): void {
+    const run = this.active;
+    if (run?.p2p && run.sent) this.send({ type: "test_desync", runId: run.runId });
+  }
+
+  private start(spec: RuntimeGameSpec, callbacks: RuntimeCallbacks, p2p: boolean): Promise<RunResult> {
+    const name = p2p ? "runP2P" : "run";
+    if (this.active) return Promise.reject(new Error(`PyodideRuntime.${name}(): a game is already running; stop() it first`));
     const runId = this.nextRunId++;
     return new Promise<RunResult>((resolve) => {
-      const run: ActiveRun = { runId, spec, callbacks, resolve, episode: 0, step: 0, sent: false, early: null };
+      const run: ActiveRun = {
+        runId,
+        spec,
+        callbacks,
+        resolve,
+        episode: 0,
+        step: 0,
+        sent: false,
+        early: null,
+        p2p: p2p ? { net: [], focused: null } : null,
+      };
       this.active = run;
       callbacks.onStatus("loading", { episode: 0, numEpisodes: spec.numEpisodes });
       const progress: ProgressListener = (fraction, label) => {
@@ -128,8 +199,12 @@ export class PyodideRuntime {
           this.listeners.delete(progress);
           if (this.active !== run) return;
           run.sent = true;
-          this.send({ type: "run", runId, spec });
+          if (run.p2p) this.send({ type: "run_p2p", runId, spec: spec as RuntimeP2PSpec });
+          else this.send({ type: "run", runId, spec });
           if (run.early) this.send({ type: "action", runId, action: run.early.action });
+          if (run.p2p?.focused !== null && run.p2p?.focused !== undefined) this.send({ type: "focus", runId, focused: run.p2p.focused });
+          for (const { from, bytes } of run.p2p?.net ?? []) this.send({ type: "net_in", runId, from, bytes });
+          if (run.p2p) run.p2p.net = [];
         },
         (err: Error & { traceback?: string | null }) => {
           this.listeners.delete(progress);
@@ -239,6 +314,15 @@ export class PyodideRuntime {
         break;
       case "loaded":
         run.callbacks.onLoaded?.(message.marks);
+        break;
+      case "net_out":
+        (run.callbacks as RuntimeP2PCallbacks).onNetOut?.(message.packets);
+        break;
+      case "p2p_event":
+        (run.callbacks as RuntimeP2PCallbacks).onP2PEvent?.(message.event);
+        break;
+      case "p2p_stats":
+        (run.callbacks as RuntimeP2PCallbacks).onP2PStats?.(message.stats);
         break;
       case "end":
         this.finish(run, message.result === "error" ? "error" : "done");

@@ -177,3 +177,98 @@ export interface RuntimeOptions {
 }
 
 export type RunResult = "done" | "error";
+
+// -- peer-to-peer (rollback) games (docs/p2p.md, "The worker") ---------------------------------
+
+/** A participant of a P2P game: peer index (= netcode player handle) and the human agent it plays. */
+export interface RuntimeP2PPeer {
+  peer: number;
+  agent: string;
+}
+
+/** A P2P game: a client-side game whose env runs in every participant's worker, kept in step by
+ * the rollback netcode. Human agents are the peers' (one each); bots ("random" only) act in the
+ * worker on every peer. `defaultAction` is the humans' (an int of their Discrete space). */
+export interface RuntimeP2PSpec extends RuntimeGameSpec {
+  /** This participant's peer index (0..peers.length-1). */
+  peer: number;
+  /** Every participant, in peer order (2..4). */
+  peers: RuntimeP2PPeer[];
+  /** Frames between reading a local input and simulating it (netcode `inputDelay`). */
+  inputDelay: number;
+  /** Most frames simulated past the last confirmed one (netcode `maxPrediction`). */
+  maxPrediction: number;
+  /** u32 identifying the game in every netcode packet (the server's session_tag). */
+  sessionTag: number;
+  /** Test hooks (testDesync) are honoured only when true (the server's MUG_P2P_TEST_HOOKS). */
+  testHooks: boolean;
+}
+
+/** Netcode bytes to or from a peer. */
+export interface P2PPacket {
+  to: number;
+  bytes: Uint8Array;
+}
+
+/** A step record of a P2P game: a StepPayload plus each human agent's focus flag at that frame. */
+export interface P2PStepPayload extends StepPayload {
+  focus: Record<string, boolean>;
+}
+
+/** What happened in the session that the page may show or log (netcode events, catch-ups). */
+export type P2PEvent =
+  | { type: "synchronizing"; peer: number; completed: number; total: number }
+  | { type: "running" }
+  | { type: "interrupted"; peer: number; silentMs: number }
+  | { type: "resumed"; peer: number }
+  | { type: "disconnected"; peer: number; lastFrame: number }
+  | { type: "desync"; frame: number; peer: number; localChecksum: number; remoteChecksum: number }
+  | { type: "resyncRequested"; source: number; desyncFrame: number }
+  | { type: "resyncSent"; peer: number; frame: number }
+  | { type: "resynced"; frame: number; source: number }
+  | { type: "episodeEnd"; frame: number; episode: number }
+  | { type: "catchUp"; frames: number; behind: number }
+  | { type: "protocolError"; peer: number; code: string; message: string }
+  | { type: "testDesync"; changed: string };
+
+/** Counters and link figures of a P2P game, sent every ~2 s and once at the end. */
+export interface P2PStats {
+  peer: number;
+  /** The session's current (possibly predicted) frame and its last confirmed frame. */
+  frame: number;
+  confirmedFrame: number;
+  /** Frames simulated for the first time. */
+  frames: number;
+  /** Of those, frames simulated with at least one predicted remote input. */
+  predictedFrames: number;
+  /** Rollbacks (a load followed by re-simulation) and the deepest one, in frames. */
+  rollbacks: number;
+  maxRollback: number;
+  /** Frames simulated again after a rollback or a resync. */
+  resimulatedFrames: number;
+  /** Catch-up batches (this worker found itself far behind its peers) and their frames. */
+  catchUps: number;
+  catchUpFrames: number;
+  /** resimulatedFrames + catchUpFrames: everything simulated beyond the normal pace. */
+  replayedFrames: number;
+  desyncs: number;
+  resyncs: number;
+  /** advanceFrame() calls that stalled at the prediction window. */
+  predictionStalls: number;
+  /** The one Python call per tick (all its requests), ms. */
+  batchMs: TimingSummary;
+  /** Largest number of frames one Python call simulated (first or again). */
+  maxBatchFrames: number;
+  /** Per remote peer: netcode state, round-trip time (null until measured), frames ahead of it. */
+  peers: { peer: number; state: string; rttMs: number | null; framesAhead: number }[];
+  /** The same round-trip times by peer index (ms; null until measured). */
+  rttMs: Record<number, number | null>;
+}
+
+/** Callbacks of PyodideRuntime.runP2P: those of run() plus the transport's and the session's. */
+export interface RuntimeP2PCallbacks extends RuntimeCallbacks {
+  /** Netcode packets to send to peers (the page's transport: DataChannel or relay). */
+  onNetOut(packets: P2PPacket[]): void;
+  onP2PEvent(event: P2PEvent): void;
+  onP2PStats?(stats: P2PStats): void;
+}

@@ -9,9 +9,11 @@ import type { Json } from "../protocol";
 import bridgeSource from "./bridge.py";
 import { EnvFailure, GameLoop, type Bot, type Clock, type EnvSession, type ResetOutcome, type StepOutcome } from "./loop";
 import type { FromWorker, ToWorker } from "./messages";
+import { PyP2PGame, type PyP2PGameProxy } from "./p2p_host";
+import { checkP2PSpec, P2PLoop, type DiscreteSpace } from "./p2p_loop";
 import { RandomBot } from "./random_bot";
 import { checkSnapshotApi, deleteSnapshot, readSnapshot, snapshotKey, type StoredSnapshot, usableSnapshot, writeSnapshot } from "./snapshot";
-import type { RenderState, RuntimeGameSpec, RuntimeMarks, RuntimeRecord, RuntimeSnapshotInfo, RuntimeUrls } from "./types";
+import type { RenderState, RuntimeGameSpec, RuntimeMarks, RuntimeP2PSpec, RuntimeRecord, RuntimeSnapshotInfo, RuntimeUrls } from "./types";
 
 type PyodideModule = { version?: string; loadPyodide: (options: Record<string, unknown>) => Promise<PyodideInterface> };
 /** makeMemorySnapshot() is private Pyodide API (see snapshot.ts), absent from its public types. */
@@ -23,7 +25,7 @@ interface PyBridge {
   install(target: string): Promise<string>;
   destroy(): void;
 }
-interface PyGame {
+interface PyGame extends PyP2PGameProxy {
   load(): string;
   reset(seed: number): string;
   step(actionsJson: string): string;
@@ -391,6 +393,11 @@ interface Run {
   loop: GameLoop | null;
   /** Actions set before the loop exists (during loading), applied when it starts. */
   early: Json[];
+  /** A P2P game's loop (run_p2p), once it exists. */
+  p2p?: P2PLoop | null;
+  /** P2P: packets and the focus flag that arrived while the game was loading. */
+  earlyNet?: { from: number; bytes: Uint8Array }[];
+  earlyFocus?: boolean | null;
 }
 
 let current: Run | null = null;
@@ -411,6 +418,62 @@ function checkSpec(spec: RuntimeGameSpec): string | null {
   if (!Number.isSafeInteger(spec.seed)) return `seed must be an integer, got ${spec.seed}`;
   if (typeof spec.envCode !== "string") return "envCode must be Python source (a string)";
   return null;
+}
+
+/** micropip-install the spec's packages in order; false if the run was stopped meanwhile. */
+async function installPackages(bridge: PyBridge, run: Run, progress: (fraction: number, label: string) => void): Promise<boolean> {
+  const packages = run.spec.packages ?? [];
+  for (const [i, target] of packages.entries()) {
+    progress(0.1 + (0.7 * i) / packages.length, `packages (${target.split("/").pop()})`);
+    const stderr: string[] = [];
+    captured = stderr;
+    const reply = parse<object>(
+      await Promise.resolve(bridge.install(target)).finally(() => {
+        captured = null;
+      }),
+    );
+    if (run.stopped) return false;
+    if (!reply.ok) {
+      const said = stderr.filter((line) => !/^(Loading|Loaded) /.test(line)).slice(-2);
+      let detail = said.length ? ` (${said.join(" ")})` : "";
+      if (!/^[a-z]+:/i.test(target)) detail += ` [package index: ${urls?.packageIndexUrl ?? urls?.pyodideBase}]`;
+      throw new LoadFailure(`Could not install package ${target}: ${reply.error}${detail}`, reply.traceback);
+    }
+  }
+  return true;
+}
+
+/** The load_error/env_error failure of a Game.load() reply. */
+function loadFailure(loaded: Failure): LoadFailure {
+  const kind = loaded.stage === "env_code" ? "env_error" : "load_error";
+  const message =
+    loaded.stage === "env_code"
+      ? `The env code raised an exception: ${loaded.error}`
+      : loaded.stage === "no_env"
+        ? `The env code did not define an env: ${loaded.error}`
+        : `Could not set up the env: ${loaded.error}`;
+  return new LoadFailure(message, loaded.traceback, kind);
+}
+
+/** A failure before the game loop started: recorded, told to the page, status error. */
+function reportLoadFailure(run: Run, err: unknown): void {
+  const { runId, spec } = run;
+  const failure = err instanceof LoadFailure ? err : new LoadFailure(`The runtime failed: ${errorText(err)}`, err instanceof Error ? (err.stack ?? null) : null);
+  post({
+    type: "record",
+    runId,
+    record: {
+      kind: "event",
+      payload: {
+        scene_id: spec.sceneId,
+        kind: failure.kind,
+        data: { game_id: spec.gameId, episode: 0, step: 0, error: failure.message, traceback: failure.traceback },
+        t: Date.now() / 1000,
+      },
+    },
+  });
+  post({ type: "error", runId, message: failure.message, traceback: failure.traceback });
+  post({ type: "status", runId, status: "error", info: { episode: 0, numEpisodes: spec.numEpisodes, message: "The game could not be loaded." } });
 }
 
 async function runGame(run: Run): Promise<void> {
@@ -443,24 +506,7 @@ async function runGame(run: Run): Promise<void> {
         created.catch(() => undefined);
         return created;
       });
-    const packages = spec.packages ?? [];
-    for (const [i, target] of packages.entries()) {
-      progress(0.1 + (0.7 * i) / packages.length, `packages (${target.split("/").pop()})`);
-      const stderr: string[] = [];
-      captured = stderr;
-      const reply = parse<object>(
-        await Promise.resolve(bridge.install(target)).finally(() => {
-          captured = null;
-        }),
-      );
-      if (run.stopped) return;
-      if (!reply.ok) {
-        const said = stderr.filter((line) => !/^(Loading|Loaded) /.test(line)).slice(-2);
-        let detail = said.length ? ` (${said.join(" ")})` : "";
-        if (!/^[a-z]+:/i.test(target)) detail += ` [package index: ${urls.packageIndexUrl ?? urls.pyodideBase}]`;
-        throw new LoadFailure(`Could not install package ${target}: ${reply.error}${detail}`, reply.traceback);
-      }
-    }
+    if (!(await installPackages(bridge, run, progress))) return;
     marks.packagesInstalled = wallNow();
     progress(0.85, "env");
     const observe = spec.agents.filter((a) => spec.policies[a]?.kind === "onnx");
@@ -477,14 +523,7 @@ async function runGame(run: Run): Promise<void> {
     const loaded = parse<{ actions: Record<string, { n: number; start: number }> }>(game.load());
     if (!loaded.ok) {
       game.destroy();
-      const kind = loaded.stage === "env_code" ? "env_error" : "load_error";
-      const message =
-        loaded.stage === "env_code"
-          ? `The env code raised an exception: ${loaded.error}`
-          : loaded.stage === "no_env"
-            ? `The env code did not define an env: ${loaded.error}`
-            : `Could not set up the env: ${loaded.error}`;
-      throw new LoadFailure(message, loaded.traceback, kind);
+      throw loadFailure(loaded);
     }
     const env = new PyEnvSession(game);
     const bots: Record<string, Bot> = {};
@@ -524,23 +563,110 @@ async function runGame(run: Run): Promise<void> {
     post({ type: "stats", runId, stats: loop.stats() });
   } catch (err) {
     if (run.stopped) return;
-    const failure = err instanceof LoadFailure ? err : new LoadFailure(`The runtime failed: ${errorText(err)}`, err instanceof Error ? (err.stack ?? null) : null);
-    record({
-      kind: "event",
-      payload: {
-        scene_id: spec.sceneId,
-        kind: failure.kind,
-        data: { game_id: spec.gameId, episode: 0, step: 0, error: failure.message, traceback: failure.traceback },
-        t: Date.now() / 1000,
-      },
+    reportLoadFailure(run, err);
+    result = "error";
+  } finally {
+    saveSnapshot();
+    if (current === run) current = null;
+    post({ type: "end", runId, result: run.stopped ? "stopped" : result, fatal });
+  }
+}
+
+/** Most packets kept for a P2P game while it loads (its peers are handshaking meanwhile; the
+ * netcode resends, so dropping older ones only delays the handshake). */
+const MAX_EARLY_PACKETS = 256;
+
+function checkSpecFor(spec: RuntimeGameSpec, p2p: boolean): string | null {
+  if (!p2p) return checkSpec(spec);
+  // A P2P game has one human per peer: check it without the one-human rule of client-side games.
+  const humans = spec.agents?.filter((a) => spec.policies?.[a]?.kind === "human") ?? [];
+  const single = { ...spec, policies: Object.fromEntries(Object.entries(spec.policies ?? {}).map(([a, p]) => [a, humans.includes(a) && a !== humans[0] ? { kind: "random" as const } : p])) };
+  return checkSpec(single) ?? checkP2PSpec(spec as RuntimeP2PSpec);
+}
+
+/** A P2P game (docs/p2p.md, "The worker"): load like runGame, then a P2PLoop on the worker's timers. */
+async function runP2PGame(run: Run): Promise<void> {
+  const { runId } = run;
+  const spec = run.spec as RuntimeP2PSpec;
+  const marks: RuntimeMarks = { runReceived: wallNow() };
+  const progress = (fraction: number, label: string) => post({ type: "progress", runId, fraction, label });
+  let result: "done" | "error" | "stopped" = "error";
+  try {
+    const problem = checkSpecFor(spec, true);
+    if (problem) throw new LoadFailure(`Invalid P2P game spec: ${problem}`);
+    if (fatal) throw new LoadFailure("The Python runtime failed in an earlier game; start a new runtime (reload the page).");
+    if (!urls || !ready) throw new LoadFailure("The runtime was not preloaded");
+    const { bridge } = await ready.catch((err: unknown) => {
+      throw new LoadFailure(errorText(err), err instanceof LoadFailure ? err.traceback : null);
     });
-    post({ type: "error", runId, message: failure.message, traceback: failure.traceback });
-    post({
-      type: "status",
-      runId,
-      status: "error",
-      info: { episode: 0, numEpisodes: spec.numEpisodes, message: "The game could not be loaded." },
-    });
+    if (!(await installPackages(bridge, run, progress))) return;
+    marks.packagesInstalled = wallNow();
+    progress(0.85, "env");
+    const humans = spec.peers.map((p) => p.agent);
+    const randomAgents = spec.agents.filter((a) => spec.policies[a]?.kind === "random");
+    const pyGame = bridge.Game(
+      JSON.stringify({
+        env_code: spec.envCode,
+        agents: spec.agents,
+        record_observations: spec.recordObservations,
+        random_agents: randomAgents,
+        p2p: true,
+        humans,
+        seed: spec.seed,
+        max_steps: spec.maxSteps,
+        freeze_frames: Math.round(spec.resetFreezeS * spec.fps),
+      }),
+    );
+    const loaded = parse<{ actions: Record<string, DiscreteSpace> }>(pyGame.load());
+    if (!loaded.ok) {
+      pyGame.destroy();
+      if (loaded.stage === "no_snapshot") throw new LoadFailure(`This env cannot be played peer-to-peer: ${loaded.error}`, loaded.traceback);
+      throw loadFailure(loaded);
+    }
+    const game = new PyP2PGame(pyGame);
+    const clock = {
+      now: () => performance.now(),
+      wall: () => Date.now() / 1000,
+      sleep: (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)),
+    };
+    let loop: P2PLoop;
+    try {
+      loop = new P2PLoop(spec, game, loaded.actions, clock, {
+        frame: (frame) => {
+          post({ type: "frame", runId, frame });
+          saveSnapshot();
+        },
+        status: (status, info) => post({ type: "status", runId, status, info }),
+        record: (record) => post({ type: "record", runId, record }),
+        error: (message, traceback) => post({ type: "error", runId, message, traceback }),
+        netOut: (packets) => post({ type: "net_out", runId, packets }),
+        event: (event) => post({ type: "p2p_event", runId, event }),
+        stats: (stats) => post({ type: "p2p_stats", runId, stats }),
+      });
+    } catch (err) {
+      game.close();
+      throw new LoadFailure(`Could not set up the P2P game: ${errorText(err)}`);
+    }
+    if (run.stopped) {
+      game.close();
+      return;
+    }
+    progress(1, "ready");
+    marks.envLoaded = wallNow();
+    post({ type: "loaded", runId, marks });
+    run.p2p = loop;
+    for (const action of run.early) loop.setAction(action);
+    if (run.earlyFocus !== null && run.earlyFocus !== undefined) loop.setFocus(run.earlyFocus);
+    run.early = [];
+    const running = loop.run();
+    for (const { from, bytes } of run.earlyNet ?? []) loop.netIn(from, bytes);
+    run.earlyNet = [];
+    if (run.stopped) loop.stop();
+    result = await running;
+    fatal ||= game.fatal;
+  } catch (err) {
+    if (run.stopped) return;
+    reportLoadFailure(run, err);
     result = "error";
   } finally {
     saveSnapshot();
@@ -557,26 +683,46 @@ scope.onmessage = (event: MessageEvent<ToWorker>) => {
     case "preload":
       void preload(message.urls, message.memorySnapshot).catch(() => undefined);
       break;
-    case "run": {
+    case "run":
+    case "run_p2p": {
       if (current) {
         current.stopped = true;
         current.loop?.stop();
+        current.p2p?.stop();
       }
-      const run: Run = { runId: message.runId, spec: message.spec, stopped: false, loop: null, early: [] };
+      const p2p = message.type === "run_p2p";
+      const run: Run = { runId: message.runId, spec: message.spec, stopped: false, loop: null, early: [], p2p: null, earlyNet: [], earlyFocus: null };
       current = run;
-      void runGame(run);
+      void (p2p ? runP2PGame(run) : runGame(run));
       break;
     }
     case "action":
       if (current?.runId === message.runId) {
-        if (current.loop) current.loop.setAction(message.action);
+        const loop = current.loop ?? current.p2p;
+        if (loop) loop.setAction(message.action);
         else current.early.push(message.action);
       }
+      break;
+    case "net_in":
+      if (current?.runId === message.runId) {
+        if (current.p2p) current.p2p.netIn(message.from, message.bytes);
+        else if (current.earlyNet && current.earlyNet.length < MAX_EARLY_PACKETS) current.earlyNet.push({ from: message.from, bytes: message.bytes });
+      }
+      break;
+    case "focus":
+      if (current?.runId === message.runId) {
+        if (current.p2p) current.p2p.setFocus(message.focused);
+        else current.earlyFocus = message.focused;
+      }
+      break;
+    case "test_desync":
+      if (current?.runId === message.runId) current.p2p?.testDesync();
       break;
     case "stop":
       if (current?.runId === message.runId) {
         current.stopped = true;
         current.loop?.stop();
+        current.p2p?.stop();
       }
       break;
   }
