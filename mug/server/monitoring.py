@@ -32,6 +32,7 @@ __all__ = ["MonitorFeed", "live_state", "snapshot", "stopped"]
 
 log = logging.getLogger("mug.server.monitoring")
 
+
 def live_state(sessions: Sessions) -> dict[str, Any]:
     """What only the running server knows. Call it on the server's event loop."""
     connected = sorted({c.participant_id for c in sessions.by_sid.values()})
@@ -39,8 +40,9 @@ def live_state(sessions: Sessions) -> dict[str, Any]:
         "connected": connected,
         "pages": len(sessions.sid_of),
         "rtt_ms": {pid: round(float(v), 2) for pid, v in sessions.rtt_ms.items() if v is not None},
-        "game_of": dict(sessions.game_of),
-        "games": [_game(g) for g in sessions.games.values()],
+        "game_of": {**sessions.p2p.game_of, **sessions.game_of},
+        # P2P games too (mode "p2p"): their players' last reports, and transport and RTT per peer pair.
+        "games": [_game(g) for g in sessions.games.values()] + sessions.p2p.monitor(),
         "waitrooms": [_waitroom(r) for r in sessions.waitrooms.values()],
     }
 

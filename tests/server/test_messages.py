@@ -16,6 +16,9 @@ PARSERS = {
     "ping": protocol.parse_ping,
     "client_event": protocol.parse_client_event,
     "client_records": protocol.parse_client_records,
+    "p2p_signal": protocol.parse_p2p_signal,
+    "p2p_relay": protocol.parse_p2p_relay,
+    "p2p_status": protocol.parse_p2p_status,
 }
 
 

@@ -24,7 +24,8 @@ export interface WaitroomStatus {
   seconds_left: number;
 }
 
-export interface Matched extends GameSnapshot {
+/** `matched`: a game was formed with this participant in it (a P2P game's has the P2P fields too). */
+export interface Matched extends GameSnapshot, Partial<P2PFields> {
   scene_id: string;
 }
 
@@ -55,7 +56,9 @@ export interface SceneSpec {
   max_steps?: number;
   human?: boolean;
   multiplayer?: boolean;
+  multiplayer_mode?: "server_authoritative" | "p2p" | null;
   input_delay?: number;
+  p2p?: P2PSceneSpec | null;
   hide_lobby_count?: boolean;
   game?: GameSnapshot | null;
   ended?: string;
@@ -115,9 +118,84 @@ export interface RuntimeSceneSpec {
 }
 
 /** A client-side game the server registered for this page (`start_game` in a client-side scene). */
-export interface BrowserGame {
+export interface BrowserGame extends Partial<P2PFields> {
   game_id: string;
   seed: number;
+}
+
+/** What a P2P scene's page knows before it is matched (`SceneSpec.p2p`; docs/scenes.md). */
+export interface P2PSceneSpec {
+  input_delay: number;
+  max_prediction: number;
+  connect_timeout_s: number;
+  reconnect_grace_s: number;
+  on_player_drop: "continue" | "end_game";
+}
+
+/** An ICE server as `RTCPeerConnection` takes it. */
+export interface IceServer {
+  urls: string | string[];
+  username?: string;
+  credential?: string;
+}
+
+/** What the server adds to a P2P game (`start_game` reply, `matched`, `SceneSpec.game`; docs/protocol.md). */
+export interface P2PFields {
+  mode: "p2p";
+  /** This page's peer index (0..n-1): it plays human agent `peers[peer].agent`. */
+  peer: number;
+  peers: { peer: number; agent: string }[];
+  /** Peers whose page is away (within the grace) and peers dropped, when the game was sent. */
+  away: number[];
+  dropped: number[];
+  ice_servers: IceServer[];
+  force_relay: boolean;
+  connect_timeout_s: number;
+  input_delay: number;
+  max_prediction: number;
+  reconnect_grace_s: number;
+  /** A u32 from the game id, for the netcode's packets. */
+  session_tag: number;
+  /** The server runs with MUG_P2P_TEST_HOOKS=1: the page enables its test hooks. */
+  test_hooks: boolean;
+  /** The game was running already (a reloaded or reconnected page). */
+  rejoin: boolean;
+}
+
+/** A P2P game as a page gets it. */
+export type P2PGame = BrowserGame &
+  P2PFields & { agent_id: string; players: number; status: string; episode: number; step: number };
+
+/** Server → page `p2p_signal`: a WebRTC signaling message from peer `from`. */
+export interface P2PSignal {
+  game_id: string;
+  from: number;
+  signal: { kind: "offer" | "answer" | "candidate" | "restart"; data: Json };
+}
+
+/** Server → page `p2p_relay`: netcode packets from peer `from` (base64), in the order sent. */
+export interface P2PRelay {
+  game_id: string;
+  from: number;
+  data: string[];
+}
+
+/** Server → page `p2p_peer_left`: a peer's page went away (`final`: dropped after the grace). */
+export interface P2PPeerLeft {
+  game_id: string;
+  peer: number;
+  final: boolean;
+  /** Once final: whether the game is over for this page too (on_player_drop="end_game"; its scene follows). */
+  game_over?: boolean;
+  /** With game_over: the message the participant sees and their recorded completion code. */
+  message?: string;
+  completion_code?: string;
+}
+
+/** Server → page `p2p_peer_back`: a peer's page (the same or a new one) is back within the grace. */
+export interface P2PPeerBack {
+  game_id: string;
+  peer: number;
 }
 
 /** What the server answers each acknowledged event with (payloads: ./messages.ts). */

@@ -10,10 +10,12 @@ recorded ``unverified``; records that arrive later (a page that was offline) com
 
 from __future__ import annotations
 
+import inspect
 import logging
 import secrets
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from mug.data import ParticipantRecord
@@ -40,6 +42,10 @@ class BrowserGames:
         self._quotas: dict[str, Quota] = {}
         # What every page together may send: what the one database thread can take.
         self._everyone = TokenBucket(limits.server_records_per_s, limits.server_records_burst)
+        # P2P games (mug.server.sessions.p2p) are client-side games of several pages: each peer's page
+        # ends the game for itself, and this is told how, (participant, game, outcome), so the game's
+        # record ends once every peer is done with it.
+        self.on_p2p_outcome: Callable[[str, str, str], Awaitable[None]] | None = None
 
     async def _record(self, pid: str) -> ParticipantRecord | None:
         return await self.writer.call(self.store.get_participant, pid)
@@ -88,28 +94,43 @@ class BrowserGames:
         if game is None or advance.game_id != game["game_id"]:
             raise ProtocolError(f"'advance' from {scene.scene_id!r} must name the participant's current game")
         game_id = game["game_id"]
+        p2p = game.get("mode") == "p2p"
         if advance.outcome != "done":
-            await self.writer.call(self.store.end_game, game_id, "error", time.time())
+            await self._ended(pid, game_id, "error", p2p)
             return "error"
-        problem = await self.verify(game_id, scene.num_episodes)
+        # A P2P game's records come from every peer: this peer's page vouches for its own.
+        problem = await self.verify(game_id, scene.num_episodes, participant_id=pid if p2p else None)
         if problem is None:
-            await self._completed(pid, game_id)
+            await self._completed(pid, game_id, p2p)
             return "completed"
-        await self.writer.call(self.store.end_game, game_id, "unverified", time.time())
+        await self._ended(pid, game_id, "unverified", p2p)
         self.writer.event(pid, scene.scene_id, "game_unverified", {"game_id": game_id, "reason": problem})
         record = await self._record(pid)
         pending = dict((record.data.get("unverified_games") or {}) if record else {})
-        pending[game_id] = scene.num_episodes
+        pending[game_id] = [scene.num_episodes, p2p] if p2p else scene.num_episodes
         await self.writer.call(self.store.update_participant_data, pid, {"unverified_games": pending}, time.time())
         return "unverified"
 
-    async def verify(self, game_id: str, num_episodes: int) -> str | None:
+    async def _ended(self, pid: str, game_id: str, outcome: str, p2p: bool) -> None:
+        """Record how a game ended: a P2P game's record ends once all its peers are done (see `on_p2p_outcome`)."""
+        if p2p:
+            if self.on_p2p_outcome is not None:
+                await self.on_p2p_outcome(pid, game_id, outcome)
+        else:
+            await self.writer.call(self.store.end_game, game_id, outcome, time.time())
+
+    async def verify(self, game_id: str, num_episodes: int, participant_id: str | None = None) -> str | None:
         """Why the stored records do not make a whole game (None when they do).
 
         Every episode must be recorded as completed, with at least one step, and with as many step
-        rows stored as its record counts.
+        rows stored as its record counts. With `participant_id` (a P2P game), that peer's records.
         """
-        progress = await self.writer.call(self.store.game_progress, game_id)
+        if participant_id is None:
+            progress = await self.writer.call(self.store.game_progress, game_id)
+        elif _takes_participant(self.store.game_progress):
+            progress = await self.writer.call(self.store.game_progress, game_id, participant_id=participant_id)
+        else:  # (a store without per-peer records: the game's records, whoever sent them)
+            progress = await self.writer.call(self.store.game_progress, game_id)
         episodes = progress["episodes"]
         numbers = [e["episode"] for e in episodes if e["outcome"] == "completed"]
         if numbers != list(range(1, num_episodes + 1)):
@@ -161,20 +182,21 @@ class BrowserGames:
         pending = data.get("unverified_games") or {}
         finished = {i["payload"].get("game_id") for i in accepted if i["kind"] == "episode"} & set(pending)
         for game_id in finished:
-            await self._recheck(pid, game_id, pending[game_id])
+            num_episodes, p2p = pending[game_id] if isinstance(pending[game_id], list) else (pending[game_id], False)
+            await self._recheck(pid, game_id, num_episodes, p2p)
         return {"committed": committed, "refused": [r["seq"] for r in refused if isinstance(r["seq"], int)]}
 
-    async def _recheck(self, pid: str, game_id: str, num_episodes: int) -> None:
+    async def _recheck(self, pid: str, game_id: str, num_episodes: int, p2p: bool = False) -> None:
         """An unverified game's records kept arriving: once whole, it is completed after all."""
-        if await self.verify(game_id, num_episodes) is not None:
+        if await self.verify(game_id, num_episodes, participant_id=pid if p2p else None) is not None:
             return
-        await self._completed(pid, game_id)
+        await self._completed(pid, game_id, p2p)
         self.writer.event(pid, None, "game_verified", {"game_id": game_id})
 
-    async def _completed(self, pid: str, game_id: str) -> None:
-        """Record the game completed; from now on its records are closed to the page."""
+    async def _completed(self, pid: str, game_id: str, p2p: bool = False) -> None:
+        """Record the game completed (for this peer, in a P2P game); from now on its records are closed to the page."""
         now = time.time()
-        await self.writer.call(self.store.end_game, game_id, "completed", now)
+        await self._ended(pid, game_id, "completed", p2p)
         record = await self._record(pid)
         data = record.data if record else {}
         pending = dict(data.get("unverified_games") or {})
@@ -182,3 +204,11 @@ class BrowserGames:
         done = [*(data.get("completed_games") or []), game_id]
         update = {"unverified_games": pending, "completed_games": done}
         await self.writer.call(self.store.update_participant_data, pid, update, now)
+
+
+def _takes_participant(method: Callable[..., Any]) -> bool:
+    """Whether the store's ``game_progress`` can count one participant's records (P2P games)."""
+    try:
+        return "participant_id" in inspect.signature(method).parameters
+    except (TypeError, ValueError):
+        return False

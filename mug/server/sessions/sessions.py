@@ -30,6 +30,7 @@ from mug.server.games.ticks import TickPhases
 from mug.server.sessions import binding
 from mug.server.sessions.browser_games import BrowserGames
 from mug.server.sessions.intake import ClientLimits
+from mug.server.sessions.p2p import P2PGames
 from mug.server.sessions.refusals import Refusals
 from mug.server.sessions.waitroom import Waitroom
 from mug.server.web.protocol import PARTICIPANT_ID, Advance, ClientRecords, Join, ProtocolError, Seen
@@ -96,6 +97,9 @@ class Sessions:
         self.executor = ThreadPoolExecutor(max_workers=min(8, 2 * (os.cpu_count() or 1)), thread_name_prefix="mug-env")
         self.recorder = StepRecorder(self.writer)
         self.phases = TickPhases()
+        # P2P games: matched here, played in the browsers (mug.server.sessions.p2p).
+        self.p2p = P2PGames(self)
+        self.browser_games.on_p2p_outcome = self.p2p.peer_finished
 
     async def start(self) -> None:
         """Close what a crash left open, then start recording (on the server loop, before serving)."""
@@ -177,6 +181,7 @@ class Sessions:
         if game is not None:
             await self.sio.enter_room(sid, _game_room(game.game_id))
             game.connection_restored(pid)
+        await self.p2p.connection_restored(pid)
         # The page starts loading the browser runtime early when a client-side scene lies ahead.
         ahead = self.experiment.scenes[index:]
         preload = any(isinstance(s, GymScene) and s.runs_in_browser for s in ahead)
@@ -219,6 +224,7 @@ class Sessions:
         game = self._game(pid)
         if game is not None:
             game.connection_lost(pid)
+        await self.p2p.connection_lost(pid)
         for room in self.waitrooms.values():
             if room.remove(pid):
                 self.writer.event(pid, room.scene_id, "waitroom_left", {})
@@ -346,7 +352,9 @@ class Sessions:
     async def scene_spec(self, pid: str, index: int) -> dict[str, Any]:
         scene = self.experiment.scenes[index]
         spec = {**scene.client_spec(), "index": index, "count": len(self.experiment.scenes)}
-        if isinstance(scene, GymScene) and scene.runs_in_browser:
+        if isinstance(scene, GymScene) and scene.is_p2p:
+            spec["game"] = self.p2p.current(pid, scene)  # (a page that comes back plays on)
+        elif isinstance(scene, GymScene) and scene.runs_in_browser:
             spec["game"] = await self.browser_games.current(pid, scene)
         elif isinstance(scene, GymScene):
             game = self._game(pid)
@@ -418,7 +426,11 @@ class Sessions:
         if scene.scene_id != scene_id or not isinstance(scene, GymScene):
             raise ProtocolError(f"cannot start a game in {scene_id!r}: the participant is in {scene.scene_id!r}")
         self.mark_active(pid)
-        if scene.runs_in_browser:
+        if scene.is_p2p:
+            running = self.p2p.current(pid, scene)
+            if running is not None:  # (a reloaded page: the same game, `rejoin: true`)
+                return {"game": running}
+        elif scene.runs_in_browser:
             return {"game": await self.browser_games.start(pid, scene)}
         game = self._game(pid)
         if game is not None and game.scene is scene:
@@ -433,6 +445,8 @@ class Sessions:
             self.writer.event(pid, scene_id, "waitroom_entered", {"waiting": len(room.waiting)})
         waited = {p: room.waited_s(p) for p in room.waiting}
         group = room.take_group()
+        if group is not None and scene.is_p2p:
+            return await self._start_p2p(scene, group, waited, pid)
         if group is not None:
             game = await self._new_game(scene, dict(zip(scene.human_agents, group, strict=True)))
             self.writer.event(
@@ -451,6 +465,21 @@ class Sessions:
             return {"game": game.snapshot(pid)}
         await self._broadcast_waitroom(room)
         return {"waitroom": self._waitroom_status(room, pid)}
+
+    async def _start_p2p(self, scene: GymScene, group: list[str], waited: dict[str, float], pid: str) -> dict[str, Any]:
+        """A matched P2P group: record the game and send each page its part (no game loop here)."""
+        p2p = await self.p2p.start(scene, group)
+        players = {peer.agent_id: peer.participant_id for peer in p2p.peers}
+        waited_s = {p: round(waited.get(p, 0.0), 3) for p in group}
+        where = {"game_id": p2p.game_id, "mode": "p2p", "players": players, "waited_s": waited_s}
+        self.writer.event(None, scene.scene_id, "matched", where)
+        for peer in p2p.peers:
+            payload = {"scene_id": scene.scene_id, **self.p2p.payload(p2p, peer)}
+            await self._send(peer.participant_id, "matched", payload)
+        await self._broadcast_waitroom(self._waitroom(scene))
+        me = p2p.peer_of(pid)
+        assert me is not None
+        return {"game": self.p2p.payload(p2p, me)}
 
     async def _new_game(self, scene: GymScene, players: dict[str, str]) -> GameHandle:
         grace = scene.multiplayer_options.reconnect_grace_s if scene.multiplayer_options else self.reconnect_grace_s
@@ -576,6 +605,20 @@ class Sessions:
 
     # -- plumbing --------------------------------------------------------------------------
 
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        """Run `coro` on the server loop, kept until it ends (for timers of other parts)."""
+        self._spawn(coro)
+
+    async def send_to(self, pid: str, event: str, payload: dict[str, Any]) -> None:
+        """Send an event to every page of one participant (encoded once)."""
+        await self.sio.broadcast(event, payload, room=_room(pid))
+
+    async def end_with_code(
+        self, pid: str, scene: Scene, reason: str, header: str, message: str, *, send: bool = True
+    ) -> dict[str, Any]:
+        """End the experiment for `pid` early with a message and a recorded completion code (the spec)."""
+        return await self._end_with_code(pid, scene, reason, header, message, send=send)
+
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(coro)
         self._background.add(task)
@@ -588,6 +631,7 @@ class Sessions:
         self.closing = True
         for room in self.waitrooms.values():
             room.close()
+        self.p2p.shutdown()
         cut = list(self.games.values())
         for game in cut:
             await game.cancel()

@@ -2,7 +2,8 @@
 
 A refused event gets an error reply and is counted (`mug.server.sessions.refusals`), never written as a row
 of its own; each connection may send `ClientLimits.events_per_s` events (a burst of
-`events_burst`), more are refused unhandled.
+`events_burst`), more are refused unhandled. ``p2p_relay`` (a P2P game's inputs through the server,
+one event per frame) has a budget of its own (`mug.server.sessions.p2p.RELAY_EVENTS_PER_S`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 import socketio
 
 from mug.server.sessions.intake import TokenBucket
+from mug.server.sessions.p2p import RELAY_EVENTS_BURST, RELAY_EVENTS_PER_S
 from mug.server.sessions.sessions import Sessions
 from mug.server.web import protocol
 from mug.server.web.protocol import ProtocolError
@@ -29,6 +31,7 @@ def register(sio: socketio.AsyncServer, sessions: Sessions) -> None:
     limits = sessions.limits
     budgets: dict[str, TokenBucket] = {}  # per connection: every event
     page_budgets: dict[str, TokenBucket] = {}  # per connection: client_event (each is a row)
+    relay_budgets: dict[str, TokenBucket] = {}  # per connection: p2p_relay (instead of the above)
 
     def note(sid: str | None, what: str, message: str) -> None:
         conn = sessions.by_sid.get(sid) if sid is not None else None
@@ -42,13 +45,17 @@ def register(sio: socketio.AsyncServer, sessions: Sessions) -> None:
         await sio.emit("error", {"event": event[:64], "message": message}, to=sid)
         return {"ok": False, "error": message}
 
-    def guarded(event: str, handler: Handler) -> None:
+    def guarded(event: str, handler: Handler, *, relay: bool = False) -> None:
+        rate, burst = (RELAY_EVENTS_PER_S, RELAY_EVENTS_BURST) if relay else (limits.events_per_s, limits.events_burst)
+        buckets = relay_budgets if relay else budgets
+
         async def on_event(sid: str, *args: Any) -> Any:
-            budget = budgets.get(sid)
+            budget = buckets.get(sid)
             if budget is None:
-                budget = budgets[sid] = TokenBucket(limits.events_per_s, limits.events_burst)
+                budget = buckets[sid] = TokenBucket(rate, burst)
             if budget.take() > 0:
-                return await reject(sid, event, f"too many events: more than {limits.events_per_s:g} a second")
+                return await reject(sid, event, f"too many '{event}' events: more than {rate:g} a second"
+                                    if relay else f"too many events: more than {rate:g} a second")  # fmt: skip
             try:
                 result = await handler(sid, args)
             except ProtocolError as exc:
@@ -94,7 +101,21 @@ def register(sio: socketio.AsyncServer, sessions: Sessions) -> None:
         # (None once the participant has finished, e.g. ended early: focus changes are still worth keeping)
         sessions.writer.event(pid, sessions.scene_of.get(pid), f"client_{event.kind}", event.data)
 
+    async def on_p2p_signal(sid: str, args: tuple[Any, ...]) -> None:
+        signal = protocol.parse_p2p_signal(args)
+        await sessions.p2p.signal(sessions.participant_of(sid), signal)
+
+    async def on_p2p_relay(sid: str, args: tuple[Any, ...]) -> None:
+        relay = protocol.parse_p2p_relay(args)
+        await sessions.p2p.relay(sessions.participant_of(sid), relay)
+
+    async def on_p2p_status(sid: str, args: tuple[Any, ...]) -> None:
+        sessions.p2p.status(sessions.participant_of(sid), protocol.parse_p2p_status(args))
+
+    guarded("p2p_relay", on_p2p_relay, relay=True)
     for name, handler in (
+        ("p2p_signal", on_p2p_signal),
+        ("p2p_status", on_p2p_status),
         ("join", on_join),
         ("advance", on_advance),
         ("start_game", on_start_game),
@@ -116,6 +137,7 @@ def register(sio: socketio.AsyncServer, sessions: Sessions) -> None:
     async def on_disconnect(sid: str, reason: Any = None) -> None:
         budgets.pop(sid, None)
         page_budgets.pop(sid, None)
+        relay_budgets.pop(sid, None)
         try:
             await sessions.disconnect(sid)
         except Exception:

@@ -77,6 +77,37 @@ CLIENT_MESSAGES: dict[str, Message] = {
         },
         limit=1_000_000,
     ),
+    # P2P games (mug.server.sessions.p2p): signaling for the WebRTC mesh, the relay fallback, status.
+    "p2p_signal": Message(
+        {
+            "game_id": Field("string"),
+            "to": Field("number"),
+            "signal": Field('{ kind: "offer" | "answer" | "candidate" | "restart"; data: Json }'),
+        },
+        limit=16_384,
+        ack=False,
+    ),
+    "p2p_relay": Message(
+        {"game_id": Field("string"), "packets": Field("{ to: number; data: string }[]")},
+        limit=40_000,
+        ack=False,
+    ),
+    "p2p_status": Message(
+        {
+            "game_id": Field("string"),
+            "frame": Field("number"),
+            "peers": Field(
+                '{ peer: number; transport: "connecting" | "direct" | "turn" | "server"; rtt_ms: number | null }[]'
+            ),
+            "rollbacks": Field("number"),
+            "max_rollback": Field("number"),
+            "predicted_frames": Field("number"),
+            "frames": Field("number"),
+            "desyncs": Field("number"),
+        },
+        limit=4_096,
+        ack=False,
+    ),
 }
 
 #: Events the server sends pages (their payloads: docs/protocol.md, mug/client/src/protocol.ts).
@@ -88,6 +119,10 @@ SERVER_EVENTS: tuple[str, ...] = (
     "matched",
     "error",
     "session_replaced",
+    "p2p_signal",
+    "p2p_relay",
+    "p2p_peer_left",
+    "p2p_peer_back",
 )
 
 TS_PATH = Path(__file__).resolve().parents[2] / "client" / "src" / "messages.ts"

@@ -235,3 +235,122 @@ def parse_client_records(args: tuple[Any, ...]) -> ClientRecords:
     if not records or len(records) > 1000:
         raise ProtocolError("'client_records' field 'records' must hold 1 to 1000 records")
     return ClientRecords(source, records, size)
+
+
+# -- P2P games (mug.server.sessions.p2p) -------------------------------------------------------
+
+GAME_ID = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
+BASE64 = re.compile(r"^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$")
+SIGNAL_KINDS = ("offer", "answer", "candidate", "restart")
+TRANSPORTS = ("connecting", "direct", "turn", "server")
+#: Bytes of netcode data in one relayed packet, and packets in one `p2p_relay`.
+MAX_RELAY_PACKET_BYTES = 2_048
+MAX_RELAY_PACKETS = 16
+_MAX_RELAY_TEXT = 4 * ((MAX_RELAY_PACKET_BYTES + 2) // 3)  # its base64 text
+MAX_PEER = 3  # peer indexes are 0..3 (2-4 players)
+
+
+def _game_id(payload: dict[str, Any], event: str) -> str:
+    value = _field(payload, event, "game_id", str)
+    if not GAME_ID.match(value):
+        raise ProtocolError(f"'{event}' field 'game_id' is not a valid game id")
+    return value
+
+
+def _peer_index(value: Any, event: str, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_PEER:
+        raise ProtocolError(f"'{event}' field '{name}' must be a peer index 0-{MAX_PEER}, got {str(value)[:20]}")
+    return value
+
+
+def _count(payload: dict[str, Any], event: str, name: str) -> int:
+    value = _field(payload, event, name, int)
+    if not 0 <= value < 2**31:
+        raise ProtocolError(f"'{event}' field '{name}' must be an int from 0 to 2**31-1")
+    return int(value)
+
+
+@dataclass(frozen=True)
+class P2PSignal:
+    game_id: str
+    to: int
+    signal: dict[str, Any]  # {kind, data}: forwarded as it is
+
+
+def parse_p2p_signal(args: tuple[Any, ...]) -> P2PSignal:
+    """A WebRTC signaling message for one peer of a P2P game (the size limit bounds its data)."""
+    p = payload_of("p2p_signal", args)
+    _no_extra(p, "p2p_signal")
+    game_id = _game_id(p, "p2p_signal")
+    to = _peer_index(_field(p, "p2p_signal", "to", int), "p2p_signal", "to")
+    signal = _field(p, "p2p_signal", "signal", dict)
+    if set(signal) != {"kind", "data"} or signal["kind"] not in SIGNAL_KINDS:
+        raise ProtocolError(f"'p2p_signal' field 'signal' must be {{kind: {' | '.join(SIGNAL_KINDS)}, data}}")
+    return P2PSignal(game_id, to, {"kind": signal["kind"], "data": signal["data"]})
+
+
+@dataclass(frozen=True)
+class P2PRelay:
+    game_id: str
+    packets: list[tuple[int, str]]  # (to, base64 data)
+
+
+def parse_p2p_relay(args: tuple[Any, ...]) -> P2PRelay:
+    """Netcode packets for the server to carry to peers whose DataChannel did not open."""
+    p = payload_of("p2p_relay", args)
+    _no_extra(p, "p2p_relay")
+    game_id = _game_id(p, "p2p_relay")
+    packets = _field(p, "p2p_relay", "packets", list)
+    if not 1 <= len(packets) <= MAX_RELAY_PACKETS:
+        raise ProtocolError(f"'p2p_relay' field 'packets' must hold 1 to {MAX_RELAY_PACKETS} packets")
+    parsed: list[tuple[int, str]] = []
+    for packet in packets:
+        if not isinstance(packet, dict) or set(packet) != {"to", "data"}:
+            raise ProtocolError("'p2p_relay' packets must be {to: peer index, data: base64 string}")
+        to = _peer_index(packet["to"], "p2p_relay", "to")
+        data = packet["data"]
+        if not isinstance(data, str) or not data or len(data) > _MAX_RELAY_TEXT or not BASE64.match(data):
+            raise ProtocolError(
+                f"'p2p_relay' packet data must be base64 of 1 to {MAX_RELAY_PACKET_BYTES} bytes of netcode data"
+            )
+        parsed.append((to, data))
+    return P2PRelay(game_id, parsed)
+
+
+@dataclass(frozen=True)
+class P2PStatus:
+    game_id: str
+    frame: int
+    peers: dict[int, dict[str, Any]]  # peer -> {transport, rtt_ms}
+    rollbacks: int
+    max_rollback: int
+    predicted_frames: int
+    frames: int
+    desyncs: int
+
+
+def parse_p2p_status(args: tuple[Any, ...]) -> P2PStatus:
+    """How a peer's P2P game goes (transport and RTT per partner), for the monitor."""
+    p = payload_of("p2p_status", args)
+    _no_extra(p, "p2p_status")
+    game_id = _game_id(p, "p2p_status")
+    counts = {n: _count(p, "p2p_status", n) for n in ("frame", "rollbacks", "max_rollback", "predicted_frames",
+                                                        "frames", "desyncs")}  # fmt: skip
+    peers: dict[int, dict[str, Any]] = {}
+    listed = _field(p, "p2p_status", "peers", list)
+    if len(listed) > MAX_PEER:
+        raise ProtocolError(f"'p2p_status' field 'peers' lists at most {MAX_PEER} partners")
+    for entry in listed:
+        if not isinstance(entry, dict) or set(entry) != {"peer", "transport", "rtt_ms"}:
+            raise ProtocolError("'p2p_status' peers must be {peer, transport, rtt_ms}")
+        peer = _peer_index(entry["peer"], "p2p_status", "peer")
+        transport, rtt = entry["transport"], entry["rtt_ms"]
+        if transport not in TRANSPORTS:
+            raise ProtocolError(f"'p2p_status' transport must be one of {', '.join(TRANSPORTS)}")
+        if rtt is not None and (
+            isinstance(rtt, bool) or not isinstance(rtt, (int, float)) or not math.isfinite(rtt) or not 0 <= rtt < 1e6
+        ):
+            raise ProtocolError("'p2p_status' rtt_ms must be a number of milliseconds (0 or more) or null")
+        peers[peer] = {"transport": transport, "rtt_ms": None if rtt is None else round(float(rtt), 2)}
+    return P2PStatus(game_id, counts["frame"], peers, counts["rollbacks"], counts["max_rollback"],
+                     counts["predicted_frames"], counts["frames"], counts["desyncs"])  # fmt: skip

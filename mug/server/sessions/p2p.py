@@ -1,0 +1,429 @@
+"""P2P games: matched by the server, played in the browsers, which talk through the server only to connect.
+
+In a P2P scene (``multiplayer(mode="p2p")`` with ``runtime()``) every participant's browser runs the
+env; the inputs travel between the browsers over WebRTC DataChannels. The server's part is small
+and must stay small (one server process holds many such games):
+
+* **matching**: the scene's waitroom forms a group as for server-run games; instead of a game loop
+  the server records a game (mode ``client_p2p``), registers it with each participant as a
+  client-side game (so the records intake takes each peer's records for it and ``advance`` ends it
+  for that peer), and sends each page the game: its peer index, the peers, the ICE servers;
+* **signaling**: ``p2p_signal`` carries WebRTC offers, answers and candidates to one named peer;
+* **relay**: ``p2p_relay`` carries netcode packets between peers whose DataChannel did not open,
+  with a budget of its own (`RELAY_EVENTS_PER_S`): a relayed game sends one event per frame;
+* **status**: each page reports its transports, RTTs and rollback counts (``p2p_status``); the
+  server keeps the last report in memory for the monitor, never a row each;
+* **partners leaving**: a peer whose socket goes is announced to the others (``p2p_peer_left``),
+  and after the scene's ``reconnect_grace_s`` dropped, with ``on_player_drop`` applied as in
+  server-run games (the same message and completion code).
+
+Everything a page sends is checked against the game: the sender must be one of its peers, still
+in it; the target another peer. What is refused gets the usual error reply and is counted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import secrets
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from mug.data.results import POLICY_PREFIX
+from mug.policies import policy_label
+from mug.scenes import GymScene
+from mug.server.web.protocol import P2PRelay, P2PSignal, P2PStatus, ProtocolError
+
+if TYPE_CHECKING:
+    from mug.server.sessions.sessions import Sessions
+
+log = logging.getLogger("mug.server.sessions.p2p")
+
+#: `p2p_relay` events one connection may send a second (sustained, and in a burst). Separate from
+#: `ClientLimits.events_per_s`: a game relayed through the server sends one per frame (60 fps and
+#: retransmissions stay far inside it), and must not starve the page's other events.
+RELAY_EVENTS_PER_S = 200.0
+RELAY_EVENTS_BURST = 400.0
+#: The environment variable that turns on the pages' P2P test hooks (tests only).
+TEST_HOOKS_ENV = "MUG_P2P_TEST_HOOKS"
+#: How the game record of a P2P game ends, from how its peers left it (see `P2PGame.outcome`).
+MODE = "client_p2p"
+
+
+@dataclass
+class Peer:
+    """One participant of a P2P game: peer ``index`` plays human agent ``agent_id``."""
+
+    index: int
+    agent_id: str
+    participant_id: str
+    connected: bool = True
+    away_timer: asyncio.TimerHandle | None = None
+    dropped: bool = False
+    outcome: str | None = None  # how this peer's page ended the game (completed, unverified, error, partner_left)
+    status: dict[str, Any] | None = None  # its last p2p_status
+    status_at: float | None = None
+
+    @property
+    def in_game(self) -> bool:
+        """Still playing: neither dropped nor done with the game."""
+        return not self.dropped and self.outcome is None
+
+
+@dataclass
+class P2PGame:
+    game_id: str
+    scene: GymScene
+    seed: int
+    peers: list[Peer]
+    started_at: float = field(default_factory=time.time)
+    ended: str | None = None  # the game record's outcome once ended
+
+    @property
+    def session_tag(self) -> int:
+        """A u32 naming the game in every netcode packet, so a stray packet of another game is dropped."""
+        return int(self.game_id[:8], 16)
+
+    def peer_of(self, participant_id: str) -> Peer | None:
+        for peer in self.peers:
+            if peer.participant_id == participant_id:
+                return peer
+        return None
+
+    def outcome(self) -> str | None:
+        """The game's outcome once every peer is done with it or dropped (None before)."""
+        if any(p.in_game for p in self.peers):
+            return None
+        if all(p.dropped for p in self.peers):
+            return "abandoned"
+        outcomes = {p.outcome for p in self.peers if not p.dropped}
+        if any(p.dropped for p in self.peers) or "partner_left" in outcomes:
+            return "player_dropped"
+        if "error" in outcomes:
+            return "error"
+        return "completed" if outcomes == {"completed"} else "unverified"
+
+
+class P2PGames:
+    """The running P2P games of a server (in memory; the store holds their records)."""
+
+    def __init__(self, sessions: Sessions) -> None:
+        self.sessions = sessions
+        self.writer = sessions.writer
+        self.store = sessions.store
+        self.games: dict[str, P2PGame] = {}
+        self.game_of: dict[str, str] = {}  # participant -> their live P2P game
+        self.finished: dict[str, P2PGame] = {}  # ended games (a late verification may change the outcome)
+
+    # -- matching ----------------------------------------------------------------------------
+
+    def live(self, participant_id: str) -> tuple[P2PGame, Peer] | None:
+        """The participant's P2P game and place in it, while they are in it."""
+        game = self.games.get(self.game_of.get(participant_id, ""))
+        peer = game.peer_of(participant_id) if game else None
+        return (game, peer) if game and peer and peer.in_game else None
+
+    def current(self, participant_id: str, scene: GymScene) -> dict[str, Any] | None:
+        """The game payload of the participant's running P2P game in `scene`, for a page that comes back."""
+        found = self.live(participant_id)
+        if found is None or found[0].scene is not scene:
+            return None
+        return self.payload(found[0], found[1], rejoin=True)
+
+    async def start(self, scene: GymScene, group: list[str]) -> P2PGame:
+        """Record a P2P game for a matched group (peer i plays the scene's i-th human agent)."""
+        now = time.time()
+        game_id = uuid.uuid4().hex
+        seed = scene.seed if scene.seed is not None else secrets.randbits(31)
+        humans = scene.human_agents
+        peers = [Peer(i, agent, pid) for i, (agent, pid) in enumerate(zip(humans, group, strict=True))]
+        by_agent = {p.agent_id: p.participant_id for p in peers}
+        roster = {
+            a: by_agent[a] if a in by_agent else f"{POLICY_PREFIX}{policy_label(p)}"
+            for a, p in scene.policy_mapping.items()
+        }
+        scene_id = scene.scene_id or ""
+        await self.writer.call(self.store.start_game, game_id, scene_id, MODE, roster, seed, now)
+        game = P2PGame(game_id, scene, seed, peers, started_at=now)
+        for peer in peers:
+            peer.connected = peer.participant_id in self.sessions.sid_of
+            record = await self.writer.call(self.store.get_participant, peer.participant_id)
+            data = record.data if record else {}
+            games = dict(data.get("browser_games") or {})
+            # What the page's records and `advance` are checked against (mug.server.sessions.browser_games);
+            # no ICE servers here: session data is stored, and credentials never are.
+            games[scene_id] = {
+                "game_id": game_id, "seed": seed, "status": "starting", "episode": 0, "step": 0,
+                "mode": "p2p", "peer": peer.index,
+            }  # fmt: skip
+            ids = [*(data.get("browser_game_ids") or []), game_id]
+            update = {"browser_games": games, "browser_game_ids": ids}
+            await self.writer.call(self.store.update_participant_data, peer.participant_id, update, now)
+            self.game_of[peer.participant_id] = game_id
+        self.games[game_id] = game
+        return game
+
+    def payload(self, game: P2PGame, peer: Peer, *, rejoin: bool = False) -> dict[str, Any]:
+        """What `peer`'s page needs to play (docs/protocol.md, "P2P games")."""
+        scene = game.scene
+        opts = scene.multiplayer_options
+        assert opts is not None
+        webrtc = scene.webrtc_options or self.sessions.experiment.webrtc_options
+        return {
+            "game_id": game.game_id,
+            "seed": game.seed,
+            "status": "running",
+            "episode": 0,
+            "step": 0,
+            "players": len(game.peers),
+            "agent_id": peer.agent_id,
+            "mode": "p2p",
+            "peer": peer.index,
+            "peers": [{"peer": p.index, "agent": p.agent_id} for p in game.peers],
+            "away": [p.index for p in game.peers if not p.connected and not p.dropped],
+            "dropped": [p.index for p in game.peers if p.dropped],
+            "ice_servers": webrtc.client_ice_servers() if webrtc else [],
+            "force_relay": bool(webrtc and webrtc.force_relay),
+            "connect_timeout_s": opts.p2p_connect_timeout_s,
+            "input_delay": opts.input_delay,
+            "max_prediction": opts.max_prediction,
+            "reconnect_grace_s": opts.reconnect_grace_s,
+            "session_tag": game.session_tag,
+            "test_hooks": os.environ.get(TEST_HOOKS_ENV) == "1",
+            "rejoin": rejoin,
+        }
+
+    # -- what pages send -----------------------------------------------------------------------
+
+    def _sender(self, participant_id: str, game_id: str, event: str) -> tuple[P2PGame, Peer]:
+        game = self.games.get(game_id)
+        peer = game.peer_of(participant_id) if game else None
+        if game is None or peer is None:
+            ended = game_id in self.finished
+            raise ProtocolError(
+                f"'{event}': game {game_id[:40]!r} is over" if ended
+                else f"'{event}': this participant is not a peer of a running P2P game {game_id[:40]!r}"
+            )  # fmt: skip
+        if peer.dropped:
+            raise ProtocolError(f"'{event}': this participant was dropped from game {game_id[:40]!r}")
+        return game, peer
+
+    @staticmethod
+    def _target(game: P2PGame, sender: Peer, to: int, event: str) -> Peer:
+        if to == sender.index:
+            raise ProtocolError(f"'{event}' field 'to' names the sender itself (peer {to})")
+        if to >= len(game.peers):
+            raise ProtocolError(f"'{event}' field 'to' must be a peer of the game (0-{len(game.peers) - 1}), got {to}")
+        return game.peers[to]
+
+    async def signal(self, participant_id: str, message: P2PSignal) -> None:
+        """Carry a WebRTC signaling message to the named peer (to that participant's pages only)."""
+        game, peer = self._sender(participant_id, message.game_id, "p2p_signal")
+        if not peer.in_game:
+            raise ProtocolError(f"'p2p_signal': this participant has finished game {message.game_id[:40]!r}")
+        target = self._target(game, peer, message.to, "p2p_signal")
+        if target.in_game:  # (a peer that left takes no more signals; not the sender's fault)
+            payload = {"game_id": game.game_id, "from": peer.index, "signal": message.signal}
+            await self.sessions.send_to(target.participant_id, "p2p_signal", payload)
+
+    async def relay(self, participant_id: str, message: P2PRelay) -> None:
+        """Carry netcode packets to peers whose DataChannel is not open: one event per target."""
+        game, peer = self._sender(participant_id, message.game_id, "p2p_relay")
+        by_target: dict[int, list[str]] = {}
+        for to, data in message.packets:
+            self._target(game, peer, to, "p2p_relay")
+            by_target.setdefault(to, []).append(data)
+        for to, data in by_target.items():
+            target = game.peers[to]
+            if target.in_game:
+                payload = {"game_id": game.game_id, "from": peer.index, "data": data}
+                await self.sessions.send_to(target.participant_id, "p2p_relay", payload)
+
+    def status(self, participant_id: str, message: P2PStatus) -> None:
+        """Keep a peer's report for the monitor (the page records its final one itself, as `p2p_stats`)."""
+        game, peer = self._sender(participant_id, message.game_id, "p2p_status")
+        for other in message.peers:
+            self._target(game, peer, other, "p2p_status")
+        peer.status = {
+            "frame": message.frame,
+            "peers": {str(k): v for k, v in sorted(message.peers.items())},
+            "rollbacks": message.rollbacks,
+            "max_rollback": message.max_rollback,
+            "predicted_frames": message.predicted_frames,
+            "frames": message.frames,
+            "desyncs": message.desyncs,
+        }
+        peer.status_at = time.time()
+
+    # -- connections ---------------------------------------------------------------------------
+
+    async def connection_lost(self, participant_id: str) -> None:
+        """A peer's page went away: the others are told, and it has the scene's grace to come back."""
+        found = self.live(participant_id)
+        if found is None:
+            return
+        game, peer = found
+        peer.connected = False
+        opts = game.scene.multiplayer_options
+        grace = opts.reconnect_grace_s if opts else self.sessions.reconnect_grace_s
+        if peer.away_timer is not None:
+            peer.away_timer.cancel()
+        peer.away_timer = asyncio.get_running_loop().call_later(
+            grace, lambda: self.sessions.spawn(self._grace_over(game, peer))
+        )
+        self.writer.event(participant_id, game.scene.scene_id, "p2p_peer_away", {"game_id": game.game_id,
+                                                                                  "peer": peer.index})  # fmt: skip
+        await self._tell_others(game, peer, "p2p_peer_left", {"game_id": game.game_id, "peer": peer.index,
+                                                              "final": False})  # fmt: skip
+
+    async def connection_restored(self, participant_id: str) -> None:
+        """A peer's page (the same or a reloaded one) is back within the grace: the others are told."""
+        found = self.live(participant_id)
+        if found is None:
+            return
+        game, peer = found
+        if peer.away_timer is not None:
+            peer.away_timer.cancel()
+            peer.away_timer = None
+        was_away = not peer.connected
+        peer.connected = True
+        if was_away:
+            self.writer.event(participant_id, game.scene.scene_id, "p2p_peer_back", {"game_id": game.game_id,
+                                                                                      "peer": peer.index})  # fmt: skip
+        await self._tell_others(game, peer, "p2p_peer_back", {"game_id": game.game_id, "peer": peer.index})
+
+    async def _grace_over(self, game: P2PGame, peer: Peer) -> None:
+        """The peer did not come back in time: dropped; ``on_player_drop`` decides for the others."""
+        from mug.server.sessions.sessions import AWAY_TOO_LONG, PARTNER_LEFT
+
+        peer.away_timer = None
+        if peer.connected or not peer.in_game or game.ended:
+            return
+        peer.dropped = True
+        self.game_of.pop(peer.participant_id, None)
+        scene = game.scene
+        opts = scene.multiplayer_options
+        end_game = opts is None or opts.on_player_drop == "end_game"
+        self.writer.event(
+            peer.participant_id, scene.scene_id, "p2p_peer_dropped",
+            {"game_id": game.game_id, "peer": peer.index, "on_player_drop": "end_game" if end_game else "continue"},
+        )  # fmt: skip
+        await self.sessions.end_with_code(peer.participant_id, scene, "dropped", "Session ended", AWAY_TOO_LONG)
+        left = {"game_id": game.game_id, "peer": peer.index, "final": True, "game_over": end_game}
+        for other in game.peers:
+            if not other.in_game:
+                continue
+            if not end_game:
+                await self.sessions.send_to(other.participant_id, "p2p_peer_left", left)
+                continue
+            other.outcome = "partner_left"
+            self.game_of.pop(other.participant_id, None)
+            spec = await self.sessions.end_with_code(
+                other.participant_id, scene, "partner_left", "The game has ended", PARTNER_LEFT, send=False
+            )
+            message = {**left, "message": PARTNER_LEFT, "completion_code": spec["completion_code"]}
+            await self.sessions.send_to(other.participant_id, "p2p_peer_left", message)
+            await self.sessions.send_to(other.participant_id, "scene", spec)
+        await self._maybe_end(game)
+
+    async def _tell_others(self, game: P2PGame, peer: Peer, event: str, payload: dict[str, Any]) -> None:
+        for other in game.peers:
+            if other is not peer and other.in_game:
+                await self.sessions.send_to(other.participant_id, event, payload)
+
+    # -- the end -----------------------------------------------------------------------------
+
+    async def peer_finished(self, participant_id: str, game_id: str, outcome: str) -> None:
+        """A peer's page ended the game (``advance``), or its records were verified later: its outcome.
+
+        The game's record ends once every peer is done with it or dropped.
+        """
+        game = self.games.get(game_id) or self.finished.get(game_id)
+        peer = game.peer_of(participant_id) if game else None
+        if game is None or peer is None:
+            return  # (a game of a server that has since restarted: the record was closed then)
+        if peer.away_timer is not None:
+            peer.away_timer.cancel()
+            peer.away_timer = None
+        if peer.outcome in (None, "unverified"):
+            peer.outcome = outcome
+        if self.game_of.get(participant_id) == game_id:
+            del self.game_of[participant_id]
+        await self._maybe_end(game)
+
+    async def _maybe_end(self, game: P2PGame) -> None:
+        outcome = game.outcome()
+        if outcome is None or outcome == game.ended:
+            return
+        game.ended = outcome
+        self.games.pop(game.game_id, None)
+        self.finished[game.game_id] = game
+        for peer in game.peers:
+            if self.game_of.get(peer.participant_id) == game.game_id:
+                del self.game_of[peer.participant_id]
+        await self.writer.call(self.store.end_game, game.game_id, outcome, time.time())
+
+    def shutdown(self) -> None:
+        """The server stops: the games' signaling and relay end with it; their records end ``interrupted``.
+
+        (Peers whose DataChannels are open may play on; their records are still taken afterwards.)
+        """
+        now = time.time()
+        for game in list(self.games.values()):
+            for peer in game.peers:
+                if peer.away_timer is not None:
+                    peer.away_timer.cancel()
+            where = {"game_id": game.game_id, "peers": {str(p.index): p.participant_id for p in game.peers}}
+            self.writer.event(None, game.scene.scene_id, "p2p_game_interrupted", where)
+            self.writer.submit(self.store.end_game, game.game_id, "interrupted", now)
+        self.games.clear()
+        self.game_of.clear()
+
+    # -- monitoring ----------------------------------------------------------------------------
+
+    def monitor(self) -> list[dict[str, Any]]:
+        """The running P2P games as the monitor shows games, plus their transport and RTT per peer pair."""
+        now = time.time()
+        return [self._monitor(game, now) for game in self.games.values()]
+
+    def _monitor(self, game: P2PGame, now: float) -> dict[str, Any]:
+        scene = game.scene
+        players = {
+            p.participant_id: {
+                "agent_id": p.agent_id, "peer": p.index, "connected": p.connected, "dropped": p.dropped,
+                "outcome": p.outcome, "action": None,
+                "status_age_s": None if p.status_at is None else round(now - p.status_at, 1),
+                **({k: v for k, v in p.status.items() if k != "peers"} if p.status else {}),
+            }
+            for p in game.peers
+        }  # fmt: skip
+        links = []
+        for a in game.peers:
+            for b in game.peers[a.index + 1 :]:
+                seen = {side.index: (side.status or {}).get("peers", {}).get(str(other.index))
+                        for side, other in ((a, b), (b, a))}  # fmt: skip
+                links.append({
+                    "pair": [a.index, b.index],
+                    "transport": {str(i): (s or {}).get("transport") for i, s in seen.items()},
+                    "rtt_ms": {str(i): (s or {}).get("rtt_ms") for i, s in seen.items()},
+                })  # fmt: skip
+        frames = [p.status["frame"] for p in game.peers if p.status]
+        return {
+            "game_id": game.game_id,
+            "scene_id": scene.scene_id,
+            "mode": "p2p",
+            "status": "running" if any(p.connected for p in game.peers if p.in_game) else "paused",
+            "episode": None,
+            "num_episodes": scene.num_episodes,
+            "step": max(frames) if frames else 0,
+            "max_steps": scene.max_steps,
+            "players": players,
+            "links": links,
+            "outcome": None,
+            "error": None,
+            "tick_lateness_ms": None,
+            "started_s_ago": round(now - game.started_at, 1),
+        }
