@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets up a development environment from a fresh checkout:
-#   - Debian's Chromium (for the browser tests and benchmarks) when it is missing,
+#   - Debian's Chromium (for the browser tests and benchmarks) and coturn (the P2P tests' TURN relay)
+#     when they are missing,
 #   - a virtualenv in .venv with MUG installed editable with its dev extras; installing builds the
 #     browser client (npm ci + esbuild) through the package's build hook.
 # Safe to run again: it only does what is missing or out of date.
@@ -16,9 +17,20 @@ if [ ! -x /usr/bin/chromium ] && [ "${MUG_SKIP_CHROMIUM:-0}" != "1" ]; then
   if [ "$(id -u)" = "0" ]; then
     echo "setup: installing Chromium from Debian's packages"
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium coturn >/dev/null
   else
     echo "setup: Chromium is missing; run 'sudo apt-get install chromium' (needed by the browser tests)." >&2
+  fi
+fi
+
+# coturn's turnserver: the P2P browser tests relay WebRTC through it on 127.0.0.1 (tests/turn.py).
+if ! command -v turnserver >/dev/null && [ "${MUG_SKIP_CHROMIUM:-0}" != "1" ]; then
+  if [ "$(id -u)" = "0" ]; then
+    echo "setup: installing coturn from Debian's packages"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq coturn >/dev/null
+  else
+    echo "setup: coturn is missing; run 'sudo apt-get install coturn' (needed by the P2P browser tests)." >&2
   fi
 fi
 
