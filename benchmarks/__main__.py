@@ -46,6 +46,12 @@ def pyodide() -> dict[str, Any]:
     return bench.run()
 
 
+def resim() -> dict[str, Any]:
+    from benchmarks import resim as bench
+
+    return bench.run()
+
+
 def robustness() -> dict[str, Any]:
     from benchmarks import robustness as bench
 
@@ -59,6 +65,7 @@ BENCHMARKS = {
     "proxy": proxy,
     "pyodide": pyodide,
     "robustness": robustness,
+    "resim": resim,
 }
 
 
