@@ -18,7 +18,7 @@ import pytest
 import socketio
 from helpers import eventually, join
 
-from mug import Experiment, GymScene
+from mug import Experiment, GymScene, StaticScene
 from mug.server.sessions.p2p import RELAY_EVENTS_BURST
 
 ENV_CODE = """
@@ -344,3 +344,22 @@ def test_each_peer_ends_the_game_with_its_own_records_and_the_game_ends_when_all
             b.close()
     events = exp.results().events
     assert list(events[events["kind"] == "game_verified"]["participant_id"]) == ["b"]
+
+
+def test_a_peer_whose_game_failed_leaves_it_and_the_others_are_told(tmp_path) -> None:
+    exp = Experiment("p2p-failed", [p2p_scene(), StaticScene().scene("after")], data_dir=tmp_path)
+    with exp.serve() as server:
+        (a, b), (game, _) = matched(server, ["a", "b"])
+        gid = game["game_id"]
+        try:
+            moved = a.call("advance", {"scene_id": "duel", "game_id": gid, "outcome": "error"})
+            assert moved["ok"] and "error" in moved["scene"]["notice"]  # a moves on, told of the error
+            left = eventually(lambda: b.events["p2p_peer_left"] and b.events["p2p_peer_left"][0])
+            assert left["final"] is True and left["game_over"] is True and len(left["completion_code"]) == 10
+            assert eventually(lambda: b.events["scene"])[-1]["ended"] == "partner_left"
+            eventually(lambda: query(exp, "SELECT outcome FROM games") == [("error",)])
+            a.send("p2p_relay", {"game_id": gid, "packets": [{"to": 1, "data": "AA=="}]})
+            assert eventually(lambda: a.errors("p2p_relay")) == [f"'p2p_relay': game {gid!r} is over"]
+        finally:
+            a.close()
+            b.close()

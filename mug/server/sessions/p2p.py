@@ -100,10 +100,10 @@ class P2PGame:
         if all(p.dropped for p in self.peers):
             return "abandoned"
         outcomes = {p.outcome for p in self.peers if not p.dropped}
-        if any(p.dropped for p in self.peers) or "partner_left" in outcomes:
-            return "player_dropped"
         if "error" in outcomes:
             return "error"
+        if any(p.dropped for p in self.peers) or "partner_left" in outcomes:
+            return "player_dropped"
         return "completed" if outcomes == {"completed"} else "unverified"
 
 
@@ -165,6 +165,20 @@ class P2PGames:
             self.game_of[peer.participant_id] = game_id
         self.games[game_id] = game
         return game
+
+    async def matched(self, scene: GymScene, group: list[str], waited: dict[str, float], pid: str) -> dict[str, Any]:
+        """A group formed in the waitroom: record its game, send each page its part; `pid`'s reply."""
+        game = await self.start(scene, group)
+        players = {peer.agent_id: peer.participant_id for peer in game.peers}
+        waited_s = {p: round(waited.get(p, 0.0), 3) for p in group}
+        where = {"game_id": game.game_id, "mode": "p2p", "players": players, "waited_s": waited_s}
+        self.writer.event(None, scene.scene_id, "matched", where)
+        for peer in game.peers:
+            await self.sessions.send_to(peer.participant_id, "matched", {"scene_id": scene.scene_id,
+                                                                         **self.payload(game, peer)})  # fmt: skip
+        me = game.peer_of(pid)
+        assert me is not None
+        return {"game": self.payload(game, me)}
 
     def payload(self, game: P2PGame, peer: Peer, *, rejoin: bool = False) -> dict[str, Any]:
         """What `peer`'s page needs to play (docs/protocol.md, "P2P games")."""
@@ -297,21 +311,28 @@ class P2PGames:
 
     async def _grace_over(self, game: P2PGame, peer: Peer) -> None:
         """The peer did not come back in time: dropped; ``on_player_drop`` decides for the others."""
-        from mug.server.sessions.sessions import AWAY_TOO_LONG, PARTNER_LEFT
+        from mug.server.sessions.sessions import AWAY_TOO_LONG
 
         peer.away_timer = None
         if peer.connected or not peer.in_game or game.ended:
             return
         peer.dropped = True
         self.game_of.pop(peer.participant_id, None)
+        await self.sessions.end_with_code(peer.participant_id, game.scene, "dropped", "Session ended", AWAY_TOO_LONG)
+        await self._partner_gone(game, peer, "p2p_peer_dropped")
+        await self._maybe_end(game)
+
+    async def _partner_gone(self, game: P2PGame, peer: Peer, kind: str) -> None:
+        """`peer` is out of the game for good: the others are told, and ``on_player_drop`` applies to them."""
+        from mug.server.sessions.sessions import PARTNER_LEFT
+
         scene = game.scene
         opts = scene.multiplayer_options
         end_game = opts is None or opts.on_player_drop == "end_game"
         self.writer.event(
-            peer.participant_id, scene.scene_id, "p2p_peer_dropped",
+            peer.participant_id, scene.scene_id, kind,
             {"game_id": game.game_id, "peer": peer.index, "on_player_drop": "end_game" if end_game else "continue"},
         )  # fmt: skip
-        await self.sessions.end_with_code(peer.participant_id, scene, "dropped", "Session ended", AWAY_TOO_LONG)
         left = {"game_id": game.game_id, "peer": peer.index, "final": True, "game_over": end_game}
         for other in game.peers:
             if not other.in_game:
@@ -327,7 +348,6 @@ class P2PGames:
             message = {**left, "message": PARTNER_LEFT, "completion_code": spec["completion_code"]}
             await self.sessions.send_to(other.participant_id, "p2p_peer_left", message)
             await self.sessions.send_to(other.participant_id, "scene", spec)
-        await self._maybe_end(game)
 
     async def _tell_others(self, game: P2PGame, peer: Peer, event: str, payload: dict[str, Any]) -> None:
         for other in game.peers:
@@ -348,10 +368,14 @@ class P2PGames:
         if peer.away_timer is not None:
             peer.away_timer.cancel()
             peer.away_timer = None
+        playing = peer.in_game
         if peer.outcome in (None, "unverified"):
             peer.outcome = outcome
         if self.game_of.get(participant_id) == game_id:
             del self.game_of[participant_id]
+        if playing and outcome == "error" and not game.ended:
+            # Its page could not go on (the runtime failed): the others cannot count on its inputs.
+            await self._partner_gone(game, peer, "p2p_peer_failed")
         await self._maybe_end(game)
 
     async def _maybe_end(self, game: P2PGame) -> None:

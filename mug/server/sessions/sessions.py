@@ -446,7 +446,9 @@ class Sessions:
         waited = {p: room.waited_s(p) for p in room.waiting}
         group = room.take_group()
         if group is not None and scene.is_p2p:
-            return await self._start_p2p(scene, group, waited, pid)
+            reply = await self.p2p.matched(scene, group, waited, pid)
+            await self._broadcast_waitroom(room)
+            return reply
         if group is not None:
             game = await self._new_game(scene, dict(zip(scene.human_agents, group, strict=True)))
             self.writer.event(
@@ -465,21 +467,6 @@ class Sessions:
             return {"game": game.snapshot(pid)}
         await self._broadcast_waitroom(room)
         return {"waitroom": self._waitroom_status(room, pid)}
-
-    async def _start_p2p(self, scene: GymScene, group: list[str], waited: dict[str, float], pid: str) -> dict[str, Any]:
-        """A matched P2P group: record the game and send each page its part (no game loop here)."""
-        p2p = await self.p2p.start(scene, group)
-        players = {peer.agent_id: peer.participant_id for peer in p2p.peers}
-        waited_s = {p: round(waited.get(p, 0.0), 3) for p in group}
-        where = {"game_id": p2p.game_id, "mode": "p2p", "players": players, "waited_s": waited_s}
-        self.writer.event(None, scene.scene_id, "matched", where)
-        for peer in p2p.peers:
-            payload = {"scene_id": scene.scene_id, **self.p2p.payload(p2p, peer)}
-            await self._send(peer.participant_id, "matched", payload)
-        await self._broadcast_waitroom(self._waitroom(scene))
-        me = p2p.peer_of(pid)
-        assert me is not None
-        return {"game": self.p2p.payload(p2p, me)}
 
     async def _new_game(self, scene: GymScene, players: dict[str, str]) -> GameHandle:
         grace = scene.multiplayer_options.reconnect_grace_s if scene.multiplayer_options else self.reconnect_grace_s
