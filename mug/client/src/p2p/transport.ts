@@ -10,7 +10,7 @@
 import { Conditioner, parseTestSettings, type TestSettings } from "./conditioner";
 import { LinkPolicy, type LinkAction } from "./fallback";
 import { PeerLink } from "./mesh";
-import { channelKind, selectedPair, type CandidateType, type TransportKind } from "./stats";
+import { channelKind, selectedPair, type CandidateType, type SelectedPair, type TransportKind } from "./stats";
 import {
   fromBase64,
   packRelay,
@@ -87,6 +87,8 @@ interface PeerState {
 }
 
 const TICK_MS = 250; // how often timeouts are checked when flush() is not being called
+const STATS_RETRIES = 10; // looking for the selected candidate pair after a channel opens…
+const STATS_RETRY_MS = 100; // …every 100 ms, for up to a second
 
 export class PeerTransport {
   readonly counters: TransportCounters = {
@@ -118,6 +120,7 @@ export class PeerTransport {
     if (!(connectTimeoutS > 0)) throw new RangeError(`PeerTransport: connectTimeoutS must be > 0, got ${connectTimeoutS}`);
     this.now = opts.now ?? (() => performance.now());
     this.settings = this.readSettings();
+    this.conditioner.configure(this.settings.conditions);
     const config: RTCConfiguration = {
       iceServers: opts.iceServers,
       iceTransportPolicy: opts.forceRelay ? "relay" : "all",
@@ -272,13 +275,21 @@ export class PeerTransport {
     }
   }
 
-  /** A DataChannel opened: whether it goes through TURN is known from the selected candidate pair. */
+  /** A DataChannel opened: whether it goes through TURN is known from the selected candidate pair.
+   * The engine may list the pair a moment after the channel opens, so the lookup is retried briefly;
+   * without it, relay-only ICE (forceRelay) still means TURN. */
   private async reportChannel(state: PeerState, generation: number, reason: string): Promise<void> {
-    const report = await state.link?.stats().catch(() => null);
-    if (this.closed || state.generation !== generation) return;
-    const pair = report ? selectedPair(report.values() as Iterable<Record<string, unknown>>) : null;
-    this.report(state, channelKind(pair), {
-      reason: pair ? reason : `${reason} (no selected candidate pair in the stats yet)`,
+    let pair: SelectedPair | null = null;
+    for (let attempt = 0; ; attempt++) {
+      const report = await state.link?.stats().catch(() => null);
+      if (this.closed || state.generation !== generation) return;
+      pair = report ? selectedPair(report.values() as Iterable<Record<string, unknown>>) : null;
+      if (pair || attempt >= STATS_RETRIES) break;
+      await new Promise((resolve) => setTimeout(resolve, STATS_RETRY_MS));
+    }
+    const kind = pair ? channelKind(pair) : this.opts.forceRelay ? "turn" : "direct";
+    this.report(state, kind, {
+      reason: pair ? reason : `${reason} (no selected candidate pair in the stats)`,
       candidateType: pair?.localType ?? null,
       remoteCandidateType: pair?.remoteType ?? null,
     });
