@@ -358,8 +358,13 @@ def test_a_peer_whose_game_failed_leaves_it_and_the_others_are_told(tmp_path) ->
             assert left["final"] is True and left["game_over"] is True and len(left["completion_code"]) == 10
             assert eventually(lambda: b.events["scene"])[-1]["ended"] == "partner_left"
             eventually(lambda: query(exp, "SELECT outcome FROM games") == [("error",)])
+            # Its last packets crossing the end are dropped quietly; a new signal is refused.
             a.send("p2p_relay", {"game_id": gid, "packets": [{"to": 1, "data": "AA=="}]})
-            assert eventually(lambda: a.errors("p2p_relay")) == [f"'p2p_relay': game {gid!r} is over"]
+            a.send("p2p_signal", {"game_id": gid, "to": 1, "signal": {"kind": "restart", "data": None}})
+            assert eventually(lambda: a.events["error"]) == [
+                {"event": "p2p_signal", "message": f"'p2p_signal': game {gid!r} is over"}
+            ]
+            assert not b.events["p2p_relay"] and not b.events["p2p_signal"]
         finally:
             a.close()
             b.close()

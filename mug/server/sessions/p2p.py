@@ -212,6 +212,15 @@ class P2PGames:
 
     # -- what pages send -----------------------------------------------------------------------
 
+    def _late(self, participant_id: str, game_id: str) -> bool:
+        """A packet or report one of a game's own peers sent as the game ended: dropped without a word.
+
+        (The last relayed packets and the status timer's last tick cross the end of the game; an
+        error reply for each would read as a fault of the page.)
+        """
+        game = self.finished.get(game_id)
+        return game is not None and game.peer_of(participant_id) is not None
+
     def _sender(self, participant_id: str, game_id: str, event: str) -> tuple[P2PGame, Peer]:
         game = self.games.get(game_id)
         peer = game.peer_of(participant_id) if game else None
@@ -245,6 +254,8 @@ class P2PGames:
 
     async def relay(self, participant_id: str, message: P2PRelay) -> None:
         """Carry netcode packets to peers whose DataChannel is not open: one event per target."""
+        if self._late(participant_id, message.game_id):
+            return
         game, peer = self._sender(participant_id, message.game_id, "p2p_relay")
         by_target: dict[int, list[str]] = {}
         for to, data in message.packets:
@@ -258,6 +269,8 @@ class P2PGames:
 
     def status(self, participant_id: str, message: P2PStatus) -> None:
         """Keep a peer's report for the monitor (the page records its final one itself, as `p2p_stats`)."""
+        if self._late(participant_id, message.game_id):
+            return
         game, peer = self._sender(participant_id, message.game_id, "p2p_status")
         for other in message.peers:
             self._target(game, peer, other, "p2p_status")
