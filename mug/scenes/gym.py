@@ -461,6 +461,14 @@ class GymScene(Scene):
                     "default_action",
                     "is required when an agent is played by a human (the action when no mapped key is held)",
                 )
+        if self.is_p2p:
+            for action in self.allowed_actions():
+                if isinstance(action, bool) or not isinstance(action, int):
+                    raise fail(
+                        self, "gameplay", "action_mapping",
+                        f"maps to {action!r}, but with mode='p2p' every action a human sends (and default_action) "
+                        "must be an int of the env's Discrete action space: the peers exchange them as numbers",
+                    )  # fmt: skip
 
     def _validate_runtime(self) -> None:
         opts = self.runtime_options

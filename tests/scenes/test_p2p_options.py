@@ -105,6 +105,10 @@ def test_what_p2p_needs_is_checked_when_the_experiment_is_made() -> None:
         SceneConfigError, match=r"webrtc\(\): option 'ice_servers' applies to multiplayer\(mode='p2p'\)"
     ):
         Experiment("x", [duel(humans=1).webrtc(turn_url="turn:t.example.org")])
+    with pytest.raises(SceneConfigError, match=r"maps to 'left', but with mode='p2p' every action a human sends"):
+        Experiment("x", [duel().gameplay(action_mapping={"a": "left"}).multiplayer(mode="p2p")])
+    with pytest.raises(SceneConfigError, match=r"maps to \[1, 0\], but with mode='p2p'"):
+        Experiment("x", [duel().gameplay(default_action=[1, 0]).multiplayer(mode="p2p")])
     Experiment("x", [duel(humans=4).multiplayer(mode="p2p")])
 
 

@@ -34,17 +34,19 @@ env = Duel()
 TURN_SECRET = "turn-secret-never-stored"
 
 
-def p2p_scene(humans: int = 2, **multiplayer: Any) -> GymScene:
+def p2p_scene(humans: int = 2, *, webrtc: bool = True, **multiplayer: Any) -> GymScene:
     mapping = {f"p{i}": "human" for i in range(humans)} | {"bot": "random"}
-    return (
+    scene = (
         GymScene()
         .scene("duel")
         .runtime(env_code=ENV_CODE)
         .multiplayer(mode="p2p", **multiplayer)
-        .webrtc(turn_url="turn:127.0.0.1:3478", turn_username="lab", turn_credential=TURN_SECRET)
         .gameplay(action_mapping={"a": 1}, default_action=0, num_episodes=1)
         .policies(policy_mapping=mapping)
     )
+    if webrtc:
+        scene.webrtc(turn_url="turn:127.0.0.1:3478", turn_username="lab", turn_credential=TURN_SECRET)
+    return scene
 
 
 class Page:
@@ -130,11 +132,13 @@ def test_a_matched_group_gets_one_game_with_a_place_for_each_and_a_reload_gets_i
 
 
 def test_signals_and_relayed_packets_reach_only_the_peer_they_name(tmp_path) -> None:
-    exp = Experiment("p2p-route", [p2p_scene(humans=3)], data_dir=tmp_path)
+    exp = Experiment("p2p-route", [p2p_scene(humans=3, webrtc=False)], data_dir=tmp_path)
+    exp.webrtc(ice_servers=[{"urls": "stun:127.0.0.1:3478"}], force_relay=False)
     with exp.serve() as server:
         (a, b, c), (game, _, _) = matched(server, ["a", "b", "c"])
         gid = game["game_id"]
         try:
+            assert game["ice_servers"] == [{"urls": ["stun:127.0.0.1:3478"]}]  # the experiment's (the scene sets none)
             offer = {"kind": "offer", "data": {"type": "offer", "sdp": "v=0 for b"}}
             a.send("p2p_signal", {"game_id": gid, "to": 1, "signal": offer})
             a.send("p2p_signal", {"game_id": gid, "to": 2, "signal": {"kind": "candidate", "data": None}})
