@@ -122,8 +122,11 @@ def test_a_matched_group_gets_one_game_with_a_place_for_each_and_a_reload_gets_i
         finally:
             for page in pages:
                 page.close()
-    games_rows = query(exp, "SELECT game_id, mode, players, seed FROM games")
-    assert [(g[0], g[1], g[3]) for g in games_rows] == [(first["game_id"], "client_p2p", first["seed"])]
+    games_rows = query(exp, "SELECT game_id, mode, players, seed, outcome FROM games")
+    # (the server stopped with the game running: its signaling and relay ended, so did the record)
+    assert [(g[0], g[1], g[3], g[4]) for g in games_rows] == [
+        (first["game_id"], "client_p2p", first["seed"], "interrupted")
+    ]
     assert json.loads(games_rows[0][2]) == {"p0": "ann", "p1": "bob", "bot": "policy:random"}
     # The credential is in nothing stored: not the data, not the saved config.
     for path in exp.data_path.rglob("*"):
