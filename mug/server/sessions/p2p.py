@@ -51,6 +51,8 @@ RELAY_EVENTS_BURST = 400.0
 TEST_HOOKS_ENV = "MUG_P2P_TEST_HOOKS"
 #: How the game record of a P2P game ends, from how its peers left it (see `P2PGame.outcome`).
 MODE = "client_p2p"
+#: Ended games kept in memory (their peers' late records may still change the outcome).
+FINISHED_KEPT = 10_000
 
 
 @dataclass
@@ -149,7 +151,6 @@ class P2PGames:
         await self.writer.call(self.store.start_game, game_id, scene_id, MODE, roster, seed, now)
         game = P2PGame(game_id, scene, seed, peers, started_at=now)
         for peer in peers:
-            peer.connected = peer.participant_id in self.sessions.sid_of
             record = await self.writer.call(self.store.get_participant, peer.participant_id)
             data = record.data if record else {}
             games = dict(data.get("browser_games") or {})
@@ -164,6 +165,9 @@ class P2PGames:
             await self.writer.call(self.store.update_participant_data, peer.participant_id, update, now)
             self.game_of[peer.participant_id] = game_id
         self.games[game_id] = game
+        for peer in peers:  # (a page that went away while the game was being recorded)
+            if peer.participant_id not in self.sessions.sid_of:
+                await self.connection_lost(peer.participant_id)
         return game
 
     async def matched(self, scene: GymScene, group: list[str], waited: dict[str, float], pid: str) -> dict[str, Any]:
@@ -398,6 +402,8 @@ class P2PGames:
         game.ended = outcome
         self.games.pop(game.game_id, None)
         self.finished[game.game_id] = game
+        while len(self.finished) > FINISHED_KEPT:
+            del self.finished[next(iter(self.finished))]
         for peer in game.peers:
             if self.game_of.get(peer.participant_id) == game.game_id:
                 del self.game_of[peer.participant_id]
