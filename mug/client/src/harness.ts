@@ -38,12 +38,50 @@ export interface Harness {
   runtime: { progress: number; label: string } | null;
   /** Records made in this page that the server has not acknowledged yet, and those it has. */
   outbox: { pending: number; acked: number } | null;
+  /** A P2P game (docs/p2p.md): this peer's links and its netcode's counters, refreshed every ~2 s. */
+  p2p?: P2PView;
   ping?: () => Promise<number>;
+}
+
+/** What a P2P game's page shows of its session (`window.mug.p2p`). */
+export interface P2PView {
+  gameId: string;
+  /** This page's peer index. */
+  peer: number;
+  /** Per remote peer: the transport in use ("connecting", "direct", "turn", "server"). */
+  transports: Record<number, string>;
+  /** Per remote peer: the selected ICE candidate pair's local type ("host", "srflx", "relay", ...). */
+  candidateTypes: Record<number, string>;
+  rttMs: Record<number, number | null>;
+  frame: number;
+  confirmedFrame: number;
+  rollbacks: number;
+  maxRollback: number;
+  replayedFrames: number;
+  predictedFrames: number;
+  desyncs: number;
+  resyncs: number;
+  /** Peers whose page went away (`final`: dropped after the grace), and those back, in order. */
+  peerLeft: { peer: number; final: boolean }[];
+  peerBack: number[];
+  /** Whether the session reached the end of the game ("done") or stopped. */
+  outcome: string | null;
+}
+
+/** Test settings a page reads only when the server runs with MUG_P2P_TEST_HOOKS=1 (docs/p2p.md). */
+export interface MugTest {
+  /** Conditions for the P2P transport (src/p2p/conditioner.ts). */
+  p2p?: unknown;
+  /** Perturbs this peer's env state once, to provoke a desync. */
+  desync?: () => void;
+  /** Blocks this page and its worker for `seconds` (nothing runs), as a frozen tab: see docs/p2p.md. */
+  freeze?: (seconds: number) => void;
 }
 
 declare global {
   interface Window {
     mug: Harness;
+    mugTest?: MugTest;
   }
 }
 

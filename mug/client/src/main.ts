@@ -9,6 +9,7 @@ import { Outbox, type OutboxRecord } from "./outbox";
 import { PyodideRuntime } from "./runtime";
 import { BrowserGameView } from "./scenes/browser_game_view";
 import { GymView } from "./scenes/gym_view";
+import { P2PGameView } from "./scenes/p2p_game_view";
 import { StaticView } from "./scenes/static_view";
 import type { SceneContext, SceneView } from "./scenes/view";
 
@@ -235,6 +236,7 @@ class App {
       runtime: () => this.getRuntime(),
     };
     if (spec.scene_type !== "gym") this.view = new StaticView(spec, ctx);
+    else if (spec.runtime && spec.multiplayer_mode === "p2p") this.view = new P2PGameView(spec, ctx);
     else if (spec.runtime) this.view = new BrowserGameView(spec, ctx);
     else this.view = new GymView(spec, ctx);
     window.scrollTo(0, 0);

@@ -10,7 +10,6 @@ recorded ``unverified``; records that arrive later (a page that was offline) com
 
 from __future__ import annotations
 
-import inspect
 import logging
 import secrets
 import time
@@ -125,12 +124,7 @@ class BrowserGames:
         Every episode must be recorded as completed, with at least one step, and with as many step
         rows stored as its record counts. With `participant_id` (a P2P game), that peer's records.
         """
-        if participant_id is None:
-            progress = await self.writer.call(self.store.game_progress, game_id)
-        elif _takes_participant(self.store.game_progress):
-            progress = await self.writer.call(self.store.game_progress, game_id, participant_id=participant_id)
-        else:  # (a store without per-peer records: the game's records, whoever sent them)
-            progress = await self.writer.call(self.store.game_progress, game_id)
+        progress = await self.writer.call(self.store.game_progress, game_id, participant_id=participant_id)
         episodes = progress["episodes"]
         numbers = [e["episode"] for e in episodes if e["outcome"] == "completed"]
         if numbers != list(range(1, num_episodes + 1)):
@@ -164,8 +158,10 @@ class BrowserGames:
             seqs = [r.get("seq") for r in batch.records if isinstance(r, dict)]
             return {"committed": [], "refused": [s for s in seqs if isinstance(s, int)]}
         # Records for a game already completed are refused: its record may not change afterwards.
-        open_games = set(data.get("browser_game_ids") or []) - set(data.get("completed_games") or [])
-        accepted, refused = intake.screen(batch.records, open_games)
+        # Their events are still taken (a P2P page records its final p2p_stats as its game ends).
+        completed = set(data.get("completed_games") or [])
+        open_games = set(data.get("browser_game_ids") or []) - completed
+        accepted, refused = intake.screen(batch.records, open_games, finished_games=completed)
         for item in accepted:
             if item["kind"] == "episode":
                 item["payload"] = {**item["payload"], "participant_ids": [pid]}
@@ -205,10 +201,3 @@ class BrowserGames:
         update = {"unverified_games": pending, "completed_games": done}
         await self.writer.call(self.store.update_participant_data, pid, update, now)
 
-
-def _takes_participant(method: Callable[..., Any]) -> bool:
-    """Whether the store's ``game_progress`` can count one participant's records (P2P games)."""
-    try:
-        return "participant_id" in inspect.signature(method).parameters
-    except (TypeError, ValueError):
-        return False

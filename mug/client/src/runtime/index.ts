@@ -173,6 +173,12 @@ export class PyodideRuntime {
     if (run?.p2p && run.sent) this.send({ type: "test_desync", runId: run.runId });
   }
 
+  /** Test hook: block the worker for `ms`, as when the browser freezes the tab (test hooks only). */
+  testFreeze(ms: number): void {
+    const run = this.active;
+    if (run?.p2p && run.sent) this.send({ type: "test_freeze", runId: run.runId, ms });
+  }
+
   private start(spec: RuntimeGameSpec, callbacks: RuntimeCallbacks, p2p: boolean): Promise<RunResult> {
     const name = p2p ? "runP2P" : "run";
     if (this.active) return Promise.reject(new Error(`PyodideRuntime.${name}(): a game is already running; stop() it first`));

@@ -29,7 +29,9 @@ export type ToWorker =
   /** The participant's page is visible and focused (recorded with every step). */
   | { type: "focus"; runId: number; focused: boolean }
   /** Test hook (only honoured when spec.testHooks): perturb the local state once. */
-  | { type: "test_desync"; runId: number };
+  | { type: "test_desync"; runId: number }
+  /** Test hook (only honoured when spec.testHooks): block this worker for `ms`, as a frozen tab's is. */
+  | { type: "test_freeze"; runId: number; ms: number };
 
 export type FromWorker =
   | { type: "progress"; runId: number | null; fraction: number; label: string }

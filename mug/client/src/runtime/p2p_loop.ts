@@ -168,6 +168,8 @@ export class P2PLoop {
   private lastTickAt: number | null = null;
   private owed = 0;
   private owedSince = 0;
+  /** The debt framesBehind() paid out this tick (0: the netcode's measure alone). */
+  private owedTaken = 0;
 
   constructor(
     private readonly spec: P2PLoopSpec,
@@ -242,6 +244,19 @@ export class P2PLoop {
     this.desyncRequested = true;
   }
 
+  /** Test hook: block this thread for `ms` (nothing runs: no tick, no packet), as the browser does
+   * to a frozen tab's worker; the loop then finds itself behind and catches up (only with spec.testHooks). */
+  testFreeze(ms: number): void {
+    if (!this.spec.testHooks) {
+      console.warn("mug runtime: testFreeze ignored: test hooks are off for this game");
+      return;
+    }
+    const until = Date.now() + Math.min(Math.max(0, ms), 60_000);
+    while (Date.now() < until) {
+      // (blocking on purpose)
+    }
+  }
+
   stop(): void {
     this.stopped = true;
     if (this.result === null) this.result = "stopped";
@@ -308,6 +323,11 @@ export class P2PLoop {
         if (r.status !== "advanced") break;
         advanced++;
         this.consumeKeystroke();
+      }
+      // Frames the clock missed that could not run yet (the peers' inputs for them are still on
+      // their way): still owed, so the catch-up finishes as soon as they arrive.
+      if (catchingUp && advanced < due && this.owedTaken > 0) {
+        this.owed = Math.max(this.owed, Math.min(this.owedTaken, due - advanced));
       }
       if (catchingUp && advanced > 0) {
         this.catchUps++;
@@ -376,10 +396,12 @@ export class P2PLoop {
     }
     this.lastTickAt = now;
     let behind = Math.ceil(-this.session.framesAhead());
+    this.owedTaken = 0;
     if (this.owed > 0) {
       const waiting = this.session.stats().peers.some((p) => p.state === "interrupted");
       if (!waiting) {
         behind = Math.max(behind, this.owed);
+        this.owedTaken = this.owed;
         this.owed = 0;
       } else if (now - this.owedSince > 2000) {
         this.owed = 0;

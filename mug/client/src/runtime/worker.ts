@@ -718,6 +718,9 @@ scope.onmessage = (event: MessageEvent<ToWorker>) => {
     case "test_desync":
       if (current?.runId === message.runId) current.p2p?.testDesync();
       break;
+    case "test_freeze":
+      if (current?.runId === message.runId) current.p2p?.testFreeze(message.ms);
+      break;
     case "stop":
       if (current?.runId === message.runId) {
         current.stopped = true;

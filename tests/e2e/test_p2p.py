@@ -1,0 +1,272 @@
+"""P2P play end to end: real Chromium pages, real Pyodide workers, real WebRTC through a coturn
+relay on 127.0.0.1, the real server matching, signaling, relaying and recording.
+
+Every test keeps its WebRTC traffic on loopback: Chromium's host candidates are on the machine's
+outward interface, so the pages use relay-only ICE (`force_relay=True`) through a TURN server the
+test starts (tests/turn.py). Direct host-to-host links run the same code with other candidates;
+docs/p2p.md says what was and was not tested. The server runs with MUG_P2P_TEST_HOOKS=1, which lets
+the pages read `window.mugTest` (injected latency, loss, blocked DataChannels, a provoked desync).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from helpers import wait_for
+from turn import Turn, running_turn
+
+from mug import CompletionCodeScene, Experiment, GymScene, StartScene
+
+PADDLES = "from mug.env.examples import PaddlesEnv\nenv = PaddlesEnv(points_to_win=99)\n"
+
+# Three players, each moving a dot on its own line: the smallest env with get_state/set_state.
+DOTS = """
+from mug.env import Surface
+from mug.env.spaces import Discrete
+
+AGENTS = ["a", "b", "c"]
+
+class Dots:
+    possible_agents = AGENTS
+
+    def __init__(self):
+        self.agents = list(AGENTS)
+        self.surface = Surface(300, 300)
+        self.state = {a: 50 for a in AGENTS}
+
+    def action_space(self, agent):
+        return Discrete(3)
+
+    def reset(self, seed=None, options=None):
+        self.state = {a: 50 for a in AGENTS}
+        return self._obs(), {a: {} for a in AGENTS}
+
+    def step(self, actions):
+        for agent, action in actions.items():
+            move = {0: 0, 1: -1, 2: 1}[action]
+            self.state[agent] = max(0, min(100, self.state[agent] + move))
+        flags = {a: False for a in AGENTS}
+        return self._obs(), {a: 0.0 for a in AGENTS}, flags, dict(flags), {a: {} for a in AGENTS}
+
+    def _obs(self):
+        return {a: [self.state[a] / 100] for a in AGENTS}
+
+    def get_state(self):
+        return dict(self.state)
+
+    def set_state(self, state):
+        self.state = dict(state)
+
+    def render(self):
+        for i, agent in enumerate(AGENTS):
+            self.surface.circle(self.state[agent] / 100, (i + 1) / 4, 0.03, fill="#3050d0", id=agent)
+        return self.surface.commit()
+
+env = Dots()
+"""
+
+
+@pytest.fixture
+def turn(tmp_path: Path) -> Iterator[Turn]:
+    with running_turn(tmp_path / "turn") as relay:
+        yield relay
+
+
+@pytest.fixture(autouse=True)
+def test_hooks(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MUG_P2P_TEST_HOOKS", "1")
+
+
+def p2p_scene(
+    turn: Turn,
+    *,
+    env_code: str = PADDLES,
+    agents: tuple[str, ...] = ("left", "right"),
+    max_steps: int = 150,
+    episodes: int = 1,
+    **multiplayer: Any,
+) -> GymScene:
+    return (
+        GymScene()
+        .scene("duel")
+        .runtime(env_code=env_code)
+        .multiplayer(mode="p2p", input_delay=2, **multiplayer)
+        .webrtc(turn_url=turn.url, turn_username=turn.username, turn_credential=turn.credential, force_relay=True)
+        .policies(policy_mapping={agent: "human" for agent in agents})
+        .rendering(fps=30, game_width=400, game_height=240)
+        .gameplay(
+            action_mapping={"ArrowUp": 1, "ArrowDown": 2}, default_action=0, num_episodes=episodes, max_steps=max_steps
+        )
+        .environment(seed=3)
+    )
+
+
+def experiment(game: GymScene) -> Experiment:
+    return Experiment("p2p", [StartScene().scene("hello"), game, CompletionCodeScene().scene("end")])
+
+
+def open_pages(participant, server, names: list[str], conditions: dict | None = None) -> list[Any]:
+    """Each participant through the start scene into the game's waitroom (conditions: window.mugTest.p2p)."""
+    pages = []
+    for name in names:
+        page = participant(f"{server.url}?participant={name}")
+        if conditions is not None:
+            page.evaluate("(p2p) => { window.mugTest = { p2p }; }", conditions)
+        wait_for(page, "m.sceneId === 'hello' && m.status === 'ready'")
+        page.get_by_test_id("continue").click()
+        wait_for(page, "m.sceneId === 'duel' && m.status === 'waiting_start'", timeout=60_000)
+        pages.append(page)
+    for page in pages:
+        page.get_by_test_id("start-game").click()
+    for page in pages:  # (Pyodide loads in each page's worker: the first game can take a while)
+        wait_for(page, "m.p2p && m.status === 'running'", timeout=90_000)
+    return pages
+
+
+def play_to_the_end(pages: list[Any], key: str = "ArrowUp", timeout: float = 90_000) -> None:
+    """The first page holds `key` for a while; every page reaches the end scene."""
+    pages[0].keyboard.down(key)
+    wait_for(pages[0], "m.p2p.confirmedFrame >= 30", timeout=timeout)
+    pages[0].keyboard.up(key)
+    for page in pages:
+        wait_for(page, "m.sceneType === 'completion_code' && m.status === 'ended'", timeout=timeout)
+
+
+def assert_identical_records(results, players: int, episodes: int = 1, steps: int = 150) -> None:
+    """Every peer recorded every confirmed step, the same way; parity says so per episode."""
+    assert list(results.episodes["parity"]) == ["match"] * episodes
+    peer_steps = results.peer_steps
+    assert peer_steps is not None and peer_steps["participant_id"].nunique() == players
+    recorded = ("action.", "reward.", "info.", "focus.", "terminated", "truncated", "obs")
+    columns = [c for c in peer_steps.columns if c.startswith(recorded)]
+    by_peer = [
+        rows.sort_values(["episode", "step"])[["episode", "step", *columns]].reset_index(drop=True)
+        for _, rows in peer_steps.groupby("participant_id")
+    ]
+    assert len(by_peer[0]) == episodes * steps
+    for rows in by_peer[1:]:
+        assert rows.astype(str).equals(by_peer[0].astype(str))
+    assert len(results.steps) == episodes * steps  # one canonical row per step
+
+
+def test_two_participants_play_p2p_over_turn_to_the_end_with_identical_records(serve, participant, turn) -> None:
+    server = serve(experiment(p2p_scene(turn)))
+    pages = open_pages(participant, server, ["ann", "ben"])
+    for page in pages:
+        peer = page.evaluate("window.mug.p2p.peer")
+        other = 1 - peer
+        # force_relay: the selected candidate pair is a relay one, and the pair says "turn".
+        wait_for(page, f"m.p2p.transports[{other}] === 'turn'", timeout=15_000)
+        assert page.evaluate(f"window.mug.p2p.candidateTypes[{other}]") == "relay"
+    live = server.snapshot()
+    [game] = [g for g in live["games"] if g.get("mode") == "p2p"]
+    assert len(game["players"]) == 2 and game["links"][0]["pair"] == [0, 1]
+    play_to_the_end(pages)
+    results = server.results(peer_rows=True)
+    assert list(results.games["outcome"]) == ["completed"]
+    assert_identical_records(results, players=2)
+    focus = [c for c in results.steps.columns if c.startswith("focus.")]
+    assert sorted(focus) == ["focus.left", "focus.right"]
+    p2p = results.p2p
+    assert len(p2p) == 2
+    for _, row in p2p.iterrows():
+        assert list(row["transport"].values()) == ["turn"]
+        assert row["frames"] >= 150 and row["rollbacks"] is not None
+    moved = results.steps["action.left"].astype(int).tolist() + results.steps["action.right"].astype(int).tolist()
+    assert 1 in moved  # the held key reached the game as "up"
+
+
+def test_latency_jitter_and_loss_cause_rollbacks_and_the_records_still_agree(serve, participant, turn) -> None:
+    server = serve(experiment(p2p_scene(turn, max_steps=240)))
+    conditions = {"latencyMs": 50, "jitterMs": 10, "loss": 0.05, "seed": 7}  # each way: RTT 100 ms ± 20
+    pages = open_pages(participant, server, ["ann", "ben"], conditions)
+    # Both press keys: each one's inputs arrive late at the other, whose predictions then miss.
+    pages[1].keyboard.down("ArrowDown")
+    play_to_the_end(pages)
+    pages[1].keyboard.up("ArrowDown")
+    results = server.results(peer_rows=True)
+    assert_identical_records(results, players=2, steps=240)
+    assert results.p2p["rollbacks"].sum() > 0
+    assert all(rtt[next(iter(rtt))] >= 60 for rtt in results.p2p["rtt_ms"])
+
+
+def test_a_tab_frozen_for_8_s_catches_up_in_one_go_and_the_records_agree(serve, participant, turn) -> None:
+    server = serve(experiment(p2p_scene(turn, max_steps=600)))
+    pages = open_pages(participant, server, ["ann", "ben"])
+    frozen, other = pages
+    wait_for(frozen, "m.p2p.confirmedFrame >= 30")
+    # A hidden tab's worker keeps the clock (it is not throttled), so the case to catch up from is a
+    # tab the browser froze: page and worker both stop. (CDP's Page.setWebLifecycleState "frozen"
+    # leaves a page with a live RTCPeerConnection running, so the test hook blocks both threads.)
+    start = other.evaluate("window.mug.p2p.frame")
+    frozen.evaluate("window.mugTest.freeze(8)")  # returns after 8 s
+    # The other page never stalls: 8 s of frames at 30 fps went by while its partner was frozen.
+    wait_for(other, "m.p2p.frame >= arg", start + 240, timeout=10_000)
+    wait_for(frozen, "m.p2p.replayedFrames >= 240", timeout=20_000)
+    for page in pages:
+        wait_for(page, "m.sceneType === 'completion_code' && m.status === 'ended'", timeout=90_000)
+    results = server.results(peer_rows=True)
+    assert_identical_records(results, players=2, steps=600)
+    replayed = results.p2p.set_index("participant_id")["replayed_frames"]
+    assert replayed["ann"] >= 240
+
+
+def test_a_provoked_desync_is_detected_resynced_and_recorded(serve, participant, turn) -> None:
+    server = serve(experiment(p2p_scene(turn, max_steps=150, episodes=2)))
+    pages = open_pages(participant, server, ["ann", "ben"])
+    target = next(p for p in pages if p.evaluate("window.mug.p2p.peer") == 1)  # resynced from peer 0
+    wait_for(target, "m.p2p.confirmedFrame >= 20")
+    target.evaluate("window.mugTest.desync()")
+    for page in pages:
+        wait_for(page, "m.p2p.desyncs >= 1")
+    wait_for(target, "m.p2p.resyncs >= 1")
+    for page in pages:
+        wait_for(page, "m.sceneType === 'completion_code' && m.status === 'ended'", timeout=90_000)
+    results = server.results(peer_rows=True)
+    events = results.events[results.events["kind"] == "p2p_desync"]
+    assert len(events) >= 1
+    assert set(events["participant_id"]) == {"ann", "ben"}  # both peers saw the checksums differ
+    first = events.iloc[0]
+    assert list(first["data.peers"]) == [0, 1] and first["data.frame"] >= 20 and first["data.resynced_from"] == 0
+    # Play went on from the resynced state, and the peers agree again (the first episode's records
+    # hold what each peer simulated; its parity says whether the perturbation reached them).
+    assert list(results.games["outcome"]) == ["completed"]
+    assert results.episodes["parity"].iloc[1] == "match"
+    assert results.p2p.set_index("participant_id")["desyncs"].min() >= 1
+
+
+def test_with_datachannels_blocked_the_server_relay_carries_the_game(serve, participant, turn) -> None:
+    server = serve(experiment(p2p_scene(turn, p2p_connect_timeout_s=1.0)))
+    pages = open_pages(participant, server, ["ann", "ben"], {"blockDataChannels": True})
+    for page in pages:
+        other = 1 - page.evaluate("window.mug.p2p.peer")
+        wait_for(page, f"m.p2p.transports[{other}] === 'server'", timeout=15_000)
+    play_to_the_end(pages)
+    results = server.results(peer_rows=True)
+    assert_identical_records(results, players=2)
+    for transport in results.p2p["transport"]:
+        assert list(transport.values()) == ["server"]
+    changes = results.events[results.events["kind"] == "p2p_transport"]
+    assert set(changes["data.transport"]) == {"connecting", "server"}
+
+
+def test_three_players_and_one_closes_the_tab_the_others_get_the_message_and_a_code(serve, participant, turn) -> None:
+    scene = p2p_scene(turn, env_code=DOTS, agents=("a", "b", "c"), max_steps=3000, reconnect_grace_s=1.0)
+    server = serve(experiment(scene))
+    pages = open_pages(participant, server, ["ann", "ben", "cat"])
+    for page in pages:
+        wait_for(page, "Object.values(m.p2p.transports).filter((t) => t === 'turn').length === 2", timeout=20_000)
+        wait_for(page, "m.p2p.confirmedFrame >= 30")
+    pages[2].close()
+    for page in pages[:2]:
+        wait_for(page, "m.sceneType === 'completion_code' && m.status === 'ended'", timeout=30_000)
+        assert "partner left" in page.get_by_test_id("scene-body").inner_text()
+        assert len(page.get_by_test_id("completion-code").inner_text()) == 10
+        assert page.evaluate("window.mug.p2p.peerLeft.some((p) => p.final)")
+    results = server.results()
+    people = results.participants.set_index("participant_id")
+    assert people.loc["ann", "completion_code"] and people.loc["ben", "completion_code"]
+    assert list(results.games["outcome"]) != ["completed"]
