@@ -208,14 +208,17 @@ class ServerHandle:
         return asyncio.run_coroutine_threadsafe(run(), self._loop).result(timeout)
 
     def stats(self) -> dict[str, Any]:
-        """Live figures: connected participants, running games, and tick lateness samples (ms)."""
+        """Live figures: connected participants, running games (``p2p_games``: those of them played
+        peer to peer, which have no server tick), and tick lateness samples (ms)."""
 
         def collect() -> dict[str, Any]:
             assert self.sessions is not None
             lateness = [x for g in self.sessions.games.values() for x in g.lateness_ms]
+            p2p = len(self.sessions.p2p.games)
             return {
                 "connected": len(self.sessions.by_sid),
-                "games": len(self.sessions.games),
+                "games": len(self.sessions.games) + p2p,
+                "p2p_games": p2p,
                 "tick_lateness_ms": lateness,
             }
 

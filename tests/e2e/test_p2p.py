@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import wait_for
+from helpers import eventually, wait_for
 from turn import Turn, running_turn
 
 from mug import CompletionCodeScene, Experiment, GymScene, StartScene
@@ -161,8 +161,15 @@ def test_two_participants_play_p2p_over_turn_to_the_end_with_identical_records(s
         # force_relay: the selected candidate pair is a relay one, and the pair says "turn".
         wait_for(page, f"m.p2p.transports[{other}] === 'turn'", timeout=15_000)
         assert page.evaluate(f"window.mug.p2p.candidateTypes[{other}]") == "relay"
-    live = server.snapshot()
-    [game] = [g for g in live["games"] if g.get("mode") == "p2p"]
+    # The researcher's monitor shows the game with each side's transport and round trip (reported every 2 s).
+    def reported() -> dict | None:
+        games = [g for g in server.snapshot()["games"] if g.get("mode") == "p2p"]
+        link = games[0]["links"][0] if games else None
+        if not link or set(link["transport"].values()) != {"turn"}:
+            return None
+        return games[0] if all(isinstance(rtt, (int, float)) for rtt in link["rtt_ms"].values()) else None
+
+    game = eventually(reported)
     assert len(game["players"]) == 2 and game["links"][0]["pair"] == [0, 1]
     play_to_the_end(pages)
     results = server.results(peer_rows=True)

@@ -255,6 +255,9 @@ def test_the_monitor_shows_a_p2p_game_with_its_transport_and_rtt(tmp_path) -> No
                 "b": game["game_id"],
             }
             assert TURN_SECRET not in str(snapshot)
+            assert snapshot["counts"]["games"] == 1
+            stats = server.stats()
+            assert stats["games"] == 1 and stats["p2p_games"] == 1 and stats["tick_lateness_ms"] == []
         finally:
             a.close()
             b.close()

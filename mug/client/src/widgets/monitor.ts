@@ -3,6 +3,7 @@
 // thread; this module only draws it.
 
 import { h, injectStyle, listen, type RenderProps, serverUrl } from "./_anywidget";
+import { episodeText, type Link, linksText } from "./monitor_games";
 
 interface Participant {
   participant_id: string;
@@ -21,12 +22,16 @@ interface Participant {
 interface Game {
   game_id: string;
   scene_id: string;
+  /** "p2p" for a peer-to-peer game (absent: run by the server). */
+  mode?: string;
   status: string;
-  episode: number;
+  episode: number | null;
   num_episodes: number | null;
   step: number;
   players: Record<string, { agent_id: string; connected: boolean; dropped: boolean }>;
   tick_lateness_ms: number | null;
+  /** A P2P game: each pair of peers' transport and round trip. */
+  links?: Link[];
 }
 
 interface Waitroom {
@@ -126,8 +131,8 @@ function draw(snap: Snapshot, now: number): HTMLElement[] {
     h("tr", { "data-game": g.game_id }, [
       cell(g.game_id.slice(0, 8)),
       cell(g.scene_id),
-      cell(g.status),
-      cell(`${g.episode}/${g.num_episodes ?? "?"}`),
+      cell(g.mode === "p2p" ? `${g.status} (P2P)` : g.status),
+      cell(episodeText(g.episode, g.num_episodes)),
       cell(g.step),
       cell(
         Object.entries(g.players)
@@ -135,6 +140,7 @@ function draw(snap: Snapshot, now: number): HTMLElement[] {
           .join(", "),
       ),
       cell(g.tick_lateness_ms === null ? "" : `${g.tick_lateness_ms} ms`),
+      cell(linksText(g.links)),
     ]),
   );
 
@@ -162,7 +168,7 @@ function draw(snap: Snapshot, now: number): HTMLElement[] {
       "nobody yet: share the participant URL",
     ),
     h("h4", { text: "Games" }),
-    table("monitor-games", ["game", "scene", "status", "episode", "step", "players", "tick late (max)"], gameRows, "no game running"),
+    table("monitor-games", ["game", "scene", "status", "episode", "step", "players", "tick late (max)", "P2P links"], gameRows, "no game running"),
     h("h4", { text: "Waitrooms" }),
     table("monitor-waitrooms", ["scene", "waiting", "who"], roomRows, "nobody waiting"),
     h("h4", { text: "Exclusions" }),
