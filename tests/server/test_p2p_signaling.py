@@ -352,11 +352,20 @@ def test_each_peer_ends_the_game_with_its_own_records_and_the_game_ends_when_all
             assert len(records(b, 5)["committed"]) == 6
             eventually(lambda: query(exp, "SELECT outcome FROM games") == [("completed",)])
             assert a.call("start_game", {"scene_id": "duel"})["ok"] is False  # (a moved on: the experiment ended)
+            # The page's final figures may arrive after it said it was done: taken. A step is not.
+            late = a.call("client_records", {"source": "outbox-a", "records": [
+                {"seq": 7, "kind": "event", "payload": {"scene_id": "duel", "kind": "p2p_stats", "t": 9.0,
+                                                         "data": {"game_id": gid, "peer": 0, "frames": 5}}},
+                {"seq": 8, "kind": "step", "payload": {"game_id": gid, "episode": 1, "step": 6, "scene_id": "duel"}},
+            ]})  # fmt: skip
+            assert late["committed"] == [7] and late["refused"] == [8]
         finally:
             a.close()
             b.close()
-    events = exp.results().events
+    results = exp.results()
+    events = results.events
     assert list(events[events["kind"] == "game_verified"]["participant_id"]) == ["b"]
+    assert list(results.p2p["participant_id"]) == ["a"] and list(results.p2p["frames"]) == [5]
 
 
 def test_a_peer_whose_game_failed_leaves_it_and_the_others_are_told(tmp_path) -> None:
