@@ -255,3 +255,203 @@ def test_the_desync_test_hook_changes_the_state_and_every_snapshot(bridge):
     tail_a = run(a, [{"kind": "load", "frame": 10}, *frames(10, inputs[10:])])
     tail_b = run(b, [{"kind": "load", "frame": 10}, *frames(10, inputs[10:])])
     assert tail_a["checksums"][0] != tail_b["checksums"][0]
+
+
+# -- ONNX bots: the batch pauses for their actions; their state is part of every snapshot --------
+
+BOT = {"n_actions": 3, "frame_skip": 1, "state_sizes": [2]}
+
+
+def bot_game(bridge: Any, bot: dict[str, Any] | None = None, **extra: Any) -> Any:
+    """Paddles with one human ("left") and an ONNX bot ("right")."""
+    return p2p_game(bridge, humans=["left"], onnx_agents={"right": bot or BOT}, **extra)
+
+
+def infer(query: dict[str, Any]) -> dict[str, Any]:
+    """A stand-in for the worker's ONNX run: logits from the observation and a recurrent state that
+    remembers the ball (float32, as a model's outputs), then the seeded draw samples the action."""
+    import numpy as np
+
+    from mug.policies.sampling import sample_index, softmax
+
+    obs = query["observation"]
+    h = query["memory"][0] if query["memory"] else [0.0, 0.0]
+    new_h = [float(np.float32(0.8 * h[0] + obs[2] / 1000)), float(np.float32(0.8 * h[1] + obs[3] / 600))]
+    logits = [new_h[0] * 3, new_h[1] * 3, (obs[3] - obs[0]) / 200]
+    return {"action": sample_index(softmax(logits), query["u"]), "memory": [new_h]}
+
+
+def run_bots(g: Any, requests: list[dict[str, Any]], queries: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """execute(), then answer every pause with `infer` until the batch is done (as the worker does)."""
+    return finish(g, json.loads(g.execute(json.dumps({"requests": requests}))), queries)
+
+
+def finish(g: Any, out: dict[str, Any], queries: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Answer the batch's pauses with `infer` until it is done; the queries asked are added to `queries`."""
+    while out.get("pending"):
+        asked = out["pending"]["queries"]
+        if queries is not None:
+            queries += [{**q, "frame": out["pending"]["frame"]} for q in asked]
+        out = json.loads(g.resume(json.dumps({q["agent"]: infer(q) for q in asked})))
+    assert out["ok"], out
+    return out
+
+
+def bot_inputs(seed: int, count: int) -> list[list[list[int]]]:
+    rng = random.Random(seed)
+    return [[[rng.randrange(3), 1]] for _ in range(count)]
+
+
+def test_a_batch_pauses_at_each_bot_step_with_its_observation_memory_and_seeded_draw(bridge):
+    g = bot_game(bridge)
+    inputs = bot_inputs(20, 30)
+    batch = [{"kind": "save", "frame": 0, "checksum": False}, *frames(0, inputs)]
+    out = json.loads(g.execute(json.dumps({"requests": batch})))
+    pending = out["pending"]
+    assert out["ok"] and pending["frame"] == 0 and set(out) == {"ok", "pending"}
+    env = bridge.run_env_code(PADDLES)["env"]
+    first_obs, _ = env.reset(seed=7)
+    assert pending["queries"] == [
+        {"agent": "right", "observation": first_obs["right"], "memory": None, "u": bridge.sample_draw(7, 1, 0, "right")}
+    ]
+    # Another batch cannot start while this one waits.
+    refused = json.loads(g.execute(json.dumps({"requests": []})))
+    assert refused["ok"] is False and "waiting for its bots' actions" in refused["error"]
+    answer = infer(pending["queries"][0])
+    out = json.loads(g.resume(json.dumps({"right": answer})))
+    assert out["pending"]["frame"] == 1  # the next frame's step needs the bot again
+    assert out["pending"]["queries"][0]["memory"] == answer["memory"]
+    queries: list[dict[str, Any]] = []
+    done = finish(g, out, queries)
+    assert [q["frame"] for q in queries] == list(range(1, 30))
+    assert [s["step"] for s in done["steps"]] == list(range(1, 31))
+    assert done["steps"][0]["actions"] == {"left": inputs[0][0][0], "right": answer["action"]}
+    assert all(0 <= q["u"] < 1 for q in queries) and len({q["u"] for q in queries}) == 29
+
+
+def test_with_bots_a_rollback_replays_the_same_queries_and_two_peers_agree(bridge):
+    inputs = bot_inputs(22, 240)
+    long_game = "from mug.env.examples import PaddlesEnv\nenv = PaddlesEnv(points_to_win=20)\n"
+    a, b = bot_game(bridge, code=long_game), bot_game(bridge, code=long_game)
+    start = [{"kind": "save", "frame": 0, "checksum": False}]
+    first: list[dict[str, Any]] = []
+    out_a = run_bots(a, start + frames(0, inputs), first)
+    drawn = [s["actions"]["right"] for s in out_a["steps"]]
+    assert set(drawn) == {0, 1, 2}  # the bot's actions depend on what it sees and on the draw
+    # A rollback to frame 100 re-simulates with the bot's memory as it was at frame 100.
+    again: list[dict[str, Any]] = []
+    replay = run_bots(a, [{"kind": "load", "frame": 100}, *frames(100, inputs[100:])], again)
+    assert again == first[100:]
+    assert replay["steps"] == out_a["steps"][100:] and replay["checksums"] == out_a["checksums"][100:]
+    # Peer b gets there in short batches with rollbacks in between: the same checksums.
+    sums_b: list[list[int]] = []
+    run_bots(b, start)
+    for f in range(0, 240, 20):
+        sums_b += run_bots(b, frames(f, inputs[f : f + 20]))["checksums"]
+        if f >= 40:
+            sums_b = sums_b[:-7]
+            sums_b += run_bots(b, [{"kind": "load", "frame": f + 13}, *frames(f + 13, inputs[f + 13 : f + 20])])[
+                "checksums"
+            ]
+    assert sums_b == out_a["checksums"]
+    # The bot's memory is in the checksum: the same env state with another memory differs.
+    saved = a.snapshots[120]
+    other = (saved[0], saved[1], saved[2], {"right": {**saved[3]["right"], "memory": [[0.5, 0.5]]}})
+    assert bridge._canonical(other) != bridge._canonical(saved)
+
+
+def test_with_bots_an_exported_state_carries_their_memory_and_continues_identically(bridge):
+    inputs = bot_inputs(23, 160)
+    a, b = bot_game(bridge), bot_game(bridge)
+    run_bots(a, [{"kind": "save", "frame": 0, "checksum": False}, *frames(0, inputs[:100])])
+    [(frame, text)] = run_bots(a, [{"kind": "exportState", "frame": 80}])["exports"]
+    state = json.loads(text)
+    assert frame == 80 and set(state) == {"env", "game", "adapter", "bots"}
+    assert state["bots"]["right"]["action"] in (0, 1, 2) and len(state["bots"]["right"]["memory"][0]) == 2
+    tail_a = run_bots(a, [{"kind": "load", "frame": 80}, *frames(80, inputs[80:])])
+    run_bots(b, [{"kind": "save", "frame": 0, "checksum": False}, *frames(0, bot_inputs(28, 90))])  # b diverged
+    tail_b = run_bots(
+        b,
+        [{"kind": "importState", "frame": 80, "state": text}, {"kind": "load", "frame": 80}, *frames(80, inputs[80:])],
+    )
+    assert tail_b["steps"] == tail_a["steps"] and tail_b["checksums"] == tail_a["checksums"]
+
+
+def test_with_frame_skip_the_bot_is_asked_every_kth_step_and_repeats_its_action(bridge):
+    g = bot_game(bridge, {**BOT, "frame_skip": 3}, max_steps=10)
+    queries: list[dict[str, Any]] = []
+    out = run_bots(g, [{"kind": "save", "frame": 0, "checksum": False}, *frames(0, bot_inputs(24, 14))], queries)
+    assert [q["frame"] for q in queries] == [0, 3, 6, 9]  # steps 0, 3, 6, 9; frames 10.. are after the end
+    actions = [s["actions"]["right"] for s in out["steps"][:10]]
+    assert actions == [actions[0]] * 3 + [actions[3]] * 3 + [actions[6]] * 3 + [actions[9]]
+    assert out["steps"][10:] == [{"frame": f, "skip": True} for f in range(10, 14)]
+    # A new episode starts the bot over: zero memory, no last action, asked at its first step.
+    json.loads(g.p2p_reset(2))
+    more: list[dict[str, Any]] = []
+    run_bots(g, [{"kind": "save", "frame": 14, "checksum": False}, *frames(14, bot_inputs(25, 2))], more)
+    assert [(q["frame"], q["memory"], q["u"]) for q in more] == [(14, None, bridge.sample_draw(7, 2, 0, "right"))]
+
+
+@pytest.mark.parametrize(
+    ("answers", "message"),
+    [
+        ({}, "bot answers for [], but the bots asked were ['right']"),
+        ({"right": {"action": 3, "memory": [[0.0, 0.0]]}}, "bot 'right' answered action 3; expected an int in 0..2"),
+        ({"right": {"action": True, "memory": [[0.0, 0.0]]}}, "answered action True"),
+        ({"right": {"action": 1, "memory": [[0.0]]}}, "must hold 2 numbers in state tensor 0, got [0.0]"),
+        ({"right": {"action": 1, "memory": [[0.0, None]]}}, "holds None in state tensor 0; expected finite numbers"),
+        ({"right": {"action": 1, "memory": "h"}}, "must be a list of 1 flat lists of numbers"),
+    ],
+)
+def test_bad_bot_answers_stop_the_batch_naming_the_problem(bridge, answers, message):
+    g = bot_game(bridge)
+    out = json.loads(g.execute(json.dumps({"requests": frames(0, bot_inputs(26, 3))})))
+    assert out["pending"]
+    failed = json.loads(g.resume(json.dumps(answers)))
+    assert failed["ok"] is False and failed["stage"] == "bot" and failed["frame"] == 0
+    assert message in failed["error"]
+    assert json.loads(g.resume("{}"))["error"] == "resume() without a batch waiting for bot actions"
+    assert run_bots(g, frames(0, bot_inputs(26, 3)))["steps"][0]["step"] == 1  # the next batch runs
+
+
+@pytest.mark.parametrize(
+    ("bots", "message"),
+    [
+        (None, "expected an object with exactly the keys env, game, adapter and bots"),
+        ({}, "bots must map the ONNX agents (['right']) to their state"),
+        ({"right": {"obs": [], "action": -1, "memory": None}}, "bots.right.action must be null or an int >= 0"),
+        ({"right": {"obs": [], "action": 1, "memory": [[1.0]]}}, "bots.right.memory must hold 2 numbers"),
+    ],
+)
+def test_a_state_from_a_peer_with_bad_bot_state_is_refused(bridge, bots, message):
+    g = bot_game(bridge)
+    run_bots(g, [{"kind": "save", "frame": 0, "checksum": False}, *frames(0, bot_inputs(27, 10))])
+    [(_, text)] = run_bots(g, [{"kind": "exportState", "frame": 5}])["exports"]
+    state = json.loads(text)
+    if bots is None:
+        del state["bots"]
+    else:
+        state["bots"] = bots
+    out = json.loads(
+        g.execute(json.dumps({"requests": [{"kind": "importState", "frame": 5, "state": json.dumps(state)}]}))
+    )
+    assert out["ok"] is False and out["stage"] == "import_state" and message in out["error"]
+
+
+def test_an_onnx_bot_needs_a_discrete_space_from_0_the_size_of_its_logits(bridge):
+    def load(code: str, bot: dict[str, Any]) -> dict[str, Any]:
+        spec = {
+            "env_code": code,
+            "agents": ["left", "right"],
+            "humans": ["left"],
+            "p2p": True,
+            "onnx_agents": {"right": bot},
+        }
+        return json.loads(bridge.Game(json.dumps(spec)).load())
+
+    assert load(PADDLES, BOT)["ok"]
+    out = load(PADDLES, {**BOT, "n_actions": 5})
+    assert out["stage"] == "action_space"
+    assert "its ONNX model outputs 5 logits, but its action space Discrete(3) has 3 actions" in out["error"]
+    shifted = PADDLES + "from mug.env.spaces import Discrete\nenv.action_spaces['right'] = Discrete(3, start=1)\n"
+    assert "must be Discrete(n) starting at 0" in load(shifted, BOT)["error"]

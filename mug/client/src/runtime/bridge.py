@@ -10,7 +10,12 @@ A peer-to-peer game (spec ``"p2p": true``) is driven instead by :meth:`Game.p2p_
 :meth:`Game.execute`: the rollback netcode's host requests (save, load, advance, discard,
 exportState, importState) for a whole tick — a re-simulation of many frames included — run in
 one call that returns the checksums, exported states, every simulated frame's step result and
-one render diff of the frame the batch ends on (docs/p2p.md, "The worker").
+one render diff of the frame the batch ends on (docs/p2p.md, "The worker"). ONNX bots run in
+JavaScript (onnxruntime-web's run() is asynchronous), so a batch in which a bot must act pauses
+there: :meth:`Game.execute` returns the bots' queries (observation, recurrent state, seeded draw),
+the worker runs the model and calls :meth:`Game.resume` with the actions, and the batch goes on.
+Everything a bot's action depends on is part of the game's state, in every snapshot (docs/p2p.md,
+"Bots").
 
 It mirrors the server's game loop (``mug/server/games/game.py``): the env is stepped
 through :class:`mug.env.EnvAdapter`, frames are diffed with one
@@ -26,6 +31,7 @@ import copy
 import hashlib
 import json
 import linecache
+import math
 import re
 import traceback
 import zlib
@@ -35,6 +41,9 @@ from mug.env import EnvAdapter, RenderDiffer, to_jsonable
 
 #: The file name env code is compiled under (its lines show in tracebacks).
 ENV_FILENAME = "<env_code>"
+
+#: A saved state: the env's, the game's, the adapter's bookkeeping, the ONNX bots'.
+Snapshot = tuple[Any, dict[str, Any], dict[str, Any], dict[str, dict[str, Any]]]
 
 
 def _dumps(value: Any) -> str:
@@ -107,6 +116,9 @@ class Game:
         observe: agents whose observations JavaScript needs (ONNX policies).
         record_observations: whether step results carry every agent's observation for the record.
         random_agents: agents with a random policy; :meth:`load` reports their action space size.
+        onnx_agents (p2p): ``{agent: {"n_actions": int | None, "frame_skip": int, "state_sizes":
+            [int, ...]}}``, the ONNX bots (state_sizes: the element count of each recurrent state
+            tensor, in the model config's order).
         p2p: a peer-to-peer (rollback) game, driven by :meth:`p2p_reset` and :meth:`execute`.
         humans (p2p): the human agents in peer order (netcode player ``i`` plays ``humans[i]``).
         seed (p2p): the game's seed; random bots draw from (seed, episode, step, agent).
@@ -127,14 +139,21 @@ class Game:
         self.seed = int(spec.get("seed", 0))
         self.max_steps = int(spec.get("max_steps", 0)) or None
         self.freeze_frames = int(spec.get("freeze_frames", 0))
+        self.onnx: dict[str, dict[str, Any]] = {str(a): dict(o) for a, o in spec.get("onnx_agents", {}).items()}
         self.adapter: EnvAdapter | None = None
         self.differ = RenderDiffer()
         #: P2P: the discrete spaces ``(n, start)`` of every agent with one.
         self.spaces: dict[str, tuple[int, int]] = {}
         #: P2P: the live game's own part of the state (the env's is in the env).
         self.live: dict[str, Any] = {"episode": 0, "step": 0, "over": False, "freeze": 0}
-        #: P2P: saved snapshots by frame: (env state, game state, adapter state).
-        self.snapshots: dict[int, tuple[Any, dict[str, Any], dict[str, Any]]] = {}
+        #: P2P: each ONNX bot's part of the state: ``{"obs", "action", "memory"}`` (the observation
+        #: it acts on next, its last action, its recurrent state as flat lists or None for zeros).
+        #: The inner values are replaced, never changed in place, so snapshots copy them shallowly.
+        self.bots: dict[str, dict[str, Any]] = {}
+        #: P2P: saved snapshots by frame: (env state, game state, adapter state, bots' state).
+        self.snapshots: dict[int, Snapshot] = {}
+        #: P2P: a batch waiting for its bots' actions (see :meth:`resume`).
+        self._paused: dict[str, Any] | None = None
 
     def load(self) -> str:
         """Run the env code and wrap ``env``: ``{"ok": true, "actions": {agent: {"n", "start"}}}``."""
@@ -165,6 +184,10 @@ class Game:
             actions[agent] = {"n": discrete[0], "start": discrete[1]}
             self.spaces[agent] = discrete
         if self.p2p:
+            for agent, options in self.onnx.items():
+                problem = self._onnx_space_problem(agent, options)
+                if problem:
+                    return problem
             if not self.adapter.has_snapshot:
                 return _problem(
                     "no_snapshot",
@@ -233,9 +256,13 @@ class Game:
         """
         assert self.adapter is not None, "load() first"
         try:
-            self.adapter.reset(seed=self.seed + int(episode) - 1)
+            self._paused = None
+            observations = self.adapter.reset(seed=self.seed + int(episode) - 1)
             freeze = self.freeze_frames if int(episode) > 1 else 0
             self.live = {"episode": int(episode), "step": 0, "over": False, "freeze": freeze}
+            self.bots = {
+                a: {"obs": to_jsonable(observations.get(a)), "action": None, "memory": None} for a in self.onnx
+            }
             frame = self.differ.diff(self.adapter.render())
             return _dumps({"ok": True, "frame": frame, "live": self.live})
         except Exception as exc:
@@ -254,53 +281,175 @@ class Game:
         episode is over, or during the reset freeze), and the render diff of the state the batch
         ends on, if any request changed it. A failure stops the batch: ``{"ok": false, "stage",
         "error", "traceback", "frame"}`` (``stage``: ``step``, ``snapshot``, ``import_state``...).
+
+        With ONNX bots, an advance in which a bot must act pauses the batch before stepping:
+        ``{"ok": true, "pending": {"frame": f, "queries": [{"agent", "observation", "memory", "u"},
+        ...]}}``; answer with :meth:`resume`, which goes on from there (and may pause again).
         """
         assert self.adapter is not None, "load() first"
-        checksums: list[list[int]] = []
-        exports: list[list[Any]] = []
-        steps: list[dict[str, Any]] = []
-        changed = False
+        if self._paused is not None:
+            return _problem("execute", "a batch is waiting for its bots' actions: resume() it before the next batch")
+        try:
+            requests = json.loads(batch_json)["requests"]
+        except Exception as exc:
+            return _failure("execute", exc)
+        self._paused = {"requests": requests, "at": 0, "checksums": [], "exports": [], "steps": [], "changed": False}
+        return self._run(None)
+
+    def resume(self, answers_json: str) -> str:
+        """Go on with the paused batch: ``answers_json`` is ``{agent: {"action": int, "memory":
+        [[float, ...], ...]}}`` for every agent the pause queried (``memory``: the model's recurrent
+        state outputs, flattened, in the model config's order). Returns what :meth:`execute` does."""
+        assert self.adapter is not None, "load() first"
+        if self._paused is None:
+            return _problem("bot", "resume() without a batch waiting for bot actions")
+        try:
+            answers = json.loads(answers_json)
+            if not isinstance(answers, dict):
+                raise ValueError(f"bot answers must be an object keyed by agent id, got {answers!r}")
+        except Exception as exc:
+            self._paused = None
+            return _failure("bot", exc)
+        return self._run(answers)
+
+    def _run(self, answers: dict[str, Any] | None) -> str:
+        """Run the paused batch's requests from where it stopped (``answers``: the bots' actions
+        for the advance it stopped at)."""
+        assert self.adapter is not None and self._paused is not None
+        batch = self._paused
+        requests = batch["requests"]
         at: int | None = None
         stage = "execute"
         try:
-            for request in json.loads(batch_json)["requests"]:
+            while batch["at"] < len(requests):
+                request = requests[batch["at"]]
                 kind = request["kind"]
                 at = request.get("frame")
                 if kind == "advance":
                     stage = "step"
-                    steps.append(self._advance(int(request["frame"]), request["inputs"]))
-                    changed = True
+                    queries = self._queries() if answers is None else None
+                    if queries:
+                        frame = int(request["frame"])
+                        return _dumps({"ok": True, "pending": {"frame": frame, "queries": queries}})
+                    if answers is not None:
+                        stage = "bot"
+                        self._take_answers(answers)
+                        answers = None
+                        stage = "step"
+                    batch["steps"].append(self._advance(int(request["frame"]), request["inputs"]))
+                    batch["changed"] = True
                 elif kind == "save":
                     stage = "snapshot"
                     snapshot = self._snapshot()
                     self.snapshots[int(request["frame"])] = snapshot
                     if request.get("checksum"):
-                        checksums.append([int(request["frame"]), zlib.crc32(_canonical(snapshot).encode())])
+                        crc = zlib.crc32(_canonical(snapshot).encode())
+                        batch["checksums"].append([int(request["frame"]), crc])
                 elif kind == "load":
                     stage = "snapshot"
                     self._restore(self._saved(int(request["frame"]), "load"))
-                    changed = True
+                    batch["changed"] = True
                 elif kind == "discard":
                     before = int(request["before"])
                     for frame in [f for f in self.snapshots if f < before]:
                         del self.snapshots[frame]
                 elif kind == "exportState":
                     stage = "snapshot"
-                    exports.append([int(request["frame"]), _canonical(self._saved(int(request["frame"]), "export"))])
+                    saved = self._saved(int(request["frame"]), "export")
+                    batch["exports"].append([int(request["frame"]), _canonical(saved)])
                 elif kind == "importState":
                     stage = "import_state"
                     self.snapshots[int(request["frame"])] = self._imported(request["state"])
                 else:
                     raise ValueError(f"unknown host request kind {kind!r}")
-            frame = self.differ.diff(self.adapter.render()) if changed else None
+                batch["at"] += 1
+            frame = self.differ.diff(self.adapter.render()) if batch["changed"] else None
         except Exception as exc:
+            self._paused = None
             failure = json.loads(_failure(stage, exc))
             failure["frame"] = at
             failure["live"] = self.live
             return _dumps(failure)
+        self._paused = None
         return _dumps(
-            {"ok": True, "checksums": checksums, "exports": exports, "steps": steps, "frame": frame, "live": self.live}
+            {
+                "ok": True,
+                "checksums": batch["checksums"],
+                "exports": batch["exports"],
+                "steps": batch["steps"],
+                "frame": frame,
+                "live": self.live,
+            }
         )
+
+    def _onnx_space_problem(self, agent: str, options: dict[str, Any]) -> str | None:
+        """Check an ONNX bot's action space (Discrete(n), start 0, n = the model's logits) and keep
+        it; the load failure to return, or None."""
+        assert self.adapter is not None
+        try:
+            space = self.adapter.action_space(agent)
+        except Exception as exc:
+            return _failure("action_space", exc)
+        discrete = _discrete(space)
+        n_actions = options.get("n_actions")
+        if discrete is None or discrete[1] != 0:
+            return _problem(
+                "action_space",
+                f"agent {agent!r} has an ONNX policy, which samples an action index 0..n-1: its action space "
+                f"must be Discrete(n) starting at 0; the env's action space is {space!r}",
+            )
+        if n_actions is not None and discrete[0] != int(n_actions):
+            return _problem(
+                "action_space",
+                f"agent {agent!r}: its ONNX model outputs {n_actions} logits, but its action space {space!r} "
+                f"has {discrete[0]} actions",
+            )
+        self.spaces[agent] = discrete
+        return None
+
+    def _queries(self) -> list[dict[str, Any]]:
+        """The ONNX bots that must run their model before the live state's next step: each one's
+        observation, recurrent state and seeded draw. None act in skipped frames (episode over,
+        reset freeze); a bot whose agent is done, or (with frame_skip) between its query steps,
+        repeats its last action without a query."""
+        live = self.live
+        if not self.onnx or live["over"] or live["freeze"] > 0:
+            return []
+        assert self.adapter is not None
+        queries = []
+        for agent, options in self.onnx.items():
+            bot = self.bots[agent]
+            if self.adapter._done.get(agent):
+                continue
+            if bot["action"] is not None and live["step"] % int(options.get("frame_skip", 1)) != 0:
+                continue
+            queries.append(
+                {
+                    "agent": agent,
+                    "observation": bot["obs"],
+                    "memory": bot["memory"],
+                    "u": sample_draw(self.seed, live["episode"], live["step"], agent),
+                }
+            )
+        return queries
+
+    def _take_answers(self, answers: dict[str, Any]) -> None:
+        """Check the bots' answers to the pending queries and keep their actions and states."""
+        asked = [q["agent"] for q in self._queries()]
+        given = sorted(answers)
+        if sorted(asked) != given:
+            raise ValueError(f"bot answers for {given}, but the bots asked were {sorted(asked)}")
+        for agent in asked:
+            answer = answers[agent]
+            n = self.spaces[agent][0]
+            action = answer.get("action") if isinstance(answer, dict) else None
+            if isinstance(action, bool) or not isinstance(action, int) or not 0 <= action < n:
+                raise ValueError(f"bot {agent!r} answered action {action!r}; expected an int in 0..{n - 1}")
+            memory = answer.get("memory")
+            problem = _memory_problem(memory, self.onnx[agent])
+            if problem:
+                raise ValueError(f"bot {agent!r} answered a recurrent state that {problem}")
+            self.bots[agent] = {"obs": self.bots[agent]["obs"], "action": action, "memory": memory or None}
 
     def perturb(self) -> str:
         """Test hook: change the live state and every saved snapshot so this peer's checksums
@@ -313,13 +462,13 @@ class Game:
             key = _first_number(state)
             if key is None:
                 self.live["salt"] = self.live.get("salt", 0) + 1
-                for _, game, _ in self.snapshots.values():
-                    game["salt"] = game.get("salt", 0) + 1
+                for snapshot in self.snapshots.values():
+                    snapshot[1]["salt"] = snapshot[1].get("salt", 0) + 1
                 return _dumps({"ok": True, "changed": "salt"})
             state = copy.deepcopy(state)
             state[key] += 1
             self.adapter.set_state(state)
-            for env_state, _, _ in self.snapshots.values():
+            for env_state, *_ in self.snapshots.values():
                 if isinstance(env_state, dict) and _first_number(env_state) == key:
                     env_state[key] += 1
             return _dumps({"ok": True, "changed": key})
@@ -340,8 +489,14 @@ class Game:
             chosen[agent] = int(player_input[0]) + self.spaces[agent][1]
         for agent in self.random_agents:
             chosen[agent] = random_action(self.seed, live["episode"], live["step"], agent, *self.spaces[agent])
+        for agent in self.onnx:  # (their answers for this step are in: see _run)
+            action = self.bots[agent]["action"]
+            chosen[agent] = 0 if action is None else action
         actions = {a: chosen[a] for a in self.agents}
         result = self.adapter.step(actions)
+        for agent in self.onnx:
+            bot = self.bots[agent]
+            self.bots[agent] = {**bot, "obs": to_jsonable(result.observations.get(agent, bot["obs"]))}
         live["step"] += 1
         over = bool(result.episode_over) or (self.max_steps is not None and live["step"] >= self.max_steps)
         live["over"] = over
@@ -359,8 +514,9 @@ class Game:
             "observations": to_jsonable(result.observations) if self.record_observations else None,
         }
 
-    def _snapshot(self) -> tuple[Any, dict[str, Any], dict[str, Any]]:
-        """The live state, copied: the env's (get_state), the game's and the adapter's bookkeeping."""
+    def _snapshot(self) -> Snapshot:
+        """The live state, copied: the env's (get_state), the game's, the adapter's bookkeeping and
+        the ONNX bots' (their values are never changed in place, so a shallow copy suffices)."""
         assert self.adapter is not None
         adapter = self.adapter
         done = dict(adapter._done)
@@ -369,25 +525,27 @@ class Game:
             "flags": {a: list(f) for a, f in adapter._last_flags.items()},
             "last_obs": {a: copy.deepcopy(o) for a, o in adapter._last_obs.items() if done.get(a)},
         }
-        return copy.deepcopy(adapter.get_state()), dict(self.live), bookkeeping
+        bots = {a: dict(b) for a, b in self.bots.items()}
+        return copy.deepcopy(adapter.get_state()), dict(self.live), bookkeeping, bots
 
-    def _restore(self, snapshot: tuple[Any, dict[str, Any], dict[str, Any]]) -> None:
+    def _restore(self, snapshot: Snapshot) -> None:
         assert self.adapter is not None
-        env_state, live, bookkeeping = snapshot
+        env_state, live, bookkeeping, bots = snapshot
         self.adapter.set_state(copy.deepcopy(env_state))  # the saved snapshot stays reusable
         self.live = dict(live)
         self.adapter._done = dict(bookkeeping["done"])
         self.adapter._last_flags = {a: (bool(f[0]), bool(f[1])) for a, f in bookkeeping["flags"].items()}
         self.adapter._last_obs.update(copy.deepcopy(bookkeeping["last_obs"]))
+        self.bots = {a: dict(b) for a, b in bots.items()}
 
-    def _saved(self, frame: int, why: str) -> tuple[Any, dict[str, Any], dict[str, Any]]:
+    def _saved(self, frame: int, why: str) -> Snapshot:
         found = self.snapshots.get(frame)
         if found is None:
             have = f"{min(self.snapshots)}..{max(self.snapshots)}" if self.snapshots else "none"
             raise KeyError(f"no saved state for frame {frame} to {why} (saved frames: {have})")
         return found
 
-    def _imported(self, text: Any) -> tuple[Any, dict[str, Any], dict[str, Any]]:
+    def _imported(self, text: Any) -> Snapshot:
         """A peer's exported state, checked before it is used: its shape, and that the env takes it."""
         assert self.adapter is not None
         if not isinstance(text, str):
@@ -396,10 +554,10 @@ class Game:
             data = json.loads(text)
         except ValueError as exc:
             raise ValueError(f"the state received from a peer is not JSON: {exc}") from None
-        problem = _state_problem(data, self.agents)
+        problem = _state_problem(data, self.agents, self.onnx)
         if problem:
             raise ValueError(f"the state received from a peer is unusable: {problem}")
-        snapshot = (data["env"], data["game"], data["adapter"])
+        snapshot = (data["env"], data["game"], data["adapter"], data.get("bots", {}))
         live = self._snapshot()
         try:
             self._restore(snapshot)  # the env's own set_state() checks what it can
@@ -433,20 +591,76 @@ def random_action(seed: int, episode: int, step: int, agent: str, n: int, start:
     return start + int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "little") % n
 
 
-def _canonical(snapshot: tuple[Any, dict[str, Any], dict[str, Any]]) -> str:
-    """The snapshot as canonical JSON text: what is checksummed (crc32) and sent to a peer."""
-    env_state, live, bookkeeping = snapshot
+def sample_draw(seed: int, episode: int, step: int, agent: str) -> float:
+    """The uniform draw in [0, 1) an ONNX bot samples its action with in a peer-to-peer game: a
+    pure function of (seed, episode, step, agent), like :func:`random_action`, so every peer and
+    every re-simulation draws the same: ``(first 4 bytes of blake2b(b"mug-p2p-sample/<seed>/<episode>/
+    <step>/<agent>"), little-endian) / 2**32`` (exact in float64 and in JSON)."""
+    key = f"mug-p2p-sample/{seed}/{episode}/{step}/{agent}".encode()
+    return int.from_bytes(hashlib.blake2b(key, digest_size=4).digest(), "little") / 4294967296
+
+
+def _canonical(snapshot: Snapshot) -> str:
+    """The snapshot as canonical JSON text: what is checksummed (crc32) and sent to a peer (the
+    bots' part only in games with ONNX bots)."""
+    env_state, live, bookkeeping, bots = snapshot
     value = {"env": env_state, "game": live, "adapter": bookkeeping}
+    if bots:
+        value["bots"] = bots
     try:
         return json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False)
     except (TypeError, ValueError):
         return json.dumps(to_jsonable(value), sort_keys=True, separators=(",", ":"))
 
 
-def _state_problem(data: Any, agents: list[str]) -> str | None:
+def _memory_problem(memory: Any, options: dict[str, Any]) -> str | None:
+    """What is wrong with an ONNX bot's recurrent state (flat lists of finite floats, one per
+    state tensor, of the tensors' sizes; None or [] for a model without state), or None."""
+    sizes = [int(n) for n in options.get("state_sizes", [])]
+    if memory is None:
+        return None
+    if not isinstance(memory, list) or len(memory) != len(sizes):
+        return f"must be a list of {len(sizes)} flat lists of numbers (one per state tensor), got {_short(memory)}"
+    for i, (values, size) in enumerate(zip(memory, sizes, strict=True)):
+        if not isinstance(values, list) or len(values) != size:
+            return f"must hold {size} numbers in state tensor {i}, got {_short(values)}"
+        for v in values:
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or v != v or v in (math.inf, -math.inf):
+                return f"holds {v!r} in state tensor {i}; expected finite numbers"
+    return None
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _bots_problem(bots: Any, onnx: dict[str, dict[str, Any]]) -> str | None:
+    """What is wrong with the ONNX bots' part of an exported state, or None."""
+    if not isinstance(bots, dict) or set(bots) != set(onnx):
+        return f"bots must map the ONNX agents ({sorted(onnx)}) to their state"
+    for agent, bot in bots.items():
+        if not isinstance(bot, dict) or set(bot) != {"obs", "action", "memory"}:
+            return f"bots.{agent} must be an object with the keys obs, action and memory"
+        action = bot["action"]
+        if action is not None and (isinstance(action, bool) or not isinstance(action, int) or action < 0):
+            return f"bots.{agent}.action must be null or an int >= 0, got {action!r}"
+        problem = _memory_problem(bot["memory"], onnx[agent])
+        if problem:
+            return f"bots.{agent}.memory {problem}"
+    return None
+
+
+def _state_problem(data: Any, agents: list[str], onnx: dict[str, dict[str, Any]] | None = None) -> str | None:
     """What is wrong with an exported state's shape (its env part is the env's business)."""
-    if not isinstance(data, dict) or set(data) != {"env", "game", "adapter"}:
-        return "expected an object with exactly the keys env, game and adapter"
+    keys = {"env", "game", "adapter"} | ({"bots"} if onnx else set())
+    if not isinstance(data, dict) or set(data) != keys:
+        names = "env, game, adapter and bots" if onnx else "env, game and adapter"
+        return f"expected an object with exactly the keys {names}"
+    if onnx:
+        problem = _bots_problem(data["bots"], onnx)
+        if problem:
+            return problem
     game, bookkeeping = data["game"], data["adapter"]
     if not isinstance(game, dict):
         return "game must be an object"
