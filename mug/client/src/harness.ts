@@ -41,6 +41,34 @@ export interface Harness {
   /** A P2P game (docs/p2p.md): this peer's links and its netcode's counters, refreshed every ~2 s. */
   p2p?: P2PView;
   ping?: () => Promise<number>;
+  /** Input-to-screen latency probe, off unless a measurer sets it (docs/protocol.md, benchmarks/p2p_latency.py). */
+  inputLatency?: InputLatencyProbe;
+}
+
+/**
+ * Set `window.mug.inputLatency = { objectId, lastChangeAt: null, samples: [] }` to measure how long a
+ * key takes to show: after each key press (not a repeat) the game stage records the first drawn frame
+ * in which the render object `objectId` (e.g. the local player's paddle) changed.
+ */
+export interface InputLatencyProbe {
+  /** The id of the render object the local player's keys move; null: nothing is measured. */
+  objectId: string | null;
+  /** performance.now() when a frame last changed that object (to wait until it is still). */
+  lastChangeAt: number | null;
+  samples: InputLatencySample[];
+}
+
+/** One key press and the first frame that showed it; times are performance.now() ms of this page. */
+export interface InputLatencySample {
+  key: string;
+  /** The keydown event's timeStamp. */
+  keyAt: number;
+  /** The step of the last frame drawn before the key went down, and of the frame that showed it. */
+  stepAtKey: number;
+  step: number;
+  /** When that frame was handed to the renderer, and the animation frame that painted it (null until then). */
+  frameAt: number;
+  drawnAt: number | null;
 }
 
 /** What a P2P game's page shows of its session (`window.mug.p2p`). */

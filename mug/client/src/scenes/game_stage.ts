@@ -2,7 +2,7 @@
 // the keyboard turned into actions, and the harness's view of frames and statuses.
 
 import { el, html } from "../dom";
-import { fnv1a, type Harness, type PageStatus } from "../harness";
+import { fnv1a, type Harness, type InputLatencySample, type PageStatus } from "../harness";
 import { ActionResolver, sameAction } from "../input";
 import type { Json, RenderState, SceneSpec } from "../protocol";
 import { Renderer } from "../render/renderer";
@@ -34,6 +34,9 @@ export class GameStage {
   private lastSent: Json;
   private countdown: number | null = null;
   private readonly listeners: [string, EventListener][] = [];
+  /** The latency probe (harness.inputLatency): a key press waiting to show, and the watched object as last drawn. */
+  private probeKey: { key: string; keyAt: number; stepAtKey: number } | null = null;
+  private probeSeen: string | null = null;
 
   /** `onAction` receives each new action: on a change of the keys held, or on each key press. */
   constructor(
@@ -66,6 +69,9 @@ export class GameStage {
   private onKey(event: KeyboardEvent, down: boolean): void {
     if (!this.resolver.isMapped(event.key)) return;
     event.preventDefault();
+    if (down && !event.repeat && this.harness.inputLatency?.objectId && !this.probeKey) {
+      this.probeKey = { key: event.key, keyAt: event.timeStamp, stepAtKey: this.harness.step };
+    }
     if (down) this.resolver.press(event.key);
     else this.resolver.release(event.key);
     if (this.spec.input_mode === "single_keystroke") {
@@ -96,6 +102,31 @@ export class GameStage {
     h.episode = frame.episode;
     h.step = frame.step;
     h.render = this.renderer.stats;
+    this.probe(frame);
+  }
+
+  /** The latency probe: does this frame change the watched object, and is a key press waiting to show? */
+  private probe(frame: StageFrame): void {
+    const probe = this.harness.inputLatency;
+    if (!probe?.objectId) return;
+    if (frame.full === true || frame.state.removed.includes(probe.objectId)) this.probeSeen = null;
+    const object = frame.state.objects.find((o) => o.id === probe.objectId);
+    if (!object) return;
+    const seen = JSON.stringify(object);
+    const changed = this.probeSeen !== null && seen !== this.probeSeen;
+    this.probeSeen = seen;
+    if (!changed) return;
+    const now = performance.now();
+    probe.lastChangeAt = now;
+    const key = this.probeKey;
+    if (!key) return;
+    this.probeKey = null;
+    const sample: InputLatencySample = { ...key, step: frame.step, frameAt: now, drawnAt: null };
+    probe.samples.push(sample);
+    // The renderer applies frames in its next animation frame: this callback runs in that one.
+    requestAnimationFrame(() => {
+      sample.drawnAt = performance.now();
+    });
   }
 
   /** Shows a game status; returns the page status it stands for. */
