@@ -58,6 +58,24 @@ def robustness() -> dict[str, Any]:
     return bench.run()
 
 
+def p2p_latency() -> dict[str, Any]:
+    from benchmarks import p2p_latency as bench
+
+    return bench.run()
+
+
+def p2p_parity() -> dict[str, Any]:
+    from benchmarks import p2p_parity as bench
+
+    return bench.run()
+
+
+def p2p_server_cost() -> dict[str, Any]:
+    from benchmarks import p2p_server_cost as bench
+
+    return bench.run()
+
+
 BENCHMARKS = {
     "server_loop": server_loop,
     "server_capacity": server_capacity,
@@ -66,6 +84,9 @@ BENCHMARKS = {
     "pyodide": pyodide,
     "robustness": robustness,
     "resim": resim,
+    "p2p_latency": p2p_latency,
+    "p2p_parity": p2p_parity,
+    "p2p_server_cost": p2p_server_cost,
 }
 
 
