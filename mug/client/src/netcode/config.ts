@@ -60,6 +60,13 @@ export interface SessionOptions {
   readonly maxStateBytes: number;
   /** Repeat a resync request or an unacknowledged state window after this long. Default 250 ms. */
   readonly resyncRetryMs: number;
+  /**
+   * Non-zero: this session restarts a game in progress (its page reloaded) as incarnation
+   * `rejoinId` (a u32 that differs from any earlier incarnation of this peer, e.g. random): it
+   * takes a peer's confirmed state and plays on from that frame instead of starting at frame 0.
+   * Default 0 (a new game).
+   */
+  readonly rejoinId: number;
   readonly timeSync: TimeSyncSettings;
 }
 
@@ -91,6 +98,7 @@ export const DEFAULT_OPTIONS: SessionOptions = {
   stateWindowChunks: 32,
   maxStateBytes: 16 * 1024 * 1024,
   resyncRetryMs: 250,
+  rejoinId: 0,
   timeSync: DEFAULT_TIME_SYNC,
 };
 

@@ -109,6 +109,22 @@ export class DesyncDetector {
     this.suspended.clear();
   }
 
+  /** `peer` restarted (a reloaded page): its resync count starts over, and what it reported before is void. */
+  forgetPeer(peer: PeerId): void {
+    this.peerCounts.delete(peer);
+    this.suspended.delete(peer);
+    for (const [frame, list] of [...this.pending]) {
+      const kept = list.filter((r) => r.peer !== peer);
+      if (kept.length) this.pending.set(frame, kept);
+      else this.pending.delete(frame);
+    }
+  }
+
+  /** This session joined mid-game at `frame`: nothing older is compared. */
+  startAt(frame: Frame): void {
+    this.floor = frame;
+  }
+
   /** Forgets checksums and waiting reports older than `keepFrames` before `newestFinal`. */
   prune(newestFinal: Frame): void {
     const limit = newestFinal - this.keepFrames;

@@ -64,6 +64,15 @@ export class InputQueue {
     this.used.dropBefore(usedBefore);
   }
 
+  /** Starts over at `frame` (a session joining mid-game): nothing is known before it. */
+  restartAt(frame: Frame): void {
+    this.lastFrame = frame - 1;
+    this.confirmed.dropBefore(frame);
+    this.confirmed.truncateFrom(frame);
+    this.used.dropBefore(frame);
+    this.used.truncateFrom(frame);
+  }
+
   /** Oldest frame whose confirmed input is still kept. */
   get oldestKept(): Frame {
     return this.confirmed.startFrame;

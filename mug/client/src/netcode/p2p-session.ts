@@ -8,6 +8,7 @@ import { NetcodeError, NetcodeUsageError } from "./errors";
 import { FrameWindow } from "./frame-window";
 import { InputQueue } from "./input-queue";
 import { Peer, type PeerStats } from "./peer";
+import { JOIN_INPUT_HISTORY, JoinCoordinator, encodeJoinPayload, type JoinInputs, type JoinPayload } from "./rejoin";
 import { ResyncCoordinator } from "./resync";
 import { SyncLayer } from "./sync-layer";
 import { FrameAdvantage, FrameClock } from "./time-sync";
@@ -29,11 +30,14 @@ import {
   decodeMessage,
   encodeMessage,
   type InputMessage,
+  type JoinRequestMessage,
   type SyncMessage,
   type WireMessage,
 } from "./wire/messages";
 
-export type SessionState = "synchronizing" | "running";
+/** synchronizing: handshaking. joining (a session built with a rejoinId): handshake done, waiting
+ * for a peer's state to join the game in progress. running: frames advance. */
+export type SessionState = "synchronizing" | "joining" | "running";
 
 export interface SessionStats {
   readonly currentFrame: Frame;
@@ -75,6 +79,9 @@ export class P2PSession {
   private readonly clock: FrameClock;
   private readonly desync: DesyncDetector;
   private readonly resync: ResyncCoordinator;
+  private readonly join: JoinCoordinator;
+  /** A joined state for the host to import before anything else. */
+  private joinImport: { frame: Frame; bytes: Uint8Array } | null = null;
   private nextChecksumFrame: Frame;
   private lastConfirmedEmitted: Frame = -1;
   private events: SessionEvent[] = [];
@@ -116,6 +123,14 @@ export class P2PSession {
       localPeer: this.localPeer,
       peers: this.peers,
       desync: this.desync,
+      send: (peer, m) => this.send(peer, m),
+      emit: (e) => this.events.push(e),
+    });
+    this.join = new JoinCoordinator({
+      options: o,
+      localPeer: this.localPeer,
+      configHash: config.configHash,
+      peers: this.peers,
       send: (peer, m) => this.send(peer, m),
       emit: (e) => this.events.push(e),
     });
@@ -170,6 +185,9 @@ export class P2PSession {
       }
     }
     this.resync.poll(nowMs);
+    let handshakeDone = true;
+    for (const p of this.peers.values()) if (p.state === "syncing") handshakeDone = false;
+    this.join.poll(nowMs, handshakeDone);
   }
 
   /** Frames the host should run now (0 before the session runs). Paced by time sync. */
@@ -203,6 +221,13 @@ export class P2PSession {
     if (this.state !== "running") return { status: "synchronizing", requests, frame: this.sync.currentFrame };
     const missing = this.localPlayers.filter((h) => this.pendingLocal[h] === undefined);
     if (missing.length > 0) throw new NetcodeUsageError(`no local input for player(s) ${missing.join(", ")} before advanceFrame()`);
+    if (this.joinImport) {
+      // Joined mid-game: the source's state becomes the live state at its frame.
+      requests.push({ kind: "importState", frame: this.joinImport.frame, bytes: this.joinImport.bytes });
+      this.sync.adoptImported(this.joinImport.frame);
+      this.sync.rewindTo(this.joinImport.frame, requests);
+      this.joinImport = null;
+    }
     if (this.restartSavePending) {
       this.restartSavePending = false;
       this.sync.save(requests, false);
@@ -241,8 +266,12 @@ export class P2PSession {
       this.sync.advance(this.inputsFor(this.sync.currentFrame), false, requests);
       for (const peer of this.peers.values()) if (peer.active) this.sendInput(peer);
     }
-    const exportFrame = this.resync.takeExportFrame(Math.min(this.confirmedFrame + 1, this.sync.currentFrame, this.firstIncorrect));
+    const finalFrame = Math.min(this.confirmedFrame + 1, this.sync.currentFrame, this.firstIncorrect);
+    const exportFrame = this.resync.takeExportFrame(finalFrame);
     if (exportFrame !== null) requests.push({ kind: "exportState", frame: exportFrame });
+    // A joining peer gets a state inside an episode: at the agreed end the state changes when the host resets.
+    const joinFrame = this.endFrame !== null && finalFrame >= this.endFrame ? null : this.join.takeExportFrame(finalFrame);
+    if (joinFrame !== null && joinFrame !== exportFrame) requests.push({ kind: "exportState", frame: joinFrame });
     this.afterProgress();
     if (status === "episodeEnding" && this.episodeEnded) status = "episodeEnded";
     this.prune(requests);
@@ -260,6 +289,7 @@ export class P2PSession {
       throw new NetcodeUsageError(`state of ${bytes.length} bytes exceeds maxStateBytes ${this.cfg.options.maxStateBytes}`);
     }
     this.resync.provideState(frame, bytes, this.nowMs);
+    this.join.provideState(frame, bytes, (f, host) => this.joinPayload(f, host), this.nowMs);
   }
 
   /**
@@ -301,7 +331,9 @@ export class P2PSession {
     peer.packetsReceived++;
     peer.bytesReceived += bytes.length;
     peer.lastReceivedMs = nowMs;
-    if (peer.state === "interrupted") {
+    // (A restarted peer's handshake does not make it count again: its inputs flow only once it joined.)
+    const handshake = message.type === "syncRequest" || message.type === "syncReply" || message.type === "joinRequest";
+    if (peer.state === "interrupted" && !handshake) {
       peer.state = "running";
       this.events.push({ type: "resumed", peer: peer.id });
     }
@@ -359,7 +391,7 @@ export class P2PSession {
   private confirmedUpTo(forWindow: boolean): Frame {
     let min = this.lastLocalFrame;
     for (const peer of this.peers.values()) {
-      if (!peer.connected || (forWindow && peer.state === "interrupted")) continue;
+      if (!peer.connected || (forWindow && peer.predicted)) continue;
       const last = this.queues[peer.players[0]!]!.lastFrame;
       if (last < min) min = last;
     }
@@ -452,7 +484,7 @@ export class P2PSession {
 
   private prune(requests: SessionRequest[]): void {
     const confirmed = this.confirmedFrame;
-    const pinned = this.resync.pinnedFrame ?? Number.POSITIVE_INFINITY;
+    const pinned = Math.min(this.resync.pinnedFrame ?? Number.POSITIVE_INFINITY, this.join.pinnedFrame ?? Number.POSITIVE_INFINITY);
     const discard = this.sync.discardBefore(Math.min(confirmed, pinned, this.firstIncorrect));
     if (discard) requests.push(discard);
     let ackedByAll = this.lastLocalFrame;
@@ -495,6 +527,7 @@ export class P2PSession {
     }
     this.advantage.forget(peer.id);
     this.resync.onDisconnect(peer.id);
+    this.join.onDisconnect(peer.id);
     this.events.push({ type: "disconnected", peer: peer.id, players: peer.players, lastFrame: last });
     this.checkRunning();
   }
@@ -506,8 +539,11 @@ export class P2PSession {
       case "syncRequest":
       case "syncReply":
         return this.onSync(peer, m);
+      case "joinRequest":
+        return this.onJoinRequest(peer, m);
       case "input":
-        return this.onInput(peer, m);
+        // A joining session has no frames yet: inputs count once it joined (peers resend them).
+        return this.join.joining ? null : this.onInput(peer, m);
       case "ping":
         this.send(peer.id, { type: "pong", timeMs: m.timeMs });
         return null;
@@ -516,16 +552,22 @@ export class P2PSession {
         if (m.timeMs === peer.lastPingMs) peer.addRttSample(this.nowMs - m.timeMs);
         return null;
       case "checksumReport": {
+        if (this.join.joining) return null;
         const findings = this.desync.addRemote(peer.id, m.resyncCount, m.entries, this.sync.currentFrame + this.cfg.options.checksumInterval * 64);
         this.resync.onFindings(findings);
         return null;
       }
       case "resyncRequest":
-        return this.resync.onRequest(peer, m);
-      case "stateChunk":
-        return this.resync.onChunk(peer, m);
+        return this.join.joining ? null : this.resync.onRequest(peer, m);
+      case "stateChunk": {
+        if (!this.join.joining && !this.join.isJoinTransfer(peer.id, m.transferId)) return this.resync.onChunk(peer, m);
+        const error = this.join.onChunk(peer, m, this.queues);
+        const joined = this.join.takeJoined();
+        if (joined) this.adoptJoin(joined.payload, joined.source);
+        return error;
+      }
       case "stateAck":
-        this.resync.onAck(peer, m, this.nowMs);
+        if (!this.join.onAck(peer, m, this.nowMs)) this.resync.onAck(peer, m, this.nowMs);
         return null;
     }
   }
@@ -538,6 +580,7 @@ export class P2PSession {
       this.send(peer.id, { type: "syncReply", nonce: m.nonce, configHash: this.cfg.configHash });
       return null;
     }
+    if (this.join.onReply(peer, m.nonce)) return null;
     if (peer.state !== "syncing" || m.nonce !== peer.syncNonce) return null;
     peer.addRttSample(this.nowMs - peer.syncSentAtMs);
     peer.syncCompleted++;
@@ -554,8 +597,12 @@ export class P2PSession {
   }
 
   private checkRunning(): void {
-    if (this.state === "running") return;
+    if (this.state !== "synchronizing") return;
     for (const p of this.peers.values()) if (p.state === "syncing") return;
+    if (this.join.joining) {
+      this.state = "joining"; // (running once a peer's state arrived: adoptJoin)
+      return;
+    }
     this.state = "running";
     this.events.push({ type: "running" });
   }
@@ -571,8 +618,20 @@ export class P2PSession {
     if (m.recordSize !== peer.recordSize) {
       return new NetcodeError("malformed", `input record of ${m.recordSize} bytes, expected ${peer.recordSize}`);
     }
+    // A packet older than one already received, or the first since a restart: one that does not
+    // follow what this session holds was sent before the peer knew of the restart; dropped quietly.
+    const stale = !peer.ackKnown || m.senderFrame < peer.newestSenderFrame;
+    if (m.senderFrame > peer.newestSenderFrame) peer.newestSenderFrame = m.senderFrame;
     this.advantage.sample(peer.id, m.senderFrame, m.advantage, this.sync.currentFrame, this.nowMs, peer.rttMs);
-    if (m.ackFrame > peer.ackedLocal) peer.ackedLocal = Math.min(m.ackFrame, this.lastLocalFrame);
+    if (!peer.ackKnown) {
+      // The first packet since it (or this session) restarted says what it holds of our inputs.
+      peer.ackKnown = true;
+      peer.ackedLocal = Math.min(m.ackFrame, this.lastLocalFrame);
+    } else if (m.ackFrame > peer.ackedLocal) peer.ackedLocal = Math.min(m.ackFrame, this.lastLocalFrame);
+    if (peer.state === "rejoining") {
+      peer.state = "running";
+      this.events.push({ type: "resumed", peer: peer.id });
+    }
     if (m.endFrame >= 0) {
       const error = this.setEndFrame(m.endFrame, peer);
       if (error) return error;
@@ -591,7 +650,10 @@ export class P2PSession {
         offset += q.codec.size;
         const result = q.add(frame, input);
         if (result === "conflict") return new NetcodeError("inputConflict", `player ${h} frame ${frame} was resent with another value`);
-        if (result === "gap") return new NetcodeError("inputGap", `player ${h}: frame ${frame} follows ${q.lastFrame}`);
+        if (result === "gap") {
+          if (stale && this.cfg.options.rejoinId !== 0) return null;
+          return new NetcodeError("inputGap", `player ${h}: frame ${frame} follows ${q.lastFrame}`);
+        }
         if (result === "added" && frame < current && q.usedDiffers(frame, input)) {
           this.firstIncorrect = Math.min(this.firstIncorrect, frame);
         }
@@ -601,7 +663,9 @@ export class P2PSession {
   }
 
   private sendInput(peer: Peer): void {
-    const start = peer.ackedLocal + 1;
+    if (this.join.joining) return; // (a joining session has no inputs yet)
+    // Until a restarted peer says what it holds, the packet carries acks and timing only.
+    const start = peer.ackKnown ? peer.ackedLocal + 1 : this.lastLocalFrame + 1;
     const fit = Math.floor((MAX_BODY_BYTES - 64) / (this.localRecordSize + 1));
     const count = Math.max(0, Math.min(this.lastLocalFrame - start + 1, MAX_FRAMES_PER_INPUT, fit));
     const records: Uint8Array[] = new Array<Uint8Array>(count);
@@ -617,6 +681,75 @@ export class P2PSession {
       recordSize: this.localRecordSize,
       records,
     });
+  }
+
+  // ---------------------------------------------------------------- rejoining
+
+  private onJoinRequest(peer: Peer, m: JoinRequestMessage): NetcodeError | null {
+    if (m.configHash !== this.cfg.configHash) {
+      return new NetcodeError("configMismatch", `peer ${peer.id} runs another configuration (hash ${m.configHash} != ${this.cfg.configHash})`);
+    }
+    // Answered (a syncReply echoing the joinId), so the restarted peer knows it was heard.
+    this.send(peer.id, { type: "syncReply", nonce: m.joinId, configHash: this.cfg.configHash });
+    if (!this.join.onRequest(peer, m)) return null;
+    // A new incarnation of the peer: what it acknowledged, its timing and checksums are void; its
+    // inputs are predicted (it does not hold the session back) until they flow again.
+    if (peer.state === "running" || peer.state === "interrupted") peer.state = "rejoining";
+    peer.ackKnown = false;
+    peer.newestSenderFrame = -1;
+    this.advantage.forget(peer.id);
+    this.desync.forgetPeer(peer.id);
+    this.resync.onDisconnect(peer.id);
+    this.events.push({ type: "restarted", peer: peer.id });
+    return null;
+  }
+
+  /** The join payload for a state the host exported: the session's part around the host's bytes. */
+  private joinPayload(frame: Frame, host: Uint8Array): Uint8Array {
+    const players: JoinInputs[] = this.queues.map((q) => {
+      const start = Math.max(0, q.oldestKept, frame - JOIN_INPUT_HISTORY);
+      const end = Math.max(q.lastFrame, frame - 1); // (a disconnected player's are the default)
+      const inputs: Uint8Array[] = [];
+      for (let f = start; f <= end; f++) inputs.push(q.confirmedAt(f) ?? q.defaultInput);
+      return { start, inputs };
+    });
+    return encodeJoinPayload({ frame, episodeStart: this.lastEpisodeEnd, endFrame: this.endFrame ?? -1, players, host });
+  }
+
+  /** Joined: the source's frame, inputs and episode become this session's; frames run from there. */
+  private adoptJoin(payload: JoinPayload, source: PeerId): void {
+    const frame = payload.frame;
+    payload.players.forEach((p, h) => {
+      const q = this.queues[h]!;
+      q.restartAt(p.start);
+      p.inputs.forEach((input, i) => q.add(p.start + i, input));
+    });
+    // This peer's own inputs as its previous incarnation sent them: kept, and resent if a peer lacks them.
+    const mine = this.localPlayers.map((h) => this.queues[h]!);
+    const from = Math.max(...mine.map((q) => q.oldestKept));
+    this.lastLocalFrame = Math.min(...mine.map((q) => q.lastFrame));
+    for (let f = from; f <= this.lastLocalFrame; f++) {
+      const parts = mine.map((q) => q.confirmedAt(f)!);
+      this.localRecords.set(f, parts.length === 1 ? parts[0]! : concat(parts));
+    }
+    this.sync.startAt(frame);
+    this.joinImport = { frame, bytes: payload.host };
+    this.firstIncorrect = NO_ROLLBACK;
+    this.lastConfirmedEmitted = frame - 1;
+    this.nextChecksumFrame = this.firstChecksumFrameAfter(frame);
+    this.desync.startAt(frame);
+    this.lastEpisodeEnd = payload.episodeStart;
+    this.endFrame = payload.endFrame >= 0 ? payload.endFrame : null;
+    this.episodeEnded = false;
+    this.restartSavePending = false;
+    for (const peer of this.peers.values()) {
+      // The source holds exactly the inputs of ours it sent; the others say so in their first packet.
+      peer.ackKnown = peer.id === source;
+      peer.ackedLocal = peer.id === source ? this.lastLocalFrame : -1;
+    }
+    this.state = "running";
+    this.events.push({ type: "joined", frame, source });
+    this.events.push({ type: "running" });
   }
 
   private send(to: PeerId, message: WireMessage): void {

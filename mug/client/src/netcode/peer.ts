@@ -5,9 +5,11 @@ import type { Frame, PeerId, PlayerHandle } from "./types";
 /**
  * syncing: handshake not finished. running: exchanging inputs. interrupted: silent for longer than
  * the interrupt timeout (its inputs are predicted and do not hold the session back). disconnected:
- * silent past the disconnect timeout; final.
+ * silent past the disconnect timeout; final. rejoining: its session restarted mid-game (a reloaded
+ * page) and is joining again (its inputs are predicted and do not hold the session back until
+ * they flow again).
  */
-export type PeerState = "syncing" | "running" | "interrupted" | "disconnected";
+export type PeerState = "syncing" | "running" | "interrupted" | "rejoining" | "disconnected";
 
 export interface PeerStats {
   readonly peer: PeerId;
@@ -34,6 +36,13 @@ export class Peer {
   private rttSamples = 0;
   /** Highest frame of this peer's local inputs the remote peer acknowledged. */
   ackedLocal: Frame = -1;
+  /** False after the remote restarted, until its first input packet says what it holds of ours
+   * (until then input packets to it carry acks and timing but no inputs). */
+  ackKnown = true;
+  /** The highest `senderFrame` of its input packets (reset when it restarts). */
+  newestSenderFrame: Frame = -1;
+  /** The incarnation of the remote's session that last sent a joinRequest (0: none). */
+  joinId = 0;
   /** Frame after which the remote's players get the default input (set when it disconnects). */
   disconnectFrame: Frame = -1;
   /** The remote's resync count served by the last completed transfer to it (source side). */
@@ -63,9 +72,14 @@ export class Peer {
     this.rttSamples++;
   }
 
-  /** Exchanging inputs (running or interrupted). */
+  /** Exchanging inputs (running, interrupted or rejoining). */
   get active(): boolean {
-    return this.state === "running" || this.state === "interrupted";
+    return this.state === "running" || this.state === "interrupted" || this.state === "rejoining";
+  }
+
+  /** Its inputs are predicted instead of waited for (it does not hold the prediction window). */
+  get predicted(): boolean {
+    return this.state === "interrupted" || this.state === "rejoining";
   }
 
   get connected(): boolean {

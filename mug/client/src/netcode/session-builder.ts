@@ -70,6 +70,10 @@ export class SessionBuilder {
   withSessionTag(tag: number): this {
     return this.withOptions({ sessionTag: tag });
   }
+  /** This session rejoins a game in progress as incarnation `id` (see SessionOptions.rejoinId). */
+  withRejoin(id: number): this {
+    return this.withOptions({ rejoinId: id });
+  }
 
   addLocalPlayer(handle: PlayerHandle, options: PlayerOptions = {}): this {
     return this.addPlayer(handle, { local: true, peer: undefined, options });
@@ -172,6 +176,7 @@ function validateOptions(o: SessionOptions): void {
   int("stateWindowChunks", o.stateWindowChunks, 1, 1024);
   int("maxStateBytes", o.maxStateBytes, 0, 0xffffffff);
   pos("resyncRetryMs", o.resyncRetryMs);
+  int("rejoinId", o.rejoinId, 0, 0xffffffff);
   const t = o.timeSync;
   pos("timeSync.correctionFrames", t.correctionFrames);
   if (!(t.deadbandFrames >= 0)) throw new NetcodeUsageError("timeSync.deadbandFrames must be >= 0");

@@ -71,6 +71,14 @@ export class SyncLayer {
     this.currentFrame = frame;
   }
 
+  /** A session joining mid-game starts at `frame`: no state before it exists (the import brings it). */
+  startAt(frame: Frame): void {
+    this.currentFrame = frame;
+    this.savedUpTo = frame - 1;
+    this.discardedBefore = frame;
+    this.checksums.clear();
+  }
+
   /** After an imported state was stored under `frame`: states and checksums >= frame are re-made. */
   adoptImported(frame: Frame): void {
     this.savedUpTo = frame;

@@ -124,6 +124,12 @@ export type SessionEvent =
   | { readonly type: "resyncRequested"; readonly source: PeerId; readonly desyncFrame: Frame }
   /** This peer (the resync source) finished sending its state at `frame` to `peer`. */
   | { readonly type: "resyncSent"; readonly peer: PeerId; readonly frame: Frame }
+  /** `peer`'s session restarted (a reloaded page) and is joining again; its inputs are predicted meanwhile. */
+  | { readonly type: "restarted"; readonly peer: PeerId }
+  /** This session (built with a rejoinId) took `source`'s state at `frame` and runs from there. */
+  | { readonly type: "joined"; readonly frame: Frame; readonly source: PeerId }
+  /** This peer (the join source) finished sending its state at `frame` to the joining `peer`. */
+  | { readonly type: "joinSent"; readonly peer: PeerId; readonly frame: Frame }
   /** This peer loaded `source`'s confirmed state at `frame` and re-simulated from it. */
   | { readonly type: "resynced"; readonly frame: Frame; readonly source: PeerId }
   /** The peers agreed that the episode ends at `frame` (frames < `frame` belong to it). */

@@ -85,6 +85,9 @@ export class Cluster {
   readonly peers: readonly PeerRecord[];
   nowMs = 0;
   private readonly runtime: PeerRuntime[];
+  private readonly layout: readonly (readonly PlayerHandle[])[];
+  /** Peers whose page is gone (until the virtual time given): no tick, and what arrives is lost. */
+  private readonly down = new Map<number, number>();
   private readonly tickMs: number;
   private readonly changeP: number;
 
@@ -93,12 +96,13 @@ export class Cluster {
     this.tickMs = options.tickMs ?? 1;
     this.changeP = options.inputChangeProbability ?? 0.15;
     const layout = options.layout ?? Array.from({ length: options.numPlayers }, (_, i) => [i]);
+    this.layout = layout;
     this.runtime = layout.map((players) => this.makePeer(players, layout));
     this.peers = this.runtime;
   }
 
-  private makePeer(players: readonly PlayerHandle[], layout: readonly (readonly PlayerHandle[])[]): PeerRuntime {
-    const b = new SessionBuilder().withActionSpace(TOY_ACTION_SPACE).withOptions(this.options.session ?? {});
+  private makePeer(players: readonly PlayerHandle[], layout: readonly (readonly PlayerHandle[])[], rejoinId = 0): PeerRuntime {
+    const b = new SessionBuilder().withActionSpace(TOY_ACTION_SPACE).withOptions(this.options.session ?? {}).withRejoin(rejoinId);
     for (let h = 0; h < this.options.numPlayers; h++) {
       if (players.includes(h)) b.addLocalPlayer(h);
       else b.addRemotePlayer(h, { peer: Math.min(...layout.find((l) => l.includes(h))!) });
@@ -149,6 +153,29 @@ export class Cluster {
     while (this.nowMs < end) this.step();
   }
 
+  /**
+   * A peer's page goes away for `downMs` (nothing runs, what is sent to it is lost) and comes back
+   * as a new session (built with `rejoinId`) and a new game: the harness keeps the peer's record
+   * of what it confirmed, so the audit covers both incarnations.
+   */
+  restart(peer: PeerId, rejoinId: number, downMs: number): void {
+    const index = this.runtime.findIndex((p) => p.id === peer);
+    const old = this.runtime[index]!;
+    const fresh = this.makePeer(old.players, this.layout, rejoinId);
+    const merged: PeerRuntime = {
+      ...fresh,
+      confirmedInputs: old.confirmedInputs,
+      confirmedHashes: old.confirmedHashes,
+      events: old.events,
+      violations: old.violations,
+      statuses: old.statuses,
+    };
+    merged.lastConfirmed = old.lastConfirmed;
+    merged.framesAdvanced = old.framesAdvanced;
+    this.runtime[index] = merged; // (`peers` is the same array)
+    this.down.set(index, this.nowMs + downMs);
+  }
+
   /** Runs until `done` or `maxMs` of virtual time; returns whether `done` became true. */
   runUntil(done: () => boolean, maxMs: number): boolean {
     const end = this.nowMs + maxMs;
@@ -166,7 +193,11 @@ export class Cluster {
 
   step(): void {
     this.nowMs += this.tickMs;
-    for (const d of this.net.deliver(this.nowMs)) this.runtime.find((p) => p.id === d.to)!.inbox.push(d);
+    for (const d of this.net.deliver(this.nowMs)) {
+      const index = this.runtime.findIndex((p) => p.id === d.to);
+      if ((this.down.get(index) ?? 0) > this.nowMs) continue; // (the page is gone)
+      this.runtime[index]!.inbox.push(d);
+    }
     for (let i = 0; i < this.runtime.length; i++) this.tickPeer(this.runtime[i]!, i);
   }
 
@@ -175,7 +206,7 @@ export class Cluster {
   }
 
   private tickPeer(rt: PeerRuntime, index: number): void {
-    if (this.paused(index)) return;
+    if (this.paused(index) || (this.down.get(index) ?? 0) > this.nowMs) return;
     const now = this.nowMs * (this.options.clockScale?.[index] ?? 1);
     const timer = this.options.timer;
     const t0 = timer ? timer() : 0;

@@ -78,6 +78,11 @@ export class ByteWriter {
     this.view.setUint16(at, v, true);
   }
 
+  /** A right-sized copy of everything written so far. */
+  finish(): Uint8Array {
+    return this.buf.slice(0, this.pos);
+  }
+
   /** Appends the CRC-32 of everything written so far and returns a right-sized copy. */
   finishWithCrc(): Uint8Array {
     this.u32(crc32(this.buf, 0, this.pos));

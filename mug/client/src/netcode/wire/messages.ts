@@ -28,6 +28,7 @@ export const MessageType = {
   resyncRequest: 7,
   stateChunk: 8,
   stateAck: 9,
+  joinRequest: 10,
 } as const;
 
 export interface SyncMessage {
@@ -94,8 +95,21 @@ export interface StateAckMessage {
   readonly receivedBytes: number;
 }
 
+/**
+ * From a peer whose session restarted mid-game (its page reloaded): "I am back, as a new
+ * incarnation `joinId`". Sent to every peer, repeatedly until the join is done; `wantState` asks
+ * the receiver (the join source) for its confirmed state.
+ */
+export interface JoinRequestMessage {
+  readonly type: "joinRequest";
+  readonly joinId: number;
+  readonly configHash: number;
+  readonly wantState: boolean;
+}
+
 export type WireMessage =
   | SyncMessage
+  | JoinRequestMessage
   | InputMessage
   | PingMessage
   | ChecksumReportMessage
@@ -148,6 +162,9 @@ function writeBody(w: ByteWriter, m: WireMessage): void {
       return;
     case "stateAck":
       w.u16(m.transferId).u32(m.receivedBytes);
+      return;
+    case "joinRequest":
+      w.u32(m.joinId).u32(m.configHash).u8(m.wantState ? 1 : 0);
       return;
   }
 }
@@ -276,5 +293,12 @@ function readBody(r: ByteReader, type: WireMessage["type"]): WireMessage | strin
     }
     case "stateAck":
       return { type, transferId: r.u16(), receivedBytes: r.u32() };
+    case "joinRequest": {
+      const joinId = r.u32();
+      const configHash = r.u32();
+      const flags = r.u8();
+      if (flags > 1) return `unknown flags ${flags}`;
+      return { type, joinId, configHash, wantState: flags === 1 };
+    }
   }
 }
