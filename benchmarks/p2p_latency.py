@@ -184,9 +184,10 @@ def run(presses: int = 40, presses_without_latency: int = 20, seed: int = 11) ->
                 quiet = {**conditions, "latencyMs": 0}
                 for page in pages["p2p"]:
                     page.evaluate("(p2p) => { window.mugTest.p2p = p2p; }", quiet)
-                for page in pages["p2p"]:  # (the netcode's RTT is a moving average of pings every 250 ms)
-                    settled = "Object.values(m.p2p.rttMs).every((r) => r !== null && r < arg)"
-                    wait_for(page, settled, 2 * ONE_WAY_MS * 0.7, 60_000)
+                # The netcode's RTT is a moving average of pings every 250 ms (the page shows it every
+                # ~2 s): a few seconds for it to follow, reported below. (Not waited on: on a loaded
+                # machine the round trip without injected latency is not small either.)
+                pages["p2p"][0].wait_for_timeout(5_000)
                 no_latency = []
                 for i in range(presses_without_latency):
                     key = "ArrowUp" if (i // 2) % 2 == 0 else "ArrowDown"

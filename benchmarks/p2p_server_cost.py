@@ -99,6 +99,7 @@ def _level(games: int, relayed: bool, idle_fraction: float) -> dict[str, Any]:
                 except subprocess.TimeoutExpired:
                     sim.kill()
                     sim.wait()
+                time.sleep(1.0)  # the server handles the disconnects before it stops
     wall = t1 - t0
     fraction = (cpu1 - cpu0) / wall
     above_idle = max(0.0, fraction - idle_fraction)

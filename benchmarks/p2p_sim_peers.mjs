@@ -220,19 +220,24 @@ const matched = await Promise.all(people.map((p) => p.matched));
 clearTimeout(timeout);
 const t0 = performance.now();
 people.forEach((p, i) => p.begin(matched[i], t0 + (i % 33)));  // spread the frame clocks a little
-setInterval(() => {
-  const now = performance.now();
-  for (const p of people) p.tick(now);
-}, FRAME_MS / 2);
-setInterval(() => {
-  for (const p of people) void p.flush();
-}, FLUSH_MS);
+const timers = [];
+timers.push(
+  setInterval(() => {
+    const now = performance.now();
+    for (const p of people) p.tick(now);
+  }, FRAME_MS / 2),
+  setInterval(() => {
+    for (const p of people) void p.flush();
+  }, FLUSH_MS),
+);
 people.forEach((p, i) => {
-  setTimeout(() => {
-    p.status();
-    setInterval(() => p.status(), STATUS_MS);
-  }, (i * 37) % STATUS_MS);
-  setTimeout(() => setInterval(() => p.ping(), PING_MS), (i * 53) % PING_MS);
+  timers.push(
+    setTimeout(() => {
+      p.status();
+      timers.push(setInterval(() => p.status(), STATUS_MS));
+    }, (i * 37) % STATUS_MS),
+    setTimeout(() => timers.push(setInterval(() => p.ping(), PING_MS)), (i * 53) % PING_MS),
+  );
 });
 process.stdout.write(JSON.stringify({ ready: true, peers: people.length }) + "\n");
 
@@ -258,6 +263,7 @@ lines.on("line", () => {
   last = { cpu: process.cpuUsage(), at: performance.now() };
 });
 lines.on("close", () => {
+  for (const t of timers) clearTimeout(t); // (clears intervals too)
   for (const p of people) p.socket.disconnect();
-  process.exit(0);
+  setTimeout(() => process.exit(0), 500); // the disconnects reach the server first
 });
