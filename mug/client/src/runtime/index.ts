@@ -22,6 +22,7 @@ export type {
   OnnxModelSpec,
   P2PEvent,
   P2PPacket,
+  P2PRejoin,
   P2PStats,
   P2PStepPayload,
   RuntimeP2PCallbacks,

@@ -14,6 +14,7 @@ import type { Json, RenderState } from "../protocol";
 import { EnvFailure, ERROR_STATUS_MESSAGE, summarize } from "./loop";
 import { toHostRequests, type P2PGame, type P2PLive, type P2PStepResult } from "./p2p_host";
 import type {
+  EpisodePayload,
   P2PEvent,
   P2PPacket,
   P2PStats,
@@ -64,6 +65,8 @@ export type P2PLoopSpec = Pick<
   | "maxPrediction"
   | "sessionTag"
   | "testHooks"
+  | "reconnectGraceS"
+  | "rejoin"
 >;
 
 /** A human agent's Discrete action space, as the game reported it at load. */
@@ -88,6 +91,41 @@ export const LINGER_MS = 2000;
 export function catchUpThreshold(maxPrediction: number): number {
   return Math.max(3, maxPrediction);
 }
+
+/** The netcode's disconnect timeout: past the server's grace for a page that went away (it may
+ * come back and rejoin until then), at least the netcode's default 10 s. */
+export function disconnectTimeoutMs(reconnectGraceS: number | undefined): number {
+  return Math.max(10_000, ((reconnectGraceS ?? 0) + 5) * 1000);
+}
+
+/** One recorded step, kept to rebuild a rejoining peer's records and episode (docs/p2p.md, "Rejoining"). */
+export interface P2PHistoryStep {
+  frame: number;
+  payload: P2PStepPayload;
+  result: Extract<P2PStepResult, { skip?: undefined }>;
+}
+
+/** One episode's records as this peer made them: what a peer that reloads mid-game copies. */
+export interface P2PHistoryEpisode {
+  episode: number;
+  /** Its first frame and wall time. */
+  startFrame: number;
+  startedAt: number;
+  steps: P2PHistoryStep[];
+  /** Its episode record and the frame it ended at, once it ended (else null). */
+  record: EpisodePayload | null;
+  endFrame: number | null;
+}
+
+/** What a peer's exported state carries besides the game's: the loop's own part (JSON). */
+interface ExportedState {
+  host: string;
+  /** The episodes (the current one and the previous) up to the state's frame. */
+  episodes: P2PHistoryEpisode[];
+}
+
+/** Episodes of records each peer keeps for peers that rejoin. */
+const HISTORY_EPISODES = 2;
 
 /** Why a P2P spec cannot be played, or null. (The generic checks are the worker's checkSpec.) */
 export function checkP2PSpec(spec: RuntimeP2PSpec): string | null {
@@ -144,6 +182,18 @@ export class P2PLoop {
   /** The latest simulation's result of each frame not yet recorded. */
   private readonly results = new Map<number, P2PStepResult>();
   private live: P2PLive = { episode: 0, step: 0, over: false, freeze: 0 };
+  // rejoining (docs/p2p.md, "Rejoining")
+  /** This peer's records of the last episodes, for a peer that reloads and copies what it missed. */
+  private history: P2PHistoryEpisode[] = [];
+  /** The frame the current episode started at. */
+  private episodeStartFrame = 0;
+  /** States the game exported this tick: handed to the session with the loop's part once the
+   * tick's confirmed frames are recorded (so that part is as of the state's frame). */
+  private exported: [number, string][] = [];
+  /** A rejoining page: steps up to this one were recorded before it reloaded (not recorded again). */
+  private recorded: { episode: number; step: number; closed: boolean } | null = null;
+  /** Steps copied from the source's records when this page joined (null: not joined yet). */
+  private copiedSteps: number | null = null;
   private shownStatus: RuntimeStatus | null = null;
   private firstFrame = true;
   // outcome
@@ -199,6 +249,9 @@ export class P2PLoop {
       sessionTag: spec.sessionTag,
       // A late tick may run many frames: catching up after a freeze is the loop's job (one batch).
       timeSync: { maxFramesPerPoll: 8 },
+      // A page that went away may come back (rejoin) as long as the server waits for it.
+      disconnectTimeoutMs: disconnectTimeoutMs(spec.reconnectGraceS),
+      rejoinId: spec.rejoin?.id ?? 0,
     });
     this.spaces.forEach((space, handle) => {
       const actionSpace: ActionSpace = { kind: "multiDiscrete", nvec: [space.n, 2] };
@@ -337,6 +390,7 @@ export class P2PLoop {
       if (requests.length) this.execute(requests);
       this.flushOut();
       this.handleEvents();
+      this.provideExports();
       this.flushOut();
       if (this.lastStatsAt === null || now - this.lastStatsAt >= STATS_INTERVAL_MS) this.sendStats(now);
     } catch (err) {
@@ -440,12 +494,12 @@ export class P2PLoop {
     }
     if (simulated > this.maxBatchFrames) this.maxBatchFrames = simulated;
     const before = this.clock.now();
-    const out = this.game.execute(toHostRequests(requests));
+    const out = this.game.execute(toHostRequests(this.unwrapImports(requests)));
     if (this.batchMs.length < MAX_SAMPLES) this.batchMs.push(this.clock.now() - before);
     for (const step of out.steps) this.results.set(step.frame, step);
     this.live = out.live;
     for (const [frame, value] of out.checksums) this.session.reportChecksum(frame, value);
-    for (const [frame, text] of out.exports) this.session.provideState(frame, this.utf8.encode(text));
+    for (const exported of out.exports) this.exported.push(exported);
     if (out.frame) this.showFrame(out.frame);
     if (this.shownStatus === "resetting" && out.live.freeze === 0 && out.live.episode === this.episode) this.status("running");
   }
@@ -480,6 +534,21 @@ export class P2PLoop {
           this.resyncs++;
           this.sink.event({ type: "resynced", frame: e.frame, source: e.source });
           break;
+        case "joined":
+          this.sink.event({ type: "joined", frame: e.frame, source: e.source, copiedSteps: this.copiedSteps ?? 0 });
+          this.recordEvent("p2p_rejoined", {
+            game_id: this.spec.gameId,
+            frame: e.frame,
+            source: e.source,
+            episode: this.episode,
+            step: this.numSteps,
+            copied_steps: this.copiedSteps ?? 0,
+          });
+          break;
+        case "restarted":
+        case "joinSent":
+          this.sink.event({ ...e });
+          break;
         case "resyncRequested":
         case "resyncSent":
         case "interrupted":
@@ -508,7 +577,7 @@ export class P2PLoop {
   }
 
   private onConfirmed(e: Extract<SessionEvent, { type: "confirmed" }>): void {
-    if (e.frame <= this.recordedUpTo) return; // re-confirmed after a resync: recorded once already
+    if (e.frame <= this.recordedUpTo) return; // re-confirmed after a resync (or before a join): recorded once already
     this.recordedUpTo = e.frame;
     const result = this.results.get(e.frame);
     this.results.delete(e.frame);
@@ -534,7 +603,9 @@ export class P2PLoop {
       observations: result.observations,
       focus,
     };
-    this.sink.record({ kind: "step", payload });
+    // (a rejoining page does not record again a step it had sent before it reloaded)
+    if (!this.recordedBefore(result.episode, result.step)) this.sink.record({ kind: "step", payload });
+    this.keepStep({ frame: e.frame, payload, result });
     this.numSteps = result.step;
     this.last = result;
     for (const [agent, reward] of Object.entries(result.rewards)) this.returns[agent] = (this.returns[agent] ?? 0) + reward;
@@ -546,9 +617,7 @@ export class P2PLoop {
 
   private onEpisodeEnd(frame: number): void {
     const last = this.last;
-    this.sink.record({
-      kind: "episode",
-      payload: {
+    const record: EpisodePayload = {
         game_id: this.spec.gameId,
         episode: this.episode,
         scene_id: this.spec.sceneId,
@@ -561,8 +630,15 @@ export class P2PLoop {
         terminated: last?.terminated ?? false,
         truncated: last === null || !last.episode_over || last.truncated,
         outcome: "completed",
-      },
-    });
+      };
+    const r = this.recorded;
+    if (!(r && (this.episode < r.episode || (this.episode === r.episode && r.closed)))) this.sink.record({ kind: "episode", payload: record });
+    const kept = this.history.at(-1);
+    if (kept && kept.episode === this.episode) {
+      kept.record = record;
+      kept.endFrame = frame;
+    }
+    this.episodeStartFrame = frame;
     this.sink.event({ type: "episodeEnd", frame, episode: this.episode });
     for (const f of [...this.results.keys()]) if (f >= frame) this.results.delete(f);
     if (this.episode >= this.spec.numEpisodes) {
@@ -581,11 +657,90 @@ export class P2PLoop {
     this.endRequested = false;
     this.returns = Object.fromEntries(this.spec.agents.map((a) => [a, 0]));
     this.episodeStartedAt = this.clock.wall();
+    this.history.push({ episode, startFrame: this.episodeStartFrame, startedAt: this.episodeStartedAt, steps: [], record: null, endFrame: null });
+    if (this.history.length > HISTORY_EPISODES) this.history.shift();
     const reset = this.game.reset(episode);
     this.live = reset.live;
     if (episode > 1 && reset.live.freeze > 0) this.status("resetting", { freezeS: this.spec.resetFreezeS });
     else if (episode > 1) this.status("running");
     this.showFrame(reset.frame);
+  }
+
+  // -- rejoining ------------------------------------------------------------------------------
+
+  private keepStep(step: P2PHistoryStep): void {
+    const kept = this.history.at(-1);
+    if (kept && kept.episode === step.result.episode) kept.steps.push(step);
+  }
+
+  /** Whether a rejoining page had recorded this step before it reloaded. */
+  private recordedBefore(episode: number, step: number): boolean {
+    const r = this.recorded;
+    return r !== null && (episode < r.episode || (episode === r.episode && step <= r.step));
+  }
+
+  /** Exported states go to the session wrapped with the loop's records up to their frame. */
+  private provideExports(): void {
+    for (const [frame, host] of this.exported.splice(0)) {
+      const episodes = this.history
+        .filter((h) => h.startFrame <= frame)
+        .map((h) => {
+          const over = h.endFrame !== null && h.endFrame <= frame;
+          return { ...h, steps: h.steps.filter((s) => s.frame < frame), record: over ? h.record : null, endFrame: over ? h.endFrame : null };
+        });
+      const state: ExportedState = { host, episodes };
+      this.session.provideState(frame, this.utf8.encode(JSON.stringify(state)));
+    }
+  }
+
+  /** A state from a peer carries the loop's part around the game's: the game gets its own, and the
+   * first one a rejoining page imports brings the records and episode it missed. */
+  private unwrapImports(requests: SessionRequest[]): SessionRequest[] {
+    return requests.map((r) => {
+      if (r.kind !== "importState") return r;
+      let state: ExportedState;
+      try {
+        state = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(r.bytes)) as ExportedState;
+      } catch {
+        return r; // (the game refuses it, naming the problem)
+      }
+      if (typeof state?.host !== "string" || !Array.isArray(state.episodes)) return r;
+      if (this.spec.rejoin && this.copiedSteps === null) this.adoptRecords(state.episodes, r.frame);
+      return { ...r, bytes: this.utf8.encode(state.host) };
+    });
+  }
+
+  /** Joined at `frame`: record the steps and episodes the source recorded that this page had not,
+   * and take up the current episode where the source's records are. */
+  private adoptRecords(episodes: P2PHistoryEpisode[], frame: number): void {
+    this.recorded = this.spec.rejoin?.recorded ?? null;
+    let copied = 0;
+    for (const h of episodes) {
+      for (const s of h.steps) {
+        if (this.recordedBefore(h.episode, s.payload.step)) continue;
+        this.sink.record({ kind: "step", payload: { ...s.payload, game_id: this.spec.gameId } });
+        copied++;
+      }
+      const r = this.recorded;
+      if (h.record && !(r && (h.episode < r.episode || (h.episode === r.episode && r.closed)))) {
+        this.sink.record({ kind: "episode", payload: { ...h.record, participant_ids: [this.spec.participantId] } });
+      }
+    }
+    this.copiedSteps = copied;
+    const current = episodes.at(-1);
+    if (!current) return;
+    this.history = episodes.map((h) => ({ ...h, steps: [...h.steps] }));
+    this.episode = current.episode;
+    this.episodeStartFrame = current.startFrame;
+    this.episodeStartedAt = current.startedAt;
+    this.returns = Object.fromEntries(this.spec.agents.map((a) => [a, 0]));
+    for (const s of current.steps) for (const [agent, reward] of Object.entries(s.result.rewards)) this.returns[agent] = (this.returns[agent] ?? 0) + reward;
+    const last = current.steps.at(-1);
+    this.last = last?.result ?? null;
+    this.numSteps = last?.result.step ?? 0;
+    this.endRequested = last?.result.over ?? false;
+    this.recordedUpTo = frame - 1;
+    this.results.clear();
   }
 
   private showFrame(state: RenderState): void {

@@ -202,6 +202,20 @@ export interface RuntimeP2PSpec extends RuntimeGameSpec {
   sessionTag: number;
   /** Test hooks (testDesync) are honoured only when true (the server's MUG_P2P_TEST_HOOKS). */
   testHooks: boolean;
+  /** How long the server waits for a page that went away (the scene's reconnect_grace_s): the
+   * netcode disconnects a silent peer only after it (docs/p2p.md, "Rejoining"). Default 10 s. */
+  reconnectGraceS?: number;
+  /** This page came back to a game in progress (docs/p2p.md, "Rejoining"); null for a new game. */
+  rejoin?: P2PRejoin | null;
+}
+
+/** A page that reloaded mid-game: its new session's incarnation, and what it had recorded. */
+export interface P2PRejoin {
+  /** The netcode's rejoinId: a random u32 other than 0. */
+  id: number;
+  /** The last step of this game the server holds from this participant (episode 1, step 0: none),
+   * and whether that episode's record is stored too. Steps up to it are not recorded again. */
+  recorded: { episode: number; step: number; closed: boolean };
 }
 
 /** Netcode bytes to or from a peer. */
@@ -226,6 +240,9 @@ export type P2PEvent =
   | { type: "resyncRequested"; source: number; desyncFrame: number }
   | { type: "resyncSent"; peer: number; frame: number }
   | { type: "resynced"; frame: number; source: number }
+  | { type: "restarted"; peer: number }
+  | { type: "joinSent"; peer: number; frame: number }
+  | { type: "joined"; frame: number; source: number; copiedSteps: number }
   | { type: "episodeEnd"; frame: number; episode: number }
   | { type: "catchUp"; frames: number; behind: number }
   | { type: "protocolError"; peer: number; code: string; message: string }
