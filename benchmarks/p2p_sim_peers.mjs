@@ -202,7 +202,7 @@ class Peer {
 
   ping() {
     count("ping");
-    void this.socket.emitWithAck("ping", { t: performance.now() });
+    this.socket.emitWithAck("ping", { t: performance.now() }).catch(() => undefined); // (at the end: disconnected)
   }
 }
 
