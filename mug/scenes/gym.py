@@ -505,6 +505,16 @@ class GymScene(Scene):
                 validate_policy_spec(policy, server=False)
             except (PolicyError, ValueError) as exc:
                 raise fail(self, "policies", "policy_mapping", f"policy for agent {agent!r}: {exc}") from None
+            if self.is_p2p and policy.custom_inference_fn is not None:
+                # Every peer runs the bot, and a rollback must put it back as it was at an earlier
+                # frame: the declarative fields keep all its state in the game's snapshots.
+                raise fail(
+                    self, "policies", "policy_mapping",
+                    f"policy for agent {agent!r} has a custom_inference_fn, which mode='p2p' cannot run: its own "
+                    "state (context.state) and random draws cannot be saved in rollback snapshots; use the "
+                    "declarative ModelConfig fields (obs_input, logit_output, state_inputs/state_outputs, "
+                    "fixed_inputs) (docs/p2p.md, Bots)",
+                )  # fmt: skip
 
     @property
     def is_p2p(self) -> bool:

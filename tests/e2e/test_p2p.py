@@ -277,3 +277,97 @@ def test_three_players_and_one_closes_the_tab_the_others_get_the_message_and_a_c
     people = results.participants.set_index("participant_id")
     assert people.loc["ann", "completion_code"] and people.loc["ben", "completion_code"]
     assert list(results.games["outcome"]) != ["completed"]
+
+
+# Two players and a bot on three lines; everyone observes every position, so the bot's inputs
+# (and after a rollback, its re-simulated inputs) follow what the humans did.
+TRIO = """
+from mug.env import Surface
+from mug.env.spaces import Discrete
+
+AGENTS = ["a", "b", "bot"]
+
+class Trio:
+    possible_agents = AGENTS
+
+    def __init__(self):
+        self.agents = list(AGENTS)
+        self.surface = Surface(300, 300)
+        self.pos = {a: 50 for a in AGENTS}
+        self.t = 0
+
+    def action_space(self, agent):
+        return Discrete(3)
+
+    def reset(self, seed=None, options=None):
+        self.pos = {a: 50 for a in AGENTS}
+        self.t = 0
+        return self._obs(), {a: {} for a in AGENTS}
+
+    def step(self, actions):
+        for agent, action in actions.items():
+            self.pos[agent] = max(0, min(100, self.pos[agent] + {0: 0, 1: -3, 2: 3}[action]))
+        self.t += 1
+        flags = {a: False for a in AGENTS}
+        return self._obs(), {a: 0.0 for a in AGENTS}, flags, dict(flags), {a: {} for a in AGENTS}
+
+    def _obs(self):
+        view = [self.pos[a] / 100 for a in AGENTS] + [(self.t % 20) / 20]
+        return {a: list(view) for a in AGENTS}
+
+    def get_state(self):
+        return {"pos": dict(self.pos), "t": self.t}
+
+    def set_state(self, state):
+        self.pos = dict(state["pos"])
+        self.t = state["t"]
+
+    def render(self):
+        for i, agent in enumerate(AGENTS):
+            self.surface.circle(self.pos[agent] / 100, (i + 1) / 4, 0.03, fill="#3050d0", id=agent)
+        return self.surface.commit()
+
+env = Trio()
+"""
+
+
+def test_an_onnx_bot_plays_on_every_peer_through_rollbacks_and_both_record_the_same_actions(
+    serve, participant, turn, tmp_path
+) -> None:
+    from policies.policies_models import build_recurrent_bot
+
+    from mug.policies import ModelConfig
+
+    # A recurrent model that samples: its actions depend on what it observes, on its memory and on
+    # the seeded draws, so a peer that fed it other inputs (or restored the wrong memory after a
+    # rollback) would record other actions and another game.
+    bot = ModelConfig(
+        build_recurrent_bot(tmp_path / "bot.onnx"),
+        obs_input="obs", logit_output="logits", state_inputs=["h_in"], state_outputs=["h_out"],
+    )  # fmt: skip
+    # (One episode: with jitter, a partner's episode-end proposal that arrives reordered after the
+    # next episode began can end that one too — a netcode matter, reported separately.)
+    scene = p2p_scene(turn, env_code=TRIO, agents=("a", "b"), max_steps=240)
+    scene.policies(policy_mapping={"a": "human", "b": "human", "bot": bot})
+    server = serve(experiment(scene))
+    conditions = {"latencyMs": 50, "jitterMs": 10, "loss": 0.05, "seed": 1}  # each way: RTT 100 ms ± 20
+    pages = open_pages(participant, server, ["ann", "ben"], conditions)
+    # Both players change keys several times: each change reaches the other late, so its
+    # predictions miss and it rolls back, re-running the bot over the frames it re-simulates.
+    for i, (page, key) in enumerate([(0, "ArrowUp"), (1, "ArrowDown"), (0, "ArrowDown"), (1, "ArrowUp")]):
+        pages[page].keyboard.down(key)
+        wait_for(pages[page], "m.p2p.confirmedFrame >= arg", 25 * (i + 1), timeout=90_000)
+        pages[page].keyboard.up(key)
+    for page in pages:
+        wait_for(page, "m.sceneType === 'completion_code' && m.status === 'ended'", timeout=120_000)
+    results = server.results(peer_rows=True)
+    assert list(results.games["outcome"]) == ["completed"]
+    assert_identical_records(results, players=2, steps=240)
+    assert results.p2p["rollbacks"].sum() > 0 and results.p2p["replayed_frames"].sum() > 0
+    by_peer = {
+        pid: rows.sort_values(["episode", "step"])["action.bot"].astype(int).tolist()
+        for pid, rows in results.peer_steps.groupby("participant_id")
+    }
+    assert by_peer["ann"] == by_peer["ben"] and len(by_peer["ann"]) == 240
+    assert set(by_peer["ann"]) == {0, 1, 2}  # a model that really chooses, not a constant
+    assert not results.events["kind"].isin(["policy_error", "env_error", "runtime_error", "p2p_desync"]).any()

@@ -146,3 +146,33 @@ def build_constant_bot(path: Path, *, n_obs: int = 1, n_actions: int = 3, action
         numpy_helper.from_array(bias, "B"),
     ]
     return _save(helper.make_graph(nodes, "constant_bot", inputs, outputs, inits), path)
+
+
+def build_recurrent_bot(path: Path, *, n_obs: int = 4, n_actions: int = 3, hidden: int = 8, seed: int = 6) -> Path:
+    """A small recurrent policy whose actions follow what it sees: h_out = tanh(obs W + h_in R + b)
+    [1, hidden], logits = h_out V [1, n_actions], with weights that keep every action likely enough
+    that sampling picks each of them (so two peers that fed it different inputs would disagree)."""
+    rng = np.random.default_rng(seed)
+    inits = [
+        numpy_helper.from_array(rng.normal(0.0, 1.5, size=(n_obs, hidden)).astype(np.float32), "W"),
+        numpy_helper.from_array(rng.normal(0.0, 0.6, size=(hidden, hidden)).astype(np.float32), "R"),
+        numpy_helper.from_array(rng.normal(0.0, 0.3, size=(hidden,)).astype(np.float32), "B"),
+        numpy_helper.from_array(rng.normal(0.0, 1.0, size=(hidden, n_actions)).astype(np.float32), "V"),
+    ]
+    nodes = [
+        helper.make_node("MatMul", ["obs", "W"], ["xw"]),
+        helper.make_node("MatMul", ["h_in", "R"], ["hr"]),
+        helper.make_node("Add", ["xw", "hr"], ["pre0"]),
+        helper.make_node("Add", ["pre0", "B"], ["pre"]),
+        helper.make_node("Tanh", ["pre"], ["h_out"]),
+        helper.make_node("MatMul", ["h_out", "V"], ["logits"]),
+    ]
+    inputs = [
+        helper.make_tensor_value_info("obs", TensorProto.FLOAT, [1, n_obs]),
+        helper.make_tensor_value_info("h_in", TensorProto.FLOAT, [1, hidden]),
+    ]
+    outputs = [
+        helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, n_actions]),
+        helper.make_tensor_value_info("h_out", TensorProto.FLOAT, [1, hidden]),
+    ]
+    return _save(helper.make_graph(nodes, "recurrent_bot", inputs, outputs, inits), path)

@@ -10,9 +10,12 @@ benchmark run the same file in Pyodide.
 
 from __future__ import annotations
 
+import base64
 import importlib.util
 import json
+import math
 import random
+import struct
 from pathlib import Path
 from typing import Any
 
@@ -267,18 +270,26 @@ def bot_game(bridge: Any, bot: dict[str, Any] | None = None, **extra: Any) -> An
     return p2p_game(bridge, humans=["left"], onnx_agents={"right": bot or BOT}, **extra)
 
 
+def f32(values: list[float]) -> str:
+    """Values as the worker sends a state tensor: base64 of little-endian float32."""
+    return base64.b64encode(struct.pack(f"<{len(values)}f", *values)).decode()
+
+
+def unf32(text: str) -> list[float]:
+    raw = base64.b64decode(text)
+    return list(struct.unpack(f"<{len(raw) // 4}f", raw))
+
+
 def infer(query: dict[str, Any]) -> dict[str, Any]:
     """A stand-in for the worker's ONNX run: logits from the observation and a recurrent state that
     remembers the ball (float32, as a model's outputs), then the seeded draw samples the action."""
-    import numpy as np
-
     from mug.policies.sampling import sample_index, softmax
 
     obs = query["observation"]
-    h = query["memory"][0] if query["memory"] else [0.0, 0.0]
-    new_h = [float(np.float32(0.8 * h[0] + obs[2] / 1000)), float(np.float32(0.8 * h[1] + obs[3] / 600))]
+    h = unf32(query["memory"][0]) if query["memory"] else [0.0, 0.0]
+    new_h = unf32(f32([0.8 * h[0] + obs[2] / 1000, 0.8 * h[1] + obs[3] / 600]))  # (rounded to float32)
     logits = [new_h[0] * 3, new_h[1] * 3, (obs[3] - obs[0]) / 200]
-    return {"action": sample_index(softmax(logits), query["u"]), "memory": [new_h]}
+    return {"action": sample_index(softmax(logits), query["u"]), "memory": [f32(new_h)]}
 
 
 def run_bots(g: Any, requests: list[dict[str, Any]], queries: list[dict[str, Any]] | None = None) -> dict[str, Any]:
@@ -356,7 +367,7 @@ def test_with_bots_a_rollback_replays_the_same_queries_and_two_peers_agree(bridg
     assert sums_b == out_a["checksums"]
     # The bot's memory is in the checksum: the same env state with another memory differs.
     saved = a.snapshots[120]
-    other = (saved[0], saved[1], saved[2], {"right": {**saved[3]["right"], "memory": [[0.5, 0.5]]}})
+    other = (saved[0], saved[1], saved[2], {"right": {**saved[3]["right"], "memory": [f32([0.5, 0.5])]}})
     assert bridge._canonical(other) != bridge._canonical(saved)
 
 
@@ -367,7 +378,7 @@ def test_with_bots_an_exported_state_carries_their_memory_and_continues_identica
     [(frame, text)] = run_bots(a, [{"kind": "exportState", "frame": 80}])["exports"]
     state = json.loads(text)
     assert frame == 80 and set(state) == {"env", "game", "adapter", "bots"}
-    assert state["bots"]["right"]["action"] in (0, 1, 2) and len(state["bots"]["right"]["memory"][0]) == 2
+    assert state["bots"]["right"]["action"] in (0, 1, 2) and len(unf32(state["bots"]["right"]["memory"][0])) == 2
     tail_a = run_bots(a, [{"kind": "load", "frame": 80}, *frames(80, inputs[80:])])
     run_bots(b, [{"kind": "save", "frame": 0, "checksum": False}, *frames(0, bot_inputs(28, 90))])  # b diverged
     tail_b = run_bots(
@@ -398,9 +409,11 @@ def test_with_frame_skip_the_bot_is_asked_every_kth_step_and_repeats_its_action(
         ({}, "bot answers for [], but the bots asked were ['right']"),
         ({"right": {"action": 3, "memory": [[0.0, 0.0]]}}, "bot 'right' answered action 3; expected an int in 0..2"),
         ({"right": {"action": True, "memory": [[0.0, 0.0]]}}, "answered action True"),
-        ({"right": {"action": 1, "memory": [[0.0]]}}, "must hold 2 numbers in state tensor 0, got [0.0]"),
-        ({"right": {"action": 1, "memory": [[0.0, None]]}}, "holds None in state tensor 0; expected finite numbers"),
-        ({"right": {"action": 1, "memory": "h"}}, "must be a list of 1 flat lists of numbers"),
+        ({"right": {"action": 1, "memory": [f32([0.0])]}}, "must hold 2 float32 values (base64) in state tensor 0"),
+        ({"right": {"action": 1, "memory": ["@@@@@@@@@@@="]}}, "must hold 2 float32 values (base64) in state tensor 0"),
+        ({"right": {"action": 1, "memory": [[0.0, 0.0]]}}, "must hold 2 float32 values (base64) in state tensor 0"),
+        ({"right": {"action": 1, "memory": [f32([0.0, math.nan])]}}, "holds NaN or infinity in state tensor 0"),
+        ({"right": {"action": 1, "memory": "h"}}, "must be a list of 1 base64 texts"),
     ],
 )
 def test_bad_bot_answers_stop_the_batch_naming_the_problem(bridge, answers, message):
@@ -420,7 +433,7 @@ def test_bad_bot_answers_stop_the_batch_naming_the_problem(bridge, answers, mess
         (None, "expected an object with exactly the keys env, game, adapter and bots"),
         ({}, "bots must map the ONNX agents (['right']) to their state"),
         ({"right": {"obs": [], "action": -1, "memory": None}}, "bots.right.action must be null or an int >= 0"),
-        ({"right": {"obs": [], "action": 1, "memory": [[1.0]]}}, "bots.right.memory must hold 2 numbers"),
+        ({"right": {"obs": [], "action": 1, "memory": [f32([1.0])]}}, "bots.right.memory must hold 2 float32 values"),
     ],
 )
 def test_a_state_from_a_peer_with_bad_bot_state_is_refused(bridge, bots, message):

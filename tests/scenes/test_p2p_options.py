@@ -145,3 +145,30 @@ def test_credentials_reach_no_saved_config_and_the_scene_setting_wins() -> None:
     assert "s3cret-pass" not in json.dumps(scene.client_spec())
     # The browsers get them (with the game, see tests/server/test_p2p_signaling.py).
     assert scene.webrtc_options.client_ice_servers()[1]["credential"] == "s3cret-pass"
+
+
+def test_onnx_bots_are_allowed_in_p2p_scenes_but_not_a_custom_inference_fn(tmp_path) -> None:
+    from policies.policies_models import build_lstm
+
+    from mug.policies import ModelConfig
+
+    model = build_lstm(tmp_path / "bot.onnx")
+    lstm = ModelConfig(model, obs_input="obs", logit_output="logits", state_inputs=["h_in", "c_in"],
+                       state_outputs=["h_out", "c_out"], frame_skip=2)  # fmt: skip
+    scene = duel().policies(policy_mapping={"p0": "human", "p1": "human", "bot": lstm}).multiplayer(mode="p2p")
+    Experiment("x", [scene])
+    bot = scene.client_spec()["runtime"]["policies"]["bot"]
+    assert bot["kind"] == "onnx" and bot["model"]["model_url"] == "models/duel/bot.onnx"
+    assert [s["shape"] for s in bot["model"]["state"]] == [[1, 1, 16], [1, 1, 16]] and bot["model"]["frame_skip"] == 2
+    custom = ModelConfig(model, obs_input="obs", logit_output="logits", state_inputs=["h_in", "c_in"],
+                         state_outputs=["h_out", "c_out"], custom_inference_fn="return 0;")  # fmt: skip
+    mapping = {"p0": "human", "p1": "human", "bot": custom}
+    with pytest.raises(
+        SceneConfigError, match=r"policy for agent 'bot' has a custom_inference_fn, which mode='p2p' cannot run"
+    ):
+        Experiment("x", [duel().policies(policy_mapping=mapping).multiplayer(mode="p2p")])
+    # A client-side single-player scene runs it; a callable still cannot run in any browser.
+    Experiment("x", [duel(humans=1).policies(policy_mapping={"p0": "human", "bot": custom})])
+    with pytest.raises(SceneConfigError, match=r"policy for agent 'bot' is a Python callable, which cannot run"):
+        mapping = {"p0": "human", "p1": "human", "bot": len}
+        Experiment("x", [duel().policies(policy_mapping=mapping).multiplayer(mode="p2p")])

@@ -27,12 +27,16 @@ Pure Python (stdlib + ``mug.env``); ``tests/runtime`` also runs it in CPython.
 
 from __future__ import annotations
 
+import array
+import base64
+import binascii
 import copy
 import hashlib
 import json
 import linecache
 import math
 import re
+import sys
 import traceback
 import zlib
 from typing import Any
@@ -147,7 +151,8 @@ class Game:
         #: P2P: the live game's own part of the state (the env's is in the env).
         self.live: dict[str, Any] = {"episode": 0, "step": 0, "over": False, "freeze": 0}
         #: P2P: each ONNX bot's part of the state: ``{"obs", "action", "memory"}`` (the observation
-        #: it acts on next, its last action, its recurrent state as flat lists or None for zeros).
+        #: it acts on next, its last action, its recurrent state: one base64 text of little-endian
+        #: float32 per state tensor, or None for zeros).
         #: The inner values are replaced, never changed in place, so snapshots copy them shallowly.
         self.bots: dict[str, dict[str, Any]] = {}
         #: P2P: saved snapshots by frame: (env state, game state, adapter state, bots' state).
@@ -298,8 +303,9 @@ class Game:
 
     def resume(self, answers_json: str) -> str:
         """Go on with the paused batch: ``answers_json`` is ``{agent: {"action": int, "memory":
-        [[float, ...], ...]}}`` for every agent the pause queried (``memory``: the model's recurrent
-        state outputs, flattened, in the model config's order). Returns what :meth:`execute` does."""
+        [text, ...]}}`` for every agent the pause queried (``memory``: the model's recurrent state
+        outputs in the model config's order, each the base64 text of its little-endian float32
+        values: compact, exact, and cheap to carry as JSON). Returns what :meth:`execute` does."""
         assert self.adapter is not None, "load() first"
         if self._paused is None:
             return _problem("bot", "resume() without a batch waiting for bot actions")
@@ -330,10 +336,11 @@ class Game:
                     queries = self._queries() if answers is None else None
                     if queries:
                         frame = int(request["frame"])
+                        batch["asked"] = [q["agent"] for q in queries]
                         return _dumps({"ok": True, "pending": {"frame": frame, "queries": queries}})
                     if answers is not None:
                         stage = "bot"
-                        self._take_answers(answers)
+                        self._take_answers(answers, batch["asked"])
                         answers = None
                         stage = "step"
                     batch["steps"].append(self._advance(int(request["frame"]), request["inputs"]))
@@ -433,9 +440,8 @@ class Game:
             )
         return queries
 
-    def _take_answers(self, answers: dict[str, Any]) -> None:
+    def _take_answers(self, answers: dict[str, Any], asked: list[str]) -> None:
         """Check the bots' answers to the pending queries and keep their actions and states."""
-        asked = [q["agent"] for q in self._queries()]
         given = sorted(answers)
         if sorted(asked) != given:
             raise ValueError(f"bot answers for {given}, but the bots asked were {sorted(asked)}")
@@ -614,19 +620,25 @@ def _canonical(snapshot: Snapshot) -> str:
 
 
 def _memory_problem(memory: Any, options: dict[str, Any]) -> str | None:
-    """What is wrong with an ONNX bot's recurrent state (flat lists of finite floats, one per
-    state tensor, of the tensors' sizes; None or [] for a model without state), or None."""
+    """What is wrong with an ONNX bot's recurrent state (one base64 text of little-endian float32
+    values per state tensor, of the tensor's size, all finite; None or [] for zeros), or None."""
     sizes = [int(n) for n in options.get("state_sizes", [])]
-    if memory is None:
+    if memory is None or memory == []:
         return None
     if not isinstance(memory, list) or len(memory) != len(sizes):
-        return f"must be a list of {len(sizes)} flat lists of numbers (one per state tensor), got {_short(memory)}"
-    for i, (values, size) in enumerate(zip(memory, sizes, strict=True)):
-        if not isinstance(values, list) or len(values) != size:
-            return f"must hold {size} numbers in state tensor {i}, got {_short(values)}"
-        for v in values:
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or v != v or v in (math.inf, -math.inf):
-                return f"holds {v!r} in state tensor {i}; expected finite numbers"
+        return f"must be a list of {len(sizes)} base64 texts (one per state tensor), got {_short(memory)}"
+    for i, (text, size) in enumerate(zip(memory, sizes, strict=True)):
+        try:
+            raw = base64.b64decode(text, validate=True) if isinstance(text, str) else None
+        except (binascii.Error, ValueError):
+            raw = None
+        if raw is None or len(raw) != 4 * size:
+            return f"must hold {size} float32 values (base64) in state tensor {i}, got {_short(text)}"
+        values = array.array("f", raw)
+        if sys.byteorder == "big":
+            values.byteswap()
+        if not math.isfinite(sum(values)):
+            return f"holds NaN or infinity in state tensor {i}; expected finite numbers"
     return None
 
 

@@ -4,6 +4,11 @@
 // because every crossing into Pyodide costs more than a paddle game's step. The loop (p2p_loop.ts)
 // talks to a P2PGame; PyP2PGame is the real one (bridge.py's Game.execute in Pyodide); the Node
 // tests use a small JS game implementing the same batch protocol.
+//
+// ONNX bots run in JavaScript and onnxruntime-web's run() is asynchronous, so a batch in which a
+// bot must act pauses there: execute() (or resume()) returns the bots' queries instead of the
+// batch's result, the loop runs the model (p2p_bots.ts) and resume()s with the actions. Games
+// without ONNX bots never pause: one call per tick.
 import type { SessionRequest } from "../netcode";
 import type { Json, RenderState } from "../protocol";
 import { EnvFailure } from "./loop";
@@ -60,12 +65,40 @@ export interface P2PBatchResult {
   live: P2PLive;
 }
 
+/** What an ONNX bot must answer before a step: the observation it acts on, its recurrent state
+ * (one text per state tensor in the model config's order, see encodeFloat32 in p2p_bots.ts; null:
+ * zeros, a new episode) and the uniform draw in [0, 1) it samples its action with (a pure function
+ * of seed, episode, step and agent). */
+export interface BotQuery {
+  agent: string;
+  observation: Json;
+  memory: string[] | null;
+  u: number;
+}
+
+/** A bot's answer: its action index and its recurrent state outputs (encoded like the query's). */
+export interface BotAnswer {
+  action: number;
+  memory: string[];
+}
+
+/** A batch paused before the step of `frame`: answer every query with resume(). */
+export interface P2PBotPause {
+  frame: number;
+  queries: BotQuery[];
+}
+
+/** What execute() and resume() give: the batch's result, or a pause for the bots. */
+export type P2PBatchOutcome = P2PBatchResult | { pending: P2PBotPause };
+
 /** The game a P2P loop drives. Every method is one synchronous call; failures throw EnvFailure
- * (stage "reset", "step", "snapshot", "import_state", ...). */
+ * (stage "reset", "step", "snapshot", "import_state", "bot", ...). */
 export interface P2PGame {
   /** Reset for episode `episode` (1-based; seed + episode - 1): the frame to draw. */
   reset(episode: number): { frame: RenderState; live: P2PLive };
-  execute(requests: HostRequest[]): P2PBatchResult;
+  execute(requests: HostRequest[]): P2PBatchOutcome;
+  /** Go on with a paused batch with every queried bot's answer, by agent. */
+  resume(answers: Record<string, BotAnswer>): P2PBatchOutcome;
   /** Test hook: change the live state and every saved snapshot; what was changed. */
   perturb(): string;
   close(): void;
@@ -103,6 +136,7 @@ export function toHostRequests(requests: readonly SessionRequest[]): HostRequest
 export interface PyP2PGameProxy {
   p2p_reset(episode: number): string;
   execute(batchJson: string): string;
+  resume(answersJson: string): string;
   perturb(): string;
   close(): string;
   destroy(): void;
@@ -136,8 +170,12 @@ export class PyP2PGame implements P2PGame {
     return this.call<{ frame: RenderState; live: P2PLive }>("reset", () => this.game.p2p_reset(episode));
   }
 
-  execute(requests: HostRequest[]): P2PBatchResult {
-    return this.call<P2PBatchResult>("step", () => this.game.execute(JSON.stringify({ requests })));
+  execute(requests: HostRequest[]): P2PBatchOutcome {
+    return this.call<P2PBatchOutcome>("step", () => this.game.execute(JSON.stringify({ requests })));
+  }
+
+  resume(answers: Record<string, BotAnswer>): P2PBatchOutcome {
+    return this.call<P2PBatchOutcome>("bot", () => this.game.resume(JSON.stringify(answers)));
   }
 
   perturb(): string {

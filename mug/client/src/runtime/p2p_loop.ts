@@ -11,8 +11,9 @@
 // tests drive two loops with a JS game and a virtual clock.
 import { NetcodeUsageError, SessionBuilder, type ActionSpace, type P2PSession, type SessionEvent, type SessionRequest } from "../netcode";
 import type { Json, RenderState } from "../protocol";
-import { EnvFailure, ERROR_STATUS_MESSAGE, summarize } from "./loop";
-import { toHostRequests, type P2PGame, type P2PLive, type P2PStepResult } from "./p2p_host";
+import { BotFailure, EnvFailure, ERROR_STATUS_MESSAGE, summarize } from "./loop";
+import { p2pBotProblem, type P2PBots } from "./p2p_bots";
+import { toHostRequests, type P2PBatchOutcome, type P2PBatchResult, type P2PGame, type P2PLive, type P2PStepResult } from "./p2p_host";
 import type {
   EpisodePayload,
   P2PEvent,
@@ -142,9 +143,10 @@ export function checkP2PSpec(spec: RuntimeP2PSpec): string | null {
   if (missing.length) return `human agent(s) ${missing.join(", ")} have no peer`;
   if (new Set(spec.peers.map((p) => p.agent)).size !== n) return "two peers play the same agent";
   if (!Number.isInteger(spec.peer) || !seen.has(spec.peer)) return `peer must be one of 0..${n - 1}, got ${spec.peer}`;
-  const onnx = spec.agents.filter((a) => spec.policies[a]?.kind === "onnx");
-  if (onnx.length) {
-    return `ONNX bots (${onnx.join(", ")}) are not supported in P2P games yet: their recurrent and sampling state would have to be part of every rollback snapshot; use "random" bots or a server-authoritative game`;
+  for (const a of spec.agents) {
+    const policy = spec.policies[a];
+    const problem = policy?.kind === "onnx" ? p2pBotProblem(policy.model as { custom_inference_fn?: unknown }) : null;
+    if (problem) return `the ONNX bot of agent ${JSON.stringify(a)} ${problem}`;
   }
   if (!Number.isInteger(spec.inputDelay) || spec.inputDelay < 0 || spec.inputDelay > 30) return `inputDelay must be an int 0..30, got ${spec.inputDelay}`;
   if (!Number.isInteger(spec.maxPrediction) || spec.maxPrediction < 1 || spec.maxPrediction > 600) return `maxPrediction must be an int 1..600, got ${spec.maxPrediction}`;
@@ -228,6 +230,8 @@ export class P2PLoop {
     spaces: Record<string, DiscreteSpace>,
     private readonly clock: P2PClock,
     private readonly sink: P2PSink,
+    /** The game's ONNX bots (docs/p2p.md, "Bots"): a batch in which one acts pauses for them. */
+    private readonly bots: P2PBots | null = null,
   ) {
     this.humans = spec.peers.map((p) => p.agent);
     this.spaces = this.humans.map((a) => {
@@ -339,14 +343,15 @@ export class P2PLoop {
         }),
       ]);
       if (this.result !== null) break;
-      this.tick();
+      await this.tick();
     }
     this.close();
     return this.result;
   }
 
-  /** One tick at clock.now(). */
-  tick(): void {
+  /** One tick at clock.now(). Runs synchronously unless an ONNX bot acts in its batch: it then
+   * resolves once the bots have answered and the batch is done (run() awaits it: ticks never overlap). */
+  async tick(): Promise<void> {
     if (this.result !== null) return;
     const now = this.clock.now();
     try {
@@ -387,7 +392,11 @@ export class P2PLoop {
         this.catchUpFrames += advanced;
         this.sink.event({ type: "catchUp", frames: advanced, behind: Math.round(behind) });
       }
-      if (requests.length) this.execute(requests);
+      const paused = requests.length ? this.execute(requests) : null;
+      if (paused) {
+        await paused;
+        if (this.result !== null) return;
+      }
       this.flushOut();
       this.handleEvents();
       this.provideExports();
@@ -476,7 +485,8 @@ export class P2PLoop {
     this.pending = null;
   }
 
-  private execute(requests: SessionRequest[]): void {
+  /** Run a tick's requests in one game call; a promise when the batch paused for its bots. */
+  private execute(requests: SessionRequest[]): Promise<void> | null {
     let depth = 0;
     let simulated = 0;
     for (const r of requests) {
@@ -495,6 +505,24 @@ export class P2PLoop {
     if (simulated > this.maxBatchFrames) this.maxBatchFrames = simulated;
     const before = this.clock.now();
     const out = this.game.execute(toHostRequests(this.unwrapImports(requests)));
+    if ("pending" in out) return this.answerBots(out, before);
+    this.batchDone(out, before);
+    return null;
+  }
+
+  /** A batch paused for its ONNX bots: answer, resume, until it is done (the tick waits). */
+  private async answerBots(paused: P2PBatchOutcome, before: number): Promise<void> {
+    let out = paused;
+    while ("pending" in out) {
+      if (!this.bots) throw new Error(`frame ${out.pending.frame}: the game asks for bot actions, but this loop has no bots`);
+      const answers = await this.bots.answer(out.pending);
+      if (this.result !== null) return; // stopped meanwhile
+      out = this.game.resume(answers);
+    }
+    this.batchDone(out, before);
+  }
+
+  private batchDone(out: P2PBatchResult, before: number): void {
     if (this.batchMs.length < MAX_SAMPLES) this.batchMs.push(this.clock.now() - before);
     for (const step of out.steps) this.results.set(step.frame, step);
     this.live = out.live;
@@ -779,6 +807,10 @@ export class P2PLoop {
       traceback = err.traceback;
       this.recordEvent("env_error", { ...where, error: err.message, traceback });
       message = `the env failed in ${err.stage}() at episode ${this.episode}, step ${this.live.step}: ${err.message}`;
+    } else if (err instanceof BotFailure) {
+      traceback = err.stack_;
+      this.recordEvent("policy_error", { ...where, agent_id: err.agentId, error: err.message });
+      message = `the policy of agent '${err.agentId}' failed at episode ${this.episode}, step ${this.live.step}: ${err.message}`;
     } else {
       traceback = err instanceof Error ? (err.stack ?? null) : null;
       this.recordEvent("runtime_error", { ...where, error: errorText(err) });

@@ -4,13 +4,16 @@
 // lock from urls.pyodideBase, Pyodide-built packages from urls.packageIndexUrl, the mug env
 // runtime from urls.mugEnvZipUrl, onnxruntime-web's wasm from urls.ortWasmBase.
 import type { PyodideInterface } from "pyodide";
-import { createPolicy } from "../policies/runtime";
+import type { SessionLike } from "../policies/onnx_policy";
+import { createPolicy, loadSession, ortRuntime } from "../policies/runtime";
+import { parseModelSpec, type ModelSpec } from "../policies/spec";
 import type { Json } from "../protocol";
 import bridgeSource from "./bridge.py";
 import { EnvFailure, GameLoop, type Bot, type Clock, type EnvSession, type ResetOutcome, type StepOutcome } from "./loop";
 import type { FromWorker, ToWorker } from "./messages";
+import { onnxAgentOptions, P2PBotSet, P2POnnxBot } from "./p2p_bots";
 import { PyP2PGame, type PyP2PGameProxy } from "./p2p_host";
-import { checkP2PSpec, P2PLoop, type DiscreteSpace } from "./p2p_loop";
+import { checkP2PSpec, P2PLoop, type DiscreteSpace, type P2PSink } from "./p2p_loop";
 import { RandomBot } from "./random_bot";
 import { checkSnapshotApi, deleteSnapshot, readSnapshot, snapshotKey, type StoredSnapshot, usableSnapshot, writeSnapshot } from "./snapshot";
 import type { RenderState, RuntimeGameSpec, RuntimeMarks, RuntimeP2PSpec, RuntimeRecord, RuntimeSnapshotInfo, RuntimeUrls } from "./types";
@@ -599,6 +602,27 @@ async function runP2PGame(run: Run): Promise<void> {
     const { bridge } = await ready.catch((err: unknown) => {
       throw new LoadFailure(errorText(err), err instanceof LoadFailure ? err.traceback : null);
     });
+    // ONNX bots (docs/p2p.md, "Bots"): their sessions load while packages install and the env code runs.
+    const models: Record<string, ModelSpec> = {};
+    const botFailure = (agent: string, err: unknown) => new LoadFailure(`Could not load the AI policy of agent '${agent}': ${errorText(err)}`);
+    for (const agent of spec.agents.filter((a) => spec.policies[a]?.kind === "onnx")) {
+      try {
+        models[agent] = parseModelSpec((spec.policies[agent] as { kind: "onnx"; model: object }).model);
+      } catch (err) {
+        throw botFailure(agent, err);
+      }
+    }
+    const ortBase = urls.ortWasmBase;
+    const sessions = Object.entries(models).map(([agent, model]) => {
+      const loading = loadSession(model.model_url, { wasmBase: ortBase }).then(
+        (session) => [agent, session as unknown as SessionLike] as const,
+        (err: unknown) => {
+          throw botFailure(agent, err);
+        },
+      );
+      loading.catch(() => undefined); // awaited after the env loads
+      return loading;
+    });
     if (!(await installPackages(bridge, run, progress))) return;
     marks.packagesInstalled = wallNow();
     progress(0.85, "env");
@@ -610,6 +634,7 @@ async function runP2PGame(run: Run): Promise<void> {
         agents: spec.agents,
         record_observations: spec.recordObservations,
         random_agents: randomAgents,
+        onnx_agents: Object.fromEntries(Object.entries(models).map(([agent, model]) => [agent, onnxAgentOptions(model)])),
         p2p: true,
         humans,
         seed: spec.seed,
@@ -624,6 +649,23 @@ async function runP2PGame(run: Run): Promise<void> {
       throw loadFailure(loaded);
     }
     const game = new PyP2PGame(pyGame);
+    let bots: P2PBotSet | null = null;
+    if (sessions.length) {
+      try {
+        const loadedBots: Record<string, P2POnnxBot> = {};
+        for (const [agent, session] of await Promise.all(sessions)) {
+          try {
+            loadedBots[agent] = new P2POnnxBot(session, models[agent] as ModelSpec, agent, ortRuntime);
+          } catch (err) {
+            throw botFailure(agent, err);
+          }
+        }
+        bots = new P2PBotSet(loadedBots);
+      } catch (err) {
+        game.close();
+        throw err;
+      }
+    }
     const clock = {
       now: () => performance.now(),
       wall: () => Date.now() / 1000,
@@ -631,7 +673,7 @@ async function runP2PGame(run: Run): Promise<void> {
     };
     let loop: P2PLoop;
     try {
-      loop = new P2PLoop(spec, game, loaded.actions, clock, {
+      const sink: P2PSink = {
         frame: (frame) => {
           post({ type: "frame", runId, frame });
           saveSnapshot();
@@ -642,7 +684,8 @@ async function runP2PGame(run: Run): Promise<void> {
         netOut: (packets) => post({ type: "net_out", runId, packets }),
         event: (event) => post({ type: "p2p_event", runId, event }),
         stats: (stats) => post({ type: "p2p_stats", runId, stats }),
-      });
+      };
+      loop = new P2PLoop(spec, game, loaded.actions, clock, sink, bots);
     } catch (err) {
       game.close();
       throw new LoadFailure(`Could not set up the P2P game: ${errorText(err)}`);

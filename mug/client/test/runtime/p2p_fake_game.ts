@@ -1,16 +1,32 @@
 // A stand-in for Pyodide in the Node tests of the P2P loop: a small JS game speaking bridge.py's
-// batch protocol (Game.p2p_reset / execute / perturb), with the same rules — skip frames once the
-// episode is over, checksums of canonical JSON, exports as text, imports checked. The real
-// bridge.py runs in tests/runtime (CPython) and in the browser tests and the resim benchmark.
+// batch protocol (Game.p2p_reset / execute / resume / perturb), with the same rules — skip frames
+// once the episode is over, checksums of canonical JSON, exports as text, imports checked, a batch
+// paused for an ONNX bot's action with the bot's observation, memory and seeded draw, the bot's
+// state in every snapshot. The real bridge.py runs in tests/runtime (CPython) and in the browser
+// tests and the resim benchmark.
 import type { RenderState } from "../../src/protocol";
 import { EnvFailure } from "../../src/runtime/loop";
-import type { HostRequest, P2PBatchResult, P2PGame, P2PLive, P2PStepResult } from "../../src/runtime/p2p_host";
+import type { BotAnswer, BotQuery, HostRequest, P2PBatchOutcome, P2PBatchResult, P2PGame, P2PLive, P2PStepResult } from "../../src/runtime/p2p_host";
+
+interface BotState {
+  obs: number[];
+  action: number | null;
+  memory: string[] | null;
+}
 
 interface State {
   live: P2PLive;
   /** Each human's position and a running mix of every input, so any input difference shows. */
   pos: number[];
   mix: number;
+  /** The ONNX bot's part of the state (values replaced, never changed in place). */
+  bot?: BotState;
+}
+
+/** An ONNX bot of the fake game: its agent id, and frame_skip. */
+export interface FakeBot {
+  agent: string;
+  frameSkip: number;
 }
 
 function fnv(text: string): number {
@@ -20,7 +36,9 @@ function fnv(text: string): number {
 }
 
 function copy(s: State): State {
-  return { live: { ...s.live }, pos: [...s.pos], mix: s.mix };
+  const out: State = { live: { ...s.live }, pos: [...s.pos], mix: s.mix };
+  if (s.bot) out.bot = { ...s.bot };
+  return out;
 }
 
 export class FakeP2PGame implements P2PGame {
@@ -30,6 +48,9 @@ export class FakeP2PGame implements P2PGame {
   closed = false;
   /** Throw from advance at this (episode, step). */
   failAt: { episode: number; step: number } | null = null;
+  /** Times a batch paused for the bot. */
+  pauses = 0;
+  private paused: { requests: HostRequest[]; at: number; out: P2PBatchResult; changed: boolean } | null = null;
 
   constructor(
     readonly humans: string[],
@@ -37,8 +58,14 @@ export class FakeP2PGame implements P2PGame {
     /** Steps per episode (the episode is over, terminated, after this many). */
     readonly stepsPerEpisode: number,
     readonly freezeFrames = 0,
+    readonly bot: FakeBot | null = null,
   ) {
     this.state = { live: { episode: 0, step: 0, over: false, freeze: 0 }, pos: humans.map(() => 0), mix: seed };
+  }
+
+  /** What the bot observes: the humans' positions and the mix, so its actions follow the game. */
+  private observe(): number[] {
+    return [...this.state.pos, this.state.mix % 97];
   }
 
   private frame(): RenderState {
@@ -51,19 +78,65 @@ export class FakeP2PGame implements P2PGame {
       pos: this.humans.map(() => 0),
       mix: (this.seed + episode - 1) >>> 0,
     };
+    this.paused = null;
+    if (this.bot) this.state.bot = { obs: this.observe(), action: null, memory: null };
     return { frame: this.frame(), live: { ...this.state.live } };
   }
 
-  execute(requests: HostRequest[]): P2PBatchResult {
+  execute(requests: HostRequest[]): P2PBatchOutcome {
+    if (this.paused) throw new EnvFailure("execute", "a batch is waiting for its bots' actions", null);
     this.batches++;
-    const out: P2PBatchResult = { checksums: [], exports: [], steps: [], frame: null, live: this.state.live };
-    let changed = false;
-    for (const r of requests) {
+    this.paused = { requests, at: 0, out: { checksums: [], exports: [], steps: [], frame: null, live: this.state.live }, changed: false };
+    return this.run(null);
+  }
+
+  resume(answers: Record<string, BotAnswer>): P2PBatchOutcome {
+    if (!this.paused) throw new EnvFailure("bot", "resume() without a batch waiting for bot actions", null);
+    return this.run(answers);
+  }
+
+  /** The bot's query before the next step, if it must act (bridge.py's rules). */
+  private query(): BotQuery | null {
+    const s = this.state;
+    if (!this.bot || !s.bot || s.live.over || s.live.freeze > 0) return null;
+    if (s.bot.action !== null && s.live.step % this.bot.frameSkip !== 0) return null;
+    const u = fnv(`${this.seed}/${s.live.episode}/${s.live.step}/${this.bot.agent}`) / 4294967296;
+    return { agent: this.bot.agent, observation: this.observe(), memory: s.bot.memory, u };
+  }
+
+  private run(answers: Record<string, BotAnswer> | null): P2PBatchOutcome {
+    try {
+      return this.runFrom(answers);
+    } catch (err) {
+      this.paused = null; // a failure ends the batch
+      throw err;
+    }
+  }
+
+  private runFrom(answers: Record<string, BotAnswer> | null): P2PBatchOutcome {
+    const batch = this.paused!;
+    const out = batch.out;
+    for (; batch.at < batch.requests.length; batch.at++) {
+      const r = batch.requests[batch.at]!;
       switch (r.kind) {
-        case "advance":
+        case "advance": {
+          const q = answers === null ? this.query() : null;
+          if (q) {
+            this.pauses++;
+            return { pending: { frame: r.frame, queries: [q] } };
+          }
+          if (answers !== null) {
+            const answer = answers[this.bot!.agent];
+            if (!answer || !Number.isInteger(answer.action) || answer.action < 0 || answer.action > 2) {
+              throw new EnvFailure("bot", `bad bot answer ${JSON.stringify(answers)}`, null);
+            }
+            this.state.bot = { ...this.state.bot!, action: answer.action, memory: answer.memory };
+            answers = null;
+          }
           out.steps.push(this.advance(r.frame, r.inputs));
-          changed = true;
+          batch.changed = true;
           break;
+        }
         case "save":
           this.snapshots.set(r.frame, copy(this.state));
           if (r.checksum) out.checksums.push([r.frame, fnv(JSON.stringify(this.state))]);
@@ -72,7 +145,7 @@ export class FakeP2PGame implements P2PGame {
           const s = this.snapshots.get(r.frame);
           if (!s) throw new EnvFailure("snapshot", `no saved state for frame ${r.frame} to load`, null);
           this.state = copy(s);
-          changed = true;
+          batch.changed = true;
           break;
         }
         case "discard":
@@ -97,8 +170,9 @@ export class FakeP2PGame implements P2PGame {
         }
       }
     }
+    this.paused = null;
     out.live = { ...this.state.live };
-    if (changed) out.frame = this.frame();
+    if (batch.changed) out.frame = this.frame();
     return out;
   }
 
@@ -120,7 +194,14 @@ export class FakeP2PGame implements P2PGame {
       s.mix = (Math.imul(s.mix ^ (a + 7 * i), 0x01000193) + frame) >>> 0;
       rewards[agent] = a === 2 ? 1 : 0;
     });
+    if (this.bot && s.bot) {
+      const a = s.bot.action ?? 0;
+      actions[this.bot.agent] = a;
+      s.mix = (Math.imul(s.mix ^ (a + 1000), 0x01000193) + frame) >>> 0;
+      rewards[this.bot.agent] = 0;
+    }
     s.live.step++;
+    if (s.bot) s.bot = { ...s.bot, obs: this.observe() };
     const over = s.live.step >= this.stepsPerEpisode;
     s.live.over = over;
     return {

@@ -3,12 +3,18 @@
 // an in-memory network on a virtual clock. What a participant notices: the game runs to the end,
 // every peer records the same confirmed frames (focus included), a frozen peer catches up in one
 // batch, a provoked desync is detected, recorded and resynced, failures stop the game with a message.
+// With an ONNX bot (the real P2POnnxBot over a fake onnxruntime session): batches pause for it, and
+// rollbacks, catch-ups and every peer give it the same inputs, so its actions agree everywhere.
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import type { SessionLike, TensorLike } from "../../src/policies/onnx_policy";
+import { parseModelSpec } from "../../src/policies/spec";
+import type { TypedData } from "../../src/policies/tensors";
 import type { Json } from "../../src/protocol";
+import { P2PBotSet, P2POnnxBot } from "../../src/runtime/p2p_bots";
 import { catchUpThreshold, checkP2PSpec, LINGER_MS, P2PLoop, type P2PClock, type P2PLoopSpec } from "../../src/runtime/p2p_loop";
 import type { P2PEvent, P2PStats, RuntimeFrame, RuntimeP2PSpec, RuntimeRecord, RuntimeStatus } from "../../src/runtime/types";
-import { FakeP2PGame } from "./p2p_fake_game";
+import { FakeP2PGame, type FakeBot } from "./p2p_fake_game";
 
 const FPS = 30;
 const TICK_MS = 1000 / FPS / 2;
@@ -29,11 +35,55 @@ interface Packet {
   bytes: Uint8Array;
 }
 
+class FakeTensor implements TensorLike {
+  constructor(
+    readonly type: string,
+    readonly data: TypedData,
+    readonly dims: readonly number[],
+  ) {}
+}
+
+/** A recurrent model: h = 0.5 h + (obs0 / 10, obs2 / 50); logits = (h0, h1, obs1 / 10), in float32.
+ * Its run() resolves a macrotask later, as onnxruntime-web's does; `failAt`: the run that throws. */
+class FakeBotSession implements SessionLike {
+  readonly inputNames = ["obs", "h_in"];
+  readonly outputNames = ["logits", "h_out"];
+  runs = 0;
+  failAt: number | null = null;
+
+  async run(feeds: Record<string, TensorLike>): Promise<Record<string, TensorLike>> {
+    await new Promise((resolve) => setImmediate(resolve));
+    if (++this.runs === this.failAt) throw new Error("wasm memory access out of bounds");
+    const obs = feeds.obs!.data as Float32Array;
+    const h = feeds.h_in!.data as Float32Array;
+    const hOut = Float32Array.from([0.5 * h[0]! + obs[0]! / 10, 0.5 * h[1]! + obs[2]! / 50]);
+    const logits = Float32Array.from([hOut[0]!, hOut[1]!, obs[1]! / 10]);
+    return { logits: new FakeTensor("float32", logits, [1, 3]), h_out: new FakeTensor("float32", hOut, [1, 2]) };
+  }
+}
+
+const BOT_SPEC = parseModelSpec({
+  kind: "onnx",
+  version: 1,
+  model_url: "models/duel/bot.onnx",
+  obs_input: "obs",
+  obs_shape: [1, 3],
+  logit_output: "logits",
+  n_actions: 3,
+  state: [{ input: "h_in", output: "h_out", shape: [1, 2] }],
+  fixed_inputs: [],
+  custom_inference_fn: null,
+  frame_skip: 1,
+});
+
 /** Peers on a virtual clock; packets take `oneWayMs` (+ jitter from a seeded generator). */
 class Cluster {
   t = 10_000;
   readonly loops: P2PLoop[] = [];
   readonly games: FakeP2PGame[] = [];
+  /** With a bot: each peer's bot set and model session. */
+  readonly botSets: P2PBotSet[] = [];
+  readonly sessions: FakeBotSession[] = [];
   readonly logs: PeerLog[] = [];
   readonly frozen = new Set<number>();
   private queue: Packet[] = [];
@@ -47,18 +97,27 @@ class Cluster {
     readonly jitterMs = 0,
     spec: Partial<P2PLoopSpec> = {},
     stepsPerEpisode = 90,
+    bot: FakeBot | null = null,
   ) {
     const humans = Array.from({ length: n }, (_, i) => `p${i}`);
     for (let peer = 0; peer < n; peer++) {
       const log: PeerLog = { records: [], frames: [], statuses: [], events: [], errors: [], stats: null };
-      const game = new FakeP2PGame(humans, 5, stepsPerEpisode, Math.round((spec.resetFreezeS ?? 0) * FPS));
+      const game = new FakeP2PGame(humans, 5, stepsPerEpisode, Math.round((spec.resetFreezeS ?? 0) * FPS), bot);
+      let bots: P2PBotSet | null = null;
+      if (bot) {
+        const session = new FakeBotSession();
+        const fakeOrt = { Tensor: FakeTensor };
+        bots = new P2PBotSet({ [bot.agent]: new P2POnnxBot(session, { ...BOT_SPEC, frame_skip: bot.frameSkip }, bot.agent, fakeOrt) });
+        this.sessions.push(session);
+        this.botSets.push(bots);
+      }
       const clock: P2PClock = { now: () => this.t, wall: () => this.t / 1000, sleep: () => Promise.resolve() };
       const loop = new P2PLoop(
         {
           gameId: "g1",
           sceneId: "duel",
           participantId: `part${peer}`,
-          agents: humans,
+          agents: bot ? [...humans, bot.agent] : humans,
           seed: 5,
           fps: FPS,
           numEpisodes: 2,
@@ -89,6 +148,7 @@ class Cluster {
           event: (e) => log.events.push(e),
           stats: (s) => (log.stats = s),
         },
+        bots,
       );
       this.loops.push(loop);
       this.games.push(game);
@@ -104,15 +164,40 @@ class Cluster {
 
   /** One tick of virtual time: deliver due packets (frozen peers get theirs later), then tick. */
   step(): void {
+    this.deliver();
+    this.loops.forEach((loop, peer) => {
+      if (this.frozen.has(peer)) return;
+      loop.setAction(this.actionAt(peer, this.t));
+      void loop.tick();
+    });
+  }
+
+  private deliver(): void {
     this.t += TICK_MS;
     const due = this.queue.filter((p) => p.at <= this.t && !this.frozen.has(p.to)).sort((a, b) => a.at - b.at);
     this.queue = this.queue.filter((p) => !due.includes(p));
     for (const p of due) this.loops[p.to]!.netIn(p.from, p.bytes);
-    this.loops.forEach((loop, peer) => {
-      if (this.frozen.has(peer)) return;
+  }
+
+  /** step() for games with bots: each peer's tick is awaited (its batches pause for the bot). */
+  async stepAsync(): Promise<void> {
+    this.deliver();
+    for (const [peer, loop] of this.loops.entries()) {
+      if (this.frozen.has(peer)) continue;
       loop.setAction(this.actionAt(peer, this.t));
-      loop.tick();
-    });
+      await loop.tick();
+    }
+  }
+
+  async runForAsync(ms: number): Promise<void> {
+    const end = this.t + ms;
+    while (this.t < end) await this.stepAsync();
+  }
+
+  async runUntilDoneAsync(limitMs = 60_000): Promise<void> {
+    const end = this.t + limitMs;
+    while (this.loops.some((l) => l.result === null) && this.t < end) await this.stepAsync();
+    assert.ok(this.loops.every((l) => l.result !== null), `the game did not end within ${limitMs} ms`);
   }
 
   runFor(ms: number): void {
@@ -299,7 +384,7 @@ test("actions outside the human's space are ignored; single keystrokes are used 
   assert.ok(actions.every((a) => a === 0 || a === 2));
 });
 
-test("P2P specs are checked: peers, human agents, ONNX bots refused with the reason", () => {
+test("P2P specs are checked: peers, human agents, ONNX bots with a custom_inference_fn refused with the reason", () => {
   const base = {
     gameId: "g",
     sceneId: "s",
@@ -333,9 +418,67 @@ test("P2P specs are checked: peers, human agents, ONNX bots refused with the rea
   assert.match(checkP2PSpec({ ...base, peers: [base.peers[1]!, base.peers[0]!] })!, /peer order/);
   assert.match(checkP2PSpec({ ...base, peers: [base.peers[0]!, { peer: 1, agent: "bot" }] })!, /not a human agent/);
   assert.match(checkP2PSpec({ ...base, peer: 2 })!, /peer must be one of 0\.\.1/);
+  assert.equal(checkP2PSpec({ ...base, policies: { ...base.policies, bot: { kind: "onnx", model: { custom_inference_fn: null } } } }), null);
   assert.match(
-    checkP2PSpec({ ...base, policies: { ...base.policies, bot: { kind: "onnx", model: {} } } })!,
-    /ONNX bots \(bot\) are not supported in P2P games yet/,
+    checkP2PSpec({ ...base, policies: { ...base.policies, bot: { kind: "onnx", model: { custom_inference_fn: "return 0;" } } } })!,
+    /the ONNX bot of agent "bot" has a custom_inference_fn, which a P2P game cannot run: its own state \(context\.state\) and draws cannot be saved/,
   );
   assert.match(checkP2PSpec({ ...base, defaultAction: [0] })!, /defaultAction must be an int/);
+});
+
+function botActions(log: PeerLog): number[] {
+  return log.records.filter((r) => r.kind === "step").map((r) => (r.payload as unknown as { actions: Record<string, number> }).actions.bot!);
+}
+
+test("an ONNX bot acts on every peer: batches pause for it, rollbacks re-run it from the snapshot, the records agree", async () => {
+  const c = new Cluster(2, 60, 20, {}, 90, { agent: "bot", frameSkip: 1 }); // 120 ms RTT ± 40: rollbacks
+  c.actionAt = (peer, t) => Math.floor(t / (90 + 50 * peer)) % 3;
+  await c.runUntilDoneAsync();
+  for (const [peer, log] of c.logs.entries()) {
+    assert.equal(c.loops[peer]!.result, "done");
+    assert.deepEqual(log.errors, []);
+    assert.ok(log.stats!.rollbacks > 0, `peer ${peer} rolled back ${log.stats!.rollbacks} times`);
+    assert.equal(log.records.filter((r) => r.kind === "step").length, 180);
+    // One model run per simulated step, re-simulations included: the bot ran again in every rollback.
+    assert.ok(c.botSets[peer]!.queries >= 180 + log.stats!.resimulatedFrames - 20, `queries ${c.botSets[peer]!.queries}`);
+    assert.equal(c.sessions[peer]!.runs, c.botSets[peer]!.queries);
+  }
+  assert.deepEqual(gameRecords(c.logs[1]!), gameRecords(c.logs[0]!));
+  const actions = botActions(c.logs[0]!);
+  assert.equal(actions.length, 180);
+  assert.equal(new Set(actions).size, 3); // it follows what it observes and its draws: not a constant
+});
+
+test("an ONNX bot with frame_skip repeats its action between queries, on every peer", async () => {
+  const c = new Cluster(2, 30, 10, { numEpisodes: 1 }, 60, { agent: "bot", frameSkip: 4 });
+  await c.runUntilDoneAsync();
+  assert.deepEqual(gameRecords(c.logs[1]!), gameRecords(c.logs[0]!));
+  const actions = botActions(c.logs[0]!);
+  for (let i = 0; i < 60; i++) assert.equal(actions[i], actions[i - (i % 4)], `step ${i + 1}`);
+});
+
+test("a peer frozen for 8 s catches up in one batch that pauses for the bot at every frame; the records agree", async () => {
+  const c = new Cluster(2, 15, 0, { numEpisodes: 1 }, 600, { agent: "bot", frameSkip: 1 });
+  await c.runForAsync(3000);
+  c.frozen.add(1);
+  await c.runForAsync(8000);
+  c.frozen.delete(1);
+  await c.runUntilDoneAsync();
+  const biggest = Math.max(...c.logs[1]!.events.map((e) => (e.type === "catchUp" ? e.frames : 0)));
+  assert.ok(biggest >= 230, `largest catch-up batch ${biggest}`);
+  assert.ok(c.logs[0]!.stats!.maxRollback >= 200);
+  assert.deepEqual(gameRecords(c.logs[1]!), gameRecords(c.logs[0]!));
+  assert.equal(botActions(c.logs[0]!).length, 600);
+});
+
+test("a failing bot model stops the game on that peer with the policy's message", async () => {
+  const c = new Cluster(2, 20, 0, { numEpisodes: 1 }, 200, { agent: "bot", frameSkip: 1 });
+  c.sessions[0]!.failAt = 40;
+  await c.runForAsync(4000);
+  assert.equal(c.loops[0]!.result, "error");
+  const log = c.logs[0]!;
+  assert.match(log.errors[0]!, /^the policy of agent 'bot' failed at episode 1, step \d+: inference failed: wasm memory access out of bounds$/);
+  assert.equal(log.statuses.at(-1), "error");
+  const event = log.records.find((r) => r.kind === "event" && r.payload.kind === "policy_error");
+  assert.ok(event && event.kind === "event" && event.payload.data.agent_id === "bot");
 });
