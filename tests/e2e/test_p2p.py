@@ -371,3 +371,41 @@ def test_an_onnx_bot_plays_on_every_peer_through_rollbacks_and_both_record_the_s
     assert by_peer["ann"] == by_peer["ben"] and len(by_peer["ann"]) == 240
     assert set(by_peer["ann"]) == {0, 1, 2}  # a model that really chooses, not a constant
     assert not results.events["kind"].isin(["policy_error", "env_error", "runtime_error", "p2p_desync"]).any()
+
+
+def test_a_page_reloaded_mid_game_rejoins_within_the_grace_and_both_records_are_whole(
+    serve, participant, turn, caplog
+) -> None:
+    server = serve(experiment(p2p_scene(turn, max_steps=450, reconnect_grace_s=60)))
+    pages = open_pages(participant, server, ["ann", "ben"])
+    stays, reloads = pages
+    gone = reloads.evaluate("window.mug.p2p.peer")
+    stays.keyboard.down("ArrowDown")  # (held throughout: its inputs keep changing nothing, the other's do)
+    reloads.keyboard.down("ArrowUp")
+    wait_for(reloads, "m.p2p.confirmedFrame >= 60")
+    reloads.reload()  # the page goes; its worker, netcode session and WebRTC connections with it
+    wait_for(stays, "m.p2p.peerLeft.length >= 1")
+    # The reloaded page gets its game back (rejoin), loads the runtime again, takes the partner's
+    # state and plays on; the game goes to its end on both pages.
+    wait_for(reloads, "m.sceneId === 'duel' && m.p2p && m.status === 'running'", timeout=90_000)
+    wait_for(stays, "m.p2p.peerBack.includes(arg)", gone)
+    reloads.keyboard.down("ArrowUp")
+    wait_for(reloads, "m.p2p.confirmedFrame >= 300", timeout=90_000)
+    reloads.keyboard.up("ArrowUp")
+    stays.keyboard.up("ArrowDown")
+    for page in pages:
+        wait_for(page, "m.sceneType === 'completion_code' && m.status === 'ended'", timeout=120_000)
+    assert stays.evaluate("window.mug.p2p.peerLeft") == [{"peer": gone, "final": False}]
+    results = server.results(peer_rows=True)
+    assert list(results.games["outcome"]) == ["completed"]
+    # Every step recorded by both peers, once each, identical: what the reloaded page sent before it
+    # went plus what it sent after (copied from its partner's records for the frames it missed).
+    assert_identical_records(results, players=2, steps=450)
+    rejoined = results.events[(results.events["kind"] == "p2p_peer") & (results.events["data.change"] == "rejoined")]
+    assert len(rejoined) == 1 and rejoined.iloc[0]["participant_id"] == "ben"
+    assert rejoined.iloc[0]["data.peer"] == gone and rejoined.iloc[0]["data.source"] == 1 - gone
+    # Nothing the reloaded page sent was refused: no step twice (a resend of a stored step would be).
+    assert [r.getMessage() for r in caplog.records if r.name == "mug.server.sessions.refusals"] == []
+    moved = set(results.steps["action.right" if gone == 1 else "action.left"].astype(int))
+    assert {1} <= moved  # the reloaded page's held key reached the game before and after
+    assert not results.events["kind"].isin(["runtime_error", "env_error"]).any()

@@ -109,6 +109,23 @@ class P2PGame:
         return "completed" if outcomes == {"completed"} else "unverified"
 
 
+def recorded_through(progress: dict[str, Any]) -> dict[str, Any]:
+    """The last step a peer's stored records reach, from `mug.data.Store.game_progress` of that peer.
+
+    A page sends its records in order (steps, then the episode's record), so what is stored is a
+    prefix: the episodes with a record, then the steps of the next one. Returns ``{"episode",
+    "step", "closed"}``: the episode and step of the last stored step (episode 1, step 0 when there
+    is none) and whether that episode's record is stored.
+    """
+    episodes = sorted(progress.get("episodes") or [], key=lambda e: e["episode"])
+    in_records = sum(int(e.get("stored_steps") or 0) for e in episodes)
+    rest = int(progress.get("steps") or 0) - in_records
+    if rest > 0 or not episodes:
+        return {"episode": (episodes[-1]["episode"] if episodes else 0) + 1, "step": max(rest, 0), "closed": False}
+    last = episodes[-1]
+    return {"episode": last["episode"], "step": int(last.get("stored_steps") or 0), "closed": True}
+
+
 class P2PGames:
     """The running P2P games of a server (in memory; the store holds their records)."""
 
@@ -134,6 +151,19 @@ class P2PGames:
         if found is None or found[0].scene is not scene:
             return None
         return self.payload(found[0], found[1], rejoin=True)
+
+    async def rejoin(self, participant_id: str, scene: GymScene) -> dict[str, Any] | None:
+        """The running game for a page that comes back (`current`), with ``recorded``: the last of its
+        records of the game the store holds, so the page neither sends a step twice nor leaves one out.
+
+        The page asks once its outbox has sent what the page before it kept (docs/p2p.md, "Rejoining").
+        """
+        payload = self.current(participant_id, scene)
+        if payload is None:
+            return None
+        progress = await self.writer.call(self.store.game_progress, payload["game_id"], participant_id)
+        payload["recorded"] = recorded_through(progress)
+        return payload
 
     async def start(self, scene: GymScene, group: list[str]) -> P2PGame:
         """Record a P2P game for a matched group (peer i plays the scene's i-th human agent)."""

@@ -427,7 +427,7 @@ class Sessions:
             raise ProtocolError(f"cannot start a game in {scene_id!r}: the participant is in {scene.scene_id!r}")
         self.mark_active(pid)
         if scene.is_p2p:
-            running = self.p2p.current(pid, scene)
+            running = await self.p2p.rejoin(pid, scene)
             if running is not None:  # (a reloaded page: the same game, `rejoin: true`)
                 return {"game": running}
         elif scene.runs_in_browser:

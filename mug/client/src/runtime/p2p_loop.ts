@@ -151,6 +151,17 @@ export function checkP2PSpec(spec: RuntimeP2PSpec): string | null {
   if (!Number.isInteger(spec.inputDelay) || spec.inputDelay < 0 || spec.inputDelay > 30) return `inputDelay must be an int 0..30, got ${spec.inputDelay}`;
   if (!Number.isInteger(spec.maxPrediction) || spec.maxPrediction < 1 || spec.maxPrediction > 600) return `maxPrediction must be an int 1..600, got ${spec.maxPrediction}`;
   if (!Number.isInteger(spec.sessionTag) || spec.sessionTag < 0 || spec.sessionTag > 0xffffffff) return `sessionTag must be a u32, got ${spec.sessionTag}`;
+  if (spec.reconnectGraceS !== undefined && !(typeof spec.reconnectGraceS === "number" && spec.reconnectGraceS >= 0 && Number.isFinite(spec.reconnectGraceS))) {
+    return `reconnectGraceS must be a number of seconds >= 0, got ${JSON.stringify(spec.reconnectGraceS)}`;
+  }
+  const rejoin = spec.rejoin;
+  if (rejoin !== undefined && rejoin !== null) {
+    if (!Number.isInteger(rejoin.id) || rejoin.id < 1 || rejoin.id > 0xffffffff) return `rejoin.id must be a u32 other than 0, got ${JSON.stringify(rejoin.id)}`;
+    const r = rejoin.recorded;
+    if (!r || !Number.isInteger(r.episode) || r.episode < 1 || !Number.isInteger(r.step) || r.step < 0 || typeof r.closed !== "boolean") {
+      return `rejoin.recorded must be {episode: int >= 1, step: int >= 0, closed: boolean}, got ${JSON.stringify(r)}`;
+    }
+  }
   if (!Number.isInteger(spec.defaultAction)) return `defaultAction must be an int (the humans' Discrete action), got ${JSON.stringify(spec.defaultAction)}`;
   return null;
 }
@@ -564,8 +575,11 @@ export class P2PLoop {
           break;
         case "joined":
           this.sink.event({ type: "joined", frame: e.frame, source: e.source, copiedSteps: this.copiedSteps ?? 0 });
-          this.recordEvent("p2p_rejoined", {
+          // (kind p2p_peer: a peer left or came back; here this page's peer, rejoined)
+          this.recordEvent("p2p_peer", {
             game_id: this.spec.gameId,
+            peer: this.me,
+            change: "rejoined",
             frame: e.frame,
             source: e.source,
             episode: this.episode,

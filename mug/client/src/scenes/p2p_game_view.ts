@@ -17,6 +17,16 @@ import type { SceneContext, SceneView } from "./view";
 
 /** How often the page tells the server how its game goes (the monitor shows it). */
 const STATUS_INTERVAL_MS = 2_000;
+/** A page that comes back to its game waits this long at most for its outbox to send what the page
+ * before it kept, so the server's count of its records is complete (docs/p2p.md, "Rejoining"). */
+const OUTBOX_DRAIN_MS = 15_000;
+
+/** What the server holds of this page's records of a game it comes back to (`start_game`'s `recorded`). */
+interface Recorded {
+  episode: number;
+  step: number;
+  closed: boolean;
+}
 
 export class P2PGameView implements SceneView {
   private readonly container: HTMLElement;
@@ -64,11 +74,24 @@ export class P2PGameView implements SceneView {
 
   private async start(): Promise<void> {
     try {
+      // A page that reloaded into its game: what the page before it recorded must reach the server
+      // first, so that the server can say where its records stop (none is sent twice or left out).
+      if (this.spec.game && (this.spec.game as Partial<P2PGame>).rejoin) await this.outboxDrained();
       const reply = await this.ctx.conn.request("start_game", { scene_id: this.spec.scene_id });
       if (reply.waitroom) this.waitroom(reply.waitroom);
       if (reply.game) this.begin(reply.game as P2PGame);
     } catch (err) {
       this.fail(`The game could not start: ${(err as Error).message}`);
+    }
+  }
+
+  /** Resolves once the outbox has nothing left to send (or after OUTBOX_DRAIN_MS). */
+  private async outboxDrained(): Promise<void> {
+    const until = performance.now() + OUTBOX_DRAIN_MS;
+    while (performance.now() < until && !this.gone) {
+      const box = this.ctx.outbox();
+      if (box && box.pending === 0) return;
+      await new Promise((resolve) => window.setTimeout(resolve, 100));
     }
   }
 
@@ -149,6 +172,8 @@ export class P2PGameView implements SceneView {
       maxPrediction: game.max_prediction,
       sessionTag: game.session_tag,
       testHooks: game.test_hooks,
+      reconnectGraceS: game.reconnect_grace_s,
+      rejoin: game.rejoin ? { id: randomU32(), recorded: (game as P2PGame & { recorded?: Recorded }).recorded ?? { episode: 1, step: 0, closed: false } } : null,
     };
     const harness = this.ctx.harness;
     if (game.test_hooks) {
@@ -358,6 +383,7 @@ export class P2PGameView implements SceneView {
 
   rejoined(): void {
     // The game runs in this page and its peers; the reconnected socket carries signaling, relay and the outbox.
+    // (A reloaded page is a new view: its worker rejoins the game, docs/p2p.md "Rejoining".)
   }
 
   destroy(): void {
@@ -369,4 +395,12 @@ export class P2PGameView implements SceneView {
     this.stage?.destroy();
     this.container.remove();
   }
+}
+
+/** The netcode's rejoinId for this page's new session: random, never 0. */
+function randomU32(): number {
+  const value = new Uint32Array(1);
+  do crypto.getRandomValues(value);
+  while (value[0] === 0);
+  return value[0]!;
 }

@@ -8,8 +8,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import type { Json } from "../../src/protocol";
-import { P2PLoop, disconnectTimeoutMs, type P2PClock, type P2PLoopSpec } from "../../src/runtime/p2p_loop";
-import type { P2PEvent, P2PRejoin, RuntimeRecord } from "../../src/runtime/types";
+import { checkP2PSpec, P2PLoop, disconnectTimeoutMs, type P2PClock, type P2PLoopSpec } from "../../src/runtime/p2p_loop";
+import type { P2PEvent, P2PRejoin, RuntimeP2PSpec, RuntimeRecord } from "../../src/runtime/types";
 import { FakeP2PGame } from "./p2p_fake_game";
 
 const FPS = 30;
@@ -174,7 +174,7 @@ test("a page that reloads mid-episode rejoins: the other never stalls, and its r
   assert.ok(joined.copiedSteps >= 3, `copied ${joined.copiedSteps} steps (3 were lost)`);
   assert.ok(other.events.some((e) => e.type === "restarted" && e.peer === 1));
   assert.ok(other.events.some((e) => e.type === "joinSent" && e.peer === 1));
-  const rejoined = back.records.filter((r) => r.kind === "event" && (r.payload as unknown as { kind: string }).kind === "p2p_rejoined");
+  const rejoined = back.records.filter((r) => r.kind === "event" && (r.payload as unknown as { kind: string }).kind === "p2p_peer");
   assert.equal(rejoined.length, 1);
   // Both episodes complete on both sides; the returning peer's two pages together sent each step once.
   const all = [...kept, ...back.records];
@@ -208,4 +208,43 @@ test("the netcode waits for a page to come back as long as the server does", () 
   assert.equal(disconnectTimeoutMs(undefined), 10_000);
   assert.equal(disconnectTimeoutMs(2), 10_000);
   assert.equal(disconnectTimeoutMs(60), 65_000);
+});
+
+test("a rejoin spec is checked: each bad field is named", () => {
+  const base = {
+    gameId: "g",
+    sceneId: "duel",
+    participantId: "p",
+    envCode: "",
+    packages: [],
+    agents: ["left", "right"],
+    policies: { left: { kind: "human" }, right: { kind: "human" } },
+    seed: 1,
+    fps: 30,
+    numEpisodes: 1,
+    maxSteps: 100,
+    resetFreezeS: 0,
+    defaultAction: 0,
+    inputMode: "pressed_keys",
+    actionPopulationMethod: "default_action",
+    recordObservations: false,
+    hud: null,
+    peer: 1,
+    peers: [
+      { peer: 0, agent: "left" },
+      { peer: 1, agent: "right" },
+    ],
+    inputDelay: 2,
+    maxPrediction: 8,
+    sessionTag: 5,
+    testHooks: false,
+    reconnectGraceS: 30,
+    rejoin: { id: 9, recorded: { episode: 1, step: 0, closed: false } },
+  } as unknown as RuntimeP2PSpec;
+  assert.equal(checkP2PSpec(base), null);
+  assert.equal(checkP2PSpec({ ...base, rejoin: null }), null);
+  assert.match(checkP2PSpec({ ...base, reconnectGraceS: -1 })!, /reconnectGraceS must be a number of seconds >= 0, got -1/);
+  assert.match(checkP2PSpec({ ...base, rejoin: { ...base.rejoin!, id: 0 } })!, /rejoin.id must be a u32 other than 0, got 0/);
+  assert.match(checkP2PSpec({ ...base, rejoin: { id: 3, recorded: { episode: 0, step: 0, closed: false } } })!, /rejoin.recorded must be/);
+  assert.match(checkP2PSpec({ ...base, rejoin: { id: 3, recorded: { episode: 1, step: 2, closed: "no" } } } as unknown as RuntimeP2PSpec)!, /rejoin.recorded must be/);
 });
