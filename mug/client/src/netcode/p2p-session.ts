@@ -179,6 +179,7 @@ export class P2PSession {
       if (peer.active) {
         if (nowMs - peer.lastPingMs >= o.pingIntervalMs) {
           peer.lastPingMs = nowMs;
+          Peer.remember(peer.pingsPending, nowMs, nowMs);
           this.send(peer.id, { type: "ping", timeMs: nowMs });
         }
         if (nowMs - peer.lastInputSentMs >= o.resendIntervalMs) this.sendInput(peer);
@@ -547,10 +548,13 @@ export class P2PSession {
       case "ping":
         this.send(peer.id, { type: "pong", timeMs: m.timeMs });
         return null;
-      case "pong":
-        // Only the answer to the latest ping counts: late answers to old pings would inflate the RTT.
-        if (m.timeMs === peer.lastPingMs) peer.addRttSample(this.nowMs - m.timeMs);
+      case "pong": {
+        // The answer to a ping this session sent and has not seen answered (not a duplicate, a
+        // forged time, or a ping older than one already answered: those would inflate the RTT).
+        const sentAt = Peer.answer(peer.pingsPending, m.timeMs);
+        if (sentAt !== undefined) peer.addRttSample(this.nowMs - sentAt);
         return null;
+      }
       case "checksumReport": {
         if (this.join.joining) return null;
         const findings = this.desync.addRemote(peer.id, m.resyncCount, m.entries, this.sync.currentFrame + this.cfg.options.checksumInterval * 64);
@@ -581,8 +585,10 @@ export class P2PSession {
       return null;
     }
     if (this.join.onReply(peer, m.nonce)) return null;
-    if (peer.state !== "syncing" || m.nonce !== peer.syncNonce) return null;
-    peer.addRttSample(this.nowMs - peer.syncSentAtMs);
+    const sentAt = peer.state === "syncing" ? Peer.answer(peer.syncPending, m.nonce) : undefined;
+    if (sentAt === undefined) return null;
+    peer.syncPending.clear(); // (a round trip done: the next one starts with the next request)
+    peer.addRttSample(this.nowMs - sentAt);
     peer.syncCompleted++;
     const total = this.cfg.options.syncRoundtrips;
     this.events.push({ type: "synchronizing", peer: peer.id, completed: peer.syncCompleted, total });
@@ -609,9 +615,10 @@ export class P2PSession {
 
   private sendSyncRequest(peer: Peer): void {
     this.syncNonceCounter = (this.syncNonceCounter + 1) & 0xffffff;
-    peer.syncNonce = ((this.localPeer << 24) | this.syncNonceCounter) >>> 0;
+    const nonce = ((this.localPeer << 24) | this.syncNonceCounter) >>> 0;
     peer.syncSentAtMs = this.nowMs;
-    this.send(peer.id, { type: "syncRequest", nonce: peer.syncNonce, configHash: this.cfg.configHash });
+    Peer.remember(peer.syncPending, nonce, this.nowMs);
+    this.send(peer.id, { type: "syncRequest", nonce, configHash: this.cfg.configHash });
   }
 
   private onInput(peer: Peer, m: InputMessage): NetcodeError | null {
@@ -632,7 +639,9 @@ export class P2PSession {
       peer.state = "running";
       this.events.push({ type: "resumed", peer: peer.id });
     }
-    if (m.endFrame >= 0) {
+    // (A proposal for an episode other than this session's current one is dropped: one for the
+    // episode that ended was in flight at its end; one for the next comes again in later packets.)
+    if (m.endFrame >= 0 && m.episodeStart === this.lastEpisodeEnd) {
       const error = this.setEndFrame(m.endFrame, peer);
       if (error) return error;
     }
@@ -677,6 +686,7 @@ export class P2PSession {
       ackFrame: this.queues[peer.players[0]!]!.lastFrame,
       advantage: this.advantage.localAdvantage(peer.id, this.sync.currentFrame, this.nowMs, peer.rttMs),
       endFrame: this.endFrame ?? -1,
+      episodeStart: this.lastEpisodeEnd,
       startFrame: start,
       recordSize: this.localRecordSize,
       records,

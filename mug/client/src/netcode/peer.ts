@@ -24,14 +24,39 @@ export interface PeerStats {
   readonly errors: number;
 }
 
+/** Unanswered sync requests or pings kept per peer (at the default intervals: 6 s and 8 s of them). */
+const MAX_PENDING = 32;
+
 export class Peer {
   state: PeerState = "syncing";
   syncCompleted = 0;
-  syncNonce = 0;
+  /** When the newest sync request went out (the retry timer). */
   syncSentAtMs = Number.NEGATIVE_INFINITY;
+  /**
+   * Sync requests and pings sent and not answered yet (nonce or send time → send time). A reply
+   * to any of them counts, not only to the newest: with a round trip longer than the retry or ping
+   * interval, the newest is never the one answered, and a handshake that waited for it would
+   * never finish (it did not, at 300 ms RTT, before this). Bounded: the oldest are forgotten.
+   */
+  readonly syncPending = new Map<number, number>();
+  readonly pingsPending = new Map<number, number>();
   lastReceivedMs = 0;
   lastInputSentMs = Number.NEGATIVE_INFINITY;
   lastPingMs = Number.NEGATIVE_INFINITY;
+  /** Takes `key` out of `pending` with every entry sent before it; returns its send time. */
+  static answer(pending: Map<number, number>, key: number): number | undefined {
+    const sentAt = pending.get(key);
+    if (sentAt === undefined) return undefined;
+    // (An older request answered after a newer one spent longer on the way: not a fair sample.)
+    for (const [k, t] of pending) if (t <= sentAt) pending.delete(k);
+    return sentAt;
+  }
+
+  /** Notes a request sent at `nowMs`, forgetting the oldest beyond MAX_PENDING. */
+  static remember(pending: Map<number, number>, key: number, nowMs: number): void {
+    pending.set(key, nowMs);
+    while (pending.size > MAX_PENDING) pending.delete(pending.keys().next().value!);
+  }
   private rtt = 0;
   private rttSamples = 0;
   /** Highest frame of this peer's local inputs the remote peer acknowledged. */

@@ -69,6 +69,28 @@ describe("episode boundaries", () => {
     for (const p of cluster.peers) assert.equal(eventsOf(p, "desync").length, 0);
   });
 
+  it("a later proposal still in flight when the episode ends does not end the next episode", () => {
+    // Peer 0 proposes; before its packet reaches peer 1, peer 1 proposes a later frame. Both agree
+    // on the earlier one, but peer 1's packets sent before it heard of it carry its own proposal
+    // and arrive after peer 0 has started the next episode: that proposal belongs to the episode
+    // that ended and must not end the new one.
+    for (const seed of [81, 82, 83, 84, 85]) {
+      const cluster = new Cluster({ numPlayers: 2, seed, network: { ...LOSSY, latencyMs: 150 }, restartEpisodes: true });
+      assert.ok(cluster.runUntilConfirmed(30, 20000));
+      const early = cluster.peer(0).session.requestEpisodeEnd();
+      cluster.run(100);
+      const late = cluster.peer(1).session.requestEpisodeEnd();
+      assert.ok(late > early, `seed ${seed}: peer 1 heard the proposal before making its own (${late} <= ${early})`);
+      assert.ok(cluster.runUntil(() => cluster.peers.every((p) => frames(p, "episodeEnd").length >= 1), 5000));
+      cluster.run(3000);
+      for (const p of cluster.peers) {
+        assert.deepEqual(frames(p, "episodeEnd"), [early], `seed ${seed}: peer ${p.id} ended episodes at ${frames(p, "episodeEnd").join(", ")}`);
+        assert.ok(p.lastConfirmed > late + 30, `seed ${seed}: play did not go on in the next episode`);
+      }
+      assertAgreement(cluster, minConfirmed(cluster));
+    }
+  });
+
   it("startNextEpisode before the end is a host error", () => {
     const cluster = new Cluster({ numPlayers: 2, seed: 74, network: LOSSY });
     cluster.run(1000);

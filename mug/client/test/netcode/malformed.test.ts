@@ -7,7 +7,7 @@ import { TOY_ACTION_SPACE } from "../../src/netcode/testing/toy-game";
 import { LOSSY, assertAgreement, eventsOf, minConfirmed } from "./helpers";
 
 function inputMessage(startFrame: number, records: Uint8Array[], recordSize = 1): WireMessage {
-  return { type: "input", senderFrame: startFrame, ackFrame: -1, advantage: 0, endFrame: -1, startFrame, recordSize, records };
+  return { type: "input", senderFrame: startFrame, ackFrame: -1, advantage: 0, endFrame: -1, episodeStart: 0, startFrame, recordSize, records };
 }
 
 describe("bad bytes from a peer", () => {

@@ -23,6 +23,19 @@ describe("P2P sessions over a simulated lossy network", () => {
     });
   }
 
+  for (const rttMs of [300, 600]) {
+    it(`a ${rttMs} ms round trip (longer than the sync retry and ping intervals): the peers start, agree and measure it`, () => {
+      const network = { ...LOSSY, latencyMs: rttMs / 2, jitterMs: 10, loss: 0.1 };
+      const cluster = new Cluster({ numPlayers: 2, seed: 130 + rttMs, network });
+      assert.ok(cluster.runUntilConfirmed(300, 60_000), "the peers did not confirm 300 frames");
+      assertAgreement(cluster, minConfirmed(cluster));
+      for (const p of cluster.peers) {
+        const rtt = p.session.stats().peers[0]!.rttMs;
+        assert.ok(Math.abs(rtt - rttMs) < 60, `peer ${p.id} measured ${rtt} ms`);
+      }
+    });
+  }
+
   it("a peer hosting two players (human + AI) plays with a third peer", () => {
     const cluster = new Cluster({ numPlayers: 3, seed: 7, network: LOSSY, layout: [[0, 1], [2]] });
     assert.ok(cluster.runUntilConfirmed(600, 60_000));

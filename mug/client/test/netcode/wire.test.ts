@@ -16,11 +16,12 @@ const SAMPLES: WireMessage[] = [
     ackFrame: -1,
     advantage: -1.25,
     endFrame: -1,
+    episodeStart: 0,
     startFrame: 1200,
     recordSize: 2,
     records: [rec(1, 2), rec(1, 2), rec(1, 2), rec(3, 4), rec(1, 2)],
   },
-  { type: "input", senderFrame: 0, ackFrame: 5, advantage: 0, endFrame: 900, startFrame: 3, recordSize: 1, records: [] },
+  { type: "input", senderFrame: 0, ackFrame: 5, advantage: 0, endFrame: 900, episodeStart: 450, startFrame: 3, recordSize: 1, records: [] },
   { type: "ping", timeMs: 12345.5 },
   { type: "pong", timeMs: 0 },
   { type: "checksumReport", resyncCount: 2, entries: [{ frame: 30, checksum: 0xffffffff }, { frame: 60, checksum: 0 }] },
@@ -55,9 +56,9 @@ describe("wire format", () => {
 
   it("run-length encodes repeated inputs", () => {
     const records = Array.from({ length: 300 }, () => rec(7));
-    const bytes = encodeMessage(0, 0, { type: "input", senderFrame: 0, ackFrame: -1, advantage: 0, endFrame: -1, startFrame: 0, recordSize: 1, records });
+    const bytes = encodeMessage(0, 0, { type: "input", senderFrame: 0, ackFrame: -1, advantage: 0, endFrame: -1, episodeStart: 0, startFrame: 0, recordSize: 1, records });
     // 300 identical frames: two runs (255 + 45) of 2 bytes each.
-    assert.ok(bytes.length < HEADER_BYTES + 22 + 4 + 4 + 1, `${bytes.length} bytes`);
+    assert.ok(bytes.length < HEADER_BYTES + 26 + 4 + 4 + 1, `${bytes.length} bytes`);
     const d = decodeMessage(bytes);
     assert.ok(d.ok && d.envelope.message.type === "input" && d.envelope.message.records.length === 300);
   });
@@ -108,7 +109,9 @@ describe("wire format", () => {
       return d.ok ? "ok" : d.error.code;
     };
     assert.equal(code(Uint8Array.of(0x4d, 0x48, 1, 0, 0)), "badMagic");
-    assert.equal(code(rawMessage(MessageType.ping, [0, 0, 0, 0, 0, 0, 0, 0], 2)), "unsupportedVersion");
+    assert.equal(code(rawMessage(MessageType.ping, [0, 0, 0, 0, 0, 0, 0, 0], WIRE_VERSION + 1)), "unsupportedVersion");
+    // (Version 1 had no episodeStart in input messages: a page from before it is told so.)
+    assert.equal(code(rawMessage(MessageType.ping, [0, 0, 0, 0, 0, 0, 0, 0], 1)), "unsupportedVersion");
     assert.equal(code(rawMessage(200, [])), "unknownMessageType");
     const badCrc = good.slice();
     badCrc[badCrc.length - 1] = badCrc[badCrc.length - 1]! ^ 1;
@@ -127,7 +130,7 @@ describe("wire format", () => {
       return d.ok ? "ok" : d.error.code;
     };
     const inputHead = (count: number, recordSize: number) => [
-      ...le32(10), ...le32(5), 0, 0, ...le32(0xffffffff), ...le32(0), count & 255, count >> 8, recordSize & 255, recordSize >> 8,
+      ...le32(10), ...le32(5), 0, 0, ...le32(0xffffffff), ...le32(0), ...le32(0), count & 255, count >> 8, recordSize & 255, recordSize >> 8,
     ];
     assert.equal(code(MessageType.input, [...inputHead(2, 1), 2, 7]), "ok");
     assert.equal(code(MessageType.input, [...inputHead(2, 1), 0, 7]), "malformed"); // zero-length run
@@ -136,7 +139,11 @@ describe("wire format", () => {
     assert.equal(code(MessageType.input, [...inputHead(2, 0)]), "malformed"); // zero record size
     assert.equal(code(MessageType.input, [...inputHead(5000, 1)]), "malformed"); // too many frames
     const ack = [...le32(10), ...le32(0xfffffffe)]; // ackFrame -2
-    assert.equal(code(MessageType.input, [...ack, 0, 0, ...le32(0xffffffff), ...le32(0), 0, 0, 1, 0]), "malformed");
+    assert.equal(code(MessageType.input, [...ack, 0, 0, ...le32(0xffffffff), ...le32(0), ...le32(0), 0, 0, 1, 0]), "malformed");
+    const endAt = (end: number, start: number) => [...le32(10), ...le32(5), 0, 0, ...le32(end), ...le32(start), ...le32(0), 0, 0, 1, 0];
+    assert.equal(code(MessageType.input, endAt(90, 30)), "ok");
+    assert.equal(code(MessageType.input, endAt(30, 30)), "malformed"); // an episode that ends where it starts
+    assert.equal(code(MessageType.input, endAt(0xffffffff, 0x80000000)), "malformed"); // start out of range
     assert.equal(code(MessageType.stateChunk, [1, 0, ...le32(5), ...le32(4), ...le32(2), 3, 0, 1, 2, 3]), "malformed"); // past the end
     assert.equal(code(MessageType.checksumReport, [0, 0, 200]), "malformed"); // too many entries
     assert.equal(code(MessageType.ping, [0, 0, 0, 0, 0, 0, 0xf8, 0x7f]), "malformed"); // NaN time

@@ -7,7 +7,7 @@ import { ByteReader, ByteWriter, TruncatedInput, crc32 } from "./bytes";
 /** "MG" */
 export const WIRE_MAGIC_0 = 0x4d;
 export const WIRE_MAGIC_1 = 0x47;
-export const WIRE_VERSION = 1;
+export const WIRE_VERSION = 2;
 export const HEADER_BYTES = 11;
 export const CRC_BYTES = 4;
 export const MAX_BODY_BYTES = 0xffff;
@@ -47,6 +47,12 @@ export interface InputMessage {
   readonly advantage: number;
   /** The episode end frame the sender agreed to, or -1. */
   readonly endFrame: Frame;
+  /**
+   * The first frame of the episode `endFrame` ends (the sender's previous agreed end, 0 at first).
+   * A proposal still in flight when its episode ended must not end the next one: the receiver
+   * takes `endFrame` only when this is where its own current episode started.
+   */
+  readonly episodeStart: Frame;
   /** Frame of records[0]. */
   readonly startFrame: Frame;
   /** Bytes per frame record: the encoded inputs of all the sender's players, in handle order. */
@@ -134,7 +140,7 @@ function writeBody(w: ByteWriter, m: WireMessage): void {
     case "input": {
       w.u32(m.senderFrame).i32(m.ackFrame);
       const adv = Math.max(-32768, Math.min(32767, Math.round(m.advantage * ADVANTAGE_SCALE)));
-      w.i16(adv).i32(m.endFrame).u32(m.startFrame).u16(m.records.length).u16(m.recordSize);
+      w.i16(adv).i32(m.endFrame).u32(m.episodeStart).u32(m.startFrame).u16(m.records.length).u16(m.recordSize);
       // Run-length encoding: [run length u8 (1..255)][record bytes], repeated.
       let i = 0;
       while (i < m.records.length) {
@@ -236,10 +242,12 @@ function readBody(r: ByteReader, type: WireMessage["type"]): WireMessage | strin
       const ackFrame = r.i32();
       const advantage = r.i16() / ADVANTAGE_SCALE;
       const endFrame = r.i32();
+      const episodeStart = r.u32();
       const startFrame = r.u32();
       const count = r.u16();
       const recordSize = r.u16();
-      if (senderFrame > 0x7fffffff || startFrame > 0x7fffffff) return "frame number out of range";
+      if (senderFrame > 0x7fffffff || startFrame > 0x7fffffff || episodeStart > 0x7fffffff) return "frame number out of range";
+      if (endFrame >= 0 && endFrame <= episodeStart) return "episode end not after its start";
       if (ackFrame < -1 || endFrame < -1) return "negative frame";
       if (count > MAX_FRAMES_PER_INPUT) return `${count} frames exceeds ${MAX_FRAMES_PER_INPUT}`;
       if (recordSize < 1) return "zero record size";
@@ -252,7 +260,7 @@ function readBody(r: ByteReader, type: WireMessage["type"]): WireMessage | strin
         const rec = r.bytes(recordSize);
         for (let k = 0; k < run; k++) records.push(rec);
       }
-      return { type, senderFrame, ackFrame, advantage, endFrame, startFrame, recordSize, records };
+      return { type, senderFrame, ackFrame, advantage, endFrame, episodeStart, startFrame, recordSize, records };
     }
     case "ping":
     case "pong": {
