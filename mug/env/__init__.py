@@ -8,6 +8,8 @@
   PettingZoo-parallel envs.
 - :func:`to_jsonable` — JSON-safe copies of observations, actions and infos.
 - :func:`check_env` — check an env against the contract before running an experiment.
+- :mod:`mug.env.spaces` — pure-Python action spaces (``Discrete``) for envs that run without
+  gymnasium.
 
 Everything importable from here is pure Python (stdlib only) because the same
 modules run inside Pyodide, where numpy may be missing; numpy and gymnasium are
@@ -16,6 +18,7 @@ only imported lazily, inside :func:`check_env`.
 
 from typing import TYPE_CHECKING, Any
 
+from mug.env import spaces
 from mug.env.adapter import FRAME_ID, EnvAdapter, StepResult
 from mug.env.differ import RenderDiffer
 from mug.env.errors import EnvCheckError, EnvContractError, RenderStateError
@@ -53,6 +56,7 @@ __all__ = [
     "check_env",
     "encode_png",
     "png_data_url",
+    "spaces",
     "to_jsonable",
     "validate_render_state",
 ]
