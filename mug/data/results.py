@@ -196,20 +196,52 @@ def load_results(path: str | os.PathLike[str], *, include_idle: bool = False, pe
         conn.execute("COMMIT")
     finally:
         conn.close()
+    metadata = _metadata(db.parent, stored_metadata)
+    agents = scene_agents(metadata)
     return Results(
         path=db.parent,
         participants=participants_frame(raw["participants"]),
         scene_visits=scene_visits_frame(raw["scene_visits"]),
         forms=forms_frame(raw["forms"]),
-        games=games_frame(raw["games"]),
-        episodes=episodes_frame(raw["episodes"]),
-        steps=steps_frame(raw["steps"]),
+        games=games_frame(raw["games"], agents=agents),
+        episodes=episodes_frame(raw["episodes"], agents=agents),
+        steps=steps_frame(raw["steps"], agents=agents),
         player_steps=player_steps_frame(raw["steps"], raw["games"]),
         events=events_frame(raw["events"]),
         p2p=p2p_frame(raw["p2p"]),
-        metadata=_metadata(db.parent, stored_metadata),
-        peer_steps=steps_frame(peer_step_rows) if peer_rows else None,
+        metadata=metadata,
+        peer_steps=steps_frame(peer_step_rows, agents=agents) if peer_rows else None,
     )
+
+
+def scene_agents(metadata: dict[str, Any]) -> list[list[str]]:
+    """The agent ids of each game scene in an experiment's saved config (``policy_mapping`` order).
+
+    This is what gives an empty ``steps``, ``episodes`` or ``games`` table the agent columns it will
+    have once games are recorded; ``[]`` when the config is unknown (then the single-agent shape).
+    """
+    found: list[list[str]] = []
+
+    def walk(node: Any) -> None:  # (scenes may nest: a randomised or repeated group holds scenes)
+        if isinstance(node, dict):
+            mapping = node.get("policy_mapping")
+            if node.get("scene_type") == "gym" and isinstance(mapping, dict):
+                found.append([str(agent) for agent in mapping])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(metadata.get("config"))
+    return found
+
+
+def _empty_shape(agents: list[list[str]]) -> list[str] | None:
+    """None for the single-agent shape; else every agent id of the experiment's game scenes."""
+    if all(len(ids) == 1 for ids in agents):
+        return None
+    return _agent_order({agent: None for agent in ids} for ids in agents)
 
 
 def _check_schema(conn: sqlite3.Connection, db: Path) -> int:
@@ -347,8 +379,13 @@ def _is_single_agent(actions: list[dict[str, Any]], numbers: list[dict[str, Any]
     return bool(actions) and all(len(a) == 1 and all(k in a for k in r) for a, r in zip(actions, numbers, strict=True))
 
 
-def steps_frame(rows: list[tuple[Any, ...]]) -> pd.DataFrame:
-    """The ``steps`` DataFrame from rows of the ``steps`` query."""
+def steps_frame(rows: list[tuple[Any, ...]], *, agents: list[list[str]] | None = None) -> pd.DataFrame:
+    """The ``steps`` DataFrame from rows of the ``steps`` query.
+
+    ``agents`` (see :func:`scene_agents`) shapes a table without rows: the single-agent columns
+    (``agent_id``, ``action``, ``reward``) unless a game scene has several agents, then
+    ``action.<agent>`` and ``reward.<agent>`` for each.
+    """
     names = (
         "game_id",
         "participant_id",
@@ -392,6 +429,13 @@ def steps_frame(rows: list[tuple[Any, ...]]) -> pd.DataFrame:
             extra.append((f"reward.{agent}", pd.Series([r.get(agent) for r in rewards], dtype="float64")))
         for i, info in enumerate(infos):
             _flatten("info", info, lambda c, v, i=i: info_cols.put(c, i, v))
+    elif (several := _empty_shape(agents or [])) is None:
+        extra.append(("agent_id", pd.Series([], dtype="str")))
+        extra.append(("action", pd.Series([], dtype="object")))
+        extra.append(("reward", pd.Series([], dtype="float64")))
+    else:
+        extra.extend((f"action.{agent}", pd.Series([], dtype="object")) for agent in several)
+        extra.extend((f"reward.{agent}", pd.Series([], dtype="float64")) for agent in several)
     flags = [(name, pd.Series(data[name], dtype=dtype)) for name, dtype in _STEP_FLAGS.items()]
     info_extra = [(name, info_cols.dense(n, name)) for name in info_cols.names()]
     focus = [loads(f) for f in data["focus"]]
@@ -407,8 +451,11 @@ def steps_frame(rows: list[tuple[Any, ...]]) -> pd.DataFrame:
     return _frame(_STEP_COLUMNS, data, [*extra, *flags, *info_extra, *focus_extra, *obs])
 
 
-def episodes_frame(rows: list[tuple[Any, ...]]) -> pd.DataFrame:
-    """The ``episodes`` DataFrame from rows of the ``episodes`` query."""
+def episodes_frame(rows: list[tuple[Any, ...]], *, agents: list[list[str]] | None = None) -> pd.DataFrame:
+    """The ``episodes`` DataFrame from rows of the ``episodes`` query.
+
+    ``agents`` shapes a table without rows, as for :func:`steps_frame`.
+    """
     names = (
         "game_id",
         "episode",
@@ -429,7 +476,13 @@ def episodes_frame(rows: list[tuple[Any, ...]]) -> pd.DataFrame:
     data["duration_s"] = _durations(data["started_at"], data["ended_at"])
     returns = [loads(r) for r in data["returns"]]
     extra: list[tuple[str, Any]] = []
-    if returns and all(len(r) == 1 for r in returns):
+    if not returns:
+        several = _empty_shape(agents or [])
+        if several is None:
+            extra = [("agent_id", pd.Series([], dtype="str")), ("return", pd.Series([], dtype="float64"))]
+        else:
+            extra = [(f"return.{agent}", pd.Series([], dtype="float64")) for agent in several]
+    elif all(len(r) == 1 for r in returns):
         agent_ids = [next(iter(r)) for r in returns]
         extra.append(("agent_id", pd.Series(agent_ids, dtype="str")))
         own_returns = [r[k] for r, k in zip(returns, agent_ids, strict=True)]
@@ -481,11 +534,18 @@ def scene_visits_frame(rows: list[tuple[Any, ...]]) -> pd.DataFrame:
     return _frame(_VISIT_COLUMNS, data)
 
 
-def games_frame(rows: list[tuple[Any, ...]]) -> pd.DataFrame:
-    """The ``games`` DataFrame (``players.<agent_id>`` columns)."""
+def games_frame(rows: list[tuple[Any, ...]], *, agents: list[list[str]] | None = None) -> pd.DataFrame:
+    """The ``games`` DataFrame (``players.<agent_id>`` columns).
+
+    A table without rows has a ``players.<agent_id>`` column for each agent of the game scenes in
+    ``agents`` (see :func:`scene_agents`).
+    """
     data = _columns_of(rows, (*[c for c in _GAME_COLUMNS if c != "duration_s"], "players"))
     data["duration_s"] = _durations(data["started_at"], data["ended_at"])
-    return _frame(_GAME_COLUMNS, data, _one_level("players", data["players"], len(rows)))
+    if rows:
+        return _frame(_GAME_COLUMNS, data, _one_level("players", data["players"], len(rows)))
+    every = _agent_order({agent: None for agent in ids} for ids in agents or [])
+    return _frame(_GAME_COLUMNS, data, [(f"players.{agent}", pd.Series([], dtype="str")) for agent in every])
 
 
 _PLAYER_STEP_COLUMNS = {

@@ -151,6 +151,9 @@ def test_empty_store_export(tmp_path: Path):
         "step",
         "t",
         "time",
+        "agent_id",
+        "action",
+        "reward",
         "terminated",
         "truncated",
     ]

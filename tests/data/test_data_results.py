@@ -43,7 +43,15 @@ def test_empty_store_has_fixed_columns(store: Store):
     assert list(results.tables()) == list(RESULT_TABLES)
     for frame in results.tables().values():
         assert frame.empty
-    assert list(results.steps.columns) == [*FIXED_STEP_COLUMNS, "terminated", "truncated"]
+    # (without a saved config: the single-agent shape)
+    assert list(results.steps.columns) == [
+        *FIXED_STEP_COLUMNS,
+        "agent_id",
+        "action",
+        "reward",
+        "terminated",
+        "truncated",
+    ]
     assert str(results.steps["time"].dtype) == "datetime64[us, UTC]"
     assert results.steps["episode"].dtype == "int64"
     assert list(results.forms.columns) == ["participant_id", "scene_id", "submitted_at"]
@@ -71,6 +79,8 @@ def test_empty_store_has_fixed_columns(store: Store):
         "truncated",
         "outcome",
         "parity",
+        "agent_id",
+        "return",
     ]
     assert list(results.participants.columns) == [
         "participant_id",
