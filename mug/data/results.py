@@ -149,16 +149,29 @@ class Results:
 
 
 def resolve_database(path: str | os.PathLike[str]) -> Path:
-    """The database file for ``path`` (a data folder or the ``.sqlite3`` file itself).
+    """The database file for ``path``: an experiment's data folder, the ``.sqlite3`` file itself,
+    or the data root above experiments' folders (``data_dir``) when it holds exactly one experiment.
 
-    Raises ``FileNotFoundError`` with a message saying what was looked for.
+    Raises ``FileNotFoundError`` with a message saying what was looked for (and, for a data root
+    holding several experiments, which they are).
     """
     given = Path(path)
     if given.is_dir():
         db = given / DB_FILENAME
-        if not db.is_file():
-            raise FileNotFoundError(f"no MUG data in {given}: {DB_FILENAME} not found in that folder")
-        return db
+        if db.is_file():
+            return db
+        below = sorted(p for p in given.iterdir() if p.is_dir() and (p / DB_FILENAME).is_file())
+        if len(below) == 1:  # the data root of a single experiment: data/<experiment_id>
+            return below[0] / DB_FILENAME
+        if below:
+            names = ", ".join(repr(p.name) for p in below)
+            raise FileNotFoundError(
+                f"{given} holds the data of {len(below)} experiments ({names}), not one experiment's data: "
+                f"pass one of their folders, e.g. {below[0]}"
+            )
+        raise FileNotFoundError(
+            f"no MUG data in {given}: {DB_FILENAME} not found in that folder or in a folder inside it"
+        )
     if given.is_file():
         return given
     raise FileNotFoundError(f"no MUG data at {given}: expected an experiment's data folder or its {DB_FILENAME} file")
@@ -168,8 +181,9 @@ def load_results(path: str | os.PathLike[str], *, include_idle: bool = False, pe
     """Load an experiment's data as DataFrames.
 
     Args:
-        path: the experiment's data folder (the one holding ``mug.sqlite3``) or
-            the database file itself.
+        path: the experiment's data folder (the one holding ``mug.sqlite3``), the database file
+            itself, or the data root above it (``data_dir``) when that holds one experiment only
+            (with several, the ``FileNotFoundError`` lists them).
         include_idle: also give participants who opened the study page and never did anything
             (never moved on, started a game or sent a record), with their scene visits and
             events. They are left out by default so that page loads (link checks, bots,

@@ -371,3 +371,23 @@ def test_player_steps_say_whose_action_each_agent_took(tmp_path) -> None:
         "action",
         "reward",
     ]
+
+
+def test_the_data_root_opens_its_only_experiment(tmp_path: Path):
+    # `Experiment(data_dir="data")` keeps its data in data/<experiment_id>; a researcher passes "data".
+    with Store(tmp_path / "data" / "pilot") as store:
+        store.add_steps([step(step=0)])
+    (tmp_path / "data" / "notes").mkdir()  # (a folder without MUG data is not an experiment)
+    results = load_results(tmp_path / "data")
+    assert results.path == tmp_path / "data" / "pilot"
+    assert len(results.steps) == 1
+
+
+def test_the_data_root_of_several_experiments_names_them(tmp_path: Path):
+    for name in ("pilot", "main_study"):
+        Store(tmp_path / "data" / name).close()
+    with pytest.raises(FileNotFoundError) as error:
+        load_results(tmp_path / "data")
+    message = str(error.value)
+    assert "2 experiments" in message and "'main_study', 'pilot'" in message
+    assert str(tmp_path / "data" / "main_study") in message  # (what to pass instead)
