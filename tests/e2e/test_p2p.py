@@ -345,9 +345,9 @@ def test_an_onnx_bot_plays_on_every_peer_through_rollbacks_and_both_record_the_s
         build_recurrent_bot(tmp_path / "bot.onnx"),
         obs_input="obs", logit_output="logits", state_inputs=["h_in"], state_outputs=["h_out"],
     )  # fmt: skip
-    # (One episode: with jitter, a partner's episode-end proposal that arrives reordered after the
-    # next episode began can end that one too — a netcode matter, reported separately.)
-    scene = p2p_scene(turn, env_code=TRIO, agents=("a", "b"), max_steps=240)
+    # Two episodes: under jitter both peers propose the first episode's end, and the later
+    # proposal, still in flight when the episode ended, must not end the second one.
+    scene = p2p_scene(turn, env_code=TRIO, agents=("a", "b"), max_steps=120, episodes=2)
     scene.policies(policy_mapping={"a": "human", "b": "human", "bot": bot})
     server = serve(experiment(scene))
     conditions = {"latencyMs": 50, "jitterMs": 10, "loss": 0.05, "seed": 1}  # each way: RTT 100 ms ± 20
@@ -362,7 +362,7 @@ def test_an_onnx_bot_plays_on_every_peer_through_rollbacks_and_both_record_the_s
         wait_for(page, "m.sceneType === 'completion_code' && m.status === 'ended'", timeout=120_000)
     results = server.results(peer_rows=True)
     assert list(results.games["outcome"]) == ["completed"]
-    assert_identical_records(results, players=2, steps=240)
+    assert_identical_records(results, players=2, episodes=2, steps=120)
     assert results.p2p["rollbacks"].sum() > 0 and results.p2p["replayed_frames"].sum() > 0
     by_peer = {
         pid: rows.sort_values(["episode", "step"])["action.bot"].astype(int).tolist()
