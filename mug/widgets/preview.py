@@ -12,6 +12,10 @@ from the notebook's browser (proxied through jupyter-server-proxy, or direct). S
 
 Preview data goes to a temporary folder (``preview.results()``), removed by :meth:`PreviewWidget.stop`.
 Showing a new preview of the same scene stops the previous one.
+
+A preview never presents itself as the study: it shows no banner or participant link of the kind
+``serve()`` shows, and the widget says it is a preview whose data is discarded (a pilot sent its
+link would play on this private server and lose their data).
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ from mug.data.live import env_errors, latest_step, open_database  # noqa: E402
 from mug.data.schema import DB_FILENAME  # noqa: E402
 from mug.experiment import Experiment  # noqa: E402
 from mug.scenes import EndScene, GymScene, Scene, SceneConfigError  # noqa: E402
+from mug.server import start_server  # noqa: E402
 from mug.server.monitoring import MonitorFeed  # noqa: E402
 from mug.server.urls import participant_urls  # noqa: E402
 
@@ -52,6 +57,11 @@ __all__ = ["PreviewWidget", "preview", "stop_all"]
 log = logging.getLogger("mug.widgets.preview")
 
 END_SCENE_ID = "mug_preview_end"
+#: What the widget says it is, in so many words (shown above the game, and in its plain-text form).
+NOTICE = (
+    "Preview only, not the study: this is a private test server in this kernel, and what is played here "
+    "is discarded when the preview stops. Participants join at the link exp.serve() shows."
+)
 _GAME_STATES = ("starting", "running", "resetting", "paused", "done", "error", "waitroom")
 _counter = itertools.count(1)
 _live: dict[str, PreviewWidget] = {}
@@ -64,6 +74,8 @@ class PreviewWidget(anywidget.AnyWidget):  # type: ignore[misc]
     _esm = widget_module("preview")
 
     title = traitlets.Unicode("").tag(sync=True)
+    #: That this is a preview whose data is discarded (shown above the game).
+    notice = traitlets.Unicode(NOTICE).tag(sync=True)
     direct_url = traitlets.Unicode("").tag(sync=True)
     proxy_path = traitlets.Unicode("").tag(sync=True)
     players = traitlets.List(traitlets.Dict()).tag(sync=True)
@@ -100,7 +112,8 @@ class PreviewWidget(anywidget.AnyWidget):  # type: ignore[misc]
             s.scene_id for s in experiment.scenes if isinstance(s, GymScene) and getattr(s, "runs_in_browser", False)
         }
         self._feed: MonitorFeed | None = None
-        self.server: ServerHandle = experiment.serve(host="127.0.0.1", port=0, reconnect_grace_s=10.0)
+        # Not experiment.serve(): that announces the server as the study, with its participant link.
+        self.server: ServerHandle = start_server(experiment, host="127.0.0.1", port=0, reconnect_grace_s=10.0)
         urls = participant_urls(self.server.host, self.server.port)
         self._new_players()
         self.direct_url = urls.direct
@@ -113,7 +126,10 @@ class PreviewWidget(anywidget.AnyWidget):  # type: ignore[misc]
 
     @property
     def url(self) -> str:
-        """The participant URL of the preview server (proxied when the notebook is behind a proxy)."""
+        """The page URL of the preview's private server (proxied when the notebook is behind a proxy).
+
+        Not a link for participants: what is played there is discarded when the preview stops.
+        """
         return self.server.url
 
     @property
@@ -164,7 +180,10 @@ class PreviewWidget(anywidget.AnyWidget):  # type: ignore[misc]
 
     def __repr__(self) -> str:
         state = "running" if self.running else "stopped"
-        return f"<MUG preview {self.key!r} {state} at {self.server.url}>"
+        return (
+            f"<MUG preview {self.key!r} {state} at {self.server.url}: a private test server, not the study; "
+            "its data is discarded when the preview stops>"
+        )
 
     # -- kernel side of the widget ---------------------------------------------------------
 

@@ -67,6 +67,16 @@ def test_jupyter_lab_quickstart_preview_and_proxied_participant(jupyter_lab, bro
         page.wait_for_function(KERNEL_IDLE, timeout=60_000)
         run_all_but_last(page)
 
+        # The preview says plainly what it is; only serve()'s cell shows a banner with a participant link.
+        notice = page.get_by_test_id("preview-notice").text_content() or ""
+        assert "not the study" in notice and "discarded" in notice, notice
+        banners = page.evaluate(
+            f"""() => {PANEL}.content.widgets.map((c) => c.model.type === 'code' &&
+                JSON.stringify(Array.from({{ length: c.model.outputs.length }},
+                    (_, i) => c.model.outputs.get(i).toJSON())).includes('is running. Participants'))"""
+        )
+        assert [i for i, shown in enumerate(banners) if shown] == [8], banners  # `server = exp.serve()`
+
         # The preview widget: the participant page in a frame, served through the Jupyter proxy.
         frame_el = page.locator("[data-testid=preview-frame]")
         frame_el.scroll_into_view_if_needed()

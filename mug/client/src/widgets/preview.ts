@@ -1,12 +1,14 @@
 // The preview widget: the real participant page of a one-scene experiment served from the kernel,
 // in an <iframe>, so the renderer and keyboard handling are exactly what participants get. Keys reach
 // the game only while its frame has focus (a click on it gives it focus). Below it, what the kernel
-// sees: the game's status, episode and step, and the traceback when the env fails.
+// sees: the game's status, episode and step, and the traceback when the env fails. Above it, in so many
+// words, that this is a preview whose data is discarded: nothing in it may pass for the study's link.
 
 import { type AnyModel, h, injectStyle, listen, type RenderProps, serverUrl } from "./_anywidget";
 
 interface PreviewState {
   title: string;
+  notice: string;
   direct_url: string;
   proxy_path: string;
   players: { participant_id: string; label: string }[];
@@ -26,6 +28,8 @@ const CSS = `
 .mugw-preview .mugw-bar { display: flex; gap: 12px; align-items: center; margin: 0 0 6px; flex-wrap: wrap; }
 .mugw-preview .mugw-title { font-weight: 600; }
 .mugw-preview .mugw-hint { color: #596079; font-size: 0.85em; }
+.mugw-preview .mugw-notice { font-size: 0.85em; color: #6b4a00; background: #fff6dc; border: 1px solid #f0d58a;
+  border-radius: 4px; padding: 3px 8px; margin: 0 0 6px; }
 .mugw-preview button { font: inherit; font-size: 0.85em; padding: 3px 10px; border-radius: 4px;
   border: 1px solid #9aa3c4; background: white; cursor: pointer; }
 .mugw-preview .mugw-frames { display: flex; gap: 10px; flex-wrap: wrap; }
@@ -52,7 +56,12 @@ function kernelLine(model: AnyModel<PreviewState>): string {
 function render({ model, el }: RenderProps<PreviewState>): () => void {
   injectStyle("mugw-preview-style", CSS);
   const root = h("div", { class: "mugw-preview", "data-testid": "mug-preview" });
-  const link = h("a", { target: "_blank", rel: "noopener", "data-testid": "preview-link", text: "open in a tab" });
+  const link = h("a", {
+    target: "_blank",
+    rel: "noopener",
+    "data-testid": "preview-link",
+    text: "open this preview in a tab",
+  });
   const restart = h("button", { type: "button", "data-testid": "preview-restart", text: "Restart" });
   const bar = h("div", { class: "mugw-bar" }, [
     h("span", { class: "mugw-title", text: model.get("title") }),
@@ -60,10 +69,11 @@ function render({ model, el }: RenderProps<PreviewState>): () => void {
     restart,
     link,
   ]);
+  const notice = h("div", { class: "mugw-notice", "data-testid": "preview-notice", text: model.get("notice") });
   const frames = h("div", { class: "mugw-frames" });
   const kernel = h("div", { class: "mugw-kernel", "data-testid": "preview-kernel-status" });
   const error = h("div", { class: "mugw-error", "data-testid": "preview-error" });
-  root.append(bar, frames, kernel, error);
+  root.append(bar, notice, frames, kernel, error);
   el.append(root);
 
   let iframes: HTMLIFrameElement[] = [];
