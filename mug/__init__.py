@@ -12,6 +12,14 @@ from typing import TYPE_CHECKING, Any
 
 from mug.env import Surface, check_env
 from mug.experiment import Experiment
+from mug.matchmaking import (
+    FIFOMatchmaker,
+    GroupReunionMatchmaker,
+    LatencyFIFOMatchmaker,
+    Match,
+    MatchCandidate,
+    Matchmaker,
+)
 from mug.scenes import (
     CompletionCodeScene,
     EndScene,
@@ -69,8 +77,14 @@ __all__ = [
     "CompletionCodeScene",
     "EndScene",
     "Experiment",
+    "FIFOMatchmaker",
+    "GroupReunionMatchmaker",
     "GymScene",
     "HudInfo",
+    "LatencyFIFOMatchmaker",
+    "Match",
+    "MatchCandidate",
+    "Matchmaker",
     "Results",
     "SceneConfigError",
     "StartScene",

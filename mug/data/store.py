@@ -436,6 +436,15 @@ class Store:
         with self._write() as conn:
             conn.execute(_FORM_UPSERT, params)
 
+    def forms_of(self, participant_id: str) -> dict[str, dict[str, Any]]:
+        """A participant's latest form answers by scene id (what a matchmaker may match on)."""
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT scene_id, answers FROM forms WHERE participant_id = ? ORDER BY first_submitted_at",
+                (participant_id,),
+            ).fetchall()
+        return {scene_id: loads(answers) for scene_id, answers in rows}
+
     def add_steps(self, rows: list[dict[str, Any]]) -> int:
         """Store steps in one transaction; returns how many were new.
 

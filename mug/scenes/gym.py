@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from mug.matchmaking import Matchmaker
 from mug.policies import ModelConfig, PolicyError, validate_policy_spec
 from mug.scenes._options import (
     NOT_PROVIDED,
@@ -274,6 +275,7 @@ class GymScene(Scene):
         per_player_views: bool = NOT_PROVIDED,
         max_prediction: int = NOT_PROVIDED,
         p2p_connect_timeout_s: float = NOT_PROVIDED,
+        matchmaker: Matchmaker | None = NOT_PROVIDED,
     ) -> GymScene:
         """Let several participants play one game; each ``"human"`` agent is one participant.
 
@@ -283,7 +285,9 @@ class GymScene(Scene):
         agent takes the default action); after that they are dropped and ``on_player_drop`` says
         whether the others ``"continue"`` or the game ends for everyone (``"end_game"``).
         With ``per_player_views`` each player sees ``env.render(agent_id)`` (partial observability).
-        Participants are matched first come, first served in a waitroom (see ``waitroom``).
+        Participants wait in a waitroom (see ``waitroom``) until ``matchmaker`` groups them: first
+        come, first served by default; ``mug.LatencyFIFOMatchmaker``, ``mug.GroupReunionMatchmaker``
+        or a ``mug.Matchmaker`` of your own (docs/matchmaking.md).
 
         ``mode="p2p"`` (with ``runtime()``): every participant's browser runs the env; inputs travel
         between the browsers (WebRTC, see ``webrtc``; through the server when no DataChannel opens

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 from urllib.parse import urlparse
 
@@ -29,6 +29,7 @@ class MultiplayerOptions:
     per_player_views: bool = False
     max_prediction: int = 8  # p2p: frames a peer may run ahead of the inputs it has
     p2p_connect_timeout_s: float = 5.0  # p2p: no DataChannel open by then -> the server relays
+    matchmaker: Any = None  # a mug.matchmaking.Matchmaker; None: FIFO
     # Which options the researcher passed (a default may depend on the mode, e.g. input_delay).
     given: set[str] = field(default_factory=set, repr=False)
 
@@ -37,8 +38,9 @@ class MultiplayerOptions:
         return self.mode == "p2p"
 
     def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        del data["given"]
+        # (Not asdict: it would deep-copy the researcher's matchmaker object.)
+        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("given", "matchmaker")}
+        data["matchmaker"] = self.matchmaker.describe() if self.matchmaker is not None else None
         if not self.is_p2p:
             for name in P2P_ONLY:
                 del data[name]
@@ -62,6 +64,23 @@ class WaitroomOptions:
 def _check_bool(scene: Any, method: str, option: str, value: Any) -> bool:
     if not isinstance(value, bool):
         raise fail(scene, method, option, f"must be True or False, got {value!r}")
+    return value
+
+
+def _check_matchmaker(scene: Any, value: Any) -> Any:
+    from mug.matchmaking import Matchmaker
+
+    if value is None:
+        return None
+    if isinstance(value, type) and issubclass(value, Matchmaker):
+        raise fail(
+            scene, "multiplayer", "matchmaker", f"must be a matchmaker object: {value.__name__}(...), not the class"
+        )
+    if not isinstance(value, Matchmaker):
+        raise fail(
+            scene, "multiplayer", "matchmaker",
+            f"must be a mug.Matchmaker (e.g. mug.FIFOMatchmaker()), got {type(value).__name__}",
+        )  # fmt: skip
     return value
 
 
@@ -90,7 +109,15 @@ def multiplayer_options(scene: Any, current: MultiplayerOptions | None, given: d
         )
     if "per_player_views" in given:
         opts.per_player_views = _check_bool(scene, "multiplayer", "per_player_views", given["per_player_views"])
+    if "matchmaker" in given:
+        opts.matchmaker = _check_matchmaker(scene, given["matchmaker"])
     opts.given |= set(given)
+    if opts.matchmaker is not None and opts.matchmaker.max_p2p_rtt_ms is not None and not opts.is_p2p:
+        raise fail(
+            scene, "multiplayer", "matchmaker",
+            f"has max_p2p_rtt_ms={opts.matchmaker.max_p2p_rtt_ms:g}, which applies to mode='p2p' only (the "
+            "pages of a server-run game do not talk to each other); use LatencyFIFOMatchmaker(max_server_rtt_ms=...)",
+        )  # fmt: skip
     if opts.is_p2p:
         if "input_delay" not in opts.given:
             opts.input_delay = P2P_INPUT_DELAY

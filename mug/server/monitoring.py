@@ -43,7 +43,7 @@ def live_state(sessions: Sessions) -> dict[str, Any]:
         "game_of": {**sessions.p2p.game_of, **sessions.game_of},
         # P2P games too (mode "p2p"): their players' last reports, and transport and RTT per peer pair.
         "games": [_game(g) for g in sessions.games.values()] + sessions.p2p.monitor(),
-        "waitrooms": [_waitroom(r) for r in sessions.waitrooms.values()],
+        "waitrooms": [_waitroom(r) for r in sessions.matching.waitrooms.values()],
     }
 
 

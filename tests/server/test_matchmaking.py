@@ -1,12 +1,36 @@
-"""The waitroom queue: first come first served, deadlines kept across a leave, timeouts fire."""
+"""The waitroom: its queue (first come first served, deadlines kept across a leave, timeouts fire), the
+ready-made matchmakers' decisions, and how a researcher's matchmaker is contained."""
 
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
+
+from mug.matchmaking import (
+    FIFOMatchmaker,
+    GroupReunionMatchmaker,
+    LatencyFIFOMatchmaker,
+    Match,
+    MatchCandidate,
+    Matchmaker,
+    PastGroup,
+)
 from mug.server.sessions.waitroom import Waitroom
+
+
+async def take_group(room: Waitroom, rtts: dict[str, list[float]] | None = None) -> list[str] | None:
+    """What the sessions do with a proposal: the group leaves the queue."""
+    proposal = await room.propose(rtts or {})
+    if proposal is None:
+        return None
+    room.take(proposal.members)
+    room.started(proposal.members)
+    return proposal.members
 
 
 def run_in_own_loop(test: Callable[[], Awaitable[None]]) -> None:
@@ -24,12 +48,12 @@ async def groups_form_in_arrival_order() -> None:
     room = Waitroom("duo", needed=2, timeout_s=60, on_timeout=timed_out.append)
     room.add("a")
     room.add("a")  # a second Start press does not queue twice
-    assert room.waiting == ["a"] and room.take_group() is None
+    assert room.waiting == ["a"] and await take_group(room) is None
     room.add("b")
     assert room.remove("a") is True
-    assert room.take_group() is None
+    assert await take_group(room) is None
     room.add("c")
-    assert room.take_group() == ["b", "c"]
+    assert await take_group(room) == ["b", "c"]
     assert room.waiting == []
     room.close()
     assert timed_out == []
@@ -55,3 +79,161 @@ async def deadline_survives_leaving() -> None:
     assert room.seconds_left("a") <= first
     await asyncio.wait_for(fired.wait(), timeout=5)
     assert timed_out == ["a"] and room.waiting == []
+
+
+def cand(pid: str, *, rtt: float | None = None, samples: int = 2, waited: float = 0.0,
+         history: tuple[PastGroup, ...] = (), avoid: frozenset[str] = frozenset()) -> MatchCandidate:  # fmt: skip
+    return MatchCandidate(
+        pid, waited, rtt, (rtt,) * samples if rtt is not None else (), history, avoid
+    )  # fmt: skip
+
+
+def ids(decision: object) -> list[str] | None:
+    if decision is None:
+        return None
+    assert isinstance(decision, Match) and decision.reason
+    return [m.participant_id if isinstance(m, MatchCandidate) else m for m in decision.members]
+
+
+def test_fifo_takes_the_longest_waiting_but_never_a_pair_whose_probe_failed() -> None:
+    fifo = FIFOMatchmaker()
+    assert ids(fifo.find_match(cand("d"), [cand("a"), cand("b"), cand("c")], 3)) == ["d", "a", "b"]
+    avoiding = cand("d", avoid=frozenset({"a"}))
+    assert ids(fifo.find_match(avoiding, [cand("a"), cand("b")], 2)) == ["d", "b"]
+    assert fifo.find_match(avoiding, [cand("a")], 2) is None
+
+
+def test_latency_fifo_groups_only_measured_participants_within_the_bound() -> None:
+    mm = LatencyFIFOMatchmaker(max_server_rtt_ms=200)
+    far, near = cand("far", rtt=300), cand("near", rtt=40)
+    assert mm.find_match(far, [cand("far2", rtt=310)], 2) is None  # 610 ms apart
+    assert mm.find_match(far, [near], 2) is None  # 340 ms
+    assert ids(mm.find_match(cand("x", rtt=50), [far, near], 2)) == ["x", "near"]  # 90 ms; far skipped
+    # Not measured enough yet: neither grouped nor grouped with.
+    assert mm.find_match(cand("new", rtt=10, samples=1), [near], 2) is None
+    assert mm.find_match(cand("x", rtt=50), [cand("new", rtt=10, samples=1)], 2) is None
+    assert mm.find_match(cand("x", rtt=None, samples=0), [near], 2) is None
+    reason = mm.find_match(cand("x", rtt=50), [near], 2)
+    assert isinstance(reason, Match) and "90 ms" in reason.reason and "200 ms" in reason.reason
+
+
+def test_group_reunion_waits_for_former_partners_then_falls_back() -> None:
+    mm = GroupReunionMatchmaker(reunion_wait_s=30)
+    ab = PastGroup("first", "g1", ("b",))
+    ba = PastGroup("first", "g1", ("a",))
+    a, b, c = cand("a", history=(ab,)), cand("b", history=(ba,)), cand("c")
+    assert mm.find_match(a, [c], 2) is None  # a waits for b, c is not mixed in
+    assert mm.find_match(c, [a], 2) is None  # nor is a taken by c
+    decision = mm.find_match(a, [c, b], 2)
+    assert ids(decision) == ["a", "b"] and "first" in decision.reason  # type: ignore[union-attr]
+    # b has played with d since: that is b's group now, not a's.
+    b_later = cand("b", history=(ba, PastGroup("second", "g2", ("d",))))
+    assert mm.find_match(a, [b_later], 2) is None
+    # After 30 s without b, a goes first come, first served with those free to.
+    a_long = cand("a", history=(ab,), waited=31)
+    assert ids(mm.find_match(a_long, [c], 2)) == ["a", "c"]
+    assert GroupReunionMatchmaker(reunion_wait_s=30, fallback_to_fifo=False).find_match(a_long, [c], 2) is None
+    # A source scene: the group of that scene, not the latest.
+    by_scene = GroupReunionMatchmaker(source_scene_id="first")
+    a2 = cand("a", history=(ab, PastGroup("second", "g2", ("e",))))
+    assert ids(by_scene.find_match(a2, [cand("b", history=(ba,)), cand("e")], 2)) == ["a", "b"]
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda: LatencyFIFOMatchmaker(max_server_rtt_ms=0), "max_server_rtt_ms must be a positive number"),
+        (lambda: LatencyFIFOMatchmaker(150, min_rtt_samples=9), "min_rtt_samples must be an int from 1 to 5"),
+        (lambda: FIFOMatchmaker(max_p2p_rtt_ms="fast"), "max_p2p_rtt_ms must be a positive number"),
+        (lambda: GroupReunionMatchmaker(reunion_wait_s=-1), "reunion_wait_s must be a number of seconds"),
+        (lambda: GroupReunionMatchmaker(source_scene_id=""), "source_scene_id must be a scene id"),
+    ],
+)
+def test_matchmaker_settings_are_checked(make: Callable[[], object], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        make()
+
+
+class Raising(Matchmaker):
+    def find_match(self, arriving, waiting, group_size):  # type: ignore[no-untyped-def]
+        raise KeyError("condition")
+
+
+class Strangers(Matchmaker):
+    def find_match(self, arriving, waiting, group_size):  # type: ignore[no-untyped-def]
+        return [arriving, "someone-else"]
+
+
+class Stalling(Matchmaker):
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = threading.Event()
+
+    def find_match(self, arriving, waiting, group_size):  # type: ignore[no-untyped-def]
+        self.release.wait(30)
+        return None
+
+
+class Pairs(Matchmaker):
+    """Pairs participants with the same 'condition' in their link's query."""
+
+    def find_match(self, arriving, waiting, group_size):  # type: ignore[no-untyped-def]
+        same = [c for c in waiting if c.data["query"].get("condition") == arriving.data["query"].get("condition")]
+        return Match([arriving, *same[: group_size - 1]], "same condition") if len(same) >= group_size - 1 else None
+
+
+def test_a_matchmaker_that_raises_or_proposes_strangers_is_recorded_and_fifo_decides() -> None:
+    async def go() -> None:
+        for mm, expected in [(Raising(), "Raising.find_match raised KeyError"),
+                             (Strangers(), "not waiting: ['someone-else']")]:  # fmt: skip
+            errors: list[str] = []
+            room = Waitroom("duo", needed=2, timeout_s=60, on_timeout=lambda pid: None, matchmaker=mm)
+            room.on_error = errors.append
+            room.add("a")
+            room.add("b")
+            proposal = await room.propose({})
+            assert proposal is not None and proposal.members == ["a", "b"]
+            assert proposal.fallback is not None and expected in proposal.fallback
+            assert proposal.matchmaker["matchmaker"] == "FIFOMatchmaker"
+            await room.propose({})
+            assert len(errors) == 1 and expected in errors[0]  # (recorded once, counted after)
+            assert sum(room.errors.values()) == 2
+            room.close()
+
+    run_in_own_loop(go)
+
+
+def test_a_stalling_matchmaker_is_given_up_on_and_fifo_decides_from_then_on() -> None:
+    async def go() -> None:
+        mm = Stalling()
+        room = Waitroom("duo", needed=2, timeout_s=60, on_timeout=lambda pid: None, matchmaker=mm)
+        room.add("a")
+        room.add("b")
+        started = time.monotonic()
+        proposal = await room.propose({})
+        assert proposal is not None and proposal.members == ["a", "b"]
+        assert room.replaced is not None and "took longer than 2 s" in room.replaced
+        assert time.monotonic() - started < 10
+        room.add("c")
+        room.add("d")
+        again = await room.propose({})  # no second wait: FIFO decides at once
+        assert again is not None and again.fallback == room.replaced
+        mm.release.set()
+        room.close()
+
+    run_in_own_loop(go)
+
+
+def test_a_researchers_matchmaker_decides_by_what_participants_brought() -> None:
+    async def go() -> None:
+        room = Waitroom("duo", needed=2, timeout_s=60, on_timeout=lambda pid: None, matchmaker=Pairs())
+        room.add("a", data={"query": {"condition": "red"}})
+        room.add("b", data={"query": {"condition": "blue"}})
+        assert await room.propose({}) is None
+        room.add("c", data={"query": {"condition": "blue"}})
+        proposal = await room.propose({})
+        assert proposal is not None and proposal.members == ["b", "c"] and proposal.reason == "same condition"
+        assert proposal.fallback is None and proposal.matchmaker["matchmaker"] == "Pairs"
+        room.close()
+
+    run_in_own_loop(go)

@@ -15,6 +15,9 @@ import type { SceneContext, SceneView } from "./scenes/view";
 
 const ID_PARAMS = ["participant", "participant_id", "PROLIFIC_PID", "workerId", "subject_id"];
 const PING_INTERVAL_MS = 3000;
+// In a waitroom the round trip is measured more often: a latency-aware matchmaker waits for a few
+// measures before it groups a participant (docs/matchmaking.md).
+const WAITING_PING_INTERVAL_MS = 500;
 const STORAGE_KEY = `mug:participant:${window.location.pathname}`;
 /** Where this browser keeps its session secret: made here before the first join, shared by the
  * browser's tabs, presented on every join (see mug/server/sessions/binding.py). */
@@ -86,11 +89,16 @@ class App {
     window.addEventListener("blur", () => this.conn.send("client_event", { kind: "blur" }));
     window.addEventListener("focus", () => this.conn.send("client_event", { kind: "focus" }));
     // A ping every few seconds keeps the measured round trip fresh (shown to the researcher's monitor).
-    window.setInterval(() => void this.measureRtt(), PING_INTERVAL_MS);
+    window.setInterval(() => void this.measureRtt(), WAITING_PING_INTERVAL_MS);
   }
+
+  private lastPingMs = Number.NEGATIVE_INFINITY;
 
   private async measureRtt(): Promise<void> {
     if (!this.conn.socket.connected || !this.harness.connected) return;
+    const now = performance.now();
+    if (this.harness.status !== "waitroom" && now - this.lastPingMs < PING_INTERVAL_MS) return;
+    this.lastPingMs = now;
     try {
       this.harness.rttMs = await this.conn.ping(this.harness.rttMs);
     } catch {

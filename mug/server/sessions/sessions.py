@@ -30,9 +30,9 @@ from mug.server.games.ticks import TickPhases
 from mug.server.sessions import binding
 from mug.server.sessions.browser_games import BrowserGames
 from mug.server.sessions.intake import ClientLimits
+from mug.server.sessions.matching import Matching
 from mug.server.sessions.p2p import P2PGames
 from mug.server.sessions.refusals import Refusals
-from mug.server.sessions.waitroom import Waitroom
 from mug.server.web.protocol import PARTICIPANT_ID, Advance, ClientRecords, Join, ProtocolError, Seen
 from mug.server.web.transport import DirectSocketServer
 from mug.server.writer import StoreWriter
@@ -86,7 +86,6 @@ class Sessions:
         self.sid_of: dict[str, str] = {}
         self.games: dict[str, GameHandle] = {}
         self.game_of: dict[str, str] = {}
-        self.waitrooms: dict[str, Waitroom] = {}
         self.rtt_ms: dict[str, float] = {}
         self.notices: dict[str, str] = {}
         self.active: set[str] = set()  # participants known to have done something (see mark_active)
@@ -99,6 +98,8 @@ class Sessions:
         self.phases = TickPhases()
         # P2P games: matched here, played in the browsers (mug.server.sessions.p2p).
         self.p2p = P2PGames(self)
+        # Waitrooms and matchmaking (mug.server.sessions.matching).
+        self.matching = Matching(self)
         self.browser_games.on_p2p_outcome = self.p2p.peer_finished
 
     async def start(self) -> None:
@@ -225,10 +226,7 @@ class Sessions:
         if game is not None:
             game.connection_lost(pid)
         await self.p2p.connection_lost(pid)
-        for room in self.waitrooms.values():
-            if room.remove(pid):
-                self.writer.event(pid, room.scene_id, "waitroom_left", {})
-                await self._broadcast_waitroom(room)
+        await self.matching.leave(pid)
 
     def participant_of(self, sid: str) -> str:
         conn = self.by_sid.get(sid)
@@ -439,34 +437,22 @@ class Sessions:
             humans = scene.human_agents
             game = await self._new_game(scene, {humans[0] if humans else "__viewer__": pid})
             return {"game": game.snapshot(pid)}
-        room = self._waitroom(scene)
-        if pid not in room:
-            room.add(pid)
-            self.writer.event(pid, scene_id, "waitroom_entered", {"waiting": len(room.waiting)})
-        waited = {p: room.waited_s(p) for p in room.waiting}
-        group = room.take_group()
-        if group is not None and scene.is_p2p:
-            reply = await self.p2p.matched(scene, group, waited, pid)
-            await self._broadcast_waitroom(room)
-            return reply
-        if group is not None:
-            game = await self._new_game(scene, dict(zip(scene.human_agents, group, strict=True)))
-            self.writer.event(
-                None,
-                scene_id,
-                "matched",
-                {
-                    "game_id": game.game_id,
-                    "players": {p.agent_id: p.participant_id for p in game.players.values()},
-                    "waited_s": {p: round(waited.get(p, 0.0), 3) for p in group},
-                },
-            )
-            for player in group:
-                await self._send(player, "matched", {"scene_id": scene_id, **game.snapshot(player)})
-            await self._broadcast_waitroom(room)
-            return {"game": game.snapshot(pid)}
-        await self._broadcast_waitroom(room)
-        return {"waitroom": self._waitroom_status(room, pid)}
+        return await self.matching.enter(pid, scene)
+
+    def game_of_participant(self, pid: str) -> GameHandle | None:
+        """The server-run game the participant plays in, if any."""
+        return self._game(pid)
+
+    async def start_group(self, scene: GymScene, group: list[str], waited: dict[str, float]) -> str:
+        """A matched group's server-run game: started, recorded (``matched``), announced; its id."""
+        game = await self._new_game(scene, dict(zip(scene.human_agents, group, strict=True)))
+        players = {p.agent_id: p.participant_id for p in game.players.values()}
+        self.writer.event(
+            None, scene.scene_id, "matched", {"game_id": game.game_id, "players": players, "waited_s": waited}
+        )
+        for player in group:
+            await self._send(player, "matched", {"scene_id": scene.scene_id, **game.snapshot(player)})
+        return game.game_id
 
     async def _new_game(self, scene: GymScene, players: dict[str, str]) -> GameHandle:
         grace = scene.multiplayer_options.reconnect_grace_s if scene.multiplayer_options else self.reconnect_grace_s
@@ -549,37 +535,11 @@ class Sessions:
                     self.notices[pid] = GAME_ERROR
                 await self._move_on(pid, game.scene)
 
-    # -- waitrooms -------------------------------------------------------------------------
+    # -- waitrooms (mug.server.sessions.matching) ----------------------------------------------
 
-    def _waitroom(self, scene: GymScene) -> Waitroom:
-        sid = scene.scene_id or ""
-        room = self.waitrooms.get(sid)
-        if room is None:
-            opts = scene.effective_waitroom()
-            room = Waitroom(
-                sid,
-                len(scene.human_agents),
-                opts.timeout,
-                lambda pid: self._spawn(self._waitroom_timeout(scene, pid)),
-            )
-            self.waitrooms[sid] = room
-        return room
-
-    def _waitroom_status(self, room: Waitroom, pid: str) -> dict[str, Any]:
-        return {
-            "scene_id": room.scene_id,
-            "waiting": len(room.waiting),
-            "needed": room.needed,
-            "seconds_left": round(room.seconds_left(pid), 1),
-        }
-
-    async def _broadcast_waitroom(self, room: Waitroom) -> None:
-        for pid in room.waiting:
-            await self._send(pid, "waitroom", self._waitroom_status(room, pid))
-
-    async def _waitroom_timeout(self, scene: GymScene, pid: str) -> None:
+    async def waitroom_timed_out(self, pid: str, scene: GymScene) -> None:
+        """Nobody was matched with `pid` in time: the waitroom's timeout scene, or the end with a code."""
         opts = scene.effective_waitroom()
-        self.writer.event(pid, scene.scene_id, "waitroom_timeout", {"timeout_s": opts.timeout})
         if opts.timeout_scene_id is not None:
             index = self.experiment.scene_index(opts.timeout_scene_id)
             self.notices[pid] = opts.timeout_message
@@ -588,7 +548,6 @@ class Sessions:
             await self._end_with_code(
                 pid, scene, "waitroom_timeout", "No partner found", opts.timeout_message, opts.timeout_redirect_url
             )
-        await self._broadcast_waitroom(self._waitroom(scene))
 
     # -- plumbing --------------------------------------------------------------------------
 
@@ -616,8 +575,7 @@ class Sessions:
 
     async def shutdown(self) -> None:
         self.closing = True
-        for room in self.waitrooms.values():
-            room.close()
+        self.matching.shutdown()
         self.p2p.shutdown()
         cut = list(self.games.values())
         for game in cut:

@@ -85,6 +85,7 @@ def register(sio: socketio.AsyncServer, sessions: Sessions) -> None:
         conn = sessions.by_sid.get(sid)
         if conn is not None and ping.rtt_ms is not None:
             sessions.rtt_ms[conn.participant_id] = ping.rtt_ms
+            sessions.matching.note_rtt(conn.participant_id, ping.rtt_ms)
         return {"t": ping.t, "server_t": time.time() * 1000.0}
 
     async def on_client_records(sid: str, args: tuple[Any, ...]) -> dict[str, Any]:

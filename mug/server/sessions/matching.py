@@ -1,0 +1,216 @@
+"""Matching: the waitrooms of a server, the groups their matchmakers propose, and the match log.
+
+A participant who starts a multiplayer scene enters its waitroom (mug.server.sessions.waitroom)
+with what a matchmaker may look at: their group history (kept in the participant's stored session
+data, so a reload or a server restart keeps it), the query of their link and their form answers.
+A matching pass asks the matchmaker for groups until it proposes none; it runs when someone
+arrives and every `PASS_INTERVAL_S` while enough participants wait (round trips get measured,
+people wait longer: a later pass may group whom an earlier one did not). Every proposal goes into
+the match log (events ``match_proposal``: members, round trips used, who decided, why, what
+happened) before its game starts; a matchmaker's error goes in as ``matchmaker_error``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+from mug.matchmaking import PastGroup, estimated_rtt_ms
+from mug.scenes import GymScene
+from mug.server.sessions.waitroom import Proposal, Waitroom
+
+if TYPE_CHECKING:
+    from mug.server.sessions.sessions import Sessions
+
+#: Seconds between matching passes while a waitroom holds enough participants for a group.
+PASS_INTERVAL_S = 0.5
+#: Round trips kept per participant (the candidates' `rtt_samples`).
+RTT_SAMPLES = 5
+#: Former groups kept per participant in their session data.
+GROUPS_KEPT = 50
+
+
+class Matching:
+    """The waitrooms of one server: who waits where, and the groups that leave them to play."""
+
+    def __init__(self, sessions: Sessions) -> None:
+        self.sessions = sessions
+        self.writer = sessions.writer
+        self.store = sessions.store
+        self.waitrooms: dict[str, Waitroom] = {}
+        self.rtt_samples: dict[str, deque[float]] = {}
+        self._passes: dict[str, asyncio.Task[None]] = {}
+
+    # -- round trips ------------------------------------------------------------------------------
+
+    def note_rtt(self, participant_id: str, rtt_ms: float) -> None:
+        """A round trip the participant's page measured to the server (its `ping`)."""
+        self.rtt_samples.setdefault(participant_id, deque(maxlen=RTT_SAMPLES)).append(round(float(rtt_ms), 1))
+
+    # -- entering and leaving -----------------------------------------------------------------------
+
+    def room(self, scene: GymScene) -> Waitroom:
+        """The scene's waitroom (made on first use)."""
+        sid = scene.scene_id or ""
+        room = self.waitrooms.get(sid)
+        if room is None:
+            opts = scene.effective_waitroom()
+            mp = scene.multiplayer_options
+            room = Waitroom(
+                sid,
+                len(scene.human_agents),
+                opts.timeout,
+                lambda pid: self.sessions.spawn(self._timeout(scene, pid)),
+                matchmaker=mp.matchmaker if mp else None,
+            )
+            room.on_error = lambda message: self.writer.event(
+                None, sid, "matchmaker_error", {"error": message, "matchmaker": type(room.matchmaker).__name__}
+            )
+            self.waitrooms[sid] = room
+        return room
+
+    async def enter(self, pid: str, scene: GymScene) -> dict[str, Any]:
+        """The participant starts a multiplayer scene: queued, matched if a group forms; the reply."""
+        room = self.room(scene)
+        if pid not in room:
+            record = await self.writer.call(self.store.get_participant, pid)
+            forms = await self.writer.call(self.store.forms_of, pid)
+            history = _history((record.data if record else {}).get("groups"))
+            data = {"query": dict(record.query) if record else {}, "forms": forms}
+            if pid not in room and self._playing(pid, scene) is None:
+                room.add(pid, history, data)
+                self.writer.event(pid, scene.scene_id, "waitroom_entered", {"waiting": len(room.waiting)})
+        await self.run_pass(room, scene)
+        game = self._playing(pid, scene)
+        if game is not None:
+            return {"game": game}
+        self._keep_matching(room, scene)
+        await self.broadcast(room)
+        return {"waitroom": self.status(room, pid)}
+
+    async def leave(self, pid: str) -> None:
+        """The participant's page went away: out of every queue (their deadline is kept for a return)."""
+        self.rtt_samples.pop(pid, None)
+        for room in self.waitrooms.values():
+            if room.remove(pid):
+                self.writer.event(pid, room.scene_id, "waitroom_left", {})
+                await self.broadcast(room)
+
+    def _playing(self, pid: str, scene: GymScene) -> dict[str, Any] | None:
+        """The game payload of the participant's game in `scene`, once a group with them started."""
+        if scene.is_p2p:
+            found = self.sessions.p2p.live(pid)
+            if found is not None and found[0].scene is scene:
+                return self.sessions.p2p.payload(*found)
+            return None
+        game = self.sessions.game_of_participant(pid)
+        return game.snapshot(pid) if game is not None and game.scene is scene else None
+
+    # -- matching passes ----------------------------------------------------------------------------
+
+    async def run_pass(self, room: Waitroom, scene: GymScene) -> None:
+        """Ask the matchmaker for groups until it proposes none; each proposed group plays."""
+        played = False
+        async with room.lock:
+            while not self.sessions.closing:
+                proposal = await room.propose(self.rtt_samples)
+                if proposal is None:
+                    break
+                await self._play(room, scene, proposal)
+                played = True
+        if played:  # (those still waiting see the new count)
+            await self.broadcast(room)
+
+    def _keep_matching(self, room: Waitroom, scene: GymScene) -> None:
+        task = self._passes.get(room.scene_id)
+        if (task is None or task.done()) and len(room.waiting) >= room.needed:
+            self._passes[room.scene_id] = asyncio.get_running_loop().create_task(
+                self._passes_while_waiting(room, scene)
+            )
+
+    async def _passes_while_waiting(self, room: Waitroom, scene: GymScene) -> None:
+        while not self.sessions.closing and len(room.waiting) >= room.needed:
+            await asyncio.sleep(PASS_INTERVAL_S)
+            await self.run_pass(room, scene)
+
+    async def _play(self, room: Waitroom, scene: GymScene, proposal: Proposal) -> None:
+        members = proposal.members
+        waited = {p: round(room.waited_s(p), 3) for p in members}
+        room.take(members)
+        room.started(members)
+        self.writer.event(None, scene.scene_id, "match_proposal", _log_entry(proposal, "play"))
+        if scene.is_p2p:
+            await self.sessions.p2p.matched(scene, members, waited, members[0])
+            game_id = self.sessions.p2p.game_of[members[0]]
+        else:
+            game_id = await self.sessions.start_group(scene, members, waited)
+        await self._remember(scene.scene_id or "", game_id, members)
+
+    async def _remember(self, scene_id: str, game_id: str, members: list[str]) -> None:
+        """Each member's group history gains this game (in their stored session data)."""
+        now = time.time()
+        for pid in members:
+            record = await self.writer.call(self.store.get_participant, pid)
+            groups = list((record.data if record else {}).get("groups") or [])
+            groups.append({"scene_id": scene_id, "game_id": game_id, "partners": [m for m in members if m != pid]})
+            await self.writer.call(self.store.update_participant_data, pid, {"groups": groups[-GROUPS_KEPT:]}, now)
+
+    # -- what the pages see ---------------------------------------------------------------------------
+
+    def status(self, room: Waitroom, pid: str) -> dict[str, Any]:
+        return {
+            "scene_id": room.scene_id,
+            "waiting": len(room.waiting),
+            "needed": room.needed,
+            "seconds_left": round(room.seconds_left(pid), 1),
+        }
+
+    async def broadcast(self, room: Waitroom) -> None:
+        for pid in room.waiting:
+            await self.sessions.send_to(pid, "waitroom", self.status(room, pid))
+
+    async def _timeout(self, scene: GymScene, pid: str) -> None:
+        opts = scene.effective_waitroom()
+        self.writer.event(pid, scene.scene_id, "waitroom_timeout", {"timeout_s": opts.timeout})
+        await self.sessions.waitroom_timed_out(pid, scene)
+        await self.broadcast(self.room(scene))
+
+    def shutdown(self) -> None:
+        for task in self._passes.values():
+            task.cancel()
+        self._passes.clear()
+        for room in self.waitrooms.values():
+            room.close()
+
+
+def _history(groups: Any) -> list[PastGroup]:
+    """The group history in a participant's session data (entries that do not parse are skipped)."""
+    out = []
+    for g in groups if isinstance(groups, list) else []:
+        if isinstance(g, dict) and isinstance(g.get("scene_id"), str) and isinstance(g.get("game_id"), str):
+            partners = g.get("partners")
+            if isinstance(partners, list) and all(isinstance(p, str) for p in partners):
+                out.append(PastGroup(g["scene_id"], g["game_id"], tuple(partners)))
+    return out
+
+
+def _log_entry(proposal: Proposal, decision: str) -> dict[str, Any]:
+    """A proposal as the match log records it."""
+    members = proposal.members
+    candidates = proposal.candidates
+    pairs = {}
+    for i, a in enumerate(members):
+        for b in members[i + 1 :]:
+            pairs[f"{a}|{b}"] = estimated_rtt_ms(candidates[a], candidates[b])
+    return {
+        "members": members,
+        "rtt_ms": {m: candidates[m].rtt_ms for m in members},
+        "pair_rtt_ms": pairs,
+        "waited_s": {m: candidates[m].waited_s for m in members},
+        "matchmaker": proposal.matchmaker,
+        "reason": proposal.reason,
+        "fallback": proposal.fallback,
+        "decision": decision,
+    }
