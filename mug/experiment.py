@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mug.scenes import EndScene, Scene, SceneConfigError
+from mug.scenes.flow import FlowItem, RandomizeOrder, RepeatScene, SceneFlow
 from mug.scenes.webrtc import WebRTCOptions, webrtc_options
 
 if TYPE_CHECKING:
@@ -29,7 +30,7 @@ class Experiment:
     def __init__(
         self,
         experiment_id: str,
-        scenes: Sequence[Scene],
+        scenes: Sequence[FlowItem],
         data_dir: str | os.PathLike[str] = "data",
         *,
         title: str = "MUG experiment",
@@ -47,35 +48,48 @@ class Experiment:
             raise SceneConfigError(
                 f"Experiment: allow_device_switch must be True or False, got {allow_device_switch!r}"
             )
-        seen: set[str] = set()
-        for index, scene in enumerate(scenes):
-            if not isinstance(scene, Scene):
+        # The items may be scenes, RandomizeOrder and RepeatScene: the flow lists every scene the
+        # experiment can show (repetitions as scenes of their own) and draws per-participant orders.
+        items = list(scenes)
+        for index, item in enumerate(items):
+            if not isinstance(item, (Scene, RandomizeOrder, RepeatScene)):
                 raise SceneConfigError(
-                    f"Experiment: scenes[{index}] is {type(scene).__name__}, not a scene (StartScene, GymScene, ...)"
+                    f"Experiment: scenes[{index}] is {type(item).__name__}, not a scene (StartScene, GymScene, ...), "
+                    "RandomizeOrder or RepeatScene"
                 )
-            if scene.scene_id is None:
-                scene.scene(f"{scene.scene_type}_{index}")
+            if isinstance(item, EndScene) and index != len(items) - 1:
+                raise SceneConfigError(
+                    f"Experiment: {type(item).__name__} {item.scene_id!r} is scenes[{index}] but an end scene must "
+                    "be the last scene (participants cannot continue past it)"
+                )
+        flow = SceneFlow(items)
+        seen: set[str] = set()
+        for scene in flow.scenes:
             assert scene.scene_id is not None
             if scene.scene_id in seen:
                 raise SceneConfigError(
                     f"Experiment: two scenes share the scene_id {scene.scene_id!r}; ids must be unique"
                 )
             seen.add(scene.scene_id)
-            if isinstance(scene, EndScene) and index != len(scenes) - 1:
-                raise SceneConfigError(
-                    f"Experiment: {type(scene).__name__} {scene.scene_id!r} is scenes[{index}] but an end scene must "
-                    "be the last scene (participants cannot continue past it)"
-                )
             scene.validate()
-        for scene in scenes:
+        for scene in flow.scenes:
             target = getattr(getattr(scene, "waitroom_options", None), "timeout_scene_id", None)
             if target is not None and target not in seen:
                 raise SceneConfigError(
                     f"Experiment: {type(scene).__name__} {scene.scene_id!r} sends timed-out participants to "
                     f"timeout_scene_id {target!r}, which is not a scene of this experiment"
                 )
+            if target is not None and flow.in_random_group(target):
+                raise SceneConfigError(
+                    f"Experiment: {type(scene).__name__} {scene.scene_id!r} sends timed-out participants to "
+                    f"timeout_scene_id {target!r}, which is inside a RandomizeOrder (not every participant has it "
+                    "at one place); send them to a scene outside it"
+                )
         self.experiment_id = experiment_id
-        self.scenes: list[Scene] = list(scenes)
+        #: Every scene the experiment can show, once each, in definition order (a participant's own
+        #: order is drawn from these: `flow`).
+        self.scenes: list[Scene] = list(flow.scenes)
+        self.flow = flow
         self.data_dir = Path(data_dir)
         self.title = title
         self.allow_device_switch = allow_device_switch
@@ -120,6 +134,7 @@ class Experiment:
             "allow_device_switch": self.allow_device_switch,
             "webrtc": self.webrtc_options.redacted() if self.webrtc_options else None,
             "scenes": [scene.config() for scene in self.scenes],
+            "flow": self.flow.describe(),
         }
 
     def serve(

@@ -34,7 +34,7 @@ import tempfile
 import threading
 import time
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -280,6 +280,35 @@ class Store:
                 "UPDATE participants SET data = ?, updated_at = ? WHERE participant_id = ?",
                 (dumps(merged, "data"), ts, participant_id),
             )
+
+    def assign_scene_order(
+        self, participant_id: str, choose: Callable[[list[list[str]]], list[str]], t: float
+    ) -> list[str]:
+        """The participant's order of scenes (a list of scene ids), chosen once and kept.
+
+        A participant who has one (``data.scene_order``) keeps it; otherwise ``choose`` gets the
+        orders of every other participant and its answer is stored, in one transaction: two
+        participants assigned at the same time (even by two processes) never see the same counts,
+        which balanced assignment needs. Raises ``KeyError`` for an unknown participant.
+        """
+        ts = rec.timestamp(t, "t")
+        with self._write() as conn:
+            data = loads(self._require_participant(conn, participant_id, "data"))
+            if isinstance(data.get("scene_order"), list):
+                return [str(sid) for sid in data["scene_order"]]
+            rows = conn.execute(
+                "SELECT json_extract(data, '$.scene_order') FROM participants "
+                "WHERE participant_id != ? AND json_type(data, '$.scene_order') = 'array'",
+                (participant_id,),
+            ).fetchall()
+            order = choose([json.loads(row[0]) for row in rows])
+            if not isinstance(order, list) or not all(isinstance(sid, str) for sid in order):
+                raise RecordError(f"scene_order: expected a list of scene ids, got {order!r}")
+            conn.execute(
+                "UPDATE participants SET data = ?, updated_at = ? WHERE participant_id = ?",
+                (dumps({**data, "scene_order": order}, "data"), ts, participant_id),
+            )
+        return order
 
     def bind_secret(self, participant_id: str, secret_hash: str, t: float) -> None:
         """Bind the participant's session to a browser: store the hash of the secret it was given.

@@ -1,6 +1,7 @@
 """Declarative scene objects and their chained builder API."""
 
 from mug.scenes._options import SceneConfigError
+from mug.scenes.flow import RandomizeOrder, RepeatScene
 from mug.scenes.gym import GymScene, HudInfo
 from mug.scenes.scene import Scene
 from mug.scenes.static import CompletionCodeScene, EndScene, StartScene, StaticScene
@@ -10,6 +11,8 @@ __all__ = [
     "EndScene",
     "GymScene",
     "HudInfo",
+    "RandomizeOrder",
+    "RepeatScene",
     "Scene",
     "SceneConfigError",
     "StartScene",

@@ -31,6 +31,7 @@ from mug.server.sessions import binding
 from mug.server.sessions.browser_games import BrowserGames
 from mug.server.sessions.intake import ClientLimits
 from mug.server.sessions.matching import Matching
+from mug.server.sessions.orders import SceneOrders
 from mug.server.sessions.p2p import P2PGames
 from mug.server.sessions.refusals import Refusals
 from mug.server.web.protocol import PARTICIPANT_ID, Advance, ClientRecords, Join, ProtocolError, Seen
@@ -101,6 +102,8 @@ class Sessions:
         # Waitrooms and matchmaking (mug.server.sessions.matching).
         self.matching = Matching(self)
         self.browser_games.on_p2p_outcome = self.p2p.peer_finished
+        # Each participant's order of scenes; a scene index is a position in it (mug.server.sessions.orders).
+        self.orders = SceneOrders(experiment)
 
     async def start(self) -> None:
         """Close what a crash left open, then start recording (on the server loop, before serving)."""
@@ -170,7 +173,7 @@ class Sessions:
         issued = {"secret": secret} if secret else {}
         if "terminal" in record.data:
             return {"participant_id": pid, "scene": record.data["terminal"], **issued}
-        index = min(record.scene_index, len(self.experiment.scenes) - 1)
+        index = min(record.scene_index, self.orders.count(pid) - 1)
         if not entered and (record.scene_id is None or record.status == "active"):
             await self._enter(pid, index)
         interrupted = record.data.get("interrupted_game")
@@ -184,7 +187,7 @@ class Sessions:
             game.connection_restored(pid)
         await self.p2p.connection_restored(pid)
         # The page starts loading the browser runtime early when a client-side scene lies ahead.
-        ahead = self.experiment.scenes[index:]
+        ahead = self.orders.ahead(pid, index)
         preload = any(isinstance(s, GymScene) and s.runs_in_browser for s in ahead)
         spec = await self.scene_spec(pid, index)
         return {"participant_id": pid, "scene": spec, "preload_runtime": preload, **issued}
@@ -203,8 +206,11 @@ class Sessions:
         secret = decision.bind if decision.issued else None
         if decision.bind is not None:
             self.store.bind_secret(pid, binding.digest(decision.bind), now)
-        index = min(record.scene_index, len(self.experiment.scenes) - 1)
-        scene = self.experiment.scenes[index]
+        self.orders.remember(pid, record.data)
+        if self.orders.needs_order(pid, record.scene_index):
+            self.orders.assign(self.store, pid)
+        index = min(record.scene_index, self.orders.count(pid) - 1)
+        scene = self.orders.scene_at(pid, index)
         enter = "terminal" not in record.data and (record.scene_id is None or record.status == "active")
         if enter and not isinstance(scene, EndScene):
             self.store.enter_scene(pid, index, scene.scene_id or "", scene.scene_type, now)
@@ -266,7 +272,7 @@ class Sessions:
             lost["seen"] = None
             lost["at_most_s"] = self.recorder.interval_s
             self.writer.event(pid, interrupted.get("scene_id"), "steps_lost", lost)
-        scene = self.experiment.scenes[index]
+        scene = self.orders.scene_at(pid, index)
         if not isinstance(scene, GymScene) or scene.scene_id != interrupted.get("scene_id"):
             return None
         policy = scene.on_interrupt
@@ -286,8 +292,9 @@ class Sessions:
         record = await self._record(pid)
         if "terminal" in record.data:
             raise ProtocolError("this participant has finished the experiment")
-        index = min(record.scene_index, len(self.experiment.scenes) - 1)
-        return index, self.experiment.scenes[index]
+        self.orders.remember(pid, record.data)
+        index = min(record.scene_index, self.orders.count(pid) - 1)
+        return index, self.orders.scene_at(pid, index)
 
     async def _record(self, pid: str) -> ParticipantRecord:
         record = await self.writer.call(self.store.get_participant, pid)
@@ -316,7 +323,8 @@ class Sessions:
 
     async def _go_to(self, pid: str, index: int) -> dict[str, Any]:
         """Enter scene `index` and return its spec; past the last scene the participant has finished."""
-        if index < len(self.experiment.scenes):
+        await self._ensure_order(pid, index)
+        if index < self.orders.count(pid):
             await self._enter(pid, index)
             return await self.scene_spec(pid, index)
         # An experiment need not end with an end scene: after its last scene the participant is done.
@@ -324,8 +332,8 @@ class Sessions:
         spec = {
             "scene_id": "finished",
             "scene_type": "end",
-            "index": len(self.experiment.scenes),
-            "count": len(self.experiment.scenes),
+            "index": self.orders.count(pid),
+            "count": self.orders.count(pid),
             "header": "Thank you!",
             "body": "<p>You have finished. You may close this page.</p>",
             "continue": None,
@@ -336,8 +344,13 @@ class Sessions:
         await self.writer.call(self.store.update_participant_data, pid, {"terminal": spec}, now)
         return spec
 
+    async def _ensure_order(self, pid: str, index: int) -> None:
+        """Draw the participant's scene order if position `index` depends on it and it is not drawn yet."""
+        if self.orders.needs_order(pid, index):
+            await self.writer.call(self.orders.assign, self.store, pid)
+
     async def _enter(self, pid: str, index: int) -> None:
-        scene = self.experiment.scenes[index]
+        scene = self.orders.scene_at(pid, index)
         self.scene_of[pid] = scene.scene_id
         now = time.time()
         await self.writer.call(self.store.enter_scene, pid, index, scene.scene_id or "", scene.scene_type, now)
@@ -348,8 +361,8 @@ class Sessions:
                 await self.writer.call(self.store.complete_participant, pid, code, now)
 
     async def scene_spec(self, pid: str, index: int) -> dict[str, Any]:
-        scene = self.experiment.scenes[index]
-        spec = {**scene.client_spec(), "index": index, "count": len(self.experiment.scenes)}
+        scene = self.orders.scene_at(pid, index)
+        spec = {**scene.client_spec(), "index": index, "count": self.orders.count(pid)}
         if isinstance(scene, GymScene) and scene.is_p2p:
             spec["game"] = self.p2p.current(pid, scene)  # (a page that comes back plays on)
         elif isinstance(scene, GymScene) and scene.runs_in_browser:
@@ -370,8 +383,9 @@ class Sessions:
         record = await self.writer.call(self.store.get_participant, pid)
         if record is None or "terminal" in record.data:
             return
-        index = min(record.scene_index, len(self.experiment.scenes) - 1)
-        if self.experiment.scenes[index] is not scene:
+        self.orders.remember(pid, record.data)
+        index = min(record.scene_index, self.orders.count(pid) - 1)
+        if self.orders.scene_at(pid, index).scene_id != scene.scene_id:
             return
         await self._send(pid, "scene", await self._go_to(pid, index + 1))
 
@@ -392,8 +406,8 @@ class Sessions:
         spec = {
             "scene_id": f"{scene.scene_id}.ended",
             "scene_type": "completion_code",
-            "index": len(self.experiment.scenes) - 1,
-            "count": len(self.experiment.scenes),
+            "index": self.orders.count(pid) - 1,
+            "count": self.orders.count(pid),
             "header": header,
             "body": f"<p>{html.escape(message)}</p>",
             "continue": None,
@@ -540,8 +554,9 @@ class Sessions:
     async def waitroom_timed_out(self, pid: str, scene: GymScene) -> None:
         """Nobody was matched with `pid` in time: the waitroom's timeout scene, or the end with a code."""
         opts = scene.effective_waitroom()
-        if opts.timeout_scene_id is not None:
-            index = self.experiment.scene_index(opts.timeout_scene_id)
+        await self._ensure_order(pid, self.orders.flow.prefix)
+        index = None if opts.timeout_scene_id is None else self.orders.position(pid, opts.timeout_scene_id)
+        if index is not None:
             self.notices[pid] = opts.timeout_message
             await self._send(pid, "scene", await self._go_to(pid, index))
         else:
