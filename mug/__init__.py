@@ -25,11 +25,15 @@ from mug.scenes import (
     EndScene,
     GymScene,
     HudInfo,
+    MultipleChoice,
+    OptionBoxesWithScalesAndTextBox,
     RandomizeOrder,
     RepeatScene,
+    ScalesAndTextBox,
     SceneConfigError,
     StartScene,
     StaticScene,
+    TextBox,
 )
 
 if TYPE_CHECKING:
@@ -87,13 +91,17 @@ __all__ = [
     "Match",
     "MatchCandidate",
     "Matchmaker",
+    "MultipleChoice",
+    "OptionBoxesWithScalesAndTextBox",
     "RandomizeOrder",
     "RepeatScene",
     "Results",
+    "ScalesAndTextBox",
     "SceneConfigError",
     "StartScene",
     "StaticScene",
     "Surface",
+    "TextBox",
     "check_env",
     "load_results",
 ]

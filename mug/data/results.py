@@ -515,7 +515,15 @@ def forms_frame(rows: list[tuple[Any, ...]]) -> pd.DataFrame:
         for key, value in loads(text).items():
             answers.put(f"answer.{key}" if key in _FORM_COLUMNS else key, i, value)
     n = len(rows)
-    return _frame(_FORM_COLUMNS, data, [(name, answers.dense(n, name)) for name in answers.names()])
+    return _frame(_FORM_COLUMNS, data, [(name, _answer_column(answers.dense(n, name))) for name in answers.names()])
+
+
+def _answer_column(values: list[Any]) -> Any:
+    """An answer column; whole numbers (e.g. rating scales) stay ints where other forms lack the field."""
+    given = [v for v in values if v is not None]
+    if given and all(isinstance(v, int) and not isinstance(v, bool) for v in given):
+        return pd.Series(values, dtype="Int64")  # (a plain Series would turn them to floats beside NaN)
+    return values
 
 
 def _one_level(prefix: str, texts: list[str], n: int) -> list[tuple[str, list[Any]]]:

@@ -11,6 +11,7 @@ import { BrowserGameView } from "./scenes/browser_game_view";
 import { GymView } from "./scenes/gym_view";
 import { P2PGameView } from "./scenes/p2p_game_view";
 import { StaticView } from "./scenes/static_view";
+import { SurveyView } from "./scenes/survey_view";
 import type { SceneContext, SceneView } from "./scenes/view";
 
 const ID_PARAMS = ["participant", "participant_id", "PROLIFIC_PID", "workerId", "subject_id"];
@@ -243,7 +244,8 @@ class App {
       outbox: () => this.outbox,
       runtime: () => this.getRuntime(),
     };
-    if (spec.scene_type !== "gym") this.view = new StaticView(spec, ctx);
+    if (spec.scene_type === "survey") this.view = new SurveyView(spec, ctx);
+    else if (spec.scene_type !== "gym") this.view = new StaticView(spec, ctx);
     else if (spec.runtime && spec.multiplayer_mode === "p2p") this.view = new P2PGameView(spec, ctx);
     else if (spec.runtime) this.view = new BrowserGameView(spec, ctx);
     else this.view = new GymView(spec, ctx);

@@ -31,13 +31,15 @@ export interface Matched extends GameSnapshot, Partial<P2PFields> {
 
 export interface SceneSpec {
   scene_id: string;
-  scene_type: "start" | "static" | "end" | "completion_code" | "gym";
+  scene_type: "start" | "static" | "end" | "completion_code" | "gym" | "survey";
   index: number;
   count: number;
   header?: string | null;
   body?: string;
   continue?: string | null;
   notice?: string;
+  // survey scenes (src/scenes/survey_view.ts)
+  survey?: SurveyItem[];
   // end scenes
   redirect_url?: string | null;
   append_subject_id?: boolean;
@@ -64,6 +66,23 @@ export interface SceneSpec {
   ended?: string;
   runtime?: RuntimeSceneSpec | null;
 }
+
+/** A question of a survey scene; `name` is its column in the forms table. */
+export interface SurveyQuestion {
+  kind: "text" | "scale" | "choice" | "option";
+  name: string;
+  prompt: string;
+  required: boolean;
+  choices?: string[];
+  multi?: boolean;
+  image?: string | null;
+  size?: number;
+  labels?: string[];
+  max_length?: number;
+}
+
+/** What a survey scene shows, in order: questions and text between them. */
+export type SurveyItem = SurveyQuestion | { kind: "heading"; text: string };
 
 export interface RenderObject {
   type: "rect" | "circle" | "ellipse" | "arc" | "line" | "polygon" | "text" | "sprite" | "image";

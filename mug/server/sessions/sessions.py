@@ -22,6 +22,7 @@ from mug.data import ParticipantRecord, Store
 from mug.data.results import POLICY_PREFIX
 from mug.experiment import Experiment
 from mug.scenes import CompletionCodeScene, EndScene, GymScene, Scene, StaticScene
+from mug.scenes.surveys import AnswerError, SurveyScene
 from mug.server.games.game import ServerGame
 from mug.server.games.handle import GameHandle
 from mug.server.games.processes.parent import GameProcesses, RemoteGame
@@ -316,9 +317,15 @@ class Sessions:
                 raise ProtocolError(f"scene {scene.scene_id!r} moves on by itself when its game ends")
             if await self.browser_games.end(pid, scene, advance) == "error":
                 self.notices[pid] = GAME_ERROR
-        if isinstance(scene, StaticScene) and advance.answers:
+        answers = advance.answers
+        if isinstance(scene, SurveyScene):
+            try:  # (the page checks too; a page that did not is refused, and stays in the scene)
+                answers = scene.clean_answers(answers)
+            except AnswerError as exc:
+                raise ProtocolError(f"cannot continue: {exc}") from None
+        if isinstance(scene, StaticScene) and answers:
             # The server's clock and the scene the participant is in: a page cannot date or place a form.
-            await self.writer.call(self.store.add_form, pid, scene.scene_id or "", advance.answers, time.time())
+            await self.writer.call(self.store.add_form, pid, scene.scene_id or "", answers, time.time())
         return {"scene": await self._go_to(pid, index + 1)}
 
     async def _go_to(self, pid: str, index: int) -> dict[str, Any]:
