@@ -1,10 +1,12 @@
-"""Per-participant scene orders over the real protocol: balanced conditions, repeats, and a server restart."""
+"""Per-participant scene orders over the real protocol: balanced conditions, repeats (games too), a restart."""
 
 from __future__ import annotations
 
 from collections import Counter
 
 import socketio
+from envs import walk_scene
+from helpers import eventually
 
 from mug import EndScene, Experiment, RandomizeOrder, RepeatScene, StartScene, StaticScene
 
@@ -113,3 +115,23 @@ def test_an_experiment_without_randomize_order_stores_no_order(tmp_path) -> None
         person.leave()
     assert "data.scene_order" not in exp.results().participants.columns
 
+
+
+def test_a_repeated_game_scene_plays_and_records_each_repetition_apart(tmp_path) -> None:
+    exp = Experiment("repeat", [RepeatScene(walk_scene(length=5), 2), EndScene().scene("end")], data_dir=tmp_path)
+    person = Participant("player")
+    with exp.serve() as server:
+        assert person.join(server)["scene_id"] == "walk.1"
+        assert person.client is not None
+        pushed: list[str] = []
+        person.client.on("scene", lambda spec: pushed.append(spec["scene_id"]))
+        for repetition in ("walk.1", "walk.2"):
+            reply = person.client.call("start_game", {"scene_id": repetition})
+            assert reply["ok"], reply
+            # The game ends by itself after 5 steps and the server moves the participant on.
+            eventually(lambda repetition=repetition: pushed and pushed[-1] != repetition and pushed[-1])
+        assert pushed == ["walk.2", "end"]
+        person.leave()
+    results = exp.results()
+    assert sorted(results.games["scene_id"]) == ["walk.1", "walk.2"]
+    assert results.steps.groupby("scene_id").size().to_dict() == {"walk.1": 5, "walk.2": 5}
