@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import copy
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -331,11 +332,14 @@ class GymScene(Scene):
         timeout_redirect_url: str | None = NOT_PROVIDED,
         timeout_scene_id: str | None = NOT_PROVIDED,
         hide_lobby_count: bool = NOT_PROVIDED,
+        timeout_policy: Any = NOT_PROVIDED,
     ) -> GymScene:
         """Set how long participants wait for partners (seconds) and what happens if none come.
 
         On timeout the participant sees ``timeout_message`` and a completion code (recorded), then
-        either a button to ``timeout_redirect_url`` or the scene ``timeout_scene_id``.
+        either a button to ``timeout_redirect_url`` or the scene ``timeout_scene_id``. With
+        ``timeout_policy`` (``"random"``, a callable, a ``ModelConfig``) the game starts instead, with
+        the missing humans' agents played by that policy (server-run scenes; recorded as such).
         ``hide_lobby_count`` hides how many others are waiting.
         """
         given = {k: v for k, v in locals().items() if k != "self" and v is not NOT_PROVIDED}
@@ -392,6 +396,18 @@ class GymScene(Scene):
     def human_agents(self) -> list[str]:
         """Agent ids played by humans, in policy_mapping order."""
         return [a for a, p in self.policy_mapping.items() if p == "human"]
+
+    def filled_in(self, players: Mapping[str, str]) -> GymScene:
+        """This scene as played by a group short of humans (a waitroom timeout with ``timeout_policy``):
+        a copy whose human agents without a player in `players` (agent → participant) are played by
+        the timeout policy. The scene itself when every human agent has a player, or without a policy."""
+        missing = [a for a in self.human_agents if a not in players]
+        policy = self.effective_waitroom().timeout_policy
+        if not missing or policy is None:
+            return self
+        clone = copy.copy(self)
+        clone.policy_mapping = {a: policy if a in missing else p for a, p in self.policy_mapping.items()}
+        return clone
 
     def effective_waitroom(self) -> WaitroomOptions:
         """The waitroom settings in force (defaults when ``waitroom()`` was not called)."""
@@ -455,6 +471,12 @@ class GymScene(Scene):
             raise fail(self, "webrtc", "ice_servers", "applies to multiplayer(mode='p2p') scenes only")
         if self.waitroom_options is not None and self.multiplayer_options is None:
             raise fail(self, "waitroom", "timeout", "applies to multiplayer scenes only; call .multiplayer() too")
+        if self.is_p2p and self.effective_waitroom().timeout_policy is not None:
+            raise fail(
+                self, "waitroom", "timeout_policy",
+                "is not available with mode='p2p' yet (a P2P game needs at least two peers); use timeout_scene_id to "
+                "send a participant without partner to a single-player scene",
+            )  # fmt: skip
         if humans:
             if not self.action_mapping:
                 raise fail(self, "gameplay", "action_mapping", "is required when an agent is played by a human")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from typing import Any
 from urllib.parse import urlparse
 
@@ -56,9 +56,17 @@ class WaitroomOptions:
     timeout_redirect_url: str | None = None
     timeout_scene_id: str | None = None
     hide_lobby_count: bool = False
+    timeout_policy: Any = None  # plays the missing humans when the wait times out (AI fill-in)
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "timeout_policy"}
+        if self.timeout_policy is not None:
+            from mug.policies import policy_label
+
+            data["timeout_policy"] = policy_label(self.timeout_policy)
+        else:
+            data["timeout_policy"] = None
+        return data
 
 
 def _check_bool(scene: Any, method: str, option: str, value: Any) -> bool:
@@ -160,8 +168,26 @@ def waitroom_options(scene: Any, current: WaitroomOptions | None, given: dict[st
         opts.timeout_scene_id = None if sid is None else check_identifier(scene, "waitroom", "timeout_scene_id", sid)
     if "hide_lobby_count" in given:
         opts.hide_lobby_count = _check_bool(scene, "waitroom", "hide_lobby_count", given["hide_lobby_count"])
+    if "timeout_policy" in given:
+        policy = given["timeout_policy"]
+        if policy is not None:
+            from mug.policies import PolicyError, validate_policy_spec
+
+            if policy == "human":
+                raise fail(scene, "waitroom", "timeout_policy", "must be a policy for the missing humans, not 'human'")
+            try:
+                validate_policy_spec(policy, server=True)
+            except (PolicyError, ValueError) as exc:
+                raise fail(scene, "waitroom", "timeout_policy", str(exc)) from None
+        opts.timeout_policy = policy
     if opts.timeout_redirect_url and opts.timeout_scene_id:
         raise fail(scene, "waitroom", "timeout_scene_id", "cannot be combined with timeout_redirect_url; pass one")
+    if opts.timeout_policy is not None and (opts.timeout_redirect_url or opts.timeout_scene_id):
+        other = "timeout_redirect_url" if opts.timeout_redirect_url else "timeout_scene_id"
+        raise fail(
+            scene, "waitroom", "timeout_policy",
+            f"cannot be combined with {other}: on timeout the game starts with the policy, nobody is sent away",
+        )  # fmt: skip
     return opts
 
 

@@ -106,3 +106,25 @@ def test_a_pair_from_scene_a_is_grouped_again_in_scene_b_and_a_third_is_not_mixe
     [proposal] = proposals(results, "second")
     assert proposal["members"] == ["ann", "ben"] and "played together in 'first'" in proposal["reason"]
     assert proposal["matchmaker"]["matchmaker"] == "GroupReunionMatchmaker"
+
+
+def test_a_waitroom_timeout_with_a_timeout_policy_starts_the_game_against_the_policy(serve, participant) -> None:
+    game = race_scene(length=30).waitroom(timeout=1.5, timeout_policy="random")
+    exp = Experiment("fill", [StartScene().scene("hello"), game, CompletionCodeScene().scene("end")])
+    server = serve(exp)
+    page = participant(server.url + "?participant=solo")
+    to_game(page)
+    wait_for(page, "m.status === 'waitroom'")
+    wait_for(page, "m.status === 'running'", timeout=30_000)  # the game starts: not a dead end
+    assert page.evaluate("window.mug.agentId") == "red"
+    wait_for(page, "m.sceneId === 'end'", timeout=30_000)
+    results = exp.results()
+    [row] = [g for _, g in results.games.iterrows()]
+    assert row["outcome"] == "completed" and row["players.red"] == "solo" and row["players.blue"] == "policy:random"
+    steps = results.steps
+    assert len(steps) == 30 and steps["action.blue"].nunique() > 1  # the random policy played blue
+    ev = results.events
+    [fill] = [r for _, r in ev[ev["kind"] == "waitroom_fill_in"].iterrows()]
+    assert fill["participant_id"] == "solo" and fill["data.game_id"] == row["game_id"]
+    assert fill["data.filled_in"] == {"blue": "random"}
+    assert "ended_early" not in set(ev["kind"])

@@ -237,3 +237,31 @@ def test_a_researchers_matchmaker_decides_by_what_participants_brought() -> None
         room.close()
 
     run_in_own_loop(go)
+
+
+def test_scene_options_of_matchmaking_are_checked_at_definition() -> None:
+    from envs import race_scene
+
+    from mug import SceneConfigError
+
+    with pytest.raises(SceneConfigError, match=r"matchmaker.*not the class"):
+        race_scene().multiplayer(matchmaker=FIFOMatchmaker)
+    with pytest.raises(SceneConfigError, match=r"matchmaker.*must be a mug.Matchmaker.*got str"):
+        race_scene().multiplayer(matchmaker="fifo")
+    with pytest.raises(SceneConfigError, match="max_p2p_rtt_ms=80, which applies to mode='p2p' only"):
+        race_scene().multiplayer(matchmaker=FIFOMatchmaker(max_p2p_rtt_ms=80))
+    with pytest.raises(SceneConfigError, match=r"timeout_policy.*cannot be combined with timeout_scene_id"):
+        race_scene().waitroom(timeout_policy="random", timeout_scene_id="solo")
+    with pytest.raises(SceneConfigError, match=r"timeout_policy.*not 'human'"):
+        race_scene().waitroom(timeout_policy="human")
+    with pytest.raises(SceneConfigError, match="timeout_policy"):
+        race_scene().waitroom(timeout_policy=42)
+    scene = race_scene().multiplayer(matchmaker=LatencyFIFOMatchmaker(150)).waitroom(timeout_policy="random")
+    assert scene.multiplayer_options.to_json()["matchmaker"] == {
+        "matchmaker": "LatencyFIFOMatchmaker", "max_p2p_rtt_ms": None, "max_server_rtt_ms": 150.0, "min_rtt_samples": 2
+    }  # fmt: skip
+    assert scene.effective_waitroom().to_json()["timeout_policy"] == "random"
+    filled = scene.filled_in({"red": "p1"})
+    assert filled.policy_mapping == {"red": "human", "blue": "random"} and filled.scene_id == scene.scene_id
+    assert scene.policy_mapping == {"red": "human", "blue": "human"}
+    assert scene.filled_in({"red": "a", "blue": "b"}) is scene

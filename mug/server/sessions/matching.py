@@ -18,6 +18,7 @@ from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from mug.matchmaking import PastGroup, estimated_rtt_ms
+from mug.policies import policy_label
 from mug.scenes import GymScene
 from mug.server.sessions.waitroom import Proposal, Waitroom
 
@@ -106,7 +107,8 @@ class Matching:
                 return self.sessions.p2p.payload(*found)
             return None
         game = self.sessions.game_of_participant(pid)
-        return game.snapshot(pid) if game is not None and game.scene is scene else None
+        # (A filled-in game's scene is a copy of the scene: GymScene.filled_in.)
+        return game.snapshot(pid) if game is not None and game.scene.scene_id == scene.scene_id else None
 
     # -- matching passes ----------------------------------------------------------------------------
 
@@ -174,8 +176,20 @@ class Matching:
     async def _timeout(self, scene: GymScene, pid: str) -> None:
         opts = scene.effective_waitroom()
         self.writer.event(pid, scene.scene_id, "waitroom_timeout", {"timeout_s": opts.timeout})
-        await self.sessions.waitroom_timed_out(pid, scene)
+        if opts.timeout_policy is not None and not self.sessions.closing:
+            await self._fill_in(scene, pid, opts.timeout)
+        else:
+            await self.sessions.waitroom_timed_out(pid, scene)
         await self.broadcast(self.room(scene))
+
+    async def _fill_in(self, scene: GymScene, pid: str, waited_s: float) -> None:
+        """AI fill-in: the participant's game starts now, the waitroom's timeout_policy playing the
+        other humans' agents (``waitroom_fill_in`` event; the game's players say ``policy:<name>``)."""
+        opts = scene.effective_waitroom()
+        game_id = await self.sessions.start_group(scene, [pid], {pid: round(waited_s, 3)})
+        filled = {a: policy_label(opts.timeout_policy) for a in scene.human_agents[1:]}
+        where = {"game_id": game_id, "players": {scene.human_agents[0]: pid}, "filled_in": filled}
+        self.writer.event(pid, scene.scene_id, "waitroom_fill_in", where)
 
     def shutdown(self) -> None:
         for task in self._passes.values():

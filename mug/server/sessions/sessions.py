@@ -376,7 +376,7 @@ class Sessions:
             spec["game"] = await self.browser_games.current(pid, scene)
         elif isinstance(scene, GymScene):
             game = self._game(pid)
-            spec["game"] = game.snapshot(pid) if game and game.scene is scene else None
+            spec["game"] = game.snapshot(pid) if game and game.scene.scene_id == scene.scene_id else None
         if isinstance(scene, CompletionCodeScene):
             record = await self._record(pid)
             spec["completion_code"] = record.completion_code
@@ -452,7 +452,7 @@ class Sessions:
         elif scene.runs_in_browser:
             return {"game": await self.browser_games.start(pid, scene)}
         game = self._game(pid)
-        if game is not None and game.scene is scene:
+        if game is not None and game.scene.scene_id == scene.scene_id:  # (a filled-in game's scene is a copy)
             return {"game": game.snapshot(pid)}
         if scene.multiplayer_options is None:
             humans = scene.human_agents
@@ -465,8 +465,12 @@ class Sessions:
         return self._game(pid)
 
     async def start_group(self, scene: GymScene, group: list[str], waited: dict[str, float]) -> str:
-        """A matched group's server-run game: started, recorded (``matched``), announced; its id."""
-        game = await self._new_game(scene, dict(zip(scene.human_agents, group, strict=True)))
+        """A matched group's server-run game: started, recorded (``matched``), announced; its id.
+
+        A group short of humans (a waitroom timeout with ``timeout_policy``) takes the first human
+        agents; the policy plays the others (`GymScene.filled_in`).
+        """
+        game = await self._new_game(scene, dict(zip(scene.human_agents[: len(group)], group, strict=True)))
         players = {p.agent_id: p.participant_id for p in game.players.values()}
         self.writer.event(
             None, scene.scene_id, "matched", {"game_id": game.game_id, "players": players, "waited_s": waited}
@@ -476,6 +480,7 @@ class Sessions:
         return game.game_id
 
     async def _new_game(self, scene: GymScene, players: dict[str, str]) -> GameHandle:
+        scene = scene.filled_in(players)  # (the scene itself unless humans are missing)
         grace = scene.multiplayer_options.reconnect_grace_s if scene.multiplayer_options else self.reconnect_grace_s
         game_id = uuid.uuid4().hex
         game: GameHandle

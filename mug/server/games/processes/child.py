@@ -147,7 +147,8 @@ class GameWorker:
             asyncio.get_running_loop().create_task(game.cancel())
 
     def _start(self, game_id: str, scene_index: int, players: dict[str, str], grace: float) -> None:
-        scene = self.experiment.scenes[scene_index]
+        # (As the parent made it: missing humans played by the waitroom's timeout_policy.)
+        scene = self.experiment.scenes[scene_index].filled_in(players)  # type: ignore[union-attr]
         game = ServerGame(
             scene,  # type: ignore[arg-type]
             players,
