@@ -29,12 +29,11 @@ from mug.policies import Policy, make_policy, policy_label
 from mug.scenes.gym import GymScene, HudInfo
 from mug.server.games.placement import StepPlacement
 from mug.server.games.recorder import StepRecorder
-from mug.server.games.ticks import TickPhases
+from mug.server.games.ticks import FrameClock, TickPhases
 from mug.server.web.protocol import action_key
 from mug.server.writer import StoreWriter
 
 log = logging.getLogger("mug.server.games.game")
-
 
 
 class Channel(Protocol):
@@ -284,7 +283,7 @@ class ServerGame:
             self.writer.submit(
                 self.store.start_game, self.game_id, scene.scene_id or "", mode, roster, scene.seed, time.time()
             )
-            interval = 1.0 / scene.fps
+            clock = FrameClock(scene.fps, self._first_tick)
             for index in range(scene.num_episodes):
                 self.episode, self.step = index + 1, 0
                 seed = scene.seed + index if scene.seed is not None else secrets.randbits(31)
@@ -308,14 +307,15 @@ class ServerGame:
                     await asyncio.sleep(scene.reset_freeze_s)
                 await self._set_status("running")
                 await self._send_frames(await self._in_worker(self._render_all))
-                next_tick = self._first_tick(loop.time())
+                clock.start(loop.time())
                 while True:
-                    next_tick = await self._wait_for_tick(next_tick)
+                    await self._wait_for_tick(clock)
+                    started = loop.time()
                     humans = self._human_actions()
                     actions, result, frames = await self._step_env(humans)
-                    next_tick += interval
                     self.recorder.add(self._step_row(actions, result))
                     await self._send_frames(frames)
+                    clock.stepped(started, loop.time())
                     if result.episode_over or self.step >= scene.max_steps:
                         self._episode["terminated"] = any(result.terminated.values())
                         self._episode["truncated"] = not result.episode_over or any(result.truncated.values())
@@ -447,23 +447,28 @@ class ServerGame:
         except Exception:
             log.exception("recording episode %s of game %s failed", episode["episode"], self.game_id)
 
-    async def _wait_for_tick(self, due: float) -> float:
-        """Sleep until the tick is due; while no player is here, wait (their drop timers run)."""
+    async def _wait_for_tick(self, clock: FrameClock) -> None:
+        """Sleep until the clock's next tick is due; while no player is here, wait (their drop timers run).
+
+        After a slow step or a busy loop the clock realigns rather than running missed ticks back to
+        back (see `FrameClock`); how far the schedule slipped is then this tick's recorded lateness.
+        """
         loop = asyncio.get_running_loop()
+        due, slipped = clock.due_at(loop.time())
         delay = due - loop.time()
         if delay > 0:
             await asyncio.sleep(delay)
         if self._end:
             raise GameEnded(self._end)
         if self._anyone_here.is_set():
-            self.lateness_ms.append((loop.time() - due) * 1000.0)
-            return due
+            self.lateness_ms.append((slipped or loop.time() - due) * 1000.0)
+            return
         await self._set_status("paused")
         await self._anyone_here.wait()
         if self._end:
             raise GameEnded(self._end)
         await self._set_status("running")
-        return self._first_tick(loop.time()) - 1.0 / self.scene.fps
+        clock.resume(loop.time())
 
     # -- worker-thread work (touches the env) ------------------------------------------------
 
