@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -216,7 +217,7 @@ def load_results(path: str | os.PathLike[str], *, include_idle: bool = False, pe
         path=db.parent,
         participants=participants_frame(raw["participants"]),
         scene_visits=scene_visits_frame(raw["scene_visits"]),
-        forms=forms_frame(raw["forms"]),
+        forms=forms_frame(raw["forms"], fields=form_fields(metadata)),
         games=games_frame(raw["games"], agents=agents),
         episodes=episodes_frame(raw["episodes"], agents=agents),
         steps=steps_frame(raw["steps"], agents=agents),
@@ -249,6 +250,41 @@ def scene_agents(metadata: dict[str, Any]) -> list[list[str]]:
 
     walk(metadata.get("config"))
     return found
+
+
+#: The dtype of a survey question's forms column, by the question's kind (see mug.scenes.surveys).
+_ANSWER_DTYPES = {"scale": "Int64", "text": "str", "option": "str", "choice": "object"}
+# The inputs of a static scene's own HTML form (the same pattern as StaticScene.form_fields).
+_HTML_FIELD = re.compile(r"<(?:input|select|textarea)\b[^>]*\bname=[\"']([^\"']+)[\"']")
+
+
+def form_fields(metadata: dict[str, Any]) -> dict[str, str]:
+    """The forms columns (answer fields) of the scenes in an experiment's saved config, with dtypes.
+
+    What gives an empty ``forms`` table the columns it will have once forms are submitted: each
+    survey question (a scale is ``Int64``, a text or an option ``str``, a multiple choice a list),
+    and the inputs of a static scene's HTML form (``object``); ``{}`` when the config is unknown.
+    """
+    fields: dict[str, str] = {}
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            survey = node.get("survey")
+            if isinstance(survey, list):
+                for item in survey:
+                    if isinstance(item, dict) and isinstance(item.get("name"), str):
+                        fields.setdefault(item["name"], _ANSWER_DTYPES.get(str(item.get("kind")), "object"))
+            if isinstance(node.get("scene_type"), str) and isinstance(node.get("body"), str):
+                for name in _HTML_FIELD.findall(node["body"]):
+                    fields.setdefault(name, "object")
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(metadata.get("config"))
+    return fields
 
 
 def _empty_shape(agents: list[list[str]]) -> list[str] | None:
@@ -507,9 +543,18 @@ def episodes_frame(rows: list[tuple[Any, ...]], *, agents: list[list[str]] | Non
     return _frame(_EPISODE_COLUMNS, data, extra)
 
 
-def forms_frame(rows: list[tuple[Any, ...]]) -> pd.DataFrame:
-    """The ``forms`` DataFrame: one row per form, one column per answer field."""
+def forms_frame(rows: list[tuple[Any, ...]], *, fields: dict[str, str] | None = None) -> pd.DataFrame:
+    """The ``forms`` DataFrame: one row per form, one column per answer field.
+
+    A table without rows has a column for each of ``fields`` (see :func:`form_fields`).
+    """
     data = _columns_of(rows, ("participant_id", "scene_id", "submitted_at", "answers"))
+    if not rows:
+        empty = [
+            (f"answer.{name}" if name in _FORM_COLUMNS else name, pd.Series([], dtype=dtype))
+            for name, dtype in (fields or {}).items()
+        ]
+        return _frame(_FORM_COLUMNS, data, empty)
     answers = _Columns()
     for i, text in enumerate(data["answers"]):
         for key, value in loads(text).items():

@@ -11,7 +11,7 @@ import socketio
 from envs import race_scene, walk_scene
 from helpers import eventually, join
 
-from mug import EndScene, Experiment, StartScene
+from mug import EndScene, Experiment, MultipleChoice, ScalesAndTextBox, StartScene
 from mug.data import Results
 
 # Columns that exist only when some row has the key (documented as such in docs/data.md).
@@ -28,29 +28,44 @@ def _analysis(results: Results) -> dict[str, object]:
         "mean return": episodes.groupby("agent_id")["return"].mean(),
         "who played": results.games["players.walker"].tolist(),
         "per player": results.player_steps.groupby("participant_id")["reward"].sum(),
+        "mean rating": results.forms["fun"].mean(),
+        "comments": results.forms["text"].str.len(),
+        "picked": results.forms["colour"].explode().value_counts(),
     }
 
 
-def _play_walk(server, participant: str) -> None:
+def _scenes() -> list:
+    rating = ScalesAndTextBox(scale_questions={"fun": "Fun?"}, scale_size=5, text_box_header="Why?").scene("rate")
+    colour = MultipleChoice(questions={"colour": "Which colour?"}, choices=["red", "blue"]).scene("colour")
+    return [StartScene().scene("start"), walk_scene(length=5), rating, colour, EndScene().scene("end")]
+
+
+def _take_part(server, participant: str) -> None:
+    """A participant over the real protocol: plays the walk to its end, then answers both surveys."""
+    scenes: list[dict] = []
     client = socketio.Client(reconnection=False)
+    client.on("scene", scenes.append)
     client.connect(server.url, transports=["websocket"], socketio_path="socket.io")
     try:
         scene = join(client, server, participant)["scene"]
         while scene["scene_id"] != "walk":
             scene = client.call("advance", {"scene_id": scene["scene_id"]})["scene"]
         assert client.call("start_game", {"scene_id": "walk"})["ok"]
-        eventually(lambda: len(server.results().episodes) == 1)
+        eventually(lambda: any(s["scene_id"] == "rate" for s in scenes))  # the game ended; on to the survey
+        scene = client.call("advance", {"scene_id": "rate", "answers": {"fun": 4, "text": "good"}})["scene"]
+        assert scene["scene_id"] == "colour", scene
+        assert client.call("advance", {"scene_id": "colour", "answers": {"colour": ["blue"]}})["ok"]
     finally:
         client.disconnect()
 
 
 def test_tables_have_the_same_columns_and_dtypes_before_and_after_anyone_played(tmp_path) -> None:
-    exp = Experiment("schema", [StartScene().scene("start"), walk_scene(length=5), EndScene().scene("end")])
+    exp = Experiment("schema", _scenes())
     exp.data_dir = tmp_path
     with exp.serve() as server:
         before = server.results()
         _analysis(before)  # the cells written before anyone played run (on empty tables)
-        _play_walk(server, "first")
+        _take_part(server, "first")
         after = server.results()
     assert _analysis(after)["reward per agent"].index.tolist() == ["walker"]
     for name, empty in before.tables().items():
