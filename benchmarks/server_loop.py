@@ -45,10 +45,10 @@ def run(pings: int = 1000, ticks: int = 600, fps: int = 30) -> dict[str, Any]:
             try:
                 page = browser.new_page()
                 page.goto(server.url)
-                page.wait_for_function("window.mug && window.mug.status === 'ready'")
+                page.wait_for_function("() => window.mug && window.mug.status === 'ready'")
                 page.get_by_test_id("continue").click()
                 page.get_by_test_id("start-game").click()
-                page.wait_for_function("window.mug.status === 'running'")
+                page.wait_for_function("() => window.mug.status === 'running'")
                 # Round trips while the game streams frames, as in a real session.
                 rtts = round_trips(page, pings)
                 page.wait_for_function("(n) => window.mug.step >= n", arg=ticks, timeout=ticks / fps * 3000)
