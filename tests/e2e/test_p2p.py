@@ -18,7 +18,7 @@ import pytest
 from helpers import eventually, wait_for
 from turn import Turn, running_turn
 
-from mug import CompletionCodeScene, Experiment, GymScene, StartScene
+from mug import CompletionCodeScene, Experiment, FIFOMatchmaker, GymScene, StartScene
 
 PADDLES = "from mug.env.examples import PaddlesEnv\nenv = PaddlesEnv(points_to_win=99)\n"
 
@@ -409,3 +409,37 @@ def test_a_page_reloaded_mid_game_rejoins_within_the_grace_and_both_records_are_
     moved = set(results.steps["action.right" if gone == 1 else "action.left"].astype(int))
     assert {1} <= moved  # the reloaded page's held key reached the game before and after
     assert not results.events["kind"].isin(["runtime_error", "env_error"]).any()
+
+
+def test_a_pair_over_the_p2p_round_trip_bound_is_dissolved_and_not_proposed_again(serve, participant, turn) -> None:
+    # Ann's and Ben's pages hold every packet 100 ms: 200 ms between them, 100 ms between either and Cam.
+    server = serve(experiment(p2p_scene(turn, matchmaker=FIFOMatchmaker(max_p2p_rtt_ms=150))))
+
+    def arrive(name: str, conditions: dict | None) -> Any:
+        page = participant(f"{server.url}?participant={name}")
+        if conditions is not None:
+            page.evaluate("(p2p) => { window.mugTest = { p2p }; }", conditions)
+        wait_for(page, "m.sceneId === 'hello' && m.status === 'ready'")
+        page.get_by_test_id("continue").click()
+        wait_for(page, "m.sceneId === 'duel' && m.status === 'waiting_start'", timeout=60_000)
+        page.get_by_test_id("start-game").click()
+        return page
+
+    ann, ben = arrive("ann", {"latencyMs": 100}), arrive("ben", {"latencyMs": 100})
+    for page in (ann, ben):  # proposed, measured over their DataChannels, dissolved: both wait again
+        wait_for(page, "m.p2pProbe && m.p2pProbe.state === 'done'", timeout=60_000)
+        wait_for(page, "m.status === 'waitroom' && m.waitroom.waiting === 2")
+    measured = ann.evaluate("window.mug.p2pProbe.rttMs[1]")
+    assert measured > 150, measured
+    cam = arrive("cam", None)
+    # First come, first served would propose Ann and Ben again; the pair that failed is not.
+    for page in (ann, cam):
+        wait_for(page, "m.p2p && m.status === 'running'", timeout=90_000)
+    assert ben.evaluate("window.mug.status") == "waitroom" and ben.evaluate("window.mug.p2p") is None
+    ev = server.results().events
+    proposed = [(list(r["data.members"]), r["data.decision"]) for _, r in ev[ev["kind"] == "match_proposal"].iterrows()]
+    assert proposed == [(["ann", "ben"], "probe"), (["ann", "cam"], "probe")]
+    probes = [r for _, r in ev[ev["kind"] == "match_probe"].iterrows()]
+    assert [p["data.decision"] for p in probes] == ["dissolved", "play"]
+    assert probes[0]["data.p2p_rtt_ms"]["ann|ben"] > 150 and "ann–ben" in probes[0]["data.reason"]
+    assert probes[1]["data.p2p_rtt_ms"]["ann|cam"] < 150

@@ -4,6 +4,7 @@ ready-made matchmakers' decisions, and how a researcher's matchmaker is containe
 from __future__ import annotations
 
 import asyncio
+import re
 import threading
 import time
 from collections.abc import Awaitable, Callable
@@ -265,3 +266,19 @@ def test_scene_options_of_matchmaking_are_checked_at_definition() -> None:
     assert filled.policy_mapping == {"red": "human", "blue": "random"} and filled.scene_id == scene.scene_id
     assert scene.policy_mapping == {"red": "human", "blue": "human"}
     assert scene.filled_in({"red": "a", "blue": "b"}) is scene
+
+
+def test_a_probe_result_is_checked_field_by_field() -> None:
+    from mug.server.web.protocol import ProtocolError, parse_p2p_probe_result
+
+    peers = [{"peer": 1, "rtt_ms": 80.123}, {"peer": 2, "rtt_ms": None}]
+    ok = parse_p2p_probe_result(({"game_id": "ab12", "peers": peers},))
+    assert ok.game_id == "ab12" and ok.rtt_ms == {1: 80.12, 2: None}
+    for bad, says in [
+        ({"game_id": "ab12", "peers": [{"peer": 1, "rtt_ms": -1}]}, "rtt_ms must be a number of milliseconds"),
+        ({"game_id": "ab12", "peers": [{"peer": 1, "rtt_ms": True}]}, "rtt_ms must be a number of milliseconds"),
+        ({"game_id": "ab12", "peers": [{"peer": 1}]}, "peers must be {peer, rtt_ms}"),
+        ({"game_id": "ab12", "peers": [{"peer": 1, "rtt_ms": 5}] * 9}, "at most"),
+    ]:
+        with pytest.raises(ProtocolError, match=re.escape(says)):
+            parse_p2p_probe_result((bad,))

@@ -19,6 +19,7 @@ PARSERS = {
     "p2p_signal": protocol.parse_p2p_signal,
     "p2p_relay": protocol.parse_p2p_relay,
     "p2p_status": protocol.parse_p2p_status,
+    "p2p_probe_result": protocol.parse_p2p_probe_result,
 }
 
 

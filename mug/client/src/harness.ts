@@ -40,6 +40,8 @@ export interface Harness {
   outbox: { pending: number; acked: number } | null;
   /** A P2P game (docs/p2p.md): this peer's links and its netcode's counters, refreshed every ~2 s. */
   p2p?: P2PView;
+  /** A P2P probe of this page's proposed group (docs/matchmaking.md): its round trips once measured. */
+  p2pProbe?: { probeId: string; state: "measuring" | "done"; rttMs: Record<number, number | null> | null };
   ping?: () => Promise<number>;
   /** Input-to-screen latency probe, off unless a measurer sets it (docs/protocol.md, benchmarks/p2p_latency.py). */
   inputLatency?: InputLatencyProbe;

@@ -4,7 +4,7 @@ import "./app.css";
 import { Connection, RequestError } from "./connection";
 import { el } from "./dom";
 import { createHarness, type Harness } from "./harness";
-import type { Frame, GameStatus, Matched, SceneSpec, WaitroomStatus } from "./protocol";
+import type { Frame, GameStatus, Matched, P2PProbe, SceneSpec, WaitroomStatus } from "./protocol";
 import { Outbox, type OutboxRecord } from "./outbox";
 import { PyodideRuntime } from "./runtime";
 import { BrowserGameView } from "./scenes/browser_game_view";
@@ -68,6 +68,7 @@ class App {
     socket.on("game_status", (status: GameStatus) => this.view?.status?.(status));
     socket.on("waitroom", (status: WaitroomStatus) => this.view?.waitroom?.(status));
     socket.on("matched", (info: Matched) => this.view?.matched?.(info));
+    socket.on("p2p_probe", (req: P2PProbe) => this.view?.p2pProbe?.(req));
     socket.on("error", (err: { event: string; message: string }) => {
       this.harness.errors.push(err);
       console.warn(`mug: server rejected '${err.event}': ${err.message}`);

@@ -13,13 +13,14 @@ export interface ClientMessages {
   client_records: { source: string; records: { seq: number; kind: "step" | "episode" | "event"; payload: { [key: string]: unknown } }[] };
   p2p_signal: { game_id: string; to: number; signal: { kind: "offer" | "answer" | "candidate" | "restart"; data: Json } };
   p2p_relay: { game_id: string; packets: { to: number; data: string }[] };
+  p2p_probe_result: { game_id: string; peers: { peer: number; rtt_ms: number | null }[] };
   p2p_status: { game_id: string; frame: number; peers: { peer: number; transport: "connecting" | "direct" | "turn" | "server"; rtt_ms: number | null }[]; rollbacks: number; max_rollback: number; predicted_frames: number; frames: number; desyncs: number };
 }
 
 /** Events answered with an acknowledgement (`Connection.request`). */
-export type AckedEvent = "join" | "advance" | "start_game" | "ping" | "client_records";
+export type AckedEvent = "join" | "advance" | "start_game" | "ping" | "client_records" | "p2p_probe_result";
 /** Events sent without one (`Connection.send`). */
 export type UnackedEvent = "action" | "client_event" | "p2p_signal" | "p2p_relay" | "p2p_status";
 
 /** Events the server sends pages. */
-export const SERVER_EVENTS = ["scene", "frame", "game_status", "waitroom", "matched", "error", "session_replaced", "p2p_signal", "p2p_relay", "p2p_peer_left", "p2p_peer_back"] as const;
+export const SERVER_EVENTS = ["scene", "frame", "game_status", "waitroom", "matched", "error", "session_replaced", "p2p_signal", "p2p_relay", "p2p_peer_left", "p2p_peer_back", "p2p_probe"] as const;

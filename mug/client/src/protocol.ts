@@ -211,6 +211,20 @@ export interface P2PPeerLeft {
   completion_code?: string;
 }
 
+/** Server → page `p2p_probe`: measure the round trips to a proposed group's other pages (docs/matchmaking.md). */
+export interface P2PProbe {
+  scene_id: string;
+  probe_id: string;
+  peer: number;
+  peers: number[];
+  ice_servers: RTCIceServer[];
+  force_relay: boolean;
+  connect_timeout_s: number;
+  /** Pings per partner (the figure is their median). */
+  pings: number;
+  test_hooks: boolean;
+}
+
 /** Server → page `p2p_peer_back`: a peer's page (the same or a new one) is back within the grace. */
 export interface P2PPeerBack {
   game_id: string;
@@ -224,4 +238,5 @@ export interface Replies {
   start_game: { ok: true; game?: Matched & BrowserGame; waitroom?: WaitroomStatus };
   ping: { ok: true; t: number; server_t: number };
   client_records: { ok: true; committed: number[]; refused: number[] };
+  p2p_probe_result: { ok: true };
 }

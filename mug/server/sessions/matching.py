@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from mug.matchmaking import PastGroup, estimated_rtt_ms
 from mug.policies import policy_label
 from mug.scenes import GymScene
+from mug.server.sessions.p2p_probe import P2PProbes
 from mug.server.sessions.waitroom import Proposal, Waitroom
 
 if TYPE_CHECKING:
@@ -43,6 +44,7 @@ class Matching:
         self.waitrooms: dict[str, Waitroom] = {}
         self.rtt_samples: dict[str, deque[float]] = {}
         self._passes: dict[str, asyncio.Task[None]] = {}
+        self.probes = P2PProbes(self)
 
     # -- round trips ------------------------------------------------------------------------------
 
@@ -87,13 +89,14 @@ class Matching:
         game = self._playing(pid, scene)
         if game is not None:
             return {"game": game}
-        self._keep_matching(room, scene)
+        self.keep_matching(room, scene)
         await self.broadcast(room)
         return {"waitroom": self.status(room, pid)}
 
     async def leave(self, pid: str) -> None:
         """The participant's page went away: out of every queue (their deadline is kept for a return)."""
         self.rtt_samples.pop(pid, None)
+        await self.probes.left(pid)
         for room in self.waitrooms.values():
             if room.remove(pid):
                 self.writer.event(pid, room.scene_id, "waitroom_left", {})
@@ -125,7 +128,8 @@ class Matching:
         if played:  # (those still waiting see the new count)
             await self.broadcast(room)
 
-    def _keep_matching(self, room: Waitroom, scene: GymScene) -> None:
+    def keep_matching(self, room: Waitroom, scene: GymScene) -> None:
+        """Matching passes every `PASS_INTERVAL_S` while enough participants wait (one task per room)."""
         task = self._passes.get(room.scene_id)
         if (task is None or task.done()) and len(room.waiting) >= room.needed:
             self._passes[room.scene_id] = asyncio.get_running_loop().create_task(
@@ -140,15 +144,25 @@ class Matching:
     async def _play(self, room: Waitroom, scene: GymScene, proposal: Proposal) -> None:
         members = proposal.members
         waited = {p: round(room.waited_s(p), 3) for p in members}
-        room.take(members)
+        waiters = room.take(members)
+        mm = scene.multiplayer_options.matchmaker if scene.multiplayer_options else None
+        if scene.is_p2p and mm is not None and mm.max_p2p_rtt_ms is not None:
+            # The pages measure their round trips first (mug.server.sessions.p2p_probe).
+            self.writer.event(None, scene.scene_id, "match_proposal", _log_entry(proposal, "probe"))
+            await self.probes.start(room, scene, proposal, waiters, waited)
+            return
         room.started(members)
         self.writer.event(None, scene.scene_id, "match_proposal", _log_entry(proposal, "play"))
         if scene.is_p2p:
-            await self.sessions.p2p.matched(scene, members, waited, members[0])
-            game_id = self.sessions.p2p.game_of[members[0]]
+            await self.start_p2p(scene, members, waited)
         else:
             game_id = await self.sessions.start_group(scene, members, waited)
-        await self._remember(scene.scene_id or "", game_id, members)
+            await self._remember(scene.scene_id or "", game_id, members)
+
+    async def start_p2p(self, scene: GymScene, members: list[str], waited: dict[str, float]) -> None:
+        """A P2P group plays: its game is recorded and sent to its pages; their group history gains it."""
+        await self.sessions.p2p.matched(scene, members, waited, members[0])
+        await self._remember(scene.scene_id or "", self.sessions.p2p.game_of[members[0]], members)
 
     async def _remember(self, scene_id: str, game_id: str, members: list[str]) -> None:
         """Each member's group history gains this game (in their stored session data)."""
@@ -192,6 +206,7 @@ class Matching:
         self.writer.event(pid, scene.scene_id, "waitroom_fill_in", where)
 
     def shutdown(self) -> None:
+        self.probes.shutdown()
         for task in self._passes.values():
             task.cancel()
         self._passes.clear()

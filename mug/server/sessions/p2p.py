@@ -253,10 +253,13 @@ class P2PGames:
         error reply for each would read as a fault of the page.)
         """
         game = self.finished.get(game_id)
-        return game is not None and game.peer_of(participant_id) is not None
+        if game is None:  # (or a probe's: its pages answer their partners' pings a moment after it ended)
+            return self.sessions.matching.probes.ended_with(game_id, participant_id)
+        return game.peer_of(participant_id) is not None
 
     def _sender(self, participant_id: str, game_id: str, event: str) -> tuple[P2PGame, Peer]:
-        game = self.games.get(game_id)
+        # (A probe's pages signal and relay like a game's: mug.server.sessions.p2p_probe.)
+        game = self.games.get(game_id) or self.sessions.matching.probes.of(game_id)
         peer = game.peer_of(participant_id) if game else None
         if game is None or peer is None:
             ended = game_id in self.finished
@@ -278,6 +281,8 @@ class P2PGames:
 
     async def signal(self, participant_id: str, message: P2PSignal) -> None:
         """Carry a WebRTC signaling message to the named peer (to that participant's pages only)."""
+        if self.sessions.matching.probes.ended_with(message.game_id, participant_id):
+            return  # (a probe's channels close a moment after it ended)
         game, peer = self._sender(participant_id, message.game_id, "p2p_signal")
         if not peer.in_game:
             raise ProtocolError(f"'p2p_signal': this participant has finished game {message.game_id[:40]!r}")

@@ -110,6 +110,11 @@ def register(sio: socketio.AsyncServer, sessions: Sessions) -> None:
         relay = protocol.parse_p2p_relay(args)
         await sessions.p2p.relay(sessions.participant_of(sid), relay)
 
+    async def on_p2p_probe_result(sid: str, args: tuple[Any, ...]) -> dict[str, Any]:
+        result = protocol.parse_p2p_probe_result(args)
+        await sessions.matching.probes.result(sessions.participant_of(sid), result)
+        return {}
+
     async def on_p2p_status(sid: str, args: tuple[Any, ...]) -> None:
         sessions.p2p.status(sessions.participant_of(sid), protocol.parse_p2p_status(args))
 
@@ -117,6 +122,7 @@ def register(sio: socketio.AsyncServer, sessions: Sessions) -> None:
     for name, handler in (
         ("p2p_signal", on_p2p_signal),
         ("p2p_status", on_p2p_status),
+        ("p2p_probe_result", on_p2p_probe_result),
         ("join", on_join),
         ("advance", on_advance),
         ("start_game", on_start_game),

@@ -92,6 +92,10 @@ CLIENT_MESSAGES: dict[str, Message] = {
         limit=40_000,
         ack=False,
     ),
+    "p2p_probe_result": Message(
+        {"game_id": Field("string"), "peers": Field("{ peer: number; rtt_ms: number | null }[]")},
+        limit=1_024,
+    ),
     "p2p_status": Message(
         {
             "game_id": Field("string"),
@@ -123,6 +127,7 @@ SERVER_EVENTS: tuple[str, ...] = (
     "p2p_relay",
     "p2p_peer_left",
     "p2p_peer_back",
+    "p2p_probe",
 )
 
 TS_PATH = Path(__file__).resolve().parents[2] / "client" / "src" / "messages.ts"

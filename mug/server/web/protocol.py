@@ -318,6 +318,34 @@ def parse_p2p_relay(args: tuple[Any, ...]) -> P2PRelay:
 
 
 @dataclass(frozen=True)
+class P2PProbeResult:
+    game_id: str  # the probe's id
+    rtt_ms: dict[int, float | None]  # partner peer -> round trip over the DataChannel (None: no channel)
+
+
+def parse_p2p_probe_result(args: tuple[Any, ...]) -> P2PProbeResult:
+    """The round trips a page measured over its DataChannels to the other members of a proposed P2P group."""
+    p = payload_of("p2p_probe_result", args)
+    _no_extra(p, "p2p_probe_result")
+    game_id = _game_id(p, "p2p_probe_result")
+    listed = _field(p, "p2p_probe_result", "peers", list)
+    if len(listed) > MAX_PEER:
+        raise ProtocolError(f"'p2p_probe_result' field 'peers' lists at most {MAX_PEER} partners")
+    rtts: dict[int, float | None] = {}
+    for entry in listed:
+        if not isinstance(entry, dict) or set(entry) != {"peer", "rtt_ms"}:
+            raise ProtocolError("'p2p_probe_result' peers must be {peer, rtt_ms}")
+        peer = _peer_index(entry["peer"], "p2p_probe_result", "peer")
+        rtt = entry["rtt_ms"]
+        if rtt is not None and (
+            isinstance(rtt, bool) or not isinstance(rtt, (int, float)) or not math.isfinite(rtt) or not 0 <= rtt < 1e6
+        ):
+            raise ProtocolError("'p2p_probe_result' rtt_ms must be a number of milliseconds (0 or more) or null")
+        rtts[peer] = None if rtt is None else round(float(rtt), 2)
+    return P2PProbeResult(game_id, rtts)
+
+
+@dataclass(frozen=True)
 class P2PStatus:
     game_id: str
     frame: int

@@ -6,8 +6,9 @@
 
 import { el } from "../dom";
 import type { PageStatus } from "../harness";
-import type { Json, Matched, P2PGame, P2PPeerBack, P2PPeerLeft, SceneSpec, WaitroomStatus } from "../protocol";
+import type { Json, Matched, P2PGame, P2PPeerBack, P2PPeerLeft, P2PProbe, SceneSpec, WaitroomStatus } from "../protocol";
 import { PeerTransport, type TransportKind } from "../p2p";
+import { runProbe } from "../p2p/probe";
 import type { P2PEvent, P2PStats, RuntimeP2PSpec } from "../runtime";
 import { finishGame, runtimeGameSpec } from "./browser_game_view";
 import { GameStage, gameIntro } from "./game_stage";
@@ -104,6 +105,24 @@ export class P2PGameView implements SceneView {
   matched(info: Matched): void {
     if (info.scene_id !== this.spec.scene_id) return;
     this.begin(info as unknown as P2PGame);
+  }
+
+  /** The server proposed a group: measure the round trips to its other pages and report them. */
+  p2pProbe(req: P2PProbe): void {
+    if (req.scene_id !== this.spec.scene_id || this.game || this.gone) return;
+    const harness = this.ctx.harness;
+    harness.p2pProbe = { probeId: req.probe_id, state: "measuring", rttMs: null };
+    void (async () => {
+      try {
+        const rtt = await runProbe(this.ctx.conn, req);
+        if (harness.p2pProbe?.probeId === req.probe_id) harness.p2pProbe = { probeId: req.probe_id, state: "done", rttMs: rtt };
+        const peers = Object.entries(rtt).map(([peer, ms]) => ({ peer: Number(peer), rtt_ms: ms }));
+        await this.ctx.conn.request("p2p_probe_result", { game_id: req.probe_id, peers });
+      } catch (err) {
+        // (The server ends the probe without this page's figures after its timeout.)
+        console.warn(`mug: the P2P probe failed: ${(err as Error).message}`);
+      }
+    })();
   }
 
   private act(action: Json): void {

@@ -4,7 +4,7 @@ import type { Connection } from "../connection";
 import type { Outbox } from "../outbox";
 import type { PyodideRuntime } from "../runtime";
 import type { Harness } from "../harness";
-import type { Frame, GameStatus, Matched, SceneSpec, WaitroomStatus } from "../protocol";
+import type { Frame, GameStatus, Matched, P2PProbe, SceneSpec, WaitroomStatus } from "../protocol";
 
 export interface SceneContext {
   conn: Connection;
@@ -27,5 +27,7 @@ export interface SceneView {
   status?(status: GameStatus): void;
   waitroom?(status: WaitroomStatus): void;
   matched?(info: Matched): void;
+  /** A P2P scene's proposed group measures its round trips before it plays. */
+  p2pProbe?(req: P2PProbe): void;
   destroy(): void;
 }
