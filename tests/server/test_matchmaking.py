@@ -282,3 +282,57 @@ def test_a_probe_result_is_checked_field_by_field() -> None:
     ]:
         with pytest.raises(ProtocolError, match=re.escape(says)):
             parse_p2p_probe_result((bad,))
+
+
+def test_former_groups_survive_a_server_restart(tmp_path) -> None:
+    """Ann and Bob play `first` together; the server restarts; in `second` Ann is not grouped with
+    Cam (who waited there first) but with Bob again."""
+    import socketio
+    from envs import race_scene
+    from helpers import eventually, join
+
+    from mug import EndScene, Experiment, StaticScene
+
+    def experiment() -> Experiment:
+        first = race_scene("first", length=5).waitroom(timeout=1, timeout_scene_id="second")
+        second = race_scene("second", length=5).multiplayer(matchmaker=GroupReunionMatchmaker(reunion_wait_s=120))
+        scenes = [first, StaticScene().scene("between"), second, EndScene().scene("end")]
+        return Experiment("reunion-restart", scenes, data_dir=tmp_path)
+
+    def page(server, pid: str, secret: str | None = None) -> tuple[socketio.Client, dict, dict]:
+        seen: dict = {}
+        client = socketio.Client(reconnection=False)
+        client.on("*", lambda event, data=None: seen.setdefault(event, []).append(data))
+        client.connect(server.url, transports=["websocket"], socketio_path="socket.io")
+        reply = join(client, server, pid, **({"secret": secret} if secret else {}))
+        assert reply["ok"], reply
+        return client, reply, seen
+
+    secrets = {}
+    with experiment().serve() as server:
+        pages = {pid: page(server, pid) for pid in ("ann", "bob")}
+        for pid, (client, reply, _) in pages.items():
+            secrets[pid] = reply["secret"]
+            assert client.call("start_game", {"scene_id": "first"})["ok"]
+        for client, _, seen in pages.values():  # the 5-step game plays itself out
+            eventually(lambda seen=seen: any(s["scene_id"] == "between" for s in seen.get("scene", [])))
+            client.disconnect()
+    with experiment().serve() as server:
+        cam, _, cam_seen = page(server, "cam")
+        assert cam.call("start_game", {"scene_id": "first"})["waitroom"]
+        eventually(lambda: any(s["scene_id"] == "second" for s in cam_seen.get("scene", [])))  # timed out alone
+        assert cam.call("start_game", {"scene_id": "second"})["waitroom"]["waiting"] == 1
+        ann, reply, _ = page(server, "ann", secrets["ann"])
+        assert reply["scene"]["scene_id"] == "between"
+        assert ann.call("advance", {"scene_id": "between"})["scene"]["scene_id"] == "second"
+        waiting = ann.call("start_game", {"scene_id": "second"})
+        assert "game" not in waiting and waiting["waitroom"]["waiting"] == 2  # FIFO would have paired her with Cam
+        bob, _, _ = page(server, "bob", secrets["bob"])
+        bob.call("advance", {"scene_id": "between"})
+        assert bob.call("start_game", {"scene_id": "second"})["game"]["players"] == 2
+        for client in (cam, ann, bob):
+            client.disconnect()
+    events = experiment().results().events
+    proposals = events[(events["kind"] == "match_proposal") & (events["scene_id"] == "second")]
+    assert [list(m) for m in proposals["data.members"]] == [["ann", "bob"]]
+    assert "played together in 'first'" in proposals["data.reason"].iloc[0]
