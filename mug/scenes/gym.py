@@ -30,6 +30,7 @@ from mug.scenes.multiplayer import (
     multiplayer_options,
     waitroom_options,
 )
+from mug.scenes.provenance import replay_provenance
 from mug.scenes.runtime import RuntimeOptions, runtime_options
 from mug.scenes.scene import Scene
 from mug.scenes.webrtc import WebRTCOptions, webrtc_options
@@ -339,7 +340,8 @@ class GymScene(Scene):
         On timeout the participant sees ``timeout_message`` and a completion code (recorded), then
         either a button to ``timeout_redirect_url`` or the scene ``timeout_scene_id``. With
         ``timeout_policy`` (``"random"``, a callable, a ``ModelConfig``) the game starts instead, with
-        the missing humans' agents played by that policy (server-run scenes; recorded as such).
+        the missing humans' agents played by that policy (recorded as such; in a P2P scene the
+        participant plays alone in their browser, so the policy is ``"random"`` or a ``ModelConfig``).
         ``hide_lobby_count`` hides how many others are waiting.
         """
         given = {k: v for k, v in locals().items() if k != "self" and v is not NOT_PROVIDED}
@@ -471,11 +473,12 @@ class GymScene(Scene):
             raise fail(self, "webrtc", "ice_servers", "applies to multiplayer(mode='p2p') scenes only")
         if self.waitroom_options is not None and self.multiplayer_options is None:
             raise fail(self, "waitroom", "timeout", "applies to multiplayer scenes only; call .multiplayer() too")
-        if self.is_p2p and self.effective_waitroom().timeout_policy is not None:
+        fill_in = self.effective_waitroom().timeout_policy
+        if self.is_p2p and fill_in is not None and not (fill_in == "random" or isinstance(fill_in, ModelConfig)):
             raise fail(
                 self, "waitroom", "timeout_policy",
-                "is not available with mode='p2p' yet (a P2P game needs at least two peers); use timeout_scene_id to "
-                "send a participant without partner to a single-player scene",
+                "must be 'random' or a ModelConfig with mode='p2p': the participant then plays alone in their "
+                f"browser, where a Python callable cannot run (got {type(fill_in).__name__})",
             )  # fmt: skip
         if humans:
             if not self.action_mapping:
@@ -637,4 +640,5 @@ class GymScene(Scene):
             "webrtc": self.webrtc_options.redacted() if self.webrtc_options else None,
             "hud": name(self.hud),
             "policy_mapping": {a: name(p) for a, p in self.policy_mapping.items()},
+            "replay": replay_provenance(self),
         }

@@ -443,3 +443,29 @@ def test_a_pair_over_the_p2p_round_trip_bound_is_dissolved_and_not_proposed_agai
     assert [p["data.decision"] for p in probes] == ["dissolved", "play"]
     assert probes[0]["data.p2p_rtt_ms"]["ann|ben"] > 150 and "ann–ben" in probes[0]["data.reason"]
     assert probes[1]["data.p2p_rtt_ms"]["ann|cam"] < 150
+
+
+def test_nobody_came_the_participant_plays_alone_against_the_timeout_policy(serve, participant, turn) -> None:
+    scene = p2p_scene(turn, max_steps=60).waitroom(timeout=2, timeout_policy="random")
+    server = serve(experiment(scene))
+    page = participant(f"{server.url}?participant=solo")
+    wait_for(page, "m.sceneId === 'hello' && m.status === 'ready'")
+    page.get_by_test_id("continue").click()
+    wait_for(page, "m.sceneId === 'duel' && m.status === 'waiting_start'", timeout=60_000)
+    page.get_by_test_id("start-game").click()
+    wait_for(page, "m.status === 'waitroom'")
+    # The wait times out: the game starts in this page, the random policy playing the partner.
+    wait_for(page, "m.status === 'running'", timeout=90_000)
+    assert page.evaluate("window.mug.agentId") == "left" and page.evaluate("window.mug.p2p") is None
+    page.keyboard.down("ArrowUp")
+    wait_for(page, "m.sceneType === 'completion_code' && m.status === 'ended'", timeout=90_000)
+    page.keyboard.up("ArrowUp")
+    results = server.results()
+    [game] = [g for _, g in results.games.iterrows()]
+    assert game["outcome"] == "completed" and game["mode"] == "client_pyodide"
+    assert game["players.left"] == "solo" and game["players.right"] == "policy:random"
+    steps = results.steps
+    assert len(steps) == 60 and steps["action.right"].nunique() > 1 and (steps["action.left"] == 1).any()
+    ev = results.events
+    [fill] = [r for _, r in ev[ev["kind"] == "waitroom_fill_in"].iterrows()]
+    assert fill["data.game_id"] == game["game_id"] and fill["data.filled_in"] == {"right": "random"}

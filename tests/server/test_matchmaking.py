@@ -336,3 +336,21 @@ def test_former_groups_survive_a_server_restart(tmp_path) -> None:
     proposals = events[(events["kind"] == "match_proposal") & (events["scene_id"] == "second")]
     assert [list(m) for m in proposals["data.members"]] == [["ann", "bob"]]
     assert "played together in 'first'" in proposals["data.reason"].iloc[0]
+
+
+def test_a_p2p_scene_fills_in_only_with_a_policy_that_runs_in_the_browser() -> None:
+    from mug import GymScene, SceneConfigError
+
+    def p2p(policy: object) -> GymScene:
+        return (
+            GymScene().scene("duel")
+            .runtime(env_code="from mug.env.examples import PaddlesEnv\nenv = PaddlesEnv()\n")
+            .multiplayer(mode="p2p")
+            .policies(policy_mapping={"left": "human", "right": "human"})
+            .gameplay(action_mapping={"ArrowUp": 1}, default_action=0)
+            .waitroom(timeout_policy=policy)
+        )  # fmt: skip
+
+    p2p("random").validate()
+    with pytest.raises(SceneConfigError, match="must be 'random' or a ModelConfig with mode='p2p'"):
+        p2p(lambda obs: 0).validate()

@@ -142,6 +142,17 @@ export interface BrowserGame extends Partial<P2PFields> {
   seed: number;
 }
 
+/** A P2P scene's AI fill-in (docs/matchmaking.md): nobody came, so the participant plays alone in
+ * this page, `policies` playing the other humans' agents (sent as `matched` or `start_game`'s game). */
+export interface FillInGame {
+  scene_id?: string;
+  game_id: string;
+  seed: number;
+  mode: "client";
+  fill_in: true;
+  policies: RuntimeSceneSpec["policies"];
+}
+
 /** What a P2P scene's page knows before it is matched (`SceneSpec.p2p`; docs/scenes.md). */
 export interface P2PSceneSpec {
   input_delay: number;

@@ -55,7 +55,7 @@ class BrowserGames:
         games = (record.data.get("browser_games") or {}) if record else {}
         return games.get(scene.scene_id or "")
 
-    async def start(self, pid: str, scene: GymScene) -> dict[str, Any]:
+    async def start(self, pid: str, scene: GymScene, *, fill_in: bool = False) -> dict[str, Any]:
         """A new game for this page; a game the participant started before (then reloaded) is interrupted.
 
         The env's state lived in the page that is gone, so the game starts over under a new id:
@@ -70,6 +70,8 @@ class BrowserGames:
             self.writer.submit(self.store.end_game, previous["game_id"], "interrupted", now)
         seed = scene.seed if scene.seed is not None else secrets.randbits(31)
         game = {"game_id": uuid.uuid4().hex, "seed": seed, "status": "starting", "episode": 0, "step": 0}
+        if fill_in:  # (a P2P scene's AI fill-in: the participant plays alone, mug.server.sessions.matching)
+            game["fill_in"] = True
         humans = scene.human_agents
         roster = {
             a: pid if a in humans else f"{POLICY_PREFIX}{policy_label(p)}" for a, p in scene.policy_mapping.items()

@@ -81,6 +81,13 @@ class Matching:
             record = await self.writer.call(self.store.get_participant, pid)
             forms = await self.writer.call(self.store.forms_of, pid)
             history = _history((record.data if record else {}).get("groups"))
+            earlier = ((record.data if record else {}).get("browser_games") or {}).get(scene.scene_id or "")
+            if scene.is_p2p and isinstance(earlier, dict) and earlier.get("fill_in"):
+                # (A page that reloaded during its AI fill-in game: a new one at once, as client-side
+                # games start over after a reload; the waitroom was already waited out.)
+                game = await self._fill_in_p2p(scene, pid)
+                self.writer.event(pid, scene.scene_id, "waitroom_fill_in", {"game_id": game["game_id"], "again": True})
+                return {"game": game}
             data = {"query": dict(record.query) if record else {}, "forms": forms}
             if pid not in room and self._playing(pid, scene) is None:
                 room.add(pid, history, data)
@@ -200,10 +207,25 @@ class Matching:
         """AI fill-in: the participant's game starts now, the waitroom's timeout_policy playing the
         other humans' agents (``waitroom_fill_in`` event; the game's players say ``policy:<name>``)."""
         opts = scene.effective_waitroom()
-        game_id = await self.sessions.start_group(scene, [pid], {pid: round(waited_s, 3)})
+        if scene.is_p2p:
+            game = await self._fill_in_p2p(scene, pid)
+            await self.sessions.send_to(pid, "matched", game)
+            game_id = game["game_id"]
+        else:
+            game_id = await self.sessions.start_group(scene, [pid], {pid: round(waited_s, 3)})
         filled = {a: policy_label(opts.timeout_policy) for a in scene.human_agents[1:]}
         where = {"game_id": game_id, "players": {scene.human_agents[0]: pid}, "filled_in": filled}
         self.writer.event(pid, scene.scene_id, "waitroom_fill_in", where)
+
+    async def _fill_in_p2p(self, scene: GymScene, pid: str) -> dict[str, Any]:
+        """A P2P scene's AI fill-in: the participant plays alone in their browser, the timeout policy
+        playing the other humans' agents there ('random' or an ONNX model), recorded as a client-side
+        game (mode ``client_pyodide``); the payload tells the page its policies."""
+        filled = scene.filled_in({scene.human_agents[0]: pid})
+        game = await self.sessions.browser_games.start(pid, filled, fill_in=True)
+        runtime = filled.runtime_spec()
+        assert runtime is not None
+        return {"scene_id": scene.scene_id, **game, "mode": "client", "policies": runtime["policies"]}
 
     def shutdown(self) -> None:
         self.probes.shutdown()

@@ -43,6 +43,11 @@ class RuntimeFiles:
             for agent, policy in scene.policy_mapping.items():
                 if isinstance(policy, ModelConfig):
                     self.files[f"models/{sid}/{agent}.onnx"] = policy.path
+            # A P2P scene's AI fill-in plays the other humans' agents in the page (GymScene.filled_in).
+            fill_in = scene.effective_waitroom().timeout_policy if scene.is_p2p else None
+            if isinstance(fill_in, ModelConfig):
+                for agent in scene.human_agents[1:]:
+                    self.files[f"models/{sid}/{agent}.onnx"] = fill_in.path
 
 
 class EnvZipHandler(tornado.web.RequestHandler):

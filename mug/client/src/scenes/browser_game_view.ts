@@ -16,9 +16,11 @@ export class BrowserGameView implements SceneView {
   private running = false;
   private gone = false;
 
+  /** `started`: a game the server already started for this page (a P2P scene's AI fill-in). */
   constructor(
     readonly spec: SceneSpec,
     private readonly ctx: SceneContext,
+    private readonly started: BrowserGame | null = null,
   ) {
     this.container = gameContainer(spec);
     ctx.root.replaceChildren(this.container);
@@ -28,7 +30,7 @@ export class BrowserGameView implements SceneView {
       () => this.showProgress(1, "ready"),
       (err: Error) => this.fail(`The game could not be loaded: ${err.message}`),
     );
-    if (spec.game) this.play(); // a reload mid-game: start over under a new game (the old one is kept)
+    if (spec.game || started) this.play(); // a reload mid-game: start over under a new game (the old one is kept)
     else {
       this.container.append(gameIntro(spec, () => this.play()));
       this.setStatus("waiting_start");
@@ -55,9 +57,12 @@ export class BrowserGameView implements SceneView {
     const runtimeSpec = spec.runtime!;
     let game: BrowserGame;
     try {
-      const reply = await this.ctx.conn.request("start_game", { scene_id: spec.scene_id });
-      if (!reply.game) throw new Error("the server started no game");
-      game = reply.game;
+      if (this.started) game = this.started;
+      else {
+        const reply = await this.ctx.conn.request("start_game", { scene_id: spec.scene_id });
+        if (!reply.game) throw new Error("the server started no game");
+        game = reply.game;
+      }
     } catch (err) {
       this.fail(`The game could not start: ${(err as Error).message}`);
       return;

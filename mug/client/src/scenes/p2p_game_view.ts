@@ -6,11 +6,11 @@
 
 import { el } from "../dom";
 import type { PageStatus } from "../harness";
-import type { Json, Matched, P2PGame, P2PPeerBack, P2PPeerLeft, P2PProbe, SceneSpec, WaitroomStatus } from "../protocol";
+import type { FillInGame, Json, Matched, P2PGame, P2PPeerBack, P2PPeerLeft, P2PProbe, SceneSpec, WaitroomStatus } from "../protocol";
 import { PeerTransport, type TransportKind } from "../p2p";
 import { runProbe } from "../p2p/probe";
 import type { P2PEvent, P2PStats, RuntimeP2PSpec } from "../runtime";
-import { finishGame, runtimeGameSpec } from "./browser_game_view";
+import { BrowserGameView, finishGame, runtimeGameSpec } from "./browser_game_view";
 import { GameStage, gameIntro } from "./game_stage";
 import { gameContainer } from "./gym_view";
 import { Lobby } from "./lobby";
@@ -42,6 +42,8 @@ export class P2PGameView implements SceneView {
   private lastStats: P2PStats | null = null;
   private readonly transports: Record<number, TransportKind> = {};
   private readonly unlisten: (() => void)[] = [];
+  /** The AI fill-in game this scene became (nobody came): it runs as a client-side game. */
+  private fillIn: BrowserGameView | null = null;
 
   constructor(
     readonly spec: SceneSpec,
@@ -80,7 +82,7 @@ export class P2PGameView implements SceneView {
       if (this.spec.game && (this.spec.game as Partial<P2PGame>).rejoin) await this.outboxDrained();
       const reply = await this.ctx.conn.request("start_game", { scene_id: this.spec.scene_id });
       if (reply.waitroom) this.waitroom(reply.waitroom);
-      if (reply.game) this.begin(reply.game as P2PGame);
+      if (reply.game) this.begin(reply.game as P2PGame | FillInGame);
     } catch (err) {
       this.fail(`The game could not start: ${(err as Error).message}`);
     }
@@ -104,7 +106,16 @@ export class P2PGameView implements SceneView {
 
   matched(info: Matched): void {
     if (info.scene_id !== this.spec.scene_id) return;
-    this.begin(info as unknown as P2PGame);
+    this.begin(info as unknown as P2PGame | FillInGame);
+  }
+
+  /** Nobody came and the waitroom has a timeout_policy: this page plays alone against it (docs/matchmaking.md). */
+  private playAlone(game: FillInGame): void {
+    if (this.game || this.fillIn || this.gone || !this.spec.runtime) return;
+    this.lobby.close();
+    this.stage?.destroy();
+    const spec: SceneSpec = { ...this.spec, runtime: { ...this.spec.runtime, policies: game.policies } };
+    this.fillIn = new BrowserGameView(spec, this.ctx, { game_id: game.game_id, seed: game.seed });
   }
 
   /** The server proposed a group: measure the round trips to its other pages and report them. */
@@ -130,7 +141,11 @@ export class P2PGameView implements SceneView {
   }
 
   /** The partners are known: connect to them and run the game in the worker. */
-  private begin(game: P2PGame): void {
+  private begin(game: P2PGame | FillInGame): void {
+    if (game.mode === "client") {
+      this.playAlone(game);
+      return;
+    }
     if (this.game || this.gone || game.mode !== "p2p") return;
     this.game = game;
     this.lobby.close();
@@ -407,6 +422,7 @@ export class P2PGameView implements SceneView {
 
   destroy(): void {
     this.gone = true;
+    this.fillIn?.destroy();
     this.recordStats(); // (a game ended by the server: the page still says how its session went)
     if (this.running) this.ctx.runtime().stop();
     this.close();
