@@ -1,4 +1,4 @@
-"""The `mug` command: serve an experiment, run the demo, export data, check an env."""
+"""The `mug` command: serve an experiment, run the demo, export data, check an env, replay a game."""
 
 from __future__ import annotations
 
@@ -139,6 +139,10 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--seed", type=int, default=0)
     check.add_argument("--steps", type=int, default=100)
     check.set_defaults(func=cmd_check_env)
+
+    from mug.replay.command import add_parser as add_replay
+
+    add_replay(sub)
     return parser
 
 

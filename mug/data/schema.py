@@ -14,7 +14,7 @@ database up to it (run by the store, in one transaction, before :data:`SCHEMA_SQ
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 DB_FILENAME = "mug.sqlite3"
 METADATA_FILENAME = "experiment.json"
@@ -87,7 +87,10 @@ CREATE TABLE IF NOT EXISTS games (
     seed        INTEGER,
     started_at  REAL NOT NULL,
     ended_at    REAL,
-    outcome     TEXT
+    outcome     TEXT,
+    -- The metadata row (config, versions) in force when the game started: what a replay rebuilds
+    -- its env from (mug.replay). NULL in games recorded before schema version 4.
+    metadata_id INTEGER
 );
 
 CREATE TABLE IF NOT EXISTS episodes (
@@ -289,5 +292,20 @@ CREATE TABLE peer_episodes (
     received_at     REAL NOT NULL,
     PRIMARY KEY (game_id, episode, participant_id)
 );
+""",
+    # Which config a game was played under, for replays. (A version-3 database always has games;
+    # it is made here if missing only so that the ALTER cannot fail on a database cut short.)
+    3: """
+CREATE TABLE IF NOT EXISTS games (
+    game_id     TEXT PRIMARY KEY,
+    scene_id    TEXT NOT NULL,
+    mode        TEXT NOT NULL,
+    players     TEXT NOT NULL,
+    seed        INTEGER,
+    started_at  REAL NOT NULL,
+    ended_at    REAL,
+    outcome     TEXT
+);
+ALTER TABLE games ADD COLUMN metadata_id INTEGER;
 """,
 }

@@ -524,7 +524,8 @@ class Store:
         """Record a game's start. ``players`` maps agent id -> participant id or policy name.
 
         Starting a known ``game_id`` again updates scene, mode, players and seed
-        but keeps the first ``started_at``.
+        but keeps the first ``started_at``. The game is linked to the latest saved
+        config (``metadata_id``, see :meth:`write_metadata`), the one a replay uses.
         """
         rec.text(game_id, "game_id")
         rec.text(scene_id, "scene_id", allow_empty=True)
@@ -536,10 +537,11 @@ class Store:
         ts = rec.timestamp(t, "t")
         with self._write() as conn:
             conn.execute(
-                "INSERT INTO games (game_id, scene_id, mode, players, seed, started_at) "
-                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (game_id) DO UPDATE SET "
+                "INSERT INTO games (game_id, scene_id, mode, players, seed, started_at, metadata_id) "
+                "VALUES (?, ?, ?, ?, ?, ?, (SELECT MAX(metadata_id) FROM metadata)) "
+                "ON CONFLICT (game_id) DO UPDATE SET "
                 "scene_id = excluded.scene_id, mode = excluded.mode, players = excluded.players, "
-                "seed = excluded.seed",
+                "seed = excluded.seed, metadata_id = COALESCE(games.metadata_id, excluded.metadata_id)",
                 (game_id, scene_id, mode, dumps(dict(players), "players"), seed, ts),
             )
 

@@ -319,11 +319,16 @@ def test_add_episode_replaces(store: Store):
 
 
 def test_games(store: Store):
+    store.start_game("g0", "game", "server", {"agent_0": "p1"}, None, 5.0)  # before any config was saved
+    store.write_metadata({"scenes": []}, {})
     store.start_game("g1", "game", "server", {"agent_0": "p1", "agent_1": "ppo"}, 3, 10.0)
+    store.write_metadata({"scenes": ["changed"]}, {})  # a later server start
     store.start_game("g1", "game", "server", {"agent_0": "p1", "agent_1": "ppo"}, 3, 11.0)  # retry
     store.end_game("g1", "completed", 20.0)
-    assert rows(store, "SELECT * FROM games") == [
-        ("g1", "game", "server", '{"agent_0":"p1","agent_1":"ppo"}', 3, 10.0, 20.0, "completed")
+    # Each game keeps the config it started under (metadata_id: what a replay rebuilds it from).
+    assert rows(store, "SELECT * FROM games ORDER BY game_id") == [
+        ("g0", "game", "server", '{"agent_0":"p1"}', None, 5.0, None, None, None),
+        ("g1", "game", "server", '{"agent_0":"p1","agent_1":"ppo"}', 3, 10.0, 20.0, "completed", 1),
     ]
     with pytest.raises(KeyError, match="nope"):
         store.end_game("nope", "completed", 1.0)

@@ -1,0 +1,151 @@
+"""Replay of server-run games: a recorded episode rebuilt from the saved seed, config and actions
+matches the record step for step; a nondeterministic env is caught at the right step and field; the
+widget's state and ``mug replay`` say the same."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from helpers import run_async
+from replay_envs import Drift, drift_scene
+
+import mug
+from mug.replay import ReplayError, replay_game
+from mug.widgets import autopilot
+
+TESTS = Path(__file__).resolve().parents[1]
+
+
+def steering(spec, step: int) -> int:
+    """Right for 5 steps, left for 3, then nothing for 2, over and over: varied recorded actions."""
+    return [2, 2, 2, 2, 2, 1, 1, 1, 0, 0][step % 10]
+
+
+def record(tmp_path: Path, scene, experiment_id: str = "replays") -> tuple[mug.Experiment, str]:
+    """Play `scene` once through a real server with a scripted participant; returns (experiment, game id)."""
+    exp = mug.Experiment(experiment_id, [mug.StartScene().scene("hello"), scene, mug.EndScene().scene("end")],
+                         data_dir=tmp_path)  # fmt: skip
+    server = exp.serve()
+    try:
+        run_async(autopilot(server, "walker-1", policy=steering))
+    finally:
+        server.stop()
+    games = exp.results().games
+    assert list(games["outcome"]) == ["completed"]
+    return exp, str(games.iloc[0]["game_id"])
+
+
+def mug_replay(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(TESTS)}
+    command = [str(Path(sys.executable).with_name("mug")), "replay", *args]  # the installed `mug` command
+    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+
+
+def test_a_server_run_game_replays_with_no_divergence_and_the_widget_plays_it(tmp_path: Path) -> None:
+    exp, game_id = record(tmp_path, drift_scene(length=25, episodes=2))
+    steps = exp.results().steps
+    assert len(steps) == 50 and set(steps["action"]) == {0, 1, 2} and steps["obs"].notna().all()
+
+    result = replay_game(exp.data_path, game_id)
+    assert result.ok and result.divergences == [] and result.first_divergence is None
+    assert [len(ep.steps) for ep in result.episodes.values()] == [25, 25]
+    assert result.compared == ("rewards", "terminated", "truncated", "observations", "infos")
+    # The replay's values are the recorded ones (rewards carry the seeded gusts of each episode).
+    episode_2 = steps[steps["episode"] == 2].reset_index()
+    assert [s.rewards["walker"] for s in result.episodes[2].steps] == list(episode_2["reward"])
+    assert result.episodes[2].seed == 12  # the scene's seed 11, + 1 for the second episode
+
+    widget = exp.replay(game_id[:6], episode=2)  # a unique beginning of the id will do
+    assert widget.ok and widget.divergence == {} and widget.first_divergence is None
+    assert "every step matches the record" in widget.verdict
+    assert len(widget.frames) == 26 and widget.position == 0  # the reset frame, then one per step
+    assert widget.huds[0] == "episode 2 step 0" and widget.huds[25] == "episode 2 step 25"
+    assert [s["step"] for s in widget.steps] == list(range(26)) and widget.steps[3]["actions"] == {"walker": 2}
+    dot = [o for o in widget.frames[0]["objects"] if o.get("id") == "dot"][0]
+    assert dot["x"] == 0.5  # the first frame is whole; later ones carry what changed
+    widget.step()
+    widget.step(3)
+    assert widget.position == 4
+    widget.seek(25)
+    widget.step()
+    assert widget.position == 25
+    widget.play()  # from the end: starts over
+    assert widget.playing and widget.position == 0
+    widget.pause()
+    with pytest.raises(ValueError, match="from 0 to 25"):
+        widget.seek(26)
+
+    done = mug_replay(str(exp.data_path), game_id)
+    assert done.returncode == 0, done.stderr
+    assert "episode 1 (seed 11, 25 steps recorded" in done.stdout and "result: matches the record" in done.stdout
+
+
+def test_a_nondeterministic_env_is_reported_at_the_step_and_field_where_it_diverges(tmp_path: Path) -> None:
+    exp, game_id = record(tmp_path, drift_scene(length=20, episodes=1, glitch_at=7))
+    result = replay_game(exp.data_path, game_id)
+    assert not result.ok
+    first = result.first_divergence
+    assert first is not None and (first.episode, first.step, first.field) == (1, 7, "rewards.walker")
+    recorded = exp.results().steps.set_index("step").loc[7, "reward"]
+    assert first.recorded == recorded and first.replayed != recorded
+    assert all(d.step == 7 for d in result.divergences)  # the glitch does not carry into the state
+
+    widget = exp.replay(game_id)
+    assert not widget.ok and widget.divergence["step"] == 7 and widget.divergence["field"] == "rewards.walker"
+    assert "DIVERGES" in widget.verdict and "first at step 7, rewards.walker" in widget.verdict
+    assert widget.steps[7]["divergences"] and not widget.steps[6]["divergences"]
+
+    done = mug_replay(str(exp.data_path), game_id, "--episode", "1")
+    assert done.returncode == 1, done.stderr
+    assert "first at step 7, rewards.walker" in done.stdout and "DIVERGES from the record" in done.stdout
+
+
+def test_a_nondeterministic_observation_names_the_agent_and_the_index(tmp_path: Path) -> None:
+    exp, game_id = record(tmp_path, drift_scene(length=12, episodes=1, glitch_at=4, glitch="observation"))
+    first = replay_game(exp.data_path, game_id).first_divergence
+    assert first is not None and (first.step, first.field) == (4, "observations.walker[1]")
+
+
+def test_what_cannot_be_replayed_says_why(tmp_path: Path) -> None:
+    scene = (
+        mug.GymScene().scene("inline")
+        .environment(env_creator=lambda length: Drift(length=length), env_config={"length": 5}, seed=3)
+        .gameplay(action_mapping={"ArrowRight": 2}, default_action=0)
+        .policies(policy_mapping={"walker": "human"})
+    )  # fmt: skip
+    exp, game_id = record(tmp_path, scene, "inline")
+    # A lambda has no importable name: from the data alone it cannot be rebuilt, and the error says what to do.
+    with pytest.raises(ReplayError, match=r"not saved under an importable name .* exp\.replay\(game_id\)"):
+        replay_game(exp.data_path, game_id)
+    assert replay_game(exp.data_path, game_id, experiment=exp).ok  # from the experiment it can
+    done = mug_replay(str(exp.data_path), game_id)
+    assert done.returncode == 2 and "importable name" in done.stderr
+    with pytest.raises(ReplayError, match="no game 'nope'"):
+        replay_game(exp.data_path, "nope")
+    with pytest.raises(ReplayError, match="no episode 3 recorded"):
+        replay_game(exp.data_path, game_id, episodes=[3], experiment=exp)
+    listed = mug_replay(str(exp.data_path))
+    assert listed.returncode == 0 and game_id in listed.stdout and "inline" in listed.stdout
+
+
+def test_a_game_recorded_before_games_named_their_config_replays_from_the_config_saved_before_it(
+    tmp_path: Path,
+) -> None:
+    exp, game_id = record(tmp_path, drift_scene(length=10, episodes=1))
+    db = exp.data_path / "mug.sqlite3"
+    conn = sqlite3.connect(db)
+    conn.execute("UPDATE games SET metadata_id = NULL")  # as in a database from before schema version 4
+    config = json.loads(conn.execute("SELECT config FROM metadata").fetchone()[0])
+    config["scenes"][1]["env_config"] = {"length": 99}  # a later server start with another config
+    conn.execute("INSERT INTO metadata (written_at, config, versions) VALUES (?, ?, '{}')",
+                 (1e12, json.dumps(config)))  # fmt: skip
+    conn.commit()
+    conn.close()
+    result = replay_game(exp.data_path, game_id)
+    assert result.ok and "saved last before the game started (metadata row 1)" in result.record.config_source
