@@ -54,6 +54,7 @@ def _serve(exp: Experiment, host: str, port: int, game_processes: int = 0) -> in
         raise CliError(str(exc)) from None
     print(f"MUG experiment {exp.experiment_id!r} is running.")
     print(f"  participant URL: {server.url}")
+    print(f"  admin dashboard (keep this link private): {server.admin_url}")
     print(f"  data: {exp.data_path.resolve()}")
     print("Press Ctrl-C to stop.", flush=True)
     server.wait()

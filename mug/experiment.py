@@ -146,6 +146,7 @@ class Experiment:
         reconnect_grace_s: float = 120.0,
         game_processes: int = 0,
         client_limits: ClientLimits | None = None,
+        admin_token: str | None = None,
     ) -> ServerHandle:
         """Start the participant server on its own thread and return at once with a handle.
 
@@ -158,6 +159,9 @@ class Experiment:
 
         ``client_limits`` (a `mug.ClientLimits`) bounds what one participant's page may make the
         server store and handle; the defaults suit any real game (docs/server.md).
+
+        The admin dashboard (``server.admin_url``, docs/admin.md) needs a token: ``admin_token``
+        (16-256 URL-safe characters), else ``$MUG_ADMIN_TOKEN``, else a new random one.
         """
         from mug.server import start_server
 
@@ -168,6 +172,7 @@ class Experiment:
             reconnect_grace_s=reconnect_grace_s,
             game_processes=game_processes,
             client_limits=client_limits,
+            admin_token=admin_token,
         )
         _announce(server)
         return server
@@ -227,3 +232,4 @@ def _announce(server: ServerHandle) -> None:
         display(server)
     else:
         logging.getLogger("mug").info("participants join at %s", server.url)
+        logging.getLogger("mug").info("admin dashboard (keep this link private): %s", server.admin_url)

@@ -397,13 +397,16 @@ class Store:
         rec.text(completion_code, "completion_code", allow_none=True, allow_empty=True)
         self._set_status(participant_id, "completed", t, completion_code=completion_code)
 
-    def exclude_participant(self, participant_id: str, reason: str, t: float) -> None:
+    def exclude_participant(
+        self, participant_id: str, reason: str, t: float, completion_code: str | None = None
+    ) -> None:
         """Mark the participant excluded, close its open visit and log an ``excluded`` event.
 
-        Raises ``KeyError`` for an unknown participant.
+        ``completion_code``: the code the excluded participant was shown (kept in the participant's
+        row and in the event), if any. Raises ``KeyError`` for an unknown participant.
         """
         rec.text(reason, "reason", allow_empty=True)
-        self._set_status(participant_id, "excluded", t, reason=reason)
+        self._set_status(participant_id, "excluded", t, reason=reason, completion_code=completion_code)
 
     def _set_status(
         self,
@@ -429,7 +432,7 @@ class Store:
                 "UPDATE participants SET active_at = ? WHERE participant_id = ? AND active_at IS NULL",
                 (ts, participant_id),
             )
-            if status == "completed":
+            if status == "completed" or completion_code is not None:
                 conn.execute(
                     "UPDATE participants SET status = ?, completion_code = ?, updated_at = ? "
                     "WHERE participant_id = ?",
@@ -440,7 +443,9 @@ class Store:
                     "UPDATE participants SET status = ?, updated_at = ? WHERE participant_id = ?",
                     (status, ts, participant_id),
                 )
-                conn.execute(_EVENT_INSERT, (participant_id, scene_id, status, dumps({"reason": reason}), ts))
+            if status != "completed":
+                event = {"reason": reason, **({"completion_code": completion_code} if completion_code else {})}
+                conn.execute(_EVENT_INSERT, (participant_id, scene_id, status, dumps(event), ts))
 
     @staticmethod
     def _require_participant(conn: sqlite3.Connection, participant_id: str, column: str) -> Any:

@@ -16,10 +16,13 @@ import tornado.netutil
 from mug._bundle import client_dist
 from mug.data import Store
 from mug.server import heap
+from mug.server.dashboard import Dashboard
 from mug.server.games.processes.parent import GameProcesses
+from mug.server.sessions.exclusion import exclude
 from mug.server.sessions.intake import ClientLimits
 from mug.server.sessions.sessions import Sessions
 from mug.server.urls import participant_urls
+from mug.server.web.admin import admin_routes, redacting_log_function, resolve_token
 from mug.server.web.app import make_app
 from mug.server.web.assets import RuntimeFiles
 from mug.server.web.events import register
@@ -47,6 +50,7 @@ class ServerHandle:
         reconnect_grace_s: float,
         game_processes: int = 0,
         client_limits: ClientLimits | None = None,
+        admin_token: str | None = None,
     ) -> None:
         if not isinstance(game_processes, int) or isinstance(game_processes, bool) or game_processes < 0:
             raise ValueError(f"game_processes must be a whole number >= 0, not {game_processes!r}")
@@ -54,6 +58,8 @@ class ServerHandle:
             raise ValueError(f"client_limits must be a mug.ClientLimits, not {client_limits!r}")
         self._limits = client_limits
         self.experiment = experiment
+        #: The admin dashboard's token (docs/admin.md): given, from $MUG_ADMIN_TOKEN, or made now.
+        self.admin_token: str = resolve_token(admin_token)
         self.game_processes = game_processes
         self._processes: GameProcesses | None = None
         self.host = host
@@ -77,6 +83,11 @@ class ServerHandle:
         ``mug.server.urls.participant_urls(handle.host, handle.port)``.
         """
         return participant_urls(self.host, self.port).url
+
+    @property
+    def admin_url(self) -> str:
+        """The admin dashboard, token included (docs/admin.md): ``{url}admin/?token=...``. Keep it private."""
+        return f"{self.url}admin/?token={self.admin_token}"
 
     def _start(self) -> None:
         if self.game_processes:
@@ -145,14 +156,17 @@ class ServerHandle:
         )
         register(self.sio, self.sessions)
         await self.sessions.start()
-        self._http = tornado.httpserver.HTTPServer(
-            make_app(self.sio, exp.title, RuntimeFiles(exp)), max_buffer_size=MAX_MESSAGE_BYTES + 65_536
-        )
+        app = make_app(self.sio, exp.title, RuntimeFiles(exp))
+        self.dashboard = Dashboard(self)
+        app.add_handlers(r".*", admin_routes(self, self.admin_token, self.dashboard))
+        app.settings["log_function"] = redacting_log_function  # (no admin token in the access log)
+        self._http = tornado.httpserver.HTTPServer(app, max_buffer_size=MAX_MESSAGE_BYTES + 65_536)
         self._http.add_sockets(self._sockets)
         log.info("MUG experiment %r serving at %s", exp.experiment_id, self.url)
 
     async def _shutdown(self) -> None:
         self._http.stop()
+        self.dashboard.stop()  # (admin dashboards' live channels)
         if self.sessions is not None:
             await self.sessions.shutdown()
         for sid in list(self.sessions.by_sid if self.sessions else []):
@@ -244,6 +258,17 @@ class ServerHandle:
 
         return MonitorWidget(self, interval=interval)
 
+    def exclude(self, participant_id: str, message: str, reason: str = "") -> dict[str, Any]:
+        """Exclude a participant now, as the admin dashboard does (`mug.server.sessions.exclusion`):
+        their page shows ``message`` and a completion code, and a reload keeps them excluded.
+        ``reason`` is recorded (the message when empty). Returns ``{participant_id,
+        completion_code, finished}``; raises ValueError naming the problem (unknown participant,
+        excluded already, empty message)."""
+        assert self.sessions is not None
+        sessions = self.sessions
+        future = asyncio.run_coroutine_threadsafe(exclude(sessions, participant_id, message, reason), self._loop)
+        return future.result(10)
+
     def unbind(self, participant_id: str) -> bool:
         """Release a participant's session from the browser it is bound to, so the next browser that
         opens the study with that id takes it (a participant who must change device, or an id that
@@ -285,9 +310,12 @@ def start_server(
     reconnect_grace_s: float = 120.0,
     game_processes: int = 0,
     client_limits: ClientLimits | None = None,
+    admin_token: str | None = None,
 ) -> ServerHandle:
-    """Start serving ``experiment`` on a background thread; returns once it accepts connections."""
-    handle = ServerHandle(experiment, host, port, reconnect_grace_s, game_processes, client_limits)
+    """Start serving ``experiment`` on a background thread; returns once it accepts connections.
+
+    ``admin_token``: the admin dashboard's token (else ``$MUG_ADMIN_TOKEN``, else a random one)."""
+    handle = ServerHandle(experiment, host, port, reconnect_grace_s, game_processes, client_limits, admin_token)
     handle._start()
     return handle
 

@@ -59,9 +59,12 @@ def server_html(server: Any) -> str:
     href = html.escape(urls.proxy_path or urls.direct)
     shown = html.escape(urls.url)
     extra = f" <span style='color:#596079'>(direct: {html.escape(urls.direct)})</span>" if urls.proxied else ""
+    admin = f"admin/?token={server.admin_token}"
     return (
         f"<div><b>MUG experiment {name}</b> is running. Participants: "
         f"<a href='{href}' target='_blank' rel='noopener'>{shown}</a>{extra}<br>"
+        f"Admin dashboard (keep this link private): <a href='{html.escape(href + admin)}' target='_blank' "
+        f"rel='noopener noreferrer'>{html.escape(urls.url + admin)}</a><br>"
         "<span style='color:#596079'><code>server.monitor()</code> watches them; "
         "<code>server.stop()</code> ends it.</span></div>"
     )

@@ -1,6 +1,7 @@
 // Builds the participant app into dist/ (git-ignored, shipped in the wheel).
 // Everything the browser loads comes out of this folder and is served by the MUG server.
 //   dist/app.js, app.css      the participant page (src/main.ts)
+//   dist/admin.js, admin.css  the admin dashboard (src/admin/main.ts)
 //   dist/widgets/<name>.js    anywidget ES modules (src/widgets/<name>.ts), for the notebook
 //   dist/worker.js            the client-side runtime's Web Worker (src/runtime/worker.ts): Pyodide + env + policies
 //   dist/vendor/...           third-party runtime files copied from node_modules (see VENDOR)
@@ -34,6 +35,16 @@ await build({
   outdir: dist,
   sourcemap: "linked",
   legalComments: "linked",
+});
+
+// The admin dashboard (src/admin/main.ts): dist/admin.js and admin.css, served only with the admin
+// token under admin/ (mug/server/web/admin.py).
+await build({
+  ...common,
+  entryPoints: { admin: join(root, "src/admin/main.ts") },
+  outdir: dist,
+  sourcemap: false,
+  legalComments: "none",
 });
 
 // The client-side runtime's worker: its own ES module (new Worker(url, {type: "module"})), with

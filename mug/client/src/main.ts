@@ -6,6 +6,7 @@ import { el } from "./dom";
 import { createHarness, type Harness } from "./harness";
 import type { Frame, GameStatus, Matched, P2PProbe, SceneSpec, WaitroomStatus } from "./protocol";
 import { Outbox, type OutboxRecord } from "./outbox";
+import { PageErrors } from "./page_errors";
 import { PyodideRuntime } from "./runtime";
 import { BrowserGameView } from "./scenes/browser_game_view";
 import { GymView } from "./scenes/gym_view";
@@ -40,15 +41,19 @@ class App {
   private outbox: Outbox | null = null;
   private runtime: PyodideRuntime | null = null;
   private readonly version: string = readConfig().version ?? "";
+  /** The page's uncaught errors, reported to the server for the admin dashboard (docs/admin.md). */
+  private readonly pageErrors = new PageErrors(this.conn);
 
   start(): void {
     this.harness.status = "connecting";
     this.harness.ping = () => this.conn.ping();
+    this.pageErrors.install();
     document.body.prepend(this.banner);
     const socket = this.conn.socket;
     socket.on("connect", () => void this.join());
     socket.on("disconnect", () => {
       this.conn.markLeft();
+      this.pageErrors.setJoined(false);
       this.harness.connected = false;
       if (!this.replaced) this.banner.textContent = "Connection lost — reconnecting…";
     });
@@ -141,6 +146,7 @@ class App {
       this.harness.participantId = reply.participant_id;
       this.harness.connected = true;
       this.conn.markJoined();
+      this.pageErrors.setJoined(true);
       this.banner.textContent = "";
       await this.openOutbox(reply.participant_id);
       if (reply.preload_runtime) void this.getRuntime().preload().catch(() => undefined); // errors show in the game scene

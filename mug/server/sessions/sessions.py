@@ -406,8 +406,19 @@ class Sessions:
         redirect_url: str | None = None,
         *,
         send: bool = True,
+        excluded: str | None = None,
     ) -> dict[str, Any]:
-        """End the experiment for a participant early, with a message and a recorded completion code."""
+        """End the experiment for a participant early, with a message and a recorded completion code.
+
+        ``excluded``: the participant is excluded for this reason (status ``excluded``, not
+        ``completed``). A participant whose study has ended already keeps that ending (its spec is
+        returned, and sent again): the first ending, e.g. an exclusion, is the one that counts.
+        """
+        record = await self.writer.call(self.store.get_participant, pid)
+        if record is not None and "terminal" in record.data:
+            if send:
+                await self._send(pid, "scene", record.data["terminal"])
+            return dict(record.data["terminal"])
         code = _completion_code()
         now = time.time()
         spec = {
@@ -424,8 +435,13 @@ class Sessions:
             "redirect_param": "participant",
             "ended": reason,
         }
-        await self.writer.call(self.store.complete_participant, pid, code, now)
+        if excluded is not None:
+            await self.writer.call(self.store.exclude_participant, pid, excluded, now, code)
+        else:
+            await self.writer.call(self.store.complete_participant, pid, code, now)
         await self.writer.call(self.store.update_participant_data, pid, {"terminal": spec}, now)
+        if pid in self.scene_of:  # (connected)
+            self.scene_of[pid] = None
         self.writer.event(pid, scene.scene_id, "ended_early", {"reason": reason, "completion_code": code})
         if send:
             await self._send(pid, "scene", spec)
@@ -587,10 +603,19 @@ class Sessions:
         await self.sio.broadcast(event, payload, room=_room(pid))
 
     async def end_with_code(
-        self, pid: str, scene: Scene, reason: str, header: str, message: str, *, send: bool = True
+        self,
+        pid: str,
+        scene: Scene,
+        reason: str,
+        header: str,
+        message: str,
+        *,
+        send: bool = True,
+        excluded: str | None = None,
     ) -> dict[str, Any]:
-        """End the experiment for `pid` early with a message and a recorded completion code (the spec)."""
-        return await self._end_with_code(pid, scene, reason, header, message, send=send)
+        """End the experiment for `pid` early with a message and a recorded completion code (the spec);
+        ``excluded``: as an exclusion, for this reason."""
+        return await self._end_with_code(pid, scene, reason, header, message, send=send, excluded=excluded)
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(coro)
