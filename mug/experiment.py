@@ -20,6 +20,10 @@ if TYPE_CHECKING:
     from mug.widgets.replay import ReplayWidget
 
 
+#: First path segments the server itself uses; `Experiment.static_files` cannot take them.
+RESERVED_PATHS = frozenset({"static", "socket.io", "admin", "runtime", "wheels", "models", "health", "favicon.ico"})
+
+
 class Experiment:
     """A study: scenes every participant goes through in order, and one data folder.
 
@@ -95,6 +99,38 @@ class Experiment:
         self.title = title
         self.allow_device_switch = allow_device_switch
         self.webrtc_options: WebRTCOptions | None = None
+        #: The researcher's file folders, by the URL prefix they are served under (`static_files`).
+        self.file_dirs: dict[str, Path] = {}
+
+    def static_files(self, directory: str | os.PathLike[str], url: str = "files") -> Experiment:
+        """Serve the files in ``directory`` (images, audio, video) under the relative URL ``url/``.
+
+        Scene HTML refers to them relatively, e.g. ``<img src="files/cue.png">``, which works
+        wherever the study is served (at ``/``, behind jupyter-server-proxy or another proxy).
+        Only regular files inside ``directory`` are reachable: ``..``, encoded traversal, hidden
+        names and symlinks leading out of it answer 404. Call it once per folder (each with its own
+        ``url``); returns the experiment, for chaining.
+        """
+        folder = Path(directory)
+        if not folder.is_dir():
+            raise SceneConfigError(f"Experiment.static_files: {str(folder)!r} is not a directory")
+        if not isinstance(url, str) or not re.fullmatch(r"[A-Za-z0-9_\-]+(/[A-Za-z0-9_\-]+)*", url.strip("/")):
+            raise SceneConfigError(
+                f"Experiment.static_files: url must be a relative path of letters, digits, '_' and '-' "
+                f"(e.g. 'files' or 'media/images'), got {url!r}"
+            )
+        prefix = url.strip("/")
+        if prefix.split("/")[0] in RESERVED_PATHS:
+            raise SceneConfigError(
+                f"Experiment.static_files: url {url!r} is taken by the server itself "
+                f"({', '.join(sorted(RESERVED_PATHS))} are); choose another, e.g. 'files'"
+            )
+        if prefix in self.file_dirs and self.file_dirs[prefix] != folder.resolve():
+            raise SceneConfigError(
+                f"Experiment.static_files: url {url!r} already serves {str(self.file_dirs[prefix])!r}"
+            )
+        self.file_dirs[prefix] = folder.resolve()
+        return self
 
     def webrtc(
         self,

@@ -26,6 +26,7 @@ from mug.server.web.admin import admin_routes, redacting_log_function, resolve_t
 from mug.server.web.app import make_app
 from mug.server.web.assets import RuntimeFiles
 from mug.server.web.events import register
+from mug.server.web.files import file_routes
 from mug.server.web.transport import DirectSocketServer
 
 if TYPE_CHECKING:
@@ -158,7 +159,7 @@ class ServerHandle:
         await self.sessions.start()
         app = make_app(self.sio, exp.title, RuntimeFiles(exp))
         self.dashboard = Dashboard(self)
-        app.add_handlers(r".*", admin_routes(self, self.admin_token, self.dashboard))
+        app.add_handlers(r".*", [*admin_routes(self, self.admin_token, self.dashboard), *file_routes(exp.file_dirs)])
         app.settings["log_function"] = redacting_log_function  # (no admin token in the access log)
         self._http = tornado.httpserver.HTTPServer(app, max_buffer_size=MAX_MESSAGE_BYTES + 65_536)
         self._http.add_sockets(self._sockets)
