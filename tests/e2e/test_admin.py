@@ -286,7 +286,7 @@ def test_the_data_download_works_with_the_token_and_is_refused_without(serve, pa
         context.close()
 
 
-def test_a_participant_excluded_mid_game_leaves_it_at_once(serve, participant) -> None:
+def test_a_participant_excluded_mid_game_leaves_it_at_once(serve, participant, browser) -> None:
     game = walk_scene(length=100_000)
     exp = Experiment("admin-game", [StartScene().scene("hello"), game, EndScene().scene("bye")])
     server = serve(exp, reconnect_grace_s=1.0)
@@ -296,6 +296,16 @@ def test_a_participant_excluded_mid_game_leaves_it_at_once(serve, participant) -
     wait_for(page, "m.sceneId === 'walk' && m.status === 'waiting_start'")
     page.get_by_test_id("start-game").click()
     wait_for(page, "m.status === 'running' && m.step > 5")
+
+    # The dashboard lists the running game: its player, mode and fps.
+    context, admin = dashboard(browser, server)
+    try:
+        admin.get_by_test_id("game-row").wait_for()
+        cells = admin.get_by_test_id("game-row").locator("td").all_inner_texts()
+        assert cells[1:4] == ["walk", "server", "running"] and cells[4] == "player (walker)" and cells[6] == "30"
+        assert cells[7].endswith(" ms")  # tick lateness
+    finally:
+        context.close()
 
     reply = server.exclude("player", "The researcher ended your session.", reason="test exclusion")
     wait_for(page, "m.sceneType === 'completion_code'")
