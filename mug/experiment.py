@@ -225,19 +225,22 @@ class Experiment:
 
         return preview(self, scene)
 
-    def replay(self, game_id: str, episode: int | None = None, *, view: str | None = None) -> ReplayWidget:
+    def replay(
+        self, game_id: str, episode: int | None = None, *, view: str | None = None, tolerance: float = 0.0
+    ) -> ReplayWidget:
         """Rebuild a recorded episode from its seed, config and actions, verify it, and play it in the cell.
 
         ``game_id`` is a game of this experiment's data (``results().games``; a unique beginning of
         the id will do), ``episode`` one of its episodes (default: the first). Every step's rewards,
         terminations, infos and recorded observations are compared with the record; the widget
         reports the first divergence (``widget.first_divergence``: step and field) and plays the
-        episode with the participants' renderer. ``view``: an agent whose own view to draw. Raises
+        episode with the participants' renderer. ``view``: an agent whose own view to draw;
+        ``tolerance``: numbers within it count as equal (default 0: exact). Raises
         `mug.replay.ReplayError` saying why when it cannot be replayed; see docs/replay.md.
         """
         from mug.widgets.replay import replay
 
-        return replay(self.data_path, game_id, episode, experiment=self, view=view)
+        return replay(self.data_path, game_id, episode, experiment=self, view=view, tolerance=tolerance)
 
     def results(self, *, include_idle: bool = False) -> Results:
         """The data collected so far, as pandas DataFrames (steps, episodes, forms, participants, events).

@@ -14,7 +14,8 @@ class Drift:
     """A dot pushed left/right by the player and by a seeded gust each step; observations [x, gust].
 
     ``glitch_at``: at that step the env reads an unseeded random number (a nondeterminism on
-    purpose) into its reward (``glitch="reward"``) or into the gust it observes (``"observation"``).
+    purpose) into its reward (``glitch="reward"``), into the last bits of its reward (``"last_bits"``)
+    or into the gust it observes (``"observation"``).
     """
 
     def __init__(self, length: int = 30, glitch_at: int | None = None, glitch: str = "reward") -> None:
@@ -35,6 +36,8 @@ class Drift:
         if self.t == self.glitch_at:
             if self.glitch == "reward":
                 reward += random.SystemRandom().random()
+            elif self.glitch == "last_bits":  # as a math function rounding differently elsewhere would
+                reward *= 1 + random.SystemRandom().uniform(1e-15, 1e-14)
             else:
                 self.gust += random.SystemRandom().random()
         return [self.x, self.gust], reward, self.t >= self.length, False, {"t": self.t, "x": round(self.x, 6)}
@@ -55,6 +58,6 @@ def drift_scene(scene_id: str = "drift", *, episodes: int = 2, **env_config: Any
         .gameplay(
             action_mapping={"ArrowLeft": 1, "ArrowRight": 2}, default_action=0, num_episodes=episodes,
             record_observations=True,
-        )  # fmt: skip
+        )
         .policies(policy_mapping={"walker": "human"})
     )

@@ -31,6 +31,11 @@ def add_parser(sub: Any) -> None:
         "be imported by name (defined in the script itself)",
     )
     replay.add_argument("--peer", default=None, help="a peer-to-peer game: check this participant's own rows")
+    replay.add_argument(
+        "--tolerance", type=float, default=0.0,
+        help="numbers within this count as equal (default 0: exact), e.g. 1e-12 for math functions that round "
+        "differently outside the browser",
+    )  # fmt: skip
     replay.set_defaults(func=run)
 
 
@@ -60,7 +65,10 @@ def run(args: argparse.Namespace) -> int:
             return _list(args.data_dir)
         experiment = load_experiment(args.experiment) if args.experiment else None
         episodes = [args.episode] if args.episode is not None else None
-        result = replay_game(args.data_dir, args.game_id, episodes=episodes, experiment=experiment, peer=args.peer)
+        result = replay_game(
+            args.data_dir, args.game_id, episodes=episodes, experiment=experiment, peer=args.peer,
+            tolerance=args.tolerance,
+        )  # fmt: skip
     except (ReplayError, FileNotFoundError, ValueError) as exc:
         raise CliError(str(exc)) from None
     print(result.report())

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import linecache
+import math
 import os
 import platform
 import traceback
@@ -126,6 +127,8 @@ class GameReplay:
     notes: list[str] = field(default_factory=list)
     #: The fields compared (observations only when the scene recorded them).
     compared: tuple[str, ...] = COMPARED
+    #: Numbers within this counted as equal (0: exact).
+    tolerance: float = 0.0
 
     @property
     def divergences(self) -> list[Divergence]:
@@ -150,6 +153,8 @@ class GameReplay:
             f"game {rec.game_id} (scene {rec.scene_id!r}, {rec.mode}, outcome {rec.outcome})",
             f"  env: {self.env_source}",
             f"  config: {rec.config_source}",
+            "  compared: " + ", ".join(self.compared) + (f" (numbers within {self.tolerance:g})" if self.tolerance else
+                                                          " (exactly)"),
         ]
         lines += [f"  {ep.verdict()}" for ep in self.episodes.values()]
         lines += [f"  note: {note}" for note in self.notes]
@@ -167,24 +172,34 @@ def _normal(value: Any) -> Any:
     return loads(dumps(to_jsonable(value)))
 
 
-def _first_difference(path: str, recorded: Any, replayed: Any) -> tuple[str, Any, Any] | None:
-    """The first place where two JSON values differ: (dotted path, recorded part, replayed part)."""
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _first_difference(path: str, recorded: Any, replayed: Any, tolerance: float = 0.0) -> tuple[str, Any, Any] | None:
+    """The first place where two JSON values differ: (dotted path, recorded part, replayed part).
+
+    Numbers are equal when exactly equal, or with ``tolerance`` > 0 within it (relative, and
+    absolute near zero)."""
     if isinstance(recorded, dict) and isinstance(replayed, dict):
         for key in list(recorded) + [k for k in replayed if k not in recorded]:
             if key not in recorded or key not in replayed:
                 return f"{path}.{key}", recorded.get(key), replayed.get(key)
-            found = _first_difference(f"{path}.{key}", recorded[key], replayed[key])
+            found = _first_difference(f"{path}.{key}", recorded[key], replayed[key], tolerance)
             if found:
                 return found
         return None
     if isinstance(recorded, list) and isinstance(replayed, list):
         for i, (a, b) in enumerate(zip(recorded, replayed, strict=False)):
-            found = _first_difference(f"{path}[{i}]", a, b)
+            found = _first_difference(f"{path}[{i}]", a, b, tolerance)
             if found:
                 return found
         if len(recorded) != len(replayed):
             return f"{path}.length", len(recorded), len(replayed)
         return None
+    if tolerance > 0 and _is_number(recorded) and _is_number(replayed):
+        close = math.isclose(recorded, replayed, rel_tol=tolerance, abs_tol=tolerance)
+        return None if close else (path, recorded, replayed)
     if isinstance(recorded, bool) != isinstance(replayed, bool) or recorded != replayed:
         return path, recorded, replayed
     return None
@@ -384,13 +399,15 @@ def _render(adapter: EnvAdapter, view: str | None, notes: list[str]) -> dict[str
         return None
 
 
-def _compare(episode: int, recorded: Any, replayed: dict[str, Any], fields: Iterable[str]) -> list[Divergence]:
+def _compare(
+    episode: int, recorded: Any, replayed: dict[str, Any], fields: Iterable[str], tolerance: float
+) -> list[Divergence]:
     found: list[Divergence] = []
     for name in fields:
         want = getattr(recorded, name)
         if name == "observations" and want is None:
             continue  # not recorded for this step
-        diff = _first_difference(name, want, replayed[name])
+        diff = _first_difference(name, want, replayed[name], tolerance)
         if diff is not None:
             found.append(Divergence(episode, recorded.step, diff[0], diff[1], diff[2]))
     return found
@@ -405,6 +422,7 @@ def _replay_episode(
     view: str | None,
     hud: _Hud,
     notes: list[str],
+    tolerance: float,
 ) -> EpisodeReplay:
     seed = record.episode_seed(episode.episode)
     if seed is None:
@@ -447,7 +465,7 @@ def _replay_episode(
         step = ReplayedStep(
             recorded.step, recorded.actions, replayed["rewards"], replayed["terminated"], replayed["truncated"]
         )
-        step.divergences = _compare(episode.episode, recorded, replayed, COMPARED)
+        step.divergences = _compare(episode.episode, recorded, replayed, COMPARED, tolerance)
         if len(result.divergences) < MAX_DIVERGENCES:
             result.divergences.extend(step.divergences[: MAX_DIVERGENCES - len(result.divergences)])
         if frames:
@@ -468,6 +486,7 @@ def replay_game(
     frames: bool = False,
     view: str | None = None,
     peer: str | None = None,
+    tolerance: float = 0.0,
 ) -> GameReplay:
     """Replay a recorded game from its data and verify every step against the record.
 
@@ -486,9 +505,14 @@ def replay_game(
         view: the agent whose view to draw (``env.render(agent)``); default the shared view.
         peer: in a peer-to-peer game, verify against this participant's own rows rather than the
             canonical ones.
+        tolerance: numbers within this (relative, and absolute near zero) count as equal; default
+            0, exact. For envs whose math functions round differently on another platform (a
+            client-side env replayed outside the browser), e.g. ``1e-12``.
 
     Raises `ReplayError` saying why when the game cannot be found or rebuilt.
     """
+    if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float)) or not 0 <= tolerance < 1:
+        raise ValueError(f"replay: tolerance must be a number from 0 (exact) to below 1, got {tolerance!r}")
     if isinstance(source, GameRecord):
         record = source
     else:
@@ -544,7 +568,8 @@ def replay_game(
                 )
             try:
                 result = _replay_episode(
-                    adapter, record, episode, frames=frames and number in wanted, view=view, hud=hud, notes=notes
+                    adapter, record, episode, frames=frames and number in wanted, view=view, hud=hud, notes=notes,
+                    tolerance=float(tolerance),
                 )
             except ReplayError:
                 raise
@@ -561,4 +586,4 @@ def replay_game(
             notes.append("closing the env after the replay failed")
     observations = any(s.observations is not None for ep in record.episodes.values() for s in ep.steps)
     compared = tuple(f for f in COMPARED if f != "observations" or observations)
-    return GameReplay(record, replayed, env_source, notes, compared)
+    return GameReplay(record, replayed, env_source, notes, compared, float(tolerance))

@@ -162,6 +162,11 @@ def waitroom_options(scene: Any, current: WaitroomOptions | None, given: dict[st
             parsed = urlparse(url) if isinstance(url, str) else None
             if parsed is None or parsed.scheme not in ("http", "https") or not parsed.netloc:
                 raise fail(scene, "waitroom", "timeout_redirect_url", f"must be an absolute http(s) URL, got {url!r}")
+            from mug.scenes.redirects import template_problem
+
+            problem = template_problem(url, code=True)  # (a timed-out participant gets a completion code)
+            if problem:
+                raise fail(scene, "waitroom", "timeout_redirect_url", problem)
         opts.timeout_redirect_url = url
     if "timeout_scene_id" in given:
         sid = given["timeout_scene_id"]

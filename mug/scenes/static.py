@@ -89,11 +89,19 @@ class EndScene(StaticScene):
     def redirect(self, url: str, append_subject_id: bool = False, param_name: str = "participant") -> EndScene:
         """Send the participant to ``url`` (e.g. a recruitment platform) when they press Finish.
 
-        With ``append_subject_id`` the participant id is added as the query parameter ``param_name``.
+        ``url`` may hold placeholders filled in per participant: ``{participant_id}``, ``{code}`` (in a
+        CompletionCodeScene: the code it shows) and ``{query.NAME}`` (a query parameter of their link);
+        see docs/crowdsourcing.md. With ``append_subject_id`` the participant id is added as the query
+        parameter ``param_name``.
         """
+        from mug.scenes.redirects import template_problem
+
         parsed = urlparse(url) if isinstance(url, str) else None
         if parsed is None or parsed.scheme not in ("http", "https") or not parsed.netloc:
             raise fail(self, "redirect", "url", f"must be an absolute http(s) URL, got {url!r}")
+        problem = template_problem(url, code=isinstance(self, CompletionCodeScene))
+        if problem:
+            raise fail(self, "redirect", "url", problem)
         if not isinstance(append_subject_id, bool):
             raise fail(self, "redirect", "append_subject_id", f"must be True or False, got {append_subject_id!r}")
         self.redirect_url = url

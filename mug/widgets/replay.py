@@ -159,11 +159,13 @@ def replay(
     env_creator: Callable[..., Any] | None = None,
     view: str | None = None,
     peer: str | None = None,
+    tolerance: float = 0.0,
 ) -> ReplayWidget:
     """Replay episode ``episode`` (default: the game's first) of game ``game_id`` from the data at ``source``.
 
     ``experiment`` (the `mug.Experiment` that ran it) rebuilds a server-run env defined in a
-    notebook; ``view`` draws one agent's view of a scene with per-player views. Raises
+    notebook; ``view`` draws one agent's view of a scene with per-player views; ``tolerance``:
+    numbers within it count as equal (default exact, see `mug.replay.replay_game`). Raises
     `mug.replay.ReplayError` saying why when the episode cannot be rebuilt.
     """
     from mug.replay import read_game
@@ -180,6 +182,7 @@ def replay(
             humans = [a for a, p in (config.get("policy_mapping") or {}).items() if p == "human"]
             view = humans[0] if humans else None
     result = replay_game(
-        record, episodes=[episode], experiment=experiment, env_creator=env_creator, frames=True, view=view
+        record, episodes=[episode], experiment=experiment, env_creator=env_creator, frames=True, view=view,
+        tolerance=tolerance,
     )
     return ReplayWidget(result, episode)

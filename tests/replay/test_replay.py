@@ -67,7 +67,7 @@ def test_a_server_run_game_replays_with_no_divergence_and_the_widget_plays_it(tm
     assert len(widget.frames) == 26 and widget.position == 0  # the reset frame, then one per step
     assert widget.huds[0] == "episode 2 step 0" and widget.huds[25] == "episode 2 step 25"
     assert [s["step"] for s in widget.steps] == list(range(26)) and widget.steps[3]["actions"] == {"walker": 2}
-    dot = [o for o in widget.frames[0]["objects"] if o.get("id") == "dot"][0]
+    dot = next(o for o in widget.frames[0]["objects"] if o.get("id") == "dot")
     assert dot["x"] == 0.5  # the first frame is whole; later ones carry what changed
     widget.step()
     widget.step(3)
@@ -110,6 +110,20 @@ def test_a_nondeterministic_observation_names_the_agent_and_the_index(tmp_path: 
     exp, game_id = record(tmp_path, drift_scene(length=12, episodes=1, glitch_at=4, glitch="observation"))
     first = replay_game(exp.data_path, game_id).first_divergence
     assert first is not None and (first.step, first.field) == (4, "observations.walker[1]")
+
+
+def test_a_tolerance_accepts_differences_in_the_last_bits_only(tmp_path: Path) -> None:
+    exp, game_id = record(tmp_path, drift_scene(length=12, episodes=1, glitch_at=5, glitch="last_bits"))
+    exact = replay_game(exp.data_path, game_id)
+    assert exact.first_divergence is not None and (exact.first_divergence.step, exact.first_divergence.field) == (
+        5, "rewards.walker",
+    )  # fmt: skip
+    assert replay_game(exp.data_path, game_id, tolerance=1e-12).ok
+    assert exp.replay(game_id, tolerance=1e-12).ok
+    done = mug_replay(str(exp.data_path), game_id, "--tolerance", "1e-12")
+    assert done.returncode == 0 and "numbers within 1e-12" in done.stdout
+    with pytest.raises(ValueError, match="tolerance must be a number"):
+        replay_game(exp.data_path, game_id, tolerance=-1)
 
 
 def test_what_cannot_be_replayed_says_why(tmp_path: Path) -> None:

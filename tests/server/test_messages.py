@@ -20,6 +20,7 @@ PARSERS = {
     "p2p_relay": protocol.parse_p2p_relay,
     "p2p_status": protocol.parse_p2p_status,
     "p2p_probe_result": protocol.parse_p2p_probe_result,
+    "leave": protocol.parse_leave,
 }
 
 

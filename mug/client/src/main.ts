@@ -16,6 +16,18 @@ import { SurveyView } from "./scenes/survey_view";
 import type { SceneContext, SceneView } from "./scenes/view";
 
 const ID_PARAMS = ["participant", "participant_id", "PROLIFIC_PID", "workerId", "subject_id"];
+
+/** A participant id in the page's path (`.../<id>`, as the links of the system MUG replaces had it;
+ * docs/crowdsourcing.md): the last path segment, when it is one. */
+function pathId(): string | null {
+  let last: string;
+  try {
+    last = decodeURIComponent(window.location.pathname.split("/").pop() ?? "");
+  } catch {
+    return null;
+  }
+  return /^[A-Za-z0-9_.:@-]{1,128}$/.test(last) ? last : null;
+}
 const PING_INTERVAL_MS = 3000;
 // In a waitroom the round trip is measured more often: a latency-aware matchmaker waits for a few
 // measures before it groups a participant (docs/matchmaking.md).
@@ -132,7 +144,7 @@ class App {
     const secret = this.secret;
     try {
       const reply = await this.conn.request("join", {
-        participant_id: this.participantId ?? stored,
+        participant_id: this.participantId ?? pathId() ?? stored,
         query,
         secret,
         ...(this.seen ? { seen: this.seen } : {}),
@@ -227,7 +239,7 @@ class App {
     } catch {
       // ignored: the URL below is enough
     }
-    if (!ID_PARAMS.some((name) => params.get(name))) {
+    if (!ID_PARAMS.some((name) => params.get(name)) && pathId() === null) {
       params.set("participant", id);
       window.history.replaceState(null, "", `${window.location.pathname}?${params.toString()}`);
     }

@@ -7,6 +7,7 @@ export interface ClientMessages {
   join: { participant_id?: string | null; query?: { [name: string]: string }; secret?: string | null; seen?: { game_id: string; episode: number; step: number } | null };
   advance: { scene_id: string; answers?: { [field: string]: string | number | boolean | string[] | null }; game_id?: string; outcome?: "done" | "error" };
   start_game: { scene_id: string };
+  leave: { scene_id: string; url: string };
   action: { scene_id: string; action: Json };
   ping: { t: number; rtt?: number | null };
   client_event: { kind: "focus" | "blur" | "visibility" | "log" | "resize"; data?: { [key: string]: Json } };
@@ -18,7 +19,7 @@ export interface ClientMessages {
 }
 
 /** Events answered with an acknowledgement (`Connection.request`). */
-export type AckedEvent = "join" | "advance" | "start_game" | "ping" | "client_records" | "p2p_probe_result";
+export type AckedEvent = "join" | "advance" | "start_game" | "leave" | "ping" | "client_records" | "p2p_probe_result";
 /** Events sent without one (`Connection.send`). */
 export type UnackedEvent = "action" | "client_event" | "p2p_signal" | "p2p_relay" | "p2p_status";
 

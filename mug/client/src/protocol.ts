@@ -250,4 +250,5 @@ export interface Replies {
   ping: { ok: true; t: number; server_t: number };
   client_records: { ok: true; committed: number[]; refused: number[] };
   p2p_probe_result: { ok: true };
+  leave: { ok: true };
 }

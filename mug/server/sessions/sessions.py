@@ -22,6 +22,7 @@ from mug.data import ParticipantRecord, Store
 from mug.data.results import POLICY_PREFIX
 from mug.experiment import Experiment
 from mug.scenes import CompletionCodeScene, EndScene, GymScene, Scene, StaticScene
+from mug.scenes.redirects import fill as fill_redirect
 from mug.scenes.surveys import AnswerError, SurveyScene
 from mug.server.games.game import ServerGame
 from mug.server.games.handle import GameHandle
@@ -380,6 +381,11 @@ class Sessions:
         if isinstance(scene, CompletionCodeScene):
             record = await self._record(pid)
             spec["completion_code"] = record.completion_code
+        if spec.get("redirect_url"):  # (its placeholders filled in for this participant: mug.scenes.redirects)
+            record = await self._record(pid)
+            spec["redirect_url"] = fill_redirect(
+                spec["redirect_url"], participant_id=pid, code=spec.get("completion_code"), query=record.query
+            )
         notice = self.notices.pop(pid, None)
         if notice:
             spec["notice"] = notice
@@ -421,6 +427,9 @@ class Sessions:
             return dict(record.data["terminal"])
         code = _completion_code()
         now = time.time()
+        # (The platform link this participant is sent to, with their code: mug.scenes.redirects.)
+        query = record.query if record is not None else {}
+        url = fill_redirect(redirect_url, participant_id=pid, code=code, query=query) if redirect_url else None
         spec = {
             "scene_id": f"{scene.scene_id}.ended",
             "scene_type": "completion_code",
@@ -430,7 +439,7 @@ class Sessions:
             "body": f"<p>{html.escape(message)}</p>",
             "continue": None,
             "completion_code": code,
-            "redirect_url": redirect_url,
+            "redirect_url": url,
             "append_subject_id": False,
             "redirect_param": "participant",
             "ended": reason,

@@ -92,7 +92,8 @@ class PageHandler(tornado.web.RequestHandler):
         self.version = version
         self.csp = csp
 
-    def get(self) -> None:
+    def get(self, participant_id: str | None = None) -> None:
+        # (`/<participant id>`: the page reads the id from its path; docs/crowdsourcing.md.)
         config = json.dumps({"title": self.title, "version": self.version}).replace("</", "<\\/")
         self.set_header("Cache-Control", "no-store")
         self.set_header("Content-Security-Policy", self.csp)
@@ -238,6 +239,9 @@ def make_app(
             (r"/models/(.+)", RuntimeFileHandler, {"files": runtime_files, "kind": "models"}),
             (r"/health", HealthHandler),
             (r"/favicon.ico", NoIconHandler),
+            # The participant id in the path (`/<id>`), as the links of the system MUG replaces had
+            # it; after every fixed route, so none of them can be taken for an id.
+            (r"/([A-Za-z0-9_.:@\-]{1,128})", PageHandler, {"title": title, "version": version, "csp": csp}),
         ],
         websocket_ping_interval=None,
         # Tornado's own cap (10 MiB by default) buffers a message whole before Engine.IO's

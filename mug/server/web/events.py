@@ -110,6 +110,12 @@ def register(sio: socketio.AsyncServer, sessions: Sessions) -> None:
         relay = protocol.parse_p2p_relay(args)
         await sessions.p2p.relay(sessions.participant_of(sid), relay)
 
+    async def on_leave(sid: str, args: tuple[Any, ...]) -> dict[str, Any]:
+        # Recorded before the browser leaves: the page waits for this answer, then goes.
+        leave = protocol.parse_leave(args)
+        sessions.writer.event(sessions.participant_of(sid), leave.scene_id, "redirected", {"url": leave.url})
+        return {}
+
     async def on_p2p_probe_result(sid: str, args: tuple[Any, ...]) -> dict[str, Any]:
         result = protocol.parse_p2p_probe_result(args)
         await sessions.matching.probes.result(sessions.participant_of(sid), result)
@@ -123,6 +129,7 @@ def register(sio: socketio.AsyncServer, sessions: Sessions) -> None:
         ("p2p_signal", on_p2p_signal),
         ("p2p_status", on_p2p_status),
         ("p2p_probe_result", on_p2p_probe_result),
+        ("leave", on_leave),
         ("join", on_join),
         ("advance", on_advance),
         ("start_game", on_start_game),

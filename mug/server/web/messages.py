@@ -58,6 +58,7 @@ CLIENT_MESSAGES: dict[str, Message] = {
         limit=65_536,
     ),
     "start_game": Message({"scene_id": Field("string")}, limit=1_024),
+    "leave": Message({"scene_id": Field("string"), "url": Field("string")}, limit=4_096),
     "action": Message({"scene_id": Field("string"), "action": Field("Json")}, limit=2_048, ack=False),
     "ping": Message({"t": Field("number"), "rtt": Field("number | null", required=False)}, limit=256),
     "client_event": Message(

@@ -14,6 +14,7 @@ import math
 import re
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlparse
 
 from mug.server.web.messages import CLIENT_MESSAGES
 
@@ -162,6 +163,24 @@ def parse_start_game(args: tuple[Any, ...]) -> str:
     p = payload_of("start_game", args)
     _no_extra(p, "start_game")
     return _scene_id(p, "start_game")
+
+
+@dataclass(frozen=True)
+class Leave:
+    scene_id: str
+    url: str
+
+
+def parse_leave(args: tuple[Any, ...]) -> Leave:
+    """The page is about to send the participant to a redirect URL (a platform's completion link)."""
+    p = payload_of("leave", args)
+    _no_extra(p, "leave")
+    scene_id = _scene_id(p, "leave")
+    url = _field(p, "leave", "url", str)
+    parsed = urlparse(url) if len(url) <= 2_048 else None
+    if parsed is None or parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise ProtocolError("'leave' field 'url' must be an absolute http(s) URL of at most 2048 characters")
+    return Leave(scene_id, url)
 
 
 @dataclass(frozen=True)

@@ -64,9 +64,17 @@ export class StaticView implements SceneView {
 
   private finishButton(spec: SceneSpec): HTMLElement {
     const button = el("button", { type: "button", "data-testid": "finish", text: "Finish" });
-    button.addEventListener("click", () => {
+    button.addEventListener("click", async () => {
       const url = new URL(spec.redirect_url!);
       if (spec.append_subject_id) url.searchParams.set(spec.redirect_param ?? "participant", this.ctx.participantId);
+      button.disabled = true;
+      try {
+        // Recorded before the browser leaves (the `redirected` event); a server that cannot be
+        // reached does not keep the participant here.
+        await this.ctx.conn.request("leave", { scene_id: spec.scene_id, url: url.toString() }, 3_000);
+      } catch (err) {
+        console.warn(`mug: the redirect was not recorded: ${(err as Error).message}`);
+      }
       window.location.assign(url.toString());
     });
     return el("div", { class: "mug-controls" }, [button]);
