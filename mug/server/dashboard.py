@@ -47,6 +47,8 @@ PROBLEM_KINDS = frozenset({
 PROBLEM_LIMIT = 200
 #: Characters of a problem's message shown in the feed.
 MESSAGE_CHARS = 300
+#: Events read from the database at most per refresh (on the server's loop).
+EVENTS_PER_READ = 2000
 
 
 def summarize(kind: str, data: Any) -> str:
@@ -61,10 +63,10 @@ def summarize(kind: str, data: Any) -> str:
     elif kind == "disconnect":
         text = "the page disconnected"
     elif kind == "refused":
-        text = f"refused '{data.get('event', '?')}': {data.get('message', '')}"
-        if data.get("count", 1) and int(data.get("count", 1) or 1) > 1:
-            text += f" (x{data.get('count')})"
-    elif kind in ("excluded",):
+        examples = data.get("examples") if isinstance(data.get("examples"), list) else []
+        first = examples[0] if examples and isinstance(examples[0], dict) else {}
+        text = f"refused {data.get('count', 1)}x, e.g. '{first.get('what', '?')}': {first.get('message', '')}"
+    elif kind == "excluded":
         text = f"excluded: {data.get('reason', '')}"
     elif kind == "ended_early":
         text = f"study ended early: {data.get('reason', '')}"
@@ -167,16 +169,13 @@ class Dashboard:
         conn = self._events
         try:
             if self._after is None:
-                # Focus and problems from what happened before this dashboard opened, too.
-                newest = last_event_id(conn)
-                self._after = max(0, newest - 20_000)
-            while True:
-                batch = events_since(conn, self._after, 2000)
-                for event in batch:
-                    self._note(event)
-                    self._after = event["event_id"]
-                if len(batch) < 2000:
-                    break
+                # Focus and problems from the last events before the first dashboard opened, too.
+                self._after = max(0, last_event_id(conn) - EVENTS_PER_READ)
+            # At most EVENTS_PER_READ a read (this runs on the server's loop): a flood is caught up
+            # over the next reads.
+            for event in events_since(conn, self._after, EVENTS_PER_READ):
+                self._note(event)
+                self._after = event["event_id"]
         except Exception:
             log.debug("reading events for the admin dashboard failed", exc_info=True)
 

@@ -9,8 +9,9 @@ import urllib.request
 import zipfile
 
 import pytest
+import socketio
 from envs import walk_scene
-from helpers import eventually, run_async, wait_for
+from helpers import eventually, join, run_async, wait_for
 
 from mug import EndScene, Experiment, StartScene, StaticScene
 
@@ -346,3 +347,24 @@ def test_the_page_reports_its_uncaught_errors_within_its_limits(serve, participa
     ]  # fmt: skip
     assert set(logged["data.level"]) == {"error"} and set(logged["data.type"]) == {"error"}
     assert logged["data.line"].notna().all()
+
+
+def test_the_problems_feed_shows_refused_events_and_disconnects(serve, browser) -> None:
+    server = serve(study())
+    context, admin = dashboard(browser, server)
+    try:
+        client = socketio.Client(reconnection=False)
+        client.connect(server.url, transports=["websocket"], socketio_path="socket.io")
+        assert join(client, server, "scripted")["participant_id"] == "scripted"
+        reply = client.call("advance", {"scene_id": "nowhere"})
+        assert reply["ok"] is False
+        client.disconnect()
+        feed = admin.get_by_test_id("problems")
+        admin.wait_for_function(
+            """() => ['refused', 'disconnect'].every(kind => [...document.querySelectorAll('[data-testid=problem]')]
+                       .some(li => li.dataset.kind === kind && li.textContent.includes('scripted')))"""
+        )
+        refused = feed.locator('[data-kind="refused"]').first.inner_text()
+        assert "'advance'" in refused and "nowhere" in refused
+    finally:
+        context.close()
