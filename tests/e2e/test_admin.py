@@ -75,8 +75,10 @@ def test_every_admin_route_and_the_live_channel_refuse_requests_without_the_toke
               "admin/anything"]  # fmt: skip
     for route in routes:
         sep = "&" if "?" in route else "?"
-        assert fetch(server.url + route)[0] == 403, route
-        assert fetch(f"{server.url}{route}{sep}token={token[:-1]}")[0] == 403, route
+        status, body = fetch(server.url + route)
+        assert status == 403 and b"no admin token was given" in body, route
+        status, body = fetch(f"{server.url}{route}{sep}token={token[:-1]}")
+        assert status == 403 and b"the admin token is wrong" in body, route
         assert fetch(server.url + route, {"Authorization": "Bearer " + token + "x"})[0] == 403, route
     excluded = json.dumps({"participant_id": "x", "message": "bye"}).encode()
     assert fetch(server.url + "admin/api/exclude", {"Content-Type": "application/json"}, excluded)[0] == 403

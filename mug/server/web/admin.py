@@ -115,6 +115,15 @@ def token_ok(given: str | None, expected: str) -> bool:
     return hmac.compare_digest(given.encode("utf-8"), expected.encode("utf-8"))
 
 
+def refusal(given: str | None) -> str:
+    """The text of a 403: what was wrong with the token, and where the right one is."""
+    what = "no admin token was given" if not given else "the admin token is wrong"
+    return (
+        f"Refused: {what}. Open the admin URL that serve() printed (server.admin_url), or send the token "
+        "as ?token=... or an 'Authorization: Bearer <token>' header.\n"
+    )
+
+
 _TOKEN_IN_URI = re.compile(r"(token=)[^&\s]*")
 
 
@@ -152,10 +161,11 @@ class AdminHandler(tornado.web.RequestHandler):
     def prepare(self) -> None:
         self.set_header("Cache-Control", "no-store")
         self.set_header("Referrer-Policy", "no-referrer")
-        if not token_ok(_given_token(self), self.admin.token):
+        given = _given_token(self)
+        if not token_ok(given, self.admin.token):
             self.set_status(403)
             self.set_header("Content-Type", "text/plain; charset=utf-8")
-            self.finish("The admin dashboard needs its token: open the admin URL that serve() printed.\n")
+            self.finish(refusal(given))
 
     def check_xsrf_cookie(self) -> None:
         """No cookies are involved: every request carries the token itself."""
@@ -298,9 +308,11 @@ class AdminLive(tornado.websocket.WebSocketHandler):
         self._detail_task: asyncio.Task[None] | None = None
 
     def prepare(self) -> None:
-        if not token_ok(_given_token(self), self.admin.token):
+        given = _given_token(self)
+        if not token_ok(given, self.admin.token):
             self.set_status(403)
-            self.finish("The admin dashboard needs its token.\n")
+            self.set_header("Content-Type", "text/plain; charset=utf-8")
+            self.finish(refusal(given))
 
     def check_origin(self, origin: str) -> bool:
         return True  # the token is the credential (another site's page cannot know it)
