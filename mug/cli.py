@@ -142,8 +142,10 @@ def build_parser() -> argparse.ArgumentParser:
     check.set_defaults(func=cmd_check_env)
 
     from mug.replay.command import add_parser as add_replay
+    from mug.simulate.command import add_parser as add_simulate
 
     add_replay(sub)
+    add_simulate(sub)
     return parser
 
 

@@ -6,7 +6,7 @@ import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from mug.scenes import EndScene, Scene, SceneConfigError
 from mug.scenes.flow import FlowItem, RandomizeOrder, RepeatScene, SceneFlow
@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from mug.data import Results
     from mug.server import ServerHandle
     from mug.server.sessions.intake import ClientLimits
+    from mug.simulate import SimulationReport
     from mug.widgets.preview import PreviewWidget
     from mug.widgets.replay import ReplayWidget
 
@@ -242,15 +243,47 @@ class Experiment:
 
         return replay(self.data_path, game_id, episode, experiment=self, view=view, tolerance=tolerance)
 
-    def results(self, *, include_idle: bool = False) -> Results:
+    def results(self, *, include_idle: bool = False, simulated: bool | Literal["only"] = False) -> Results:
         """The data collected so far, as pandas DataFrames (steps, episodes, forms, participants, events).
 
         Participants who opened the page and never did anything are left out unless
-        ``include_idle=True`` (see `mug.load_results`).
+        ``include_idle=True`` (see `mug.load_results`). Simulated participants (`simulate`) and
+        their data are left out unless ``simulated=True`` (with them) or ``simulated="only"``.
         """
         from mug.data import load_results
 
-        return load_results(self.data_path, include_idle=include_idle)
+        return load_results(self.data_path, include_idle=include_idle, simulated=simulated)
+
+    def simulate(
+        self,
+        n: int,
+        *,
+        policy: Any = "random",
+        pace: Literal["fast", "realtime"] = "fast",
+        seed: int | None = None,
+        timeout_s: float | None = None,
+        query: dict[str, str] | None = None,
+        server: ServerHandle | None = None,
+    ) -> SimulationReport:
+        """Dry-run the study: ``n`` simulated participants go through it at once over the real server.
+
+        Each is a headless participant page speaking the real protocol: it answers every form with
+        valid answers, waits in waitrooms and is matched, plays server-run games with actions from
+        ``policy`` (``"random"`` over the scene's keys, a callable ``policy(observation) -> action``,
+        a `mug.ModelConfig`, or a dict of those by game scene id) and runs client-side games' env
+        code here, sending the records a page would. ``pace="fast"`` goes as fast as the protocol
+        allows (server-run games still tick at their fps); ``"realtime"`` reads pages and plays at
+        the game's speed. Runs on the server this kernel serves the experiment with, else on a
+        private one on 127.0.0.1 (stopped afterwards). Blocks until every participant is done or
+        ``timeout_s`` (default: a bound from the scenes) has passed.
+
+        Returns a `mug.simulate.SimulationReport` (completed, ended early and why, errors). Their
+        data is stored marked simulated and left out of `results` unless asked for (docs/simulate.md).
+        P2P scenes cannot be simulated yet (`mug.simulate.SimulationError`).
+        """
+        from mug.simulate import simulate
+
+        return simulate(self, n, policy=policy, pace=pace, seed=seed, timeout_s=timeout_s, query=query, server=server)
 
     def __repr__(self) -> str:
         ids = ", ".join(str(s.scene_id) for s in self.scenes)

@@ -15,7 +15,7 @@ import sqlite3
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pandas as pd
 
@@ -178,7 +178,13 @@ def resolve_database(path: str | os.PathLike[str]) -> Path:
     raise FileNotFoundError(f"no MUG data at {given}: expected an experiment's data folder or its {DB_FILENAME} file")
 
 
-def load_results(path: str | os.PathLike[str], *, include_idle: bool = False, peer_rows: bool = False) -> Results:
+def load_results(
+    path: str | os.PathLike[str],
+    *,
+    include_idle: bool = False,
+    peer_rows: bool = False,
+    simulated: bool | Literal["only"] = False,
+) -> Results:
     """Load an experiment's data as DataFrames.
 
     Args:
@@ -191,6 +197,9 @@ def load_results(path: str | os.PathLike[str], *, include_idle: bool = False, pe
             crawlers) do not crowd the data.
         peer_rows: also give ``peer_steps``: in peer-to-peer games every peer records every step,
             and ``steps`` holds one (canonical) row per step; ``peer_steps`` holds each peer's own.
+        simulated: simulated participants (``Experiment.simulate``, docs/simulate.md) and their
+            data are left out by default; ``True`` gives them too (``participants["data.simulated"]``
+            tells them apart), ``"only"`` gives only them and their games.
 
     The database is opened read-only, so this is safe while the server is
     still recording; the result is a consistent snapshot of one moment.
@@ -203,8 +212,10 @@ def load_results(path: str | os.PathLike[str], *, include_idle: bool = False, pe
         idle = "" if include_idle or version < 2 else _ACTIVE_ONLY  # (version 1 kept no activity)
         # A database of an older version read before any server upgraded it lacks the P2P columns.
         columns = {"focus": "focus", "parity": "parity"} if version >= 3 else {"focus": "NULL", "parity": "NULL"}
+        columns.update(_simulated_filters(simulated, version))
         raw = {name: conn.execute(sql.format(active=idle, **columns)).fetchall() for name, sql in _QUERIES.items()}
-        peer_step_rows = conn.execute(_PEER_STEPS).fetchall() if peer_rows and version >= 3 else []
+        peer_steps_sql = _PEER_STEPS.format(**columns)
+        peer_step_rows = conn.execute(peer_steps_sql).fetchall() if peer_rows and version >= 3 else []
         stored_metadata = conn.execute(
             "SELECT written_at, config, versions FROM metadata ORDER BY metadata_id DESC LIMIT 1"
         ).fetchone()
@@ -319,40 +330,81 @@ def _metadata(directory: Path, stored: tuple[Any, ...] | None) -> dict[str, Any]
 
 # Rows of participants who did something (see load_results' include_idle); "{active}" in a query.
 _ACTIVE_ONLY = "AND participant_id NOT IN (SELECT participant_id FROM participants WHERE active_at IS NULL)"
+# Simulated participants (mug.simulate): marked in their session data by the researcher's process,
+# and counted as simulated only while their session is bound to the simulator's secret.
+_SIMULATED = (
+    "SELECT participant_id FROM participants WHERE json_extract(data, '$.simulated.binding') IS NOT NULL "
+    "AND json_extract(data, '$.simulated.binding') = substr(secret_hash, 1, 16)"
+)
+# Games a simulated participant played in.
+_SIMULATED_GAMES = f"SELECT g.game_id FROM games g, json_each(g.players) p WHERE p.value IN ({_SIMULATED})"
+
+
+def _simulated_filters(simulated: bool | str, version: int) -> dict[str, str]:
+    """The ``{sim}`` (rows of a participant), ``{sim_games}`` (rows of a game) and ``{sim_events}``
+    filters of the queries, for ``load_results(simulated=...)``."""
+    if simulated not in (False, True, "only") or (simulated in (0, 1) and not isinstance(simulated, bool)):
+        raise ValueError(f"simulated must be False, True or 'only', got {simulated!r}")
+    if simulated is True:
+        return {"sim": "", "sim_games": "", "sim_events": ""}
+    if version < 2:  # (no simulated participants before version 2)
+        none = "AND 0" if simulated == "only" else ""
+        return {"sim": none, "sim_games": none, "sim_events": none}
+    if simulated == "only":
+        return {
+            "sim": f"AND participant_id IN ({_SIMULATED})",
+            "sim_games": f"AND game_id IN ({_SIMULATED_GAMES})",
+            "sim_events": (
+                f"AND (participant_id IN ({_SIMULATED}) OR (participant_id IS NULL AND "
+                f"json_extract(data, '$.game_id') IN ({_SIMULATED_GAMES})))"
+            ),
+        }
+    return {
+        "sim": f"AND participant_id NOT IN ({_SIMULATED})",
+        "sim_games": f"AND game_id NOT IN ({_SIMULATED_GAMES})",
+        "sim_events": (
+            f"AND COALESCE(participant_id, '') NOT IN ({_SIMULATED}) "
+            f"AND COALESCE(json_extract(data, '$.game_id'), '') NOT IN ({_SIMULATED_GAMES})"
+        ),
+    }
+
+
 _QUERIES = {
     "participants": (
         "SELECT participant_id, status, completion_code, scene_index, scene_id, created_at, "
-        "updated_at, query, data FROM participants WHERE 1 {active} ORDER BY created_at, participant_id"
+        "updated_at, query, data FROM participants WHERE 1 {active} {sim} ORDER BY created_at, participant_id"
     ),
     "scene_visits": (
         "SELECT participant_id, scene_index, scene_id, scene_type, entered_at, exited_at, reloads "
-        "FROM scene_visits WHERE 1 {active} ORDER BY participant_id, entered_at, visit_id"
+        "FROM scene_visits WHERE 1 {active} {sim} ORDER BY participant_id, entered_at, visit_id"
     ),
     "forms": (
-        "SELECT participant_id, scene_id, submitted_at, answers FROM forms "
+        "SELECT participant_id, scene_id, submitted_at, answers FROM forms WHERE 1 {sim} "
         "ORDER BY participant_id, submitted_at, scene_id"
     ),
     "games": (
         "SELECT game_id, scene_id, mode, seed, started_at, ended_at, outcome, players FROM games "
-        "ORDER BY started_at, game_id"
+        "WHERE 1 {sim_games} ORDER BY started_at, game_id"
     ),
     "episodes": (
         "SELECT game_id, episode, scene_id, participant_ids, seed, started_at, ended_at, num_steps, "
-        "terminated, truncated, outcome, {parity}, returns FROM episodes ORDER BY game_id, episode"
+        "terminated, truncated, outcome, {parity}, returns FROM episodes WHERE 1 {sim_games} "
+        "ORDER BY game_id, episode"
     ),
     "steps": (
         "SELECT game_id, participant_id, scene_id, episode, step, t, actions, rewards, terminated, "
-        "truncated, infos, observations, {focus} FROM steps ORDER BY game_id, episode, step"
+        "truncated, infos, observations, {focus} FROM steps WHERE 1 {sim_games} ORDER BY game_id, episode, step"
     ),
     "events": (
         "SELECT event_id, participant_id, scene_id, kind, t, data FROM events "
-        "WHERE (participant_id IS NULL OR 1 {active}) ORDER BY t, event_id"
+        "WHERE (participant_id IS NULL OR 1 {active}) {sim_events} ORDER BY t, event_id"
     ),
-    "p2p": "SELECT participant_id, scene_id, t, data FROM events WHERE kind = 'p2p_stats' ORDER BY event_id",
+    "p2p": "SELECT participant_id, scene_id, t, data FROM events WHERE kind = 'p2p_stats' {sim} ORDER BY event_id",
 }
 _PEER_STEPS = (
     "SELECT game_id, participant_id, scene_id, episode, step, t, actions, rewards, terminated, "
-    "truncated, infos, observations, focus FROM peer_steps ORDER BY game_id, episode, step, participant_id"
+    "truncated, infos, observations, focus FROM peer_steps WHERE 1 {sim_games} "
+    "ORDER BY game_id, episode, step, participant_id"
 )
 
 

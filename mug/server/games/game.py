@@ -220,6 +220,11 @@ class ServerGame:
         """Where the game is, for the scene spec a (re)joining client receives."""
         return game_snapshot(self, participant_id)
 
+    def observation(self, agent_id: str) -> Any:
+        """The agent's latest observation (None before the first reset): what a simulated
+        participant's policy decides from (`mug.simulate`); read-only."""
+        return self._observations.get(agent_id)
+
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         """Run a side task (a notice to players) without losing track of it."""
         task = asyncio.get_running_loop().create_task(coro)
