@@ -270,7 +270,7 @@ class Experiment:
         Each is a headless participant page speaking the real protocol: it answers every form with
         valid answers, waits in waitrooms and is matched, plays server-run games with actions from
         ``policy`` (``"random"`` over the scene's keys, a callable ``policy(observation) -> action``,
-        a `mug.ModelConfig`, or a dict of those by game scene id) and runs client-side games' env
+        a `mug.policies.ModelConfig`, or a dict of those by game scene id) and runs client-side games' env
         code here, sending the records a page would. ``pace="fast"`` goes as fast as the protocol
         allows (server-run games still tick at their fps); ``"realtime"`` reads pages and plays at
         the game's speed. Runs on the server this kernel serves the experiment with, else on a

@@ -42,10 +42,12 @@ def _check_one(policy: Any) -> None:
         policy.check_model()
     elif isinstance(policy, str):
         if policy != "random":
-            raise ValueError(f"simulate: unknown policy {policy!r}; use 'random', a callable or a mug.ModelConfig")
+            raise ValueError(
+                f"simulate: unknown policy {policy!r}; use 'random', a callable or a mug.policies.ModelConfig"
+            )
     elif not callable(policy):
         raise ValueError(
-            f"simulate: policy must be 'random', a callable policy(observation) -> action, a mug.ModelConfig, "
+            f"simulate: policy must be 'random', a callable policy(observation) -> action, a mug.policies.ModelConfig, "
             f"or a dict of those by game scene id; got {policy!r}"
         )
 

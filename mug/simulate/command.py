@@ -25,7 +25,7 @@ def add_parser(sub: Any) -> None:
     parser.add_argument(
         "--policy",
         default="random",
-        help="'random' (default) or module:name of a callable policy(observation) -> action or a mug.ModelConfig",
+        help="'random' (default), or module:name of a callable policy(observation) -> action or a ModelConfig",
     )
     parser.add_argument("--pace", default="fast", choices=["fast", "realtime"])
     parser.add_argument("--seed", type=int, default=None, help="seed of the simulated answers and random actions")

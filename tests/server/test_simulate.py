@@ -151,6 +151,39 @@ env = Duel()
 """
 
 
+def test_a_model_plays_for_simulated_participants(tmp_path) -> None:
+    from policies.policies_models import build_constant_bot
+
+    from mug.policies import ModelConfig
+
+    model = ModelConfig(build_constant_bot(tmp_path / "right.onnx", action=2), obs_input="obs", logit_output="logits")
+    exp = two_player_experiment(tmp_path)
+    report = exp.simulate(2, policy=model)
+    assert report.ok, report
+    steps = exp.results(simulated=True).steps
+    assert (steps[steps["step"] > 10][["action.red", "action.blue"]] == 2).all().all()
+    assert exp.results(simulated=True).participants["data.simulated"].iloc[0]["policy"] == "onnx:right.onnx"
+
+
+def test_realtime_pace_plays_a_client_side_game_at_its_fps(tmp_path) -> None:
+    game = (
+        GymScene()
+        .scene("catch")
+        .runtime(env_code="from mug.env.examples.catch import CatchEnv\nenv = CatchEnv(max_drops=1)\n")
+        .rendering(fps=20)
+        .gameplay(action_mapping={"ArrowLeft": 1, "ArrowRight": 2}, default_action=0)
+        .policies(policy_mapping={"player": "human"})
+    )
+    exp = Experiment("paced", [game, CompletionCodeScene().scene("end")], data_dir=tmp_path)
+    assert exp.simulate(1, pace="fast").ok
+    assert exp.simulate(1, pace="realtime").ok
+    steps = exp.results(simulated=True).steps
+    games = list(exp.results(simulated=True).games.sort_values("started_at")["game_id"])
+    fast, paced = (steps[steps["game_id"] == g]["t"].diff().dropna() for g in games)
+    assert fast.median() < 0.01  # back to back
+    assert 0.04 < paced.median() < 0.06  # a tick every 1/20 s
+
+
 def test_a_p2p_scene_is_refused_with_a_clear_error(tmp_path) -> None:
     env_code = SNAPSHOT_ENV
     duel = (
