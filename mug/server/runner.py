@@ -7,6 +7,7 @@ import logging
 import socket
 import threading
 import time
+import weakref
 from importlib import metadata
 from typing import TYPE_CHECKING, Any
 
@@ -104,6 +105,7 @@ class ServerHandle:
             raise self._startup_error
         heap.hold()  # full collections walk only what is made from now on (see mug.server.heap)
         self._holds_heap = True
+        _STARTED.add(self)
 
     def _main(self) -> None:
         asyncio.set_event_loop(self._loop)
@@ -301,6 +303,15 @@ class ServerHandle:
     def __repr__(self) -> str:
         state = "running" if self.running else "stopped"
         return f"<MUG server {self.experiment.experiment_id!r} {state} at {self.url}>"
+
+
+#: Every server started in this process (held weakly), for `running_servers`.
+_STARTED: weakref.WeakSet[ServerHandle] = weakref.WeakSet()
+
+
+def running_servers() -> list[ServerHandle]:
+    """The servers this process runs now (e.g. what ``Experiment.simulate`` looks for the experiment's own)."""
+    return [handle for handle in list(_STARTED) if handle.running]
 
 
 def start_server(

@@ -13,7 +13,6 @@ Results leave simulated participants out unless asked (``results(simulated=True)
 from __future__ import annotations
 
 import asyncio
-import gc
 import random
 import secrets
 import sqlite3
@@ -51,6 +50,8 @@ class SimulationReport:
     pace: str
     participants: list[ParticipantOutcome] = field(default_factory=list)
     duration_s: float = 0.0
+    #: The server the participants went through (the one serving the experiment, or a private one).
+    server_url: str = ""
 
     def _with(self, status: str) -> list[ParticipantOutcome]:
         return [p for p in self.participants if p.status == status]
@@ -144,7 +145,7 @@ def simulate(
     report = SimulationReport(run_id, experiment.experiment_id, pace)
     try:
         host = "127.0.0.1" if handle.host in ("0.0.0.0", "", "::") else handle.host
-        url = f"http://{host}:{handle.port}/"
+        url = report.server_url = f"http://{host}:{handle.port}/"
         master = random.Random(seed)
         info = {"run": run_id, "policy": describe(policy), "pace": pace}
         people = []
@@ -200,6 +201,7 @@ def _server_for(experiment: Experiment, server: ServerHandle | None) -> tuple[Se
     """The server to simulate on: the one given, else one serving this experiment's data in this
     process, else a private one on 127.0.0.1 (stopped afterwards); (handle, private)."""
     from mug.server import ServerHandle, start_server
+    from mug.server.runner import running_servers
 
     if server is not None:
         if not isinstance(server, ServerHandle) or not server.running:
@@ -208,8 +210,8 @@ def _server_for(experiment: Experiment, server: ServerHandle | None) -> tuple[Se
             raise SimulationError("simulate: that server serves another experiment")
         return server, False
     here = experiment.data_path.resolve()
-    for obj in gc.get_objects():
-        if isinstance(obj, ServerHandle) and obj.running and obj.experiment.data_path.resolve() == here:
+    for obj in running_servers():
+        if obj.experiment.data_path.resolve() == here:
             if obj.experiment is not experiment:
                 raise SimulationError(
                     f"simulate: a server in this process already serves the data folder {str(here)!r} for another "
