@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from mug.scenes import EndScene, Scene, SceneConfigError
 from mug.scenes.flow import FlowItem, RandomizeOrder, RepeatScene, SceneFlow
 from mug.scenes.webrtc import WebRTCOptions, webrtc_options
+from mug.screening import EntryScreening, ScreeningContext, entry_screening_options
 
 if TYPE_CHECKING:
     from mug.data import Results
@@ -100,6 +101,7 @@ class Experiment:
         self.title = title
         self.allow_device_switch = allow_device_switch
         self.webrtc_options: WebRTCOptions | None = None
+        self.screening: EntryScreening | None = None
         #: The researcher's file folders, by the URL prefix they are served under (`static_files`).
         self.file_dirs: dict[str, Path] = {}
 
@@ -152,6 +154,41 @@ class Experiment:
         })  # fmt: skip
         return self
 
+    def entry_screening(
+        self,
+        device_exclusion: str | None = None,
+        browser_requirements: list[str] | None = None,
+        browser_blocklist: list[str] | None = None,
+        exclusion_messages: dict[str, str] | None = None,
+        entry_callback: Callable[[ScreeningContext], Any] | None = None,
+        callback_timeout_s: float = 5.0,
+        screen_out_redirect_url: str | None = None,
+    ) -> Experiment:
+        """Keep out, when they first arrive, participants whose device or browser cannot play the study.
+
+        ``device_exclusion``: ``"mobile"`` (phones and tablets) or ``"desktop"`` is screened out.
+        ``browser_requirements``: only these browsers (``"chrome"``, ``"edge"``, ``"firefox"``,
+        ``"safari"``, ``"opera"``) may enter; ``browser_blocklist``: these may not.
+        ``exclusion_messages``: what the participant reads, by key ``"mobile"``, ``"desktop"``,
+        ``"browser"``, ``"callback"``. ``entry_callback(context)``: your own rule, given a
+        `mug.screening.ScreeningContext` (device, browser, os, the link's query); it returns
+        ``{"exclude": bool, "message": str}``; one that raises or takes longer than
+        ``callback_timeout_s`` lets the participant in (recorded). A screened-out participant sees
+        the message and a completion code (a Finish button to ``screen_out_redirect_url`` if given,
+        with ``{code}``/``{participant_id}``/``{query.NAME}`` placeholders) and is recorded as
+        excluded with the reason (docs/screening.md).
+        """
+        try:
+            self.screening = entry_screening_options(
+                device_exclusion=device_exclusion, browser_requirements=browser_requirements,
+                browser_blocklist=browser_blocklist, exclusion_messages=exclusion_messages,
+                entry_callback=entry_callback, callback_timeout_s=callback_timeout_s,
+                screen_out_redirect_url=screen_out_redirect_url,
+            )  # fmt: skip
+        except ValueError as exc:
+            raise SceneConfigError(f"Experiment.{exc}") from None
+        return self
+
     @property
     def data_path(self) -> Path:
         """The folder holding this experiment's database and metadata: ``data_dir/experiment_id``."""
@@ -171,6 +208,7 @@ class Experiment:
             "title": self.title,
             "allow_device_switch": self.allow_device_switch,
             "webrtc": self.webrtc_options.redacted() if self.webrtc_options else None,
+            "entry_screening": self.screening.to_json() if self.screening else None,
             "scenes": [scene.config() for scene in self.scenes],
             "flow": self.flow.describe(),
         }

@@ -29,7 +29,7 @@ from mug.server.games.handle import GameHandle
 from mug.server.games.processes.parent import GameProcesses, RemoteGame
 from mug.server.games.recorder import StepRecorder
 from mug.server.games.ticks import TickPhases
-from mug.server.sessions import binding
+from mug.server.sessions import binding, entry
 from mug.server.sessions.browser_games import BrowserGames
 from mug.server.sessions.intake import ClientLimits
 from mug.server.sessions.matching import Matching
@@ -175,6 +175,17 @@ class Sessions:
         issued = {"secret": secret} if secret else {}
         if "terminal" in record.data:
             return {"participant_id": pid, "scene": record.data["terminal"], **issued}
+        screening = self.experiment.screening
+        if screening is not None and record.scene_id is None:  # (their first join: mug.server.sessions.entry)
+            out = await entry.screen(self, screening, sid, pid, join.query)
+            if out is not None:
+                reason, message = out
+                first = self.orders.scene_at(pid, 0)
+                spec = await self._end_with_code(
+                    pid, first, "screened_out", "Thank you for your interest", message,
+                    screening.screen_out_redirect_url, send=False, excluded=f"screening: {reason}",
+                )  # fmt: skip
+                return {"participant_id": pid, "scene": spec, **issued}
         index = min(record.scene_index, self.orders.count(pid) - 1)
         if not entered and (record.scene_id is None or record.status == "active"):
             await self._enter(pid, index)
