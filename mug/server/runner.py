@@ -9,7 +9,7 @@ import threading
 import time
 import weakref
 from importlib import metadata
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import tornado.httpserver
 import tornado.netutil
@@ -288,11 +288,15 @@ class ServerHandle:
 
         return asyncio.run_coroutine_threadsafe(unbind(), self._loop).result(10)
 
-    def results(self, *, include_idle: bool = False, peer_rows: bool = False) -> Results:
-        """The experiment's data so far (see `Experiment.results`; `peer_rows`: see `mug.load_results`)."""
+    def results(
+        self, *, include_idle: bool = False, peer_rows: bool = False, simulated: bool | Literal["only"] = False
+    ) -> Results:
+        """The experiment's data so far (see `Experiment.results`; `peer_rows` and `simulated`: see
+        `mug.load_results`)."""
         from mug.data import load_results
 
-        return load_results(self.experiment.data_path, include_idle=include_idle, peer_rows=peer_rows)
+        path = self.experiment.data_path
+        return load_results(path, include_idle=include_idle, peer_rows=peer_rows, simulated=simulated)
 
     def __enter__(self) -> ServerHandle:
         return self

@@ -21,6 +21,7 @@ summary = {
     "real": len(exp.results().participants),
     "simulated": len(exp.results(simulated=True).participants),
     "games": len(exp.results(simulated="only").games),
+    "server_results": [len(server.results().participants), len(server.results(simulated=True).participants)],
     "ran_on": report.server_url,
     "serving": f"http://127.0.0.1:{server.port}/",
 }
@@ -43,4 +44,5 @@ def test_simulate_runs_from_a_notebook_cell_on_the_kernels_server(tmp_path: Path
     summary = json.loads(text.strip().splitlines()[-1])
     assert summary["ok"] and summary["completed"] == 4, summary
     assert summary["real"] == 0 and summary["simulated"] == 4 and summary["games"] == 4, summary
+    assert summary["server_results"] == [0, 4], summary
     assert summary["ran_on"] == summary["serving"], summary  # the server this kernel serves, not a second one

@@ -151,6 +151,53 @@ env = Duel()
 """
 
 
+FORM = """
+<label><input type="radio" name="hand" value="left" required> left</label>
+<label><input type="radio" name="hand" value="right"> right</label>
+<label><input type="checkbox" name="pets" value="cat"> cat</label>
+<label><input type="checkbox" name="pets" value="dog"> dog</label>
+<input type="number" name="age" min="18" max="99" required>
+<input type="email" name="email" required>
+<input type="text" name="initials" minlength="2" maxlength="3" required>
+<select name="colors" multiple required><option value="r">red</option><option value="g">green</option></select>
+<textarea name="notes"></textarea>
+"""
+
+
+def test_every_kind_of_form_and_survey_is_answered_validly(tmp_path) -> None:
+    from mug import MultipleChoice, OptionBoxesWithScalesAndTextBox, RandomizeOrder, RepeatScene, TextBox
+
+    exp = Experiment(
+        "forms",
+        [
+            StaticScene().scene("about").display(scene_body=FORM),
+            RandomizeOrder(
+                [
+                    MultipleChoice(questions={"fav": "Favourite?"}, choices=["a", "b", "c"], multi_select=True)
+                    .scene("choice"),
+                    OptionBoxesWithScalesAndTextBox(options=["x", "y"], scale_questions=["Q"], scale_size=3)
+                    .scene("options"),
+                ]
+            ),
+            RepeatScene(TextBox().scene("feedback"), 2),
+            CompletionCodeScene().scene("end"),
+        ],
+        data_dir=tmp_path,
+    )  # fmt: skip
+    report = exp.simulate(3, seed=5)
+    assert report.ok, report  # the server checked every answer and refused none
+    forms = exp.results(simulated=True).forms.set_index(["participant_id", "scene_id"])
+    about = forms.xs("about", level="scene_id")
+    assert set(about["hand"]) <= {"left", "right"}
+    assert all(set(p) <= {"cat", "dog"} for p in about["pets"])
+    assert all(18 <= int(a) <= 99 for a in about["age"]) and all("@" in e for e in about["email"])
+    assert all(2 <= len(i) <= 3 for i in about["initials"]) and all(c and set(c) <= {"r", "g"} for c in about["colors"])
+    assert all(f and set(f) <= {"a", "b", "c"} for f in forms.xs("choice", level="scene_id")["fav"])
+    options = forms.xs("options", level="scene_id")
+    assert set(options["option"]) <= {"x", "y"} and options["scale_1"].between(1, 3).all()
+    assert len(forms.xs("feedback.2", level="scene_id")) == 3 and forms["text"].dropna().str.len().gt(0).all()
+
+
 def test_a_model_plays_for_simulated_participants(tmp_path) -> None:
     from policies.policies_models import build_constant_bot
 
