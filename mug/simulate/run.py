@@ -180,18 +180,32 @@ async def _run_all(people: list[SimulatedParticipant], deadline: float) -> list[
 
 
 def _in_thread(coro: Any) -> Any:
-    """Run a coroutine to its end on a thread and loop of its own (a notebook's loop is busy)."""
+    """Run a coroutine to its end on a thread and loop of its own (a notebook's loop is busy).
+
+    An interrupt (Ctrl-C, a notebook's stop button) cancels it: every simulated participant
+    disconnects before the interrupt goes on.
+    """
+    loop = asyncio.new_event_loop()
+    task = loop.create_task(coro)
     box: dict[str, Any] = {}
 
     def target() -> None:
         try:
-            box["value"] = asyncio.run(coro)
+            box["value"] = loop.run_until_complete(task)
         except BaseException as exc:  # reported to the caller
             box["error"] = exc
+        finally:
+            loop.close()
 
     thread = threading.Thread(target=target, name="mug-simulate", daemon=True)
     thread.start()
-    thread.join()
+    try:
+        while thread.is_alive():
+            thread.join(0.2)
+    except KeyboardInterrupt:
+        loop.call_soon_threadsafe(task.cancel)
+        thread.join(30)
+        raise
     if "error" in box:
         raise box["error"]
     return box["value"]

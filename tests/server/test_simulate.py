@@ -231,6 +231,26 @@ def test_realtime_pace_plays_a_client_side_game_at_its_fps(tmp_path) -> None:
     assert 0.04 < paced.median() < 0.06  # a tick every 1/20 s
 
 
+def test_an_interrupt_stops_the_simulation_and_its_private_server(tmp_path) -> None:
+    import _thread
+
+    from mug.server.runner import running_servers
+
+    exp = Experiment("stopped", [walk_scene(length=100_000), CompletionCodeScene().scene("end")], data_dir=tmp_path)
+
+    def interrupt_once_playing(observation):
+        if not getattr(interrupt_once_playing, "done", False):
+            interrupt_once_playing.done = True  # type: ignore[attr-defined]
+            _thread.interrupt_main()  # as Ctrl-C (or a notebook's stop button) while the game runs
+        return 2
+
+    with pytest.raises(KeyboardInterrupt):
+        exp.simulate(1, policy=interrupt_once_playing)
+    assert not [s for s in running_servers() if s.experiment is exp]
+    games = exp.results(simulated=True).games
+    assert len(games) == 1 and games["outcome"].iloc[0] == "aborted"  # the game ended with its server
+
+
 def test_a_p2p_scene_is_refused_with_a_clear_error(tmp_path) -> None:
     env_code = SNAPSHOT_ENV
     duel = (
