@@ -212,6 +212,60 @@ def test_a_model_plays_for_simulated_participants(tmp_path) -> None:
     assert exp.results(simulated=True).participants["data.simulated"].iloc[0]["policy"] == "onnx:right.onnx"
 
 
+DUO_ENV = """
+from mug.env import Surface
+from mug.env.spaces import Discrete
+
+
+class Duo:
+    possible_agents = ["me", "bot"]
+
+    def __init__(self):
+        self.agents = list(self.possible_agents)
+        self.surface = Surface(100, 100)
+
+    def action_space(self, agent):
+        return Discrete(4, start=1)
+
+    def reset(self, seed=None, options=None):
+        self.t = 0
+        return {a: [0.0] for a in self.agents}, {a: {} for a in self.agents}
+
+    def step(self, actions):
+        self.t += 1
+        done = self.t >= 25
+        return ({a: [float(self.t)] for a in self.agents}, {a: 0.0 for a in self.agents},
+                {a: done for a in self.agents}, {a: False for a in self.agents}, {a: {} for a in self.agents})
+
+    def render(self):
+        self.surface.text(0.1, 0.1, f"t={self.t}", id="clock")
+        return self.surface.commit()
+
+
+env = Duo()
+"""
+
+
+def test_a_client_side_games_random_bot_draws_what_the_browsers_would(tmp_path) -> None:
+    from mug.policies import agent_rng
+
+    game = (
+        GymScene()
+        .scene("duo")
+        .runtime(env_code=DUO_ENV)
+        .gameplay(action_mapping={"a": 1}, default_action=1, num_episodes=2)
+        .policies(policy_mapping={"me": "human", "bot": "random"})
+    )
+    exp = Experiment("bots", [game], data_dir=tmp_path)
+    assert exp.simulate(1).ok
+    data = exp.results(simulated=True)
+    episodes = data.episodes.set_index("episode")
+    for episode, rows in data.steps.groupby("episode"):
+        # The browser's random bot: start + floor(u * n), u from the agent's PCG32 stream of the episode's seed.
+        rng = agent_rng(int(episodes.loc[episode, "seed"]), "bot")
+        assert list(rows.sort_values("step")["action.bot"]) == [1 + int(rng.uniform() * 4) for _ in range(25)]
+
+
 def test_realtime_pace_plays_a_client_side_game_at_its_fps(tmp_path) -> None:
     game = (
         GymScene()
