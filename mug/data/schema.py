@@ -79,6 +79,8 @@ CREATE TABLE IF NOT EXISTS forms (
     PRIMARY KEY (participant_id, scene_id)
 );
 
+-- metadata_id: the metadata row (config, versions) in force when the game started, what a replay
+-- rebuilds its env from (mug.replay); NULL in games recorded before schema version 4.
 CREATE TABLE IF NOT EXISTS games (
     game_id     TEXT PRIMARY KEY,
     scene_id    TEXT NOT NULL,
@@ -88,8 +90,6 @@ CREATE TABLE IF NOT EXISTS games (
     started_at  REAL NOT NULL,
     ended_at    REAL,
     outcome     TEXT,
-    -- The metadata row (config, versions) in force when the game started: what a replay rebuilds
-    -- its env from (mug.replay). NULL in games recorded before schema version 4.
     metadata_id INTEGER
 );
 

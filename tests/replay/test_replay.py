@@ -148,18 +148,68 @@ def test_what_cannot_be_replayed_says_why(tmp_path: Path) -> None:
     assert listed.returncode == 0 and game_id in listed.stdout and "inline" in listed.stdout
 
 
-def test_a_game_recorded_before_games_named_their_config_replays_from_the_config_saved_before_it(
+def test_a_game_of_a_version_3_database_replays_from_the_config_saved_before_it_and_after_the_upgrade(
     tmp_path: Path,
 ) -> None:
     exp, game_id = record(tmp_path, drift_scene(length=10, episodes=1))
     db = exp.data_path / "mug.sqlite3"
     conn = sqlite3.connect(db)
-    conn.execute("UPDATE games SET metadata_id = NULL")  # as in a database from before schema version 4
+    # Make it a version-3 database, whose games did not name their config...
+    conn.executescript("ALTER TABLE games DROP COLUMN metadata_id; PRAGMA user_version = 3;")
     config = json.loads(conn.execute("SELECT config FROM metadata").fetchone()[0])
-    config["scenes"][1]["env_config"] = {"length": 99}  # a later server start with another config
+    config["scenes"][0]["env_config"] = {"length": 99}  # ...with a later server start under another config
     conn.execute("INSERT INTO metadata (written_at, config, versions) VALUES (?, ?, '{}')",
                  (1e12, json.dumps(config)))  # fmt: skip
     conn.commit()
     conn.close()
-    result = replay_game(exp.data_path, game_id)
+    result = replay_game(exp.data_path, game_id)  # read as it is, read-only
     assert result.ok and "saved last before the game started (metadata row 1)" in result.record.config_source
+    with mug.data.Store(exp.data_path) as store:  # a server opening it upgrades it, keeping the data
+        assert store.counts()["steps"] == 10
+    conn = sqlite3.connect(db)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 4
+    assert conn.execute("SELECT metadata_id FROM games").fetchall() == [(None,)]
+    conn.close()
+    assert replay_game(exp.data_path, game_id).ok
+
+
+EXPERIMENT_FILE = """
+import mug
+from replay_envs import Drift
+
+
+class Gusty(Drift):  # defined in the study's own file: not importable by name from the data
+    pass
+
+
+game = (
+    mug.GymScene().scene("gusty")
+    .environment(env_creator=Gusty, env_config={"length": 8}, seed=4)
+    .gameplay(action_mapping={"ArrowRight": 2}, default_action=0)
+    .policies(policy_mapping={"walker": "human"})
+)
+exp = mug.Experiment("gusty", [game], data_dir=DATA)
+"""
+
+
+def test_mug_replay_rebuilds_an_env_defined_in_the_experiment_file_with_experiment(tmp_path: Path) -> None:
+    from mug.cli import load_experiment
+
+    study = tmp_path / "study.py"
+    study.write_text(EXPERIMENT_FILE.replace("DATA", repr(str(tmp_path / "data"))))
+    sys.path.insert(0, str(TESTS))
+    try:
+        exp = load_experiment(str(study))  # as `mug serve study.py` loads it
+    finally:
+        sys.path.remove(str(TESTS))
+    server = exp.serve()
+    try:
+        run_async(autopilot(server, "walker-1", policy=steering))
+    finally:
+        server.stop()
+    game_id = str(exp.results().games.iloc[0]["game_id"])
+    refused = mug_replay(str(exp.data_path), game_id)
+    assert refused.returncode == 2 and "--experiment path/to/experiment.py" in refused.stderr, refused.stderr
+    done = mug_replay("--experiment", str(study), str(exp.data_path), game_id)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Gusty of the experiment's scene 'gusty'" in done.stdout and "8 steps replayed" in done.stdout
