@@ -79,7 +79,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     out = Path(args.out) if args.out else Path(args.data_dir) / "export"
     try:
-        written = export_results(args.data_dir, out, format=args.format)
+        simulated = {"no": False, "include": True, "only": "only"}[args.simulated]
+        written = export_results(args.data_dir, out, format=args.format, simulated=simulated)
     except FileNotFoundError as exc:
         raise CliError(str(exc)) from None
     for path in written:
@@ -133,6 +134,9 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("data_dir", help="the experiment's data folder (data_dir/experiment_id)")
     export.add_argument("--format", default="csv", choices=["csv", "parquet"])
     export.add_argument("--out", default=None, help="output folder (default: DATA_DIR/export)")
+    export.add_argument(
+        "--simulated", default="no", choices=["no", "include", "only"], help="simulated participants' data (default no)"
+    )
     export.set_defaults(func=cmd_export)
 
     check = sub.add_parser("check-env", help="check that an env keeps MUG's env contract")

@@ -9,7 +9,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pandas as pd
 
@@ -26,6 +26,8 @@ def export_results(
     path: str | os.PathLike[str] | Results,
     out_dir: str | os.PathLike[str],
     format: str = "csv",
+    *,
+    simulated: bool | Literal["only"] = False,
 ) -> list[Path]:
     """Write one file per table (``steps.csv``, ``episodes.csv``, ...) plus ``experiment.json``.
 
@@ -35,6 +37,8 @@ def export_results(
             the same names are replaced; each file is written to a temporary
             name first and renamed, so a reader never sees a half-written file.
         format: ``"csv"`` or ``"parquet"`` (Parquet needs ``pyarrow``).
+        simulated: simulated participants' data (docs/simulate.md) is left out unless ``True``
+            (with it) or ``"only"``, as in :func:`~mug.data.load_results` (not used with ``Results``).
 
     Returns:
         The written paths, tables in :data:`~mug.data.results.RESULT_TABLES`
@@ -49,7 +53,7 @@ def export_results(
         raise ValueError(f"unknown export format {format!r}; allowed: {allowed}")
     if format == "parquet" and importlib.util.find_spec("pyarrow") is None:
         raise ImportError("Parquet export needs pyarrow: pip install pyarrow (or mug-py[parquet])")
-    results = path if isinstance(path, Results) else load_results(path)
+    results = path if isinstance(path, Results) else load_results(path, simulated=simulated)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []

@@ -447,6 +447,16 @@ def test_mug_simulate_runs_six_participants_from_a_script(tmp_path, name) -> Non
     assert len(everyone.participants) == 6 and set(everyone.participants["status"]) == {"completed"}
     assert len(everyone.games) == (6 if name == "demo" else 3) and set(everyone.games["outcome"]) == {"completed"}
 
+    # mug export leaves them out unless asked.
+    for flag, rows in (([], 0), (["--simulated", "only"], 6)):
+        out = tmp_path / f"export{len(flag)}"
+        exported = subprocess.run(
+            [MUG, "export", str(folder), "--out", str(out), *flag], capture_output=True, text=True
+        )
+        assert exported.returncode == 0, exported.stderr
+        lines = (out / "participants.csv").read_text().strip().splitlines()
+        assert len(lines) == 1 + rows
+
 
 def test_mug_simulate_exits_2_naming_what_cannot_run(tmp_path) -> None:
     done = subprocess.run(
