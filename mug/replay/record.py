@@ -83,10 +83,10 @@ class GameRecord:
         found = self.episodes.get(episode)
         if found is not None and found.seed is not None:
             return found.seed
-        if self.mode == "server_authoritative" or self.mode == "":
+        if self.mode not in ("client_pyodide", "client_p2p"):  # the server's loop: the scene's seed + k
             scene_seed = (self.scene_config or {}).get("seed")
             return None if scene_seed is None else int(scene_seed) + episode - 1
-        return None if self.seed is None else self.seed + episode - 1
+        return None if self.seed is None else self.seed + episode - 1  # the browsers': the game's seed + k
 
 
 def _connect(path: str | os.PathLike[str]) -> tuple[sqlite3.Connection, Path]:
