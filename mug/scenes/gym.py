@@ -22,6 +22,7 @@ from mug.scenes._options import (
     known_options,
     text_or_file,
 )
+from mug.scenes.monitoring import MonitoringOptions, monitoring_options
 from mug.scenes.multiplayer import (
     P2P_ONLY,
     MultiplayerOptions,
@@ -100,6 +101,7 @@ class GymScene(Scene):
         # multiplayer (None: one participant per game)
         self.multiplayer_options: MultiplayerOptions | None = None
         self.waitroom_options: WaitroomOptions | None = None
+        self.monitoring_options: MonitoringOptions | None = None
         # WebRTC of a P2P scene (None: the experiment's, else none; see mug/scenes/webrtc.py)
         self.webrtc_options: WebRTCOptions | None = None
         # policies
@@ -346,6 +348,33 @@ class GymScene(Scene):
         """
         given = {k: v for k, v in locals().items() if k != "self" and v is not NOT_PROVIDED}
         self.waitroom_options = waitroom_options(self, self.waitroom_options, given)
+        return self
+
+    @known_options
+    def monitoring(
+        self,
+        max_ping_ms: float | None = None,
+        ping_window: int = 5,
+        ping_violations: int = 3,
+        tab_warning_s: float | None = None,
+        tab_exclude_s: float | None = None,
+        messages: dict[str, str] | None = None,
+        callback: Callable[[dict[str, Any]], Any] | None = None,
+        callback_interval_s: float = 1.0,
+    ) -> GymScene:
+        """Watch participants while they play this scene's game, warn them, and exclude them.
+
+        ``max_ping_ms``: of the last ``ping_window`` round trips the page measured, once
+        ``ping_violations`` are over it the participant is excluded (warned at the first).
+        ``tab_warning_s`` / ``tab_exclude_s``: a tab hidden or a window unfocused that long gets a
+        warning / ends the participant's study. ``messages`` (keys ``ping_warning``,
+        ``ping_exclude``, ``tab_warning``, ``tab_exclude``, ``callback_exclude``) is what they read.
+        ``callback(context)`` every ``callback_interval_s``: your rule, returning ``{"exclude": bool,
+        "warn": bool, "message": str}`` (docs/monitoring.md). An excluded participant sees the message
+        and a completion code and stays excluded; their partners follow ``on_player_drop``.
+        """
+        given = {k: v for k, v in locals().items() if k != "self"}
+        self.monitoring_options = monitoring_options(self, given)
         return self
 
     @known_options
@@ -636,6 +665,7 @@ class GymScene(Scene):
             "on_interrupt": self.on_interrupt,
             "multiplayer": self.multiplayer_options.to_json() if self.multiplayer_options else None,
             "waitroom": self.effective_waitroom().to_json() if self.multiplayer_options else None,
+            "monitoring": self.monitoring_options.to_json() if self.monitoring_options else None,
             # (credentials as "***"; None: the experiment's setting, see Experiment.config)
             "webrtc": self.webrtc_options.redacted() if self.webrtc_options else None,
             "hud": name(self.hud),

@@ -31,6 +31,8 @@ export interface Harness {
   connected: boolean;
   rttMs: number | null;
   errors: { event: string; message: string }[];
+  /** The last warning of the scene's continuous monitoring shown to the participant (docs/monitoring.md). */
+  warning?: string;
   render: { objects: number; images: number; framesApplied: number; errors: number };
   /** The last game this page received frames for: a digest of every frame, in order (kept after the scene ends). */
   game: { gameId: string; frames: number; digest: string; lastHud: string | null } | null;

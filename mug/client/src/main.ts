@@ -42,6 +42,7 @@ class App {
   private readonly conn = new Connection();
   private readonly root = document.getElementById("mug-root")!;
   private readonly banner = el("div", { class: "mug-connection", "data-testid": "connection" });
+  private readonly warning = el("div", { class: "mug-connection", role: "alert", "data-testid": "monitor-warning" });
   private view: SceneView | null = null;
   private participantId: string | null = null;
   private replaced = false;
@@ -61,6 +62,7 @@ class App {
     this.harness.ping = () => this.conn.ping();
     this.pageErrors.install();
     document.body.prepend(this.banner);
+    document.body.prepend(this.warning);
     const socket = this.conn.socket;
     socket.on("connect", () => void this.join());
     socket.on("disconnect", () => {
@@ -86,6 +88,14 @@ class App {
     socket.on("waitroom", (status: WaitroomStatus) => this.view?.waitroom?.(status));
     socket.on("matched", (info: Matched) => this.view?.matched?.(info));
     socket.on("p2p_probe", (req: P2PProbe) => this.view?.p2pProbe?.(req));
+    // Continuous monitoring's warnings (a slow connection, a hidden tab): shown at the top, as text.
+    socket.on("monitor_warning", (msg: { scene_id: string; message: string }) => {
+      this.harness.warning = msg.message;
+      this.warning.textContent = msg.message;
+      window.setTimeout(() => {
+        if (this.warning.textContent === msg.message) this.warning.textContent = "";
+      }, 15_000);
+    });
     socket.on("error", (err: { event: string; message: string }) => {
       this.harness.errors.push(err);
       console.warn(`mug: server rejected '${err.event}': ${err.message}`);

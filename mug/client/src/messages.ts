@@ -24,4 +24,4 @@ export type AckedEvent = "join" | "advance" | "start_game" | "leave" | "ping" | 
 export type UnackedEvent = "action" | "client_event" | "p2p_signal" | "p2p_relay" | "p2p_status";
 
 /** Events the server sends pages. */
-export const SERVER_EVENTS = ["scene", "frame", "game_status", "waitroom", "matched", "error", "session_replaced", "p2p_signal", "p2p_relay", "p2p_peer_left", "p2p_peer_back", "p2p_probe"] as const;
+export const SERVER_EVENTS = ["scene", "frame", "game_status", "waitroom", "matched", "error", "session_replaced", "p2p_signal", "p2p_relay", "p2p_peer_left", "p2p_peer_back", "p2p_probe", "monitor_warning"] as const;

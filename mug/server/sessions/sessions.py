@@ -36,6 +36,7 @@ from mug.server.sessions.matching import Matching
 from mug.server.sessions.orders import SceneOrders
 from mug.server.sessions.p2p import P2PGames
 from mug.server.sessions.refusals import Refusals
+from mug.server.sessions.watch import Watch
 from mug.server.web.protocol import PARTICIPANT_ID, Advance, ClientRecords, Join, ProtocolError, Seen
 from mug.server.web.transport import DirectSocketServer
 from mug.server.writer import StoreWriter
@@ -103,6 +104,8 @@ class Sessions:
         self.p2p = P2PGames(self)
         # Waitrooms and matchmaking (mug.server.sessions.matching).
         self.matching = Matching(self)
+        # Continuous monitoring of participants while they play (mug.server.sessions.watch).
+        self.watch = Watch(self)
         self.browser_games.on_p2p_outcome = self.p2p.peer_finished
         # Each participant's order of scenes; a scene index is a position in it (mug.server.sessions.orders).
         self.orders = SceneOrders(experiment)
@@ -111,6 +114,7 @@ class Sessions:
         """Close what a crash left open, then start recording (on the server loop, before serving)."""
         await self._recover()
         self.recorder.start()
+        self.watch.start()
         if self.processes is not None:
             self.processes.attach(asyncio.get_running_loop(), self.writer)
 
@@ -187,6 +191,8 @@ class Sessions:
                 )  # fmt: skip
                 return {"participant_id": pid, "scene": spec, **issued}
         index = min(record.scene_index, self.orders.count(pid) - 1)
+        # (A first join entered the first scene on the database thread: the record read before says none.)
+        self.scene_of[pid] = self.orders.scene_at(pid, index).scene_id
         if not entered and (record.scene_id is None or record.status == "active"):
             await self._enter(pid, index)
         interrupted = record.data.get("interrupted_game")
@@ -246,6 +252,7 @@ class Sessions:
             game.connection_lost(pid)
         await self.p2p.connection_lost(pid)
         await self.matching.leave(pid)
+        self.watch.forget(pid)
 
     def participant_of(self, sid: str) -> str:
         conn = self.by_sid.get(sid)
@@ -648,6 +655,7 @@ class Sessions:
     async def shutdown(self) -> None:
         self.closing = True
         self.matching.shutdown()
+        self.watch.stop()
         self.p2p.shutdown()
         cut = list(self.games.values())
         for game in cut:

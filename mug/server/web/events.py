@@ -86,6 +86,7 @@ def register(sio: socketio.AsyncServer, sessions: Sessions) -> None:
         if conn is not None and ping.rtt_ms is not None:
             sessions.rtt_ms[conn.participant_id] = ping.rtt_ms
             sessions.matching.note_rtt(conn.participant_id, ping.rtt_ms)
+            sessions.watch.rtt(conn.participant_id, ping.rtt_ms)
         return {"t": ping.t, "server_t": time.time() * 1000.0}
 
     async def on_client_records(sid: str, args: tuple[Any, ...]) -> dict[str, Any]:
@@ -101,6 +102,7 @@ def register(sio: socketio.AsyncServer, sessions: Sessions) -> None:
             raise ProtocolError(f"too many page events: more than {limits.page_events_per_s:g} a second")
         # (None once the participant has finished, e.g. ended early: focus changes are still worth keeping)
         sessions.writer.event(pid, sessions.scene_of.get(pid), f"client_{event.kind}", event.data)
+        sessions.watch.client_event(pid, event.kind, event.data)
 
     async def on_p2p_signal(sid: str, args: tuple[Any, ...]) -> None:
         signal = protocol.parse_p2p_signal(args)

@@ -129,6 +129,7 @@ SERVER_EVENTS: tuple[str, ...] = (
     "p2p_peer_left",
     "p2p_peer_back",
     "p2p_probe",
+    "monitor_warning",
 )
 
 TS_PATH = Path(__file__).resolve().parents[2] / "client" / "src" / "messages.ts"
