@@ -536,8 +536,8 @@ def replay_game(
         data = event["data"]
         if event["kind"] in ("env_error", "policy_error", "runtime_error"):
             notes.append(
-                f"the game stopped on an error at episode {data.get('episode')}, step {data.get('step')}: "
-                f"{data.get('error')} (the steps before it are replayed)"
+                f"the game stopped on an error after step {data.get('step')} of episode {data.get('episode')}: "
+                f"{data.get('error')} (the recorded steps are replayed, the failing one was not recorded)"
             )
     wanted = set(record.episodes) if episodes is None else {int(e) for e in episodes}
     missing = sorted(wanted - set(record.episodes))

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from envs import race_scene, walk_scene
 from helpers import run_async
 from replay_envs import Drift, drift_scene
 
@@ -110,6 +111,29 @@ def test_a_nondeterministic_observation_names_the_agent_and_the_index(tmp_path: 
     exp, game_id = record(tmp_path, drift_scene(length=12, episodes=1, glitch_at=4, glitch="observation"))
     first = replay_game(exp.data_path, game_id).first_divergence
     assert first is not None and (first.step, first.field) == (4, "observations.walker[1]")
+
+
+def test_a_game_with_a_bot_and_a_game_that_ended_on_an_env_error_replay_what_was_recorded(tmp_path: Path) -> None:
+    # A PettingZoo env with a random bot beside the human: the bot's recorded actions are replayed.
+    exp, game_id = record(tmp_path / "race", race_scene("race", agents=("red",), length=30, bots={"blue": "random"}))
+    result = replay_game(exp.data_path, game_id)
+    assert result.ok, result.report()
+    assert len({s.actions["blue"] for s in result.episodes[1].steps}) > 1
+    assert exp.replay(game_id).huds[30].startswith("red=")  # the scene's HUD function, on the replayed env
+
+    # The env raised at step 9 when played: the 8 steps recorded replay, and the report says how it ended.
+    broken = mug.Experiment("broken", [walk_scene("walk", fail_at=9)], data_dir=tmp_path / "broken")
+    server = broken.serve()
+    try:
+        run_async(autopilot(server, "walker-2", policy=steering))
+    finally:
+        server.stop()
+    games = broken.results().games
+    assert list(games["outcome"]) == ["error"]
+    result = replay_game(broken.data_path, str(games.iloc[0]["game_id"]))
+    assert result.ok and len(result.episodes[1].steps) == 8
+    ended = "stopped on an error after step 8 of episode 1: RuntimeError: the walk fell over"
+    assert any(ended in note for note in result.notes), result.notes
 
 
 def test_a_tolerance_accepts_differences_in_the_last_bits_only(tmp_path: Path) -> None:
