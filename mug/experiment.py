@@ -163,6 +163,8 @@ class Experiment:
         entry_callback: Callable[[ScreeningContext], Any] | None = None,
         callback_timeout_s: float = 5.0,
         screen_out_redirect_url: str | None = None,
+        max_ping_ms: float | None = None,
+        min_ping_measurements: int = 5,
     ) -> Experiment:
         """Keep out, when they first arrive, participants whose device or browser cannot play the study.
 
@@ -173,7 +175,9 @@ class Experiment:
         ``"browser"``, ``"callback"``. ``entry_callback(context)``: your own rule, given a
         `mug.screening.ScreeningContext` (device, browser, os, the link's query); it returns
         ``{"exclude": bool, "message": str}``; one that raises or takes longer than
-        ``callback_timeout_s`` lets the participant in (recorded). A screened-out participant sees
+        ``callback_timeout_s`` lets the participant in (recorded). ``max_ping_ms``: the page measures
+        ``min_ping_measurements`` round trips right after it joins; a median over it screens out
+        (message key ``"ping"``). A screened-out participant sees
         the message and a completion code (a Finish button to ``screen_out_redirect_url`` if given,
         with ``{code}``/``{participant_id}``/``{query.NAME}`` placeholders) and is recorded as
         excluded with the reason (docs/screening.md).
@@ -183,7 +187,8 @@ class Experiment:
                 device_exclusion=device_exclusion, browser_requirements=browser_requirements,
                 browser_blocklist=browser_blocklist, exclusion_messages=exclusion_messages,
                 entry_callback=entry_callback, callback_timeout_s=callback_timeout_s,
-                screen_out_redirect_url=screen_out_redirect_url,
+                screen_out_redirect_url=screen_out_redirect_url, max_ping_ms=max_ping_ms,
+                min_ping_measurements=min_ping_measurements,
             )  # fmt: skip
         except ValueError as exc:
             raise SceneConfigError(f"Experiment.{exc}") from None

@@ -32,6 +32,7 @@ DEFAULT_MESSAGES = {
     "desktop": "This study is meant for phones and tablets; please open it on one.",
     "browser": "This study does not work in your web browser. Please open it in another one.",
     "callback": "Thank you for your interest. You cannot take part in this study.",
+    "ping": "Your connection to the study is too slow for it to work well. Thank you for your interest.",
 }
 
 
@@ -63,6 +64,8 @@ class EntryScreening:
     entry_callback: Callable[[ScreeningContext], Any] | None = None
     callback_timeout_s: float = 5.0
     screen_out_redirect_url: str | None = None
+    max_ping_ms: float | None = None
+    min_ping_measurements: int = 5
 
     def decide(self, context: ScreeningContext) -> tuple[str, str] | None:
         """The fixed rules: (reason, message) when the participant is screened out, else None."""
@@ -83,6 +86,8 @@ class EntryScreening:
             "entry_callback": getattr(self.entry_callback, "__qualname__", None) if self.entry_callback else None,
             "callback_timeout_s": self.callback_timeout_s,
             "screen_out_redirect_url": self.screen_out_redirect_url,
+            "max_ping_ms": self.max_ping_ms,
+            "min_ping_measurements": self.min_ping_measurements,
         }
 
 
@@ -106,6 +111,8 @@ def entry_screening_options(
     entry_callback: Callable[[ScreeningContext], Any] | None = None,
     callback_timeout_s: float = 5.0,
     screen_out_redirect_url: str | None = None,
+    max_ping_ms: float | None = None,
+    min_ping_measurements: int = 5,
 ) -> EntryScreening:
     """Check ``Experiment.entry_screening``'s options; raises ValueError naming the one that is wrong."""
     if device_exclusion not in (None, "mobile", "desktop"):
@@ -150,9 +157,19 @@ def entry_screening_options(
         problem = template_problem(screen_out_redirect_url, code=True)
         if problem:
             raise ValueError(f"entry_screening: screen_out_redirect_url {problem}")
+    if max_ping_ms is not None and (
+        isinstance(max_ping_ms, bool) or not isinstance(max_ping_ms, (int, float)) or not 1 <= max_ping_ms <= 60_000
+    ):
+        raise ValueError(f"entry_screening: max_ping_ms must be from 1 to 60000 ms or None, not {max_ping_ms!r}")
+    if isinstance(min_ping_measurements, bool) or not isinstance(min_ping_measurements, int) or not (
+        1 <= min_ping_measurements <= 20
+    ):
+        raise ValueError(
+            f"entry_screening: min_ping_measurements must be an int from 1 to 20, not {min_ping_measurements!r}"
+        )
     return EntryScreening(
         device_exclusion, requirements, blocklist, messages, entry_callback, float(callback_timeout_s),
-        screen_out_redirect_url,
+        screen_out_redirect_url, None if max_ping_ms is None else float(max_ping_ms), min_ping_measurements,
     )  # fmt: skip
 
 

@@ -64,3 +64,26 @@ def test_an_entry_callback_screens_by_the_links_query_and_one_that_raises_lets_p
     [error] = [r for _, r in ev[ev["kind"] == "screening_error"].iterrows()]
     assert error["participant_id"] == "x1" and error["data.let_in"] is True
     assert "RuntimeError: the sheet of allowed ids is unreachable" in error["data.error"]
+
+
+def test_a_slow_connection_is_screened_out_by_the_median_of_its_first_round_trips(serve, participant) -> None:
+    from urllib.parse import urlparse
+
+    from benchmarks.p2p_netdelay import DelayProxy
+
+    exp = study("pings").entry_screening(max_ping_ms=120, min_ping_measurements=3)
+    server = serve(exp)
+    near = participant(f"{server.url}?participant=near")
+    wait_for(near, "m.sceneId === 'hello' && m.status === 'ready'")
+    with DelayProxy(urlparse(server.url).port, 100) as slow:  # 200 ms round trips
+        far = participant(f"{slow.url}?participant=far")
+        screened_out(far, "too slow")
+        far.reload()
+        screened_out(far, "too slow")
+    assert near.evaluate("window.mug.sceneType") == "start"
+    ev = exp.results(include_idle=True).events
+    checks = {r["participant_id"]: r for _, r in ev[ev["kind"] == "screening_ping"].iterrows()}
+    assert checks["near"]["data.passed"] is True and checks["near"]["data.median_ms"] < 120
+    assert checks["far"]["data.passed"] is False and checks["far"]["data.median_ms"] > 120
+    assert len(checks["far"]["data.samples"]) == 3
+    assert len(ev[(ev["kind"] == "screening_ping") & (ev["participant_id"] == "far")]) == 1  # not screened twice

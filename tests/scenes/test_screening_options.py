@@ -35,12 +35,14 @@ def test_device_browser_and_os_are_read_from_the_user_agent(agent: str) -> None:
         ({"device_exclusion": "tablet"}, "device_exclusion must be 'mobile', 'desktop' or None"),
         ({"browser_requirements": "chrome"}, "browser_requirements must be a non-empty list"),
         ({"browser_blocklist": ["netscape"]}, "browser_blocklist has 'netscape'"),
-        ({"exclusion_messages": {"ping": "slow"}}, "exclusion_messages has 'ping'"),
+        ({"exclusion_messages": {"slow": "x"}}, "exclusion_messages has 'slow'"),
         ({"exclusion_messages": {"mobile": " "}}, "exclusion_messages['mobile'] must be a non-empty string"),
         ({"entry_callback": "no"}, "entry_callback must be a function"),
         ({"callback_timeout_s": 0}, "callback_timeout_s must be seconds from 0.1 to 60"),
         ({"screen_out_redirect_url": "prolific"}, "screen_out_redirect_url must be an absolute http(s) URL"),
         ({"screen_out_redirect_url": "https://x.example/?c={pid}"}, "unknown placeholder {pid}"),
+        ({"max_ping_ms": -5}, "max_ping_ms must be from 1 to 60000 ms"),
+        ({"min_ping_measurements": 0}, "min_ping_measurements must be an int from 1 to 20"),
     ],
 )
 def test_entry_screening_options_are_checked_naming_the_one_that_is_wrong(options: dict, says: str) -> None:

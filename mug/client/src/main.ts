@@ -135,6 +135,17 @@ class App {
     }
   }
 
+  /** Round trips measured one after the other (the server screens the participant by them: docs/screening.md). */
+  private async measurePings(count: number): Promise<void> {
+    for (let i = 0; i < count; i++) {
+      try {
+        this.harness.rttMs = await this.conn.ping(this.harness.rttMs);
+      } catch {
+        return; // (asked again at the next join)
+      }
+    }
+  }
+
   private async join(): Promise<void> {
     const params = new URLSearchParams(window.location.search);
     const query: Record<string, string> = {};
@@ -172,6 +183,7 @@ class App {
       this.banner.textContent = "";
       await this.openOutbox(reply.participant_id);
       if (reply.preload_runtime) void this.getRuntime().preload().catch(() => undefined); // errors show in the game scene
+      if (reply.measure_pings) void this.measurePings(reply.measure_pings); // entry screening by round trip
       // A scene that comes with a notice (e.g. its game was interrupted) is shown afresh.
       const same = this.view && this.view.spec.scene_id === reply.scene.scene_id && !reply.scene.notice;
       if (same) this.view!.rejoined(reply.scene);

@@ -244,7 +244,7 @@ export interface P2PPeerBack {
 
 /** What the server answers each acknowledged event with (payloads: ./messages.ts). */
 export interface Replies {
-  join: { ok: true; participant_id: string; scene: SceneSpec; preload_runtime?: boolean; secret?: string };
+  join: { ok: true; participant_id: string; scene: SceneSpec; preload_runtime?: boolean; secret?: string; measure_pings?: number };
   advance: { ok: true; scene: SceneSpec };
   start_game: { ok: true; game?: Matched & BrowserGame; waitroom?: WaitroomStatus };
   ping: { ok: true; t: number; server_t: number };

@@ -10,7 +10,10 @@ a ``screening_error`` event (and in the server log) and lets the participant in.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import statistics
+import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -68,4 +71,52 @@ def _failed_open(sessions: Sessions, pid: str, error: str) -> None:
     """Screening fails open: the participant enters; the error is recorded."""
     log.warning("entry screening failed open for %r: %s", pid, error)
     sessions.writer.event(pid, None, "screening_error", {"error": error, "let_in": True})
-    return None
+
+
+class PingScreening:
+    """Screening by round trip at entry (``max_ping_ms``): the page measures a burst of round trips
+    right after its join, and the median of the first ``min_ping_measurements`` decides.
+
+    The outcome is kept with the participant (``data.ping_screen``), so a reload neither screens
+    them twice nor slips past; a page that went away before the burst ended is asked again.
+    """
+
+    def __init__(self, sessions: Sessions) -> None:
+        self.sessions = sessions
+        self.pending: dict[str, list[float]] = {}
+
+    def pings_to_ask(self, pid: str, data: Mapping[str, Any]) -> int:
+        """How many pings the joining page should send now (0: none)."""
+        screening = self.sessions.experiment.screening
+        if screening is None or screening.max_ping_ms is None or "ping_screen" in data:
+            return 0
+        self.pending[pid] = []
+        return screening.min_ping_measurements + 1  # (each ping reports the one before)
+
+    def rtt(self, pid: str, rtt_ms: float) -> None:
+        samples = self.pending.get(pid)
+        screening = self.sessions.experiment.screening
+        if samples is None or screening is None or screening.max_ping_ms is None:
+            return
+        samples.append(rtt_ms)
+        if len(samples) < screening.min_ping_measurements:
+            return
+        del self.pending[pid]
+        median = statistics.median(samples)
+        passed = median <= screening.max_ping_ms
+        outcome = {"median_ms": round(median, 1), "samples": samples, "max_ping_ms": screening.max_ping_ms,
+                   "passed": passed}  # fmt: skip
+        self.sessions.spawn(self._decide(pid, outcome, screening))
+
+    async def _decide(self, pid: str, outcome: dict[str, Any], screening: EntryScreening) -> None:
+        from mug.server.sessions.exclusion import ExclusionError, exclude
+
+        await self.sessions.writer.call(
+            self.sessions.store.update_participant_data, pid, {"ping_screen": outcome}, time.time()
+        )
+        self.sessions.writer.event(pid, None, "screening_ping", outcome)
+        if outcome["passed"]:
+            return
+        reason = f"screening: ping median {outcome['median_ms']:g} ms over {screening.max_ping_ms:g} ms"
+        with contextlib.suppress(ExclusionError):  # (excluded meanwhile by something else)
+            await exclude(self.sessions, pid, screening.exclusion_messages["ping"], reason)

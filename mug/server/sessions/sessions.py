@@ -106,6 +106,7 @@ class Sessions:
         self.matching = Matching(self)
         # Continuous monitoring of participants while they play (mug.server.sessions.watch).
         self.watch = Watch(self)
+        self.entry_pings = entry.PingScreening(self)
         self.browser_games.on_p2p_outcome = self.p2p.peer_finished
         # Each participant's order of scenes; a scene index is a position in it (mug.server.sessions.orders).
         self.orders = SceneOrders(experiment)
@@ -176,7 +177,7 @@ class Sessions:
         await self.sio.enter_room(sid, _room(pid))
         kind = "join" if record.scene_id is None else "rejoin"
         self.writer.event(pid, record.scene_id, kind, {"sid": sid})
-        issued = {"secret": secret} if secret else {}
+        issued: dict[str, Any] = {"secret": secret} if secret else {}
         if "terminal" in record.data:
             return {"participant_id": pid, "scene": record.data["terminal"], **issued}
         screening = self.experiment.screening
@@ -190,6 +191,9 @@ class Sessions:
                     screening.screen_out_redirect_url, send=False, excluded=f"screening: {reason}",
                 )  # fmt: skip
                 return {"participant_id": pid, "scene": spec, **issued}
+        pings = self.entry_pings.pings_to_ask(pid, record.data)  # (screening by round trip)
+        if pings:
+            issued["measure_pings"] = pings
         index = min(record.scene_index, self.orders.count(pid) - 1)
         # (A first join entered the first scene on the database thread: the record read before says none.)
         self.scene_of[pid] = self.orders.scene_at(pid, index).scene_id

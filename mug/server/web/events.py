@@ -87,6 +87,7 @@ def register(sio: socketio.AsyncServer, sessions: Sessions) -> None:
             sessions.rtt_ms[conn.participant_id] = ping.rtt_ms
             sessions.matching.note_rtt(conn.participant_id, ping.rtt_ms)
             sessions.watch.rtt(conn.participant_id, ping.rtt_ms)
+            sessions.entry_pings.rtt(conn.participant_id, ping.rtt_ms)
         return {"t": ping.t, "server_t": time.time() * 1000.0}
 
     async def on_client_records(sid: str, args: tuple[Any, ...]) -> dict[str, Any]:
