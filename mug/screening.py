@@ -20,7 +20,6 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlparse
 
 __all__ = ["BROWSERS", "EntryScreening", "ScreeningContext", "describe_agent", "entry_screening_options"]
 
@@ -146,15 +145,9 @@ def entry_screening_options(
             f"entry_screening: callback_timeout_s must be seconds from 0.1 to 60, got {callback_timeout_s!r}"
         )
     if screen_out_redirect_url is not None:
-        from mug.scenes.redirects import template_problem
+        from mug.scenes.redirects import redirect_problem
 
-        parsed = urlparse(screen_out_redirect_url) if isinstance(screen_out_redirect_url, str) else None
-        if parsed is None or parsed.scheme not in ("http", "https") or not parsed.netloc:
-            raise ValueError(
-                "entry_screening: screen_out_redirect_url must be an absolute http(s) URL, "
-                f"got {screen_out_redirect_url!r}"
-            )
-        problem = template_problem(screen_out_redirect_url, code=True)
+        problem = redirect_problem(screen_out_redirect_url, code=True)
         if problem:
             raise ValueError(f"entry_screening: screen_out_redirect_url {problem}")
     if max_ping_ms is not None and (

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 from typing import Any
-from urllib.parse import urlparse
 
 from mug.scenes._options import check_choice, check_identifier, check_int, check_number, check_str, fail
 
@@ -159,12 +158,9 @@ def waitroom_options(scene: Any, current: WaitroomOptions | None, given: dict[st
     if "timeout_redirect_url" in given:
         url = given["timeout_redirect_url"]
         if url is not None:
-            parsed = urlparse(url) if isinstance(url, str) else None
-            if parsed is None or parsed.scheme not in ("http", "https") or not parsed.netloc:
-                raise fail(scene, "waitroom", "timeout_redirect_url", f"must be an absolute http(s) URL, got {url!r}")
-            from mug.scenes.redirects import template_problem
+            from mug.scenes.redirects import redirect_problem
 
-            problem = template_problem(url, code=True)  # (a timed-out participant gets a completion code)
+            problem = redirect_problem(url, code=True)  # (a timed-out participant gets a completion code)
             if problem:
                 raise fail(scene, "waitroom", "timeout_redirect_url", problem)
         opts.timeout_redirect_url = url

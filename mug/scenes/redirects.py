@@ -18,10 +18,19 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from urllib.parse import quote
+from urllib.parse import quote, urlparse
 
 PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 _QUERY = re.compile(r"^query\.[A-Za-z0-9_.\-]{1,64}$")
+
+
+def redirect_problem(url: object, *, code: bool) -> str | None:
+    """What is wrong with a redirect URL option (None: nothing): it must be an absolute http(s) URL
+    whose placeholders are known (`template_problem`)."""
+    parsed = urlparse(url) if isinstance(url, str) else None
+    if parsed is None or parsed.scheme not in ("http", "https") or not parsed.netloc:
+        return f"must be an absolute http(s) URL, got {url!r}"
+    return template_problem(url, code=code)  # type: ignore[arg-type]
 
 
 def template_problem(url: str, *, code: bool) -> str | None:

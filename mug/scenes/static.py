@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from typing import Any, ClassVar
-from urllib.parse import urlparse
 
 from mug.scenes._options import (
     NOT_PROVIDED,
@@ -94,12 +93,9 @@ class EndScene(StaticScene):
         see docs/crowdsourcing.md. With ``append_subject_id`` the participant id is added as the query
         parameter ``param_name``.
         """
-        from mug.scenes.redirects import template_problem
+        from mug.scenes.redirects import redirect_problem
 
-        parsed = urlparse(url) if isinstance(url, str) else None
-        if parsed is None or parsed.scheme not in ("http", "https") or not parsed.netloc:
-            raise fail(self, "redirect", "url", f"must be an absolute http(s) URL, got {url!r}")
-        problem = template_problem(url, code=isinstance(self, CompletionCodeScene))
+        problem = redirect_problem(url, code=isinstance(self, CompletionCodeScene))
         if problem:
             raise fail(self, "redirect", "url", problem)
         if not isinstance(append_subject_id, bool):
