@@ -62,7 +62,7 @@ def test_a_client_side_game_played_in_chromium_replays_with_no_divergence(serve,
     game = (
         GymScene()
         .scene("windy")
-        .runtime(env_code=WINDY.replace("LENGTH", "45"))
+        .runtime(env_code=WINDY.replace("LENGTH", "90"))
         .rendering(fps=30, game_width=400, game_height=200, hud="Windy")
         .gameplay(action_mapping={"ArrowLeft": 0, "ArrowRight": 2}, default_action=1, num_episodes=2,
                   record_observations=True)
@@ -85,14 +85,14 @@ def test_a_client_side_game_played_in_chromium_replays_with_no_divergence(serve,
     games = results.games
     assert list(games["mode"]) == ["client_pyodide"] and list(games["outcome"]) == ["completed"]
     steps = results.steps
-    assert len(steps) == 90 and set(steps["action.me"]) >= {1, 2} and len(set(steps["action.bot"])) > 1
+    assert len(steps) == 180 and set(steps["action.me"]) >= {1, 2} and len(set(steps["action.bot"])) > 1
 
     result = replay_game(exp.data_path, str(games.iloc[0]["game_id"]), frames=True)
     assert result.ok, result.report()
     assert result.divergences == [] and result.compared == (
         "rewards", "terminated", "truncated", "observations", "infos",
     )  # fmt: skip
-    assert [(e.seed, len(e.steps)) for e in result.episodes.values()] == [(21, 45), (22, 45)]
+    assert [(e.seed, len(e.steps)) for e in result.episodes.values()] == [(21, 90), (22, 90)]
     assert "the scene's env code" in result.env_source
     # The replay's rewards are the recorded ones (floats that went through the browser and back).
     recorded = steps[steps["episode"] == 2]["reward.me"].tolist()
@@ -100,3 +100,8 @@ def test_a_client_side_game_played_in_chromium_replays_with_no_divergence(serve,
     # What the replay draws is the recorded state: the last frame's runner is where the record has it.
     me = next(o for o in result.episodes[2].steps[-1].frame["objects"] if o["id"] == "me")
     assert me["x"] == json.loads(steps[steps["episode"] == 2]["obs"].iloc[-1])["me"][0]
+
+    # The notebook widget of the same episode: verified, every frame, the scene's fixed HUD.
+    widget = exp.replay(str(games.iloc[0]["game_id"]), 2)
+    assert widget.ok and widget.divergence == {} and len(widget.frames) == 91
+    assert set(widget.huds) == {"Windy"} and "client_pyodide" in widget.title
