@@ -111,7 +111,7 @@ class EpisodeReplay:
             parts.append(f"first at step {first.step}, {first.field}: recorded {_short(first.recorded)}, "
                          f"replayed {_short(first.replayed)}{more}")  # fmt: skip
         if self.stopped:
-            parts.append(self.stopped)
+            parts.append(self.stopped.splitlines()[0])
         return "; ".join(parts)
 
 
@@ -437,7 +437,13 @@ def _replay_episode(
         result.reset_frame = _render(adapter, view, notes)
         result.reset_hud = hud.text(episode.episode, 0, returns, adapter.env)
     over = False
-    for recorded in episode.steps:
+    for expected, recorded in enumerate(episode.steps, start=1):
+        if recorded.step != expected:
+            result.stopped = (
+                f"step {expected} of episode {episode.episode} is missing from the record (steps lost); without its "
+                "actions the replay cannot go past it"
+            )
+            break
         if over:
             result.stopped = (
                 f"the replayed env ended the episode at step {recorded.step - 1}; the record goes on to step "

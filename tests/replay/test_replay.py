@@ -150,6 +150,18 @@ def test_a_tolerance_accepts_differences_in_the_last_bits_only(tmp_path: Path) -
         replay_game(exp.data_path, game_id, tolerance=-1)
 
 
+def test_a_step_missing_from_the_record_stops_the_replay_there_and_says_so(tmp_path: Path) -> None:
+    exp, game_id = record(tmp_path, drift_scene(length=10, episodes=1))
+    conn = sqlite3.connect(exp.data_path / "mug.sqlite3")
+    conn.execute("DELETE FROM steps WHERE step = 5")  # as if it had been lost
+    conn.commit()
+    conn.close()
+    episode = replay_game(exp.data_path, game_id).episodes[1]
+    assert not episode.ok and episode.divergences == [] and len(episode.steps) == 4
+    assert episode.stopped is not None and "step 5 of episode 1 is missing from the record" in episode.stopped
+    assert "cannot go past it" in episode.verdict()
+
+
 def test_what_cannot_be_replayed_says_why(tmp_path: Path) -> None:
     scene = (
         mug.GymScene().scene("inline")
