@@ -459,17 +459,19 @@ class Game:
 
     def perturb(self) -> str:
         """Test hook: change the live state and every saved snapshot so this peer's checksums
-        differ from its peers' (a provoked desync). Changes the first int or float in the env's
-        state (a dict, keys sorted) by 1 — the game itself diverges — or, if there is none, a
-        salt in the game's own state (only the checksums differ). ``{"ok", "changed": key}``."""
+        differ from its peers' (a provoked desync). Adds 1 to a salt in the game's own state,
+        which no step and no rollback undoes (only a resync or the next episode clears it), so
+        the next checksum differs; and changes the first int or float in the env's state (a dict,
+        keys sorted) by 1 so the game itself diverges where it can (a game may overwrite that
+        number before the next checksum: a ball's speed at a serve). ``{"ok", "changed": key}``."""
         assert self.adapter is not None, "load() first"
         try:
+            self.live["salt"] = self.live.get("salt", 0) + 1
+            for snapshot in self.snapshots.values():
+                snapshot[1]["salt"] = snapshot[1].get("salt", 0) + 1
             state = self.adapter.get_state()
             key = _first_number(state)
             if key is None:
-                self.live["salt"] = self.live.get("salt", 0) + 1
-                for snapshot in self.snapshots.values():
-                    snapshot[1]["salt"] = snapshot[1].get("salt", 0) + 1
                 return _dumps({"ok": True, "changed": "salt"})
             state = copy.deepcopy(state)
             state[key] += 1
@@ -477,7 +479,7 @@ class Game:
             for env_state, *_ in self.snapshots.values():
                 if isinstance(env_state, dict) and _first_number(env_state) == key:
                     env_state[key] += 1
-            return _dumps({"ok": True, "changed": key})
+            return _dumps({"ok": True, "changed": f"{key}, salt"})
         except Exception as exc:
             return _failure("perturb", exc)
 
