@@ -23,7 +23,9 @@ if TYPE_CHECKING:
 
 
 #: First path segments the server itself uses; `Experiment.static_files` cannot take them.
-RESERVED_PATHS = frozenset({"static", "socket.io", "admin", "runtime", "wheels", "models", "health", "favicon.ico"})
+RESERVED_PATHS = frozenset(
+    {"static", "socket.io", "admin", "runtime", "wheels", "models", "assets", "health", "favicon.ico"}
+)
 
 
 class Experiment:

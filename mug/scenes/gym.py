@@ -22,6 +22,8 @@ from mug.scenes._options import (
     known_options,
     text_or_file,
 )
+from mug.scenes.assets import AssetOptions, assets_options
+from mug.scenes.hud import check_hud_text
 from mug.scenes.monitoring import MonitoringOptions, monitoring_options
 from mug.scenes.multiplayer import (
     P2P_ONLY,
@@ -86,6 +88,9 @@ class GymScene(Scene):
         self.game_height: int = 400
         self.background: str = "#ffffff"
         self.hud: str | Callable[[HudInfo], str] | None = None
+        self.hud_score_carry_over: bool = False
+        # sprite textures and animations (None: the scene declares none; see mug/scenes/assets.py)
+        self.asset_options: AssetOptions | None = None
         # gameplay
         self.action_mapping: dict[str | tuple[str, ...], Any] = {}
         self.default_action: Any = None
@@ -141,10 +146,14 @@ class GymScene(Scene):
         game_height: int = NOT_PROVIDED,
         background: str = NOT_PROVIDED,
         hud: str | Callable[[HudInfo], str] | None = NOT_PROVIDED,
+        hud_score_carry_over: bool = NOT_PROVIDED,
     ) -> GymScene:
         """Set the tick rate, the canvas size in pixels, its background color and the HUD text.
 
-        ``hud`` is a fixed string or a callable receiving a :class:`HudInfo` and returning text.
+        ``hud`` is a fixed string or a callable receiving a :class:`HudInfo` and returning text; a
+        string may show ``{score}``, ``{episode}``, ``{num_episodes}``, ``{step}`` and ``{max_steps}``.
+        With ``hud_score_carry_over=True`` the score the HUD shows (``{score}``, ``HudInfo.returns``)
+        is the total since the game's first episode instead of starting again at 0 each episode.
         """
         if fps is not NOT_PROVIDED:
             self.fps = check_int(self, "rendering", "fps", fps, minimum=1, maximum=120)
@@ -159,7 +168,36 @@ class GymScene(Scene):
                 raise fail(
                     self, "rendering", "hud", f"must be a string, a callable(HudInfo) -> str or None, got {hud!r}"
                 )
-            self.hud = hud
+            self.hud = check_hud_text(self, hud) if isinstance(hud, str) else hud
+        if hud_score_carry_over is not NOT_PROVIDED:
+            if not isinstance(hud_score_carry_over, bool):
+                raise fail(
+                    self, "rendering", "hud_score_carry_over", f"must be True or False, got {hud_score_carry_over!r}"
+                )
+            self.hud_score_carry_over = hud_score_carry_over
+        return self
+
+    @known_options
+    def assets(
+        self,
+        images: dict[str, str] | None = NOT_PROVIDED,
+        spritesheets: dict[str, dict[str, Any]] | None = NOT_PROVIDED,
+        atlases: dict[str, dict[str, str]] | None = NOT_PROVIDED,
+        animations: dict[str, dict[str, Any]] | None = NOT_PROVIDED,
+        assets_dir: str | None = NOT_PROVIDED,
+    ) -> GymScene:
+        """Declare the textures ``Surface.sprite(texture=key)`` draws; the page loads them before the game.
+
+        ``images={"chef": "art/chef.png"}``; ``spritesheets={"tiles": {"path": ..., "frame_width": 32,
+        "frame_height": 32, "margin": 0, "spacing": 0}}`` (frames by index, left to right, top to
+        bottom); ``atlases={"kitchen": {"image": ..., "json": ...}}`` (TexturePacker JSON, frames by
+        name or index); ``animations={"walk": {"texture": "tiles", "frames": [0, 1, 2], "frame_rate": 8,
+        "repeat": True}}`` (a sprite whose texture is an animation's key plays it). PNG, JPEG, GIF or
+        WebP; relative paths are relative to ``assets_dir`` (default: the working directory). Keys
+        are unique across kinds; every file is checked now (docs/assets.md).
+        """
+        given = {k: v for k, v in locals().items() if k != "self" and v is not NOT_PROVIDED}
+        self.asset_options = assets_options(self, self.asset_options, given)
         return self
 
     @known_options
@@ -619,6 +657,7 @@ class GymScene(Scene):
             "action_population_method": self.action_population_method,
             "record_observations": self.record_observations,
             "hud": self.hud if isinstance(self.hud, str) else None,
+            "hud_score_carry_over": self.hud_score_carry_over,
         }
 
     def client_spec(self) -> dict[str, Any]:
@@ -646,6 +685,7 @@ class GymScene(Scene):
             "p2p": self.p2p_spec(),
             "hide_lobby_count": bool(self.waitroom_options and self.waitroom_options.hide_lobby_count),
             "runtime": self.runtime_spec(),
+            "assets": self.asset_options.client_spec(self.scene_id or "") if self.asset_options else None,
         }
 
     def config(self) -> dict[str, Any]:
@@ -669,6 +709,8 @@ class GymScene(Scene):
             # (credentials as "***"; None: the experiment's setting, see Experiment.config)
             "webrtc": self.webrtc_options.redacted() if self.webrtc_options else None,
             "hud": name(self.hud),
+            "hud_score_carry_over": self.hud_score_carry_over,
+            "assets": self.asset_options.to_json() if self.asset_options else None,
             "policy_mapping": {a: name(p) for a, p in self.policy_mapping.items()},
             "replay": replay_provenance(self),
         }

@@ -27,6 +27,7 @@ from mug.data.results import POLICY_PREFIX
 from mug.env import EnvAdapter, RenderDiffer, to_jsonable
 from mug.policies import Policy, make_policy, policy_label
 from mug.scenes.gym import GymScene, HudInfo
+from mug.scenes.hud import format_hud, hud_score
 from mug.server.games.placement import StepPlacement
 from mug.server.games.recorder import StepRecorder
 from mug.server.games.ticks import FrameClock, TickPhases
@@ -144,6 +145,7 @@ class ServerGame:
         self._end: str | None = None
         self._allowed = {action_key(a): a for a in scene.allowed_actions()}
         self._returns: dict[str, float] = {}
+        self._carried: dict[str, float] = {}  # earlier episodes' returns (rendering(hud_score_carry_over=True))
         self._task: asyncio.Task[None] | None = None
         self._inflight: concurrent.futures.Future[Any] | None = None
         self._episode: dict[str, Any] | None = None  # the open episode's record, written when it ends
@@ -293,6 +295,8 @@ class ServerGame:
                 self.episode, self.step = index + 1, 0
                 seed = scene.seed + index if scene.seed is not None else secrets.randbits(31)
                 await self._in_worker(lambda seed=seed: self._reset(seed))
+                for agent, total in self._returns.items():
+                    self._carried[agent] = self._carried.get(agent, 0.0) + total
                 self._returns = {a: 0.0 for a in scene.policy_mapping}
                 for player in self.players.values():
                     player.pending = _MISSING
@@ -509,15 +513,22 @@ class ServerGame:
         return {p.participant_id: (self._adapter.render(p.agent_id), hud) for p in self.players.values() if p.connected}
 
     def _hud_text(self) -> str | None:
-        hud = self.scene.hud
-        if hud is None or isinstance(hud, str):
-            return hud
+        hud, scene = self.scene.hud, self.scene
+        returns = dict(self._returns)
+        if scene.hud_score_carry_over:
+            returns = {a: self._carried.get(a, 0.0) + returns.get(a, 0.0) for a in {*self._carried, *returns}}
+        if hud is None:
+            return None
+        if isinstance(hud, str):
+            score = hud_score(returns, scene.human_agents)
+            return format_hud(hud, score=score, episode=self.episode, num_episodes=scene.num_episodes,
+                              step=self.step, max_steps=scene.max_steps)  # fmt: skip
         info = HudInfo(
             episode=self.episode,
-            num_episodes=self.scene.num_episodes,
+            num_episodes=scene.num_episodes,
             step=self.step,
-            max_steps=self.scene.max_steps,
-            returns=dict(self._returns),
+            max_steps=scene.max_steps,
+            returns=returns,
             env=self._adapter.env if self._adapter else None,
         )
         return str(hud(info))

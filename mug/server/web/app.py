@@ -16,7 +16,7 @@ import tornado.httputil
 import tornado.web
 
 from mug._bundle import client_dist
-from mug.server.web.assets import EnvZipHandler, RuntimeFileHandler, RuntimeFiles
+from mug.server.web.assets import EnvZipHandler, RuntimeFileHandler, RuntimeFiles, SceneAssetHandler
 from mug.server.web.inbound import InboundChecks
 
 # Python's mimetypes lacks these on some versions; browsers refuse to stream-compile wasm without it.
@@ -237,6 +237,7 @@ def make_app(
             (r"/runtime/mug-env.zip", EnvZipHandler, {"files": runtime_files}),
             (r"/wheels/(.+)", RuntimeFileHandler, {"files": runtime_files, "kind": "wheels"}),
             (r"/models/(.+)", RuntimeFileHandler, {"files": runtime_files, "kind": "models"}),
+            (r"/assets/(.+)", SceneAssetHandler, {"files": runtime_files}),
             (r"/health", HealthHandler),
             (r"/favicon.ico", NoIconHandler),
             # The participant id in the path (`/<id>`), as the links of the system MUG replaces had

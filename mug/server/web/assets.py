@@ -1,4 +1,6 @@
-"""Files client-side scenes need, served by MUG's own server: the mug env runtime, wheels, ONNX models."""
+"""Files game scenes need, served by MUG's own server: the mug env runtime, wheels, ONNX models of
+client-side scenes, and the sprite images every game scene declares in ``GymScene.assets`` (each
+under ``assets/<scene id>/<key>``: only declared files are reachable, never a path)."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import tornado.web
 from mug.experiment import Experiment
 from mug.policies import ModelConfig
 from mug.scenes import GymScene
+from mug.scenes.assets import ImageFile
 
 ENV_PACKAGE = Path(__file__).resolve().parents[2] / "env"
 
@@ -34,7 +37,11 @@ class RuntimeFiles:
     def __init__(self, experiment: Experiment) -> None:
         self.env_zip = mug_env_zip()
         self.files: dict[str, Path] = {}
+        #: ``assets/<scene id>/<key>`` -> the declared image (every game scene, wherever its env runs).
+        self.images: dict[str, ImageFile] = {}
         for scene in experiment.scenes:
+            if isinstance(scene, GymScene) and scene.asset_options is not None:
+                self.images.update(scene.asset_options.files(scene.scene_id or ""))
             if not isinstance(scene, GymScene) or scene.runtime_options is None:
                 continue
             sid = scene.scene_id or ""
@@ -74,3 +81,27 @@ class RuntimeFileHandler(tornado.web.RequestHandler):
         self.set_header("Content-Type", "application/octet-stream")
         self.set_header("Cache-Control", "no-cache")
         self.write(path.read_bytes())
+
+
+class SceneAssetHandler(tornado.web.RequestHandler):
+    """Serves a sprite image a scene declared (``assets/<scene id>/<key>``); anything else is a 404.
+
+    The file is read on each request (a researcher may redraw it while piloting; revalidated, as
+    Tornado adds an ETag of the content). A file gone since the scene was defined is a 404, which
+    the page reports as an asset that failed to load.
+    """
+
+    def initialize(self, files: RuntimeFiles) -> None:
+        self.runtime_files = files
+
+    def get(self, rest: str) -> None:
+        image = self.runtime_files.images.get(f"assets/{rest}")
+        if image is None:
+            raise tornado.web.HTTPError(404)
+        try:
+            data = image.path.read_bytes()
+        except OSError:
+            raise tornado.web.HTTPError(404) from None
+        self.set_header("Content-Type", image.content_type)
+        self.set_header("Cache-Control", "no-cache")
+        self.write(data)
