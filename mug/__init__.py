@@ -35,6 +35,7 @@ from mug.scenes import (
     StaticScene,
     TextBox,
 )
+from mug.scenes.hooks import GameCallback, GameContext
 
 if TYPE_CHECKING:
     from mug.data import Results, load_results
@@ -84,6 +85,8 @@ __all__ = [
     "EndScene",
     "Experiment",
     "FIFOMatchmaker",
+    "GameCallback",
+    "GameContext",
     "GroupReunionMatchmaker",
     "GymScene",
     "HudInfo",

@@ -23,6 +23,7 @@ from mug.scenes._options import (
     text_or_file,
 )
 from mug.scenes.assets import AssetOptions, assets_options
+from mug.scenes.hooks import check_callback, check_page_html_fn, describe, validate_hooks
 from mug.scenes.hud import check_hud_text
 from mug.scenes.monitoring import MonitoringOptions, monitoring_options
 from mug.scenes.multiplayer import (
@@ -101,6 +102,7 @@ class GymScene(Scene):
         self.action_population_method: str = "default_action"
         self.record_observations: bool = False
         self.on_interrupt: str = "restart"
+        self.callbacks: tuple[Any, ...] = ()  # game hooks (mug/scenes/hooks.py)
         # client-side runtime (None: the env runs on the server)
         self.runtime_options: RuntimeOptions | None = None
         # multiplayer (None: one participant per game)
@@ -115,6 +117,7 @@ class GymScene(Scene):
         self.scene_header: str | None = None
         self.scene_body: str = ""
         self.in_game_scene_body: str = ""
+        self.game_page_html_fn: Callable[[str, str], str] | None = None
 
     # -- builder methods -------------------------------------------------------------------
 
@@ -212,6 +215,7 @@ class GymScene(Scene):
         action_population_method: str = NOT_PROVIDED,
         record_observations: bool = NOT_PROVIDED,
         on_interrupt: str = NOT_PROVIDED,
+        callback: Any = NOT_PROVIDED,
     ) -> GymScene:
         """Set how keys become actions and how long the game lasts.
 
@@ -227,6 +231,8 @@ class GymScene(Scene):
         (default; the scene's game starts over, or its waitroom for multiplayer scenes),
         ``"next_scene"`` (they move on), or ``"end"`` (the study ends for them with a completion
         code). They are told what happened in each case.
+        ``callback``: game hooks run on the server (a ``mug.GameCallback`` instance, or a list of
+        them): ``on_episode_start``, ``on_step``, ``on_episode_end``, ``on_game_end`` (docs/hooks.md).
         """
         if action_mapping is not NOT_PROVIDED:
             if not isinstance(action_mapping, dict) or not action_mapping:
@@ -282,6 +288,8 @@ class GymScene(Scene):
             self.record_observations = record_observations
         if on_interrupt is not NOT_PROVIDED:
             self.on_interrupt = check_choice(self, "gameplay", "on_interrupt", on_interrupt, INTERRUPT_POLICIES)
+        if callback is not NOT_PROVIDED:
+            self.callbacks = check_callback(self, callback)
         return self
 
     @known_options
@@ -447,8 +455,13 @@ class GymScene(Scene):
         scene_body_filepath: str = NOT_PROVIDED,
         in_game_scene_body: str = NOT_PROVIDED,
         in_game_scene_body_filepath: str = NOT_PROVIDED,
+        game_page_html_fn: Callable[[str, str], str] | None = NOT_PROVIDED,
     ) -> GymScene:
-        """Set the HTML shown before the game starts (``scene_body``) and beside it while playing."""
+        """Set the HTML shown before the game starts (``scene_body``) and beside it while playing.
+
+        ``game_page_html_fn(participant_id, agent_id) -> str`` gives each participant their own
+        in-game HTML (e.g. "you are the red player") in place of ``in_game_scene_body`` (docs/hooks.md).
+        """
         body = text_or_file(self, "content", "scene_body", scene_body, scene_body_filepath)
         in_game = text_or_file(self, "content", "in_game_scene_body", in_game_scene_body, in_game_scene_body_filepath)
         if scene_header is not NOT_PROVIDED:
@@ -457,6 +470,8 @@ class GymScene(Scene):
             self.scene_body = body
         if in_game is not NOT_PROVIDED:
             self.in_game_scene_body = in_game
+        if game_page_html_fn is not NOT_PROVIDED:
+            self.game_page_html_fn = check_page_html_fn(self, game_page_html_fn)
         return self
 
     # -- derived views ---------------------------------------------------------------------
@@ -490,6 +505,7 @@ class GymScene(Scene):
         return actions
 
     def validate(self) -> None:
+        validate_hooks(self)
         if self.is_p2p and self.runtime_options is None:
             raise fail(
                 self, "multiplayer", "mode",
@@ -711,6 +727,8 @@ class GymScene(Scene):
             "hud": name(self.hud),
             "hud_score_carry_over": self.hud_score_carry_over,
             "assets": self.asset_options.to_json() if self.asset_options else None,
+            "callback": describe(self.callbacks),
+            "game_page_html_fn": describe(self.game_page_html_fn),
             "policy_mapping": {a: name(p) for a, p in self.policy_mapping.items()},
             "replay": replay_provenance(self),
         }

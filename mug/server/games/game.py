@@ -28,6 +28,7 @@ from mug.env import EnvAdapter, RenderDiffer, to_jsonable
 from mug.policies import Policy, make_policy, policy_label
 from mug.scenes.gym import GymScene, HudInfo
 from mug.scenes.hud import format_hud, hud_score
+from mug.server.games.hooks import GameHooks
 from mug.server.games.placement import StepPlacement
 from mug.server.games.recorder import StepRecorder
 from mug.server.games.ticks import FrameClock, TickPhases
@@ -156,6 +157,7 @@ class ServerGame:
         self._phases = phases
         self._slot: int | None = None
         self._placement = StepPlacement(f"game {self.game_id} (scene {scene.scene_id})")
+        self._hooks = GameHooks(scene, self.game_id, players, self.participant_ids[0] if len(players) == 1 else None)
 
     @property
     def participant_ids(self) -> list[str]:
@@ -282,6 +284,7 @@ class ServerGame:
                 lambda: EnvAdapter(scene.env_creator(**scene.env_config), list(scene.policy_mapping))  # type: ignore[misc]
             )
             self._policies = await self._in_worker(lambda: self._make_policies(adapter))
+            self._hooks.ctx.env = adapter.env
             by_agent = {p.agent_id: p.participant_id for p in self.players.values()}
             roster = {
                 a: by_agent.get(a) or f"{POLICY_PREFIX}{policy_label(spec)}" for a, spec in scene.policy_mapping.items()
@@ -295,6 +298,7 @@ class ServerGame:
                 self.episode, self.step = index + 1, 0
                 seed = scene.seed + index if scene.seed is not None else secrets.randbits(31)
                 await self._in_worker(lambda seed=seed: self._reset(seed))
+                self._hooks.flush(self.writer)
                 for agent, total in self._returns.items():
                     self._carried[agent] = self._carried.get(agent, 0.0) + total
                 self._returns = {a: 0.0 for a in scene.policy_mapping}
@@ -323,6 +327,7 @@ class ServerGame:
                     humans = self._human_actions()
                     actions, result, frames = await self._step_env(humans)
                     self.recorder.add(self._step_row(actions, result))
+                    self._hooks.flush(self.writer)
                     await self._send_frames(frames)
                     clock.stepped(started, loop.time())
                     if result.episode_over or self.step >= scene.max_steps:
@@ -367,6 +372,8 @@ class ServerGame:
                     player.drop_timer.cancel()
             if self._phases is not None and self._slot is not None:
                 self._phases.release(scene.fps, self._slot)
+            await self._run_hook(lambda: self._hooks.game_ended(self.outcome or "aborted"))
+            self._hooks.summarise(self.writer)
             await self._close_env()
             try:
                 if self.outcome != "aborted":
@@ -399,11 +406,26 @@ class ServerGame:
         self._inflight = self._executor.submit(fn)
         return await asyncio.wrap_future(self._inflight)
 
-    async def _close_env(self) -> None:
-        """Close the env on a worker thread, after any call still running there (e.g. at shutdown)."""
+    async def _settle(self) -> None:
+        """Wait for the env call still running on the worker thread, if any (e.g. at shutdown)."""
         if self._inflight is not None and not self._inflight.done():
             with contextlib.suppress(Exception):
                 await asyncio.wrap_future(self._inflight)
+
+    async def _run_hook(self, call: Callable[[], None]) -> None:
+        """An end-of-episode/game hook, on the worker thread once the env is idle (`mug.server.games.hooks`)."""
+        if not self._hooks.active:
+            return
+        await self._settle()
+        try:
+            await self._in_worker(call)
+        except Exception:
+            log.exception("running the hooks of game %s failed", self.game_id)
+        self._hooks.flush(self.writer)
+
+    async def _close_env(self) -> None:
+        """Close the env on a worker thread, after any call still running there (e.g. at shutdown)."""
+        await self._settle()
         if self._adapter is not None:
             try:
                 await self._in_worker(self._adapter.close)
@@ -441,6 +463,7 @@ class ServerGame:
         episode, self._episode = self._episode, None
         if episode is None:
             return
+        await self._run_hook(lambda: self._hooks.episode_ended(outcome, self._returns))
         try:
             await self.recorder.flush()  # the episode's steps are committed before its record
             await self.writer.call(
@@ -486,6 +509,8 @@ class ServerGame:
         self._observations = self._adapter.reset(seed)
         for policy in self._policies.values():
             policy.reset(seed)
+        if self._hooks.active:
+            self._hooks.episode_started(self.episode, self._observations)
 
     def _advance(
         self, humans: dict[str, Any]
@@ -502,6 +527,8 @@ class ServerGame:
         self.step += 1
         for agent, reward in result.rewards.items():
             self._returns[agent] = self._returns.get(agent, 0.0) + float(reward)
+        if self._hooks.active:
+            self._hooks.stepped(self.step, actions, result, self._returns)
         return actions, result, self._render_all()
 
     def _render_all(self) -> dict[str, tuple[dict[str, Any], str | None]]:
