@@ -316,7 +316,8 @@ class Experiment:
         valid answers, waits in waitrooms and is matched, plays server-run games with actions from
         ``policy`` (``"random"`` over the scene's keys, a callable ``policy(observation) -> action``,
         a `mug.policies.ModelConfig`, or a dict of those by game scene id) and runs client-side games' env
-        code here, sending the records a page would. ``pace="fast"`` goes as fast as the protocol
+        code here, sending the records a page would; the peers of a P2P game play it in lockstep,
+        their inputs relayed by the server. ``pace="fast"`` goes as fast as the protocol
         allows (server-run games still tick at their fps); ``"realtime"`` reads pages and plays at
         the game's speed. Runs on the server this kernel serves the experiment with, else on a
         private one on 127.0.0.1 (stopped afterwards). Blocks until every participant is done or
@@ -324,7 +325,7 @@ class Experiment:
 
         Returns a `mug.simulate.SimulationReport` (completed, ended early and why, errors). Their
         data is stored marked simulated and left out of `results` unless asked for (docs/simulate.md).
-        P2P scenes cannot be simulated yet (`mug.simulate.SimulationError`).
+        Simulated participants are never grouped with real ones in a waitroom.
         """
         from mug.simulate import simulate
 

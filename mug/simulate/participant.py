@@ -4,8 +4,10 @@ It speaks the page's protocol (docs/protocol.md) to the real server: ``join`` wi
 secret it keeps (as a browser keeps its own), ``advance`` with answers made from the scene's form
 (`mug.simulate.answers`), ``start_game`` and the waitroom, ``action`` for each frame of a
 server-run game (chosen by its policy, `mug.simulate.actions`), and for a client-side game the
-env run here with its records sent through ``client_records`` (`mug.simulate.browser_game`). It
-never reaches into the server: what it learns comes in the server's messages.
+env run here with its records sent through ``client_records`` (`mug.simulate.browser_game`); for
+a P2P game the same, its inputs exchanged with its partners through the server's relay in lockstep
+(`mug.simulate.p2p_game`). It never reaches into the server: what it learns comes in the server's
+messages.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from mug.scenes import GymScene
 from mug.simulate.actions import SimulatedPlayer, policy_for_scene
 from mug.simulate.answers import form_answers, survey_answers
 from mug.simulate.browser_game import BrowserGameError, Outbox, play_browser_game
+from mug.simulate.p2p_game import P2PLink, play_p2p_game
 
 __all__ = ["ParticipantOutcome", "SimulatedParticipant", "SimulationProblem"]
 
@@ -90,6 +93,10 @@ class SimulatedParticipant:
         self._client = socketio.AsyncClient(reconnection=False)
         self._waiting = False
         self._errors_seen: set[str] = set()
+        #: P2P games' links by game id (made at the first relayed packet or when the game starts).
+        self._links: dict[str, P2PLink] = {}
+        self._client.on("p2p_relay", self._on_relay)
+        self._client.on("p2p_peer_left", self._on_peer_left)
         for event in ("scene", "frame", "game_status", "waitroom", "matched", "session_replaced"):
             self._client.on(event, self._receiver(event))
         self._client.on("error", self._on_error)
@@ -103,6 +110,28 @@ class SimulatedParticipant:
             self._inbox.put_nowait((event, payload))
 
         return receive
+
+    def _link(self, game_id: Any) -> P2PLink | None:
+        if not isinstance(game_id, str) or len(game_id) < 8:
+            return None
+        link = self._links.get(game_id)
+        if link is None:
+            try:
+                link = self._links[game_id] = P2PLink(game_id)
+            except ValueError:
+                return None
+        return link
+
+    async def _on_relay(self, payload: Any = None) -> None:
+        # (A partner's packets may come before this page has read its own `matched`: kept for the game.)
+        link = self._link(payload.get("game_id") if isinstance(payload, dict) else None)
+        if link is not None:
+            link.relayed(payload)
+
+    async def _on_peer_left(self, payload: Any = None) -> None:
+        link = self._link(payload.get("game_id") if isinstance(payload, dict) else None)
+        if link is not None:
+            link.peer_left(payload)
 
     async def _on_error(self, payload: Any = None) -> None:
         message = payload.get("message") if isinstance(payload, dict) else str(payload)
@@ -212,9 +241,7 @@ class SimulatedParticipant:
     async def _game(self, spec: dict[str, Any]) -> dict[str, Any]:
         scene = self._scene_object(spec)
         if scene.is_p2p:
-            raise SimulationProblem(
-                f"scene {scene.scene_id!r} is a P2P game, which simulated participants cannot play yet"
-            )
+            return await self._p2p_game(scene, spec)
         if scene.runs_in_browser:
             return await self._browser_game(scene, spec)
         return await self._server_game(scene, spec)
@@ -225,11 +252,14 @@ class SimulatedParticipant:
         spec = policy_for_scene(self.policy, scene.scene_id or "")
         return SimulatedPlayer(spec, scene, agent_id, self.rng)
 
-    async def _browser_game(self, scene: GymScene, spec: dict[str, Any]) -> dict[str, Any]:
-        reply = await self._request("start_game", {"scene_id": spec["scene_id"]})
-        game = reply.get("game")
+    async def _browser_game(
+        self, scene: GymScene, spec: dict[str, Any], game: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        if game is None:
+            reply = await self._request("start_game", {"scene_id": spec["scene_id"]})
+            game = reply.get("game")
         if not isinstance(game, dict):
-            raise SimulationProblem(f"start_game in client-side scene {spec['scene_id']!r} gave no game: {reply}")
+            raise SimulationProblem(f"start_game in client-side scene {spec['scene_id']!r} gave no game: {game}")
         human = scene.human_agents[0] if scene.human_agents else None
         outbox = Outbox(self._call, self._note)
         outcome = "done"
@@ -250,21 +280,78 @@ class SimulatedParticipant:
         payload = {"scene_id": spec["scene_id"], "game_id": game["game_id"], "outcome": outcome}
         return (await self._request("advance", payload))["scene"]
 
-    async def _server_game(self, scene: GymScene, spec: dict[str, Any]) -> dict[str, Any]:
-        scene_id = spec["scene_id"]
+    async def _matched(self, scene_id: str) -> dict[str, Any]:
+        """``start_game``, then the waitroom: the game once a group is formed (``matched``), or the
+        scene the server moved the participant to (the wait ended): ``{"game": ...}`` or ``{"scene": ...}``."""
         reply = await self._request("start_game", {"scene_id": scene_id})
         game: dict[str, Any] | None = reply.get("game")
         self._waiting = game is None
-        while game is None:  # the waitroom: until a group is formed (matched) or the wait ends (scene)
-            event, payload = await self._inbox.get()
-            if event == "matched" and isinstance(payload, dict) and payload.get("scene_id") == scene_id:
-                game = payload
-            elif event == "scene":
-                self._waiting = False
-                return payload
-            elif event == "session_replaced":
-                raise SimulationProblem(f"the session was opened elsewhere: {payload}")
-        self._waiting = False
+        try:
+            while game is None:  # the waitroom: until a group is formed (matched) or the wait ends (scene)
+                event, payload = await self._inbox.get()
+                if event == "matched" and isinstance(payload, dict) and payload.get("scene_id") == scene_id:
+                    game = payload
+                elif event == "scene":
+                    return {"scene": payload}
+                elif event == "session_replaced":
+                    raise SimulationProblem(f"the session was opened elsewhere: {payload}")
+        finally:
+            self._waiting = False
+        return {"game": game}
+
+    async def _p2p_game(self, scene: GymScene, spec: dict[str, Any]) -> dict[str, Any]:
+        """A P2P scene: the waitroom, then this peer's part of the game in lockstep through the relay
+        (or, when the waitroom's ``timeout_policy`` fills in, a client-side game alone)."""
+        scene_id = spec["scene_id"]
+        found = await self._matched(scene_id)
+        if "scene" in found:
+            return found["scene"]
+        game = found["game"]
+        if game.get("mode") == "client":  # the AI fill-in: this page plays alone, the policy in the others' place
+            filled = scene.filled_in({scene.human_agents[0]: self.participant_id})
+            runtime = {**(spec.get("runtime") or {}), "policies": game.get("policies")}
+            return await self._browser_game(filled, {**spec, "runtime": runtime}, game)
+        if game.get("mode") != "p2p":
+            raise SimulationProblem(f"the server sent a game of mode {game.get('mode')!r} for P2P scene {scene_id!r}")
+        link = self._link(game.get("game_id"))
+        if link is None:
+            raise SimulationProblem(f"the server sent P2P game id {game.get('game_id')!r}, which names no game")
+        outbox = Outbox(self._call, self._note)
+        outcome = "done"
+        try:
+            ended, steps = await play_p2p_game(
+                scene=scene,
+                spec=spec,
+                game=game,
+                participant_id=self.participant_id,
+                player=self._player(scene, game.get("agent_id")),
+                outbox=outbox,
+                link=link,
+                emit=self._client.emit,
+                realtime=self.realtime,
+            )
+            self.outcome.steps += steps
+        except BrowserGameError as exc:
+            ended, outcome = "error", "error"
+            self._note(f"P2P game in scene {scene_id!r}: {exc}")
+        await outbox.flush()
+        self._links.pop(game["game_id"], None)
+        if ended == "stopped":  # the server ended the game (a partner left): its scene follows
+            while True:
+                event, payload = await self._inbox.get()
+                if event == "scene":
+                    return payload
+                if event == "session_replaced":
+                    raise SimulationProblem(f"the session was opened elsewhere: {payload}")
+        payload = {"scene_id": scene_id, "game_id": game["game_id"], "outcome": outcome}
+        return (await self._request("advance", payload))["scene"]
+
+    async def _server_game(self, scene: GymScene, spec: dict[str, Any]) -> dict[str, Any]:
+        scene_id = spec["scene_id"]
+        found = await self._matched(scene_id)
+        if "scene" in found:
+            return found["scene"]
+        game: dict[str, Any] = found["game"]
         game_id = game.get("game_id")
         agent_id = game.get("agent_id")
         player = self._player(scene, agent_id)

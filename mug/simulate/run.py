@@ -134,12 +134,6 @@ def simulate(
         check_policy(policy, games)
     except ValueError as exc:
         raise SimulationError(str(exc)) from None
-    p2p = [s.scene_id for s in experiment.scenes if isinstance(s, GymScene) and s.is_p2p]
-    if p2p:
-        raise SimulationError(
-            f"simulate: scene(s) {', '.join(map(repr, p2p))} are P2P games (multiplayer(mode='p2p')), which "
-            "simulated participants cannot play yet; simulate a copy of the experiment without them"
-        )
     handle, private = _server_for(experiment, server)
     run_id = f"sim-{time.strftime('%Y%m%d%H%M%S')}-{secrets.token_hex(3)}"
     report = SimulationReport(run_id, experiment.experiment_id, pace)

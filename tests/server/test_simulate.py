@@ -138,19 +138,6 @@ def test_a_client_side_game_is_played_by_running_its_env_code_and_sending_its_re
     assert exp.results().steps.empty
 
 
-SNAPSHOT_ENV = """
-class Duel:
-    def get_state(self):
-        return {}
-
-    def set_state(self, state):
-        pass
-
-
-env = Duel()
-"""
-
-
 FORM = """
 <label><input type="radio" name="hand" value="left" required> left</label>
 <label><input type="radio" name="hand" value="right"> right</label>
@@ -303,21 +290,6 @@ def test_an_interrupt_stops_the_simulation_and_its_private_server(tmp_path) -> N
     assert not [s for s in running_servers() if s.experiment is exp]
     games = exp.results(simulated=True).games
     assert len(games) == 1 and games["outcome"].iloc[0] == "aborted"  # the game ended with its server
-
-
-def test_a_p2p_scene_is_refused_with_a_clear_error(tmp_path) -> None:
-    env_code = SNAPSHOT_ENV
-    duel = (
-        GymScene()
-        .scene("duel")
-        .runtime(env_code=env_code)
-        .gameplay(action_mapping={"a": 1}, default_action=0)
-        .policies(policy_mapping={"p0": "human", "p1": "human"})
-        .multiplayer(mode="p2p")
-    )
-    exp = Experiment("p2p", [duel], data_dir=tmp_path)
-    with pytest.raises(SimulationError, match=r"'duel' are P2P games .* cannot play yet"):
-        exp.simulate(2)
 
 
 def test_a_policy_that_presses_no_key_of_the_scene_is_reported(tmp_path) -> None:

@@ -1,0 +1,190 @@
+"""Simulated participants in P2P scenes (`Experiment.simulate`), through a real server on 127.0.0.1.
+
+The simulated peers of a game are matched in the scene's waitroom, exchange their inputs through
+the server's relay (``p2p_relay``) in lockstep, run the env code through the worker's own Python
+side and send the records a browser's page sends; the server verifies each peer's records and
+compares them (``episodes.parity``).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from mug import CompletionCodeScene, Experiment, GymScene, StartScene
+from mug.data import load_results
+from mug.replay import replay_game
+from mug.simulate.p2p_game import decode_inputs, encode_inputs
+
+PADDLES = "from mug.env.examples import PaddlesEnv\nenv = PaddlesEnv(points_to_win=2)\n"
+
+STEP_FIELDS = ["actions", "rewards", "terminated", "truncated", "infos", "observations", "focus"]
+
+
+def duel(env_code: str = PADDLES, agents: dict[str, object] | None = None, **gameplay) -> GymScene:
+    return (
+        GymScene()
+        .scene("duel")
+        .runtime(env_code=env_code)
+        .multiplayer(mode="p2p", input_delay=2)
+        .policies(policy_mapping=agents or {"left": "human", "right": "human"})
+        .gameplay(action_mapping={"ArrowUp": 1, "ArrowDown": 2}, default_action=0, **gameplay)
+        .rendering(fps=30, game_width=800, game_height=480)
+    )
+
+
+def peers_agree(data, game_id: str, peers: list[str]) -> None:
+    """Every peer recorded every step of the game, and the same step (what the game did)."""
+    rows = data.peer_steps[data.peer_steps["game_id"] == game_id]
+    assert set(rows["participant_id"]) == set(peers)
+    by_peer = [rows[rows["participant_id"] == p].sort_values(["episode", "step"]).reset_index(drop=True) for p in peers]
+    canonical = data.steps[data.steps["game_id"] == game_id]
+    assert all(len(mine) == len(canonical) for mine in by_peer)
+    columns = [c for c in by_peer[0].columns if c.split(".")[0] in STEP_FIELDS]
+    for other in by_peer[1:]:
+        assert by_peer[0][columns].equals(other[columns])
+
+
+def test_two_simulated_peers_play_a_p2p_game_to_the_end_with_identical_records(tmp_path) -> None:
+    scenes = [StartScene().scene("hello"), duel(num_episodes=2, max_steps=150), CompletionCodeScene().scene("end")]
+    exp = Experiment("duel", scenes, data_dir=tmp_path)
+    report = exp.simulate(2)
+    assert report.ok, report
+    assert [p.scenes for p in report.participants] == [["hello", "duel", "end"]] * 2
+    assert exp.results().games.empty and exp.results().participants.empty  # left out by default
+
+    data = load_results(exp.data_path, simulated=True, peer_rows=True)
+    [game] = data.games.to_dict("records")
+    # The server recorded the P2P game and ended it completed: it verified both peers' records.
+    assert game["mode"] == "client_p2p" and game["outcome"] == "completed"
+    assert {game["players.left"], game["players.right"]} == set(report.participant_ids)
+    episodes = data.episodes.sort_values("episode")
+    assert list(episodes["episode"]) == [1, 2] and list(episodes["parity"]) == ["match", "match"]
+    assert (episodes["num_steps"] > 0).all() and len(data.steps) == episodes["num_steps"].sum()
+    peers_agree(data, game["game_id"], report.participant_ids)
+    steps = data.steps
+    # Both players pressed keys (random over the scene's keys), and both pages were in focus.
+    assert set(steps["action.left"]) == {0, 1, 2} and set(steps["action.right"]) == {0, 1, 2}
+    assert steps["focus.left"].all() and steps["focus.right"].all()
+    # Each peer's figures: its partner over the server relay, nothing predicted or rolled back.
+    p2p = data.p2p.set_index("participant_id")
+    assert sorted(p2p.index) == sorted(report.participant_ids)
+    assert all(set(t.values()) == {"server"} for t in p2p["transport"])
+    assert (p2p["rollbacks"] == 0).all() and (p2p["frames"] >= episodes["num_steps"].sum()).all()
+    # The records are those of the env as the worker runs it: a replay reproduces every step.
+    replay = replay_game(exp.data_path, game["game_id"])
+    assert replay.ok, replay.report()
+
+
+TRIO = """
+from mug.env import Surface
+from mug.env.spaces import Discrete
+
+AGENTS = ["a", "b", "bot"]
+
+class Trio:
+    possible_agents = AGENTS
+
+    def __init__(self):
+        self.agents = list(AGENTS)
+        self.surface = Surface(300, 300)
+        self.pos = {a: 50 for a in AGENTS}
+        self.t = 0
+
+    def action_space(self, agent):
+        return Discrete(3)
+
+    def reset(self, seed=None, options=None):
+        self.pos = {a: 50 for a in AGENTS}
+        self.t = 0
+        return self._obs(), {a: {} for a in AGENTS}
+
+    def step(self, actions):
+        for agent, action in actions.items():
+            self.pos[agent] = max(0, min(100, self.pos[agent] + {0: 0, 1: -3, 2: 3}[action]))
+        self.t += 1
+        done = self.t >= 60
+        flags = {a: done for a in AGENTS}
+        return self._obs(), {a: 0.0 for a in AGENTS}, flags, {a: False for a in AGENTS}, {a: {} for a in AGENTS}
+
+    def _obs(self):
+        view = [self.pos[a] / 100 for a in AGENTS] + [(self.t % 20) / 20]
+        return {a: list(view) for a in AGENTS}
+
+    def get_state(self):
+        return {"pos": dict(self.pos), "t": self.t}
+
+    def set_state(self, state):
+        self.pos = dict(state["pos"])
+        self.t = state["t"]
+
+    def render(self):
+        for i, agent in enumerate(AGENTS):
+            self.surface.circle(self.pos[agent] / 100, (i + 1) / 4, 0.03, fill="#3050d0", id=agent)
+        return self.surface.commit()
+
+env = Trio()
+"""
+
+
+def browser_bot_actions(model, seed: int, episode: int, actions: list[dict[str, int]]) -> list[int]:
+    """What a browser's P2P bot plays in an episode with these recorded actions: the model run on the
+    bot's observation and recurrent state, sampled with the draw every peer makes for (seed, episode,
+    step, agent) (bridge.py's ``sample_draw``), as mug/client/src/runtime/p2p_bots.ts does."""
+    from mug.policies import OnnxPolicy
+    from mug.policies.sampling import sample_index, softmax
+    from mug.simulate.browser_game import load_bridge
+
+    bridge = load_bridge()
+    namespace: dict[str, object] = {}
+    exec(TRIO, namespace)
+    env = namespace["env"]
+    policy = OnnxPolicy(model, agent_id="bot")
+    policy.reset(0)
+    observations, _ = env.reset(seed=seed + episode - 1)
+    played = []
+    for step, recorded in enumerate(actions):
+        logits = policy.logits(observations["bot"])
+        played.append(sample_index(softmax(logits.tolist()), bridge.sample_draw(seed, episode, step, "bot")))
+        observations, *_ = env.step(recorded)
+    return played
+
+
+@pytest.mark.parametrize("bot", ["onnx", "random"])
+def test_simulated_peers_play_a_p2p_game_with_a_bot_and_record_the_same_bot_actions(tmp_path, bot) -> None:
+    from policies.policies_models import build_recurrent_bot
+
+    from mug.policies import ModelConfig
+
+    model = ModelConfig(
+        build_recurrent_bot(tmp_path / "bot.onnx"),
+        obs_input="obs", logit_output="logits", state_inputs=["h_in"], state_outputs=["h_out"],
+    )  # fmt: skip
+    scene = duel(TRIO, {"a": "human", "b": "human", "bot": model if bot == "onnx" else "random"}, num_episodes=2)
+    exp = Experiment("trio", [scene, CompletionCodeScene().scene("end")], data_dir=tmp_path)
+    report = exp.simulate(2)
+    assert report.ok, report
+    data = load_results(exp.data_path, simulated=True, peer_rows=True)
+    [game] = data.games.to_dict("records")
+    assert game["outcome"] == "completed" and game["players.bot"] == ("policy:onnx:bot.onnx" if bot == "onnx" else
+                                                                     "policy:random")  # fmt: skip
+    assert list(data.episodes["parity"]) == ["match", "match"]
+    peers_agree(data, game["game_id"], report.participant_ids)
+    steps = data.steps.sort_values(["episode", "step"])
+    assert len(set(steps["action.bot"])) > 1  # the bot sampled: its actions follow its draws
+    if bot == "onnx":  # what a browser's bot would have played, step by step
+        for episode, rows in steps.groupby("episode"):
+            recorded = [{a: int(r[f"action.{a}"]) for a in ("a", "b", "bot")} for _, r in rows.iterrows()]
+            expected = browser_bot_actions(model, int(game["seed"]), int(episode), recorded)
+            assert [r["bot"] for r in recorded] == expected
+    assert replay_game(exp.data_path, game["game_id"]).ok
+
+
+def test_the_relay_framing_round_trips_and_refuses_what_is_not_a_simulated_peers_packet() -> None:
+    data = encode_inputs(0xDEADBEEF, 40, [(2, 1), (0, 0)])
+    assert decode_inputs(0xDEADBEEF, data) == (40, [(2, 1), (0, 0)])
+    with pytest.raises(ValueError, match="names session 1, not this game's"):
+        decode_inputs(0xDEADBEEF, encode_inputs(1, 0, [(0, 1)]))
+    with pytest.raises(ValueError, match="not a simulated peer's"):
+        decode_inputs(0xDEADBEEF, "AAAAAAAAAAAAAAAAAAAA")
+    with pytest.raises(ValueError, match="not base64"):
+        decode_inputs(0xDEADBEEF, "not base64!")
