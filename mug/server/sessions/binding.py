@@ -15,7 +15,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 OPEN_ELSEWHERE = (
     "This study is already open in another browser or on another device. Please continue there. "
@@ -58,3 +60,16 @@ def decide(stored_hash: str | None, presented: str | None, allow_device_switch: 
     if presented is not None:
         return Decision(True, bind=presented, switched=switched)
     return Decision(True, bind=new_secret(), issued=True, switched=switched)
+
+
+def simulated(data: Mapping[str, Any], stored_hash: str | None) -> bool:
+    """Whether a participant is a simulated one (``Experiment.simulate``, docs/simulate.md).
+
+    The simulator marks the participants it makes (``data.simulated.binding``: the first 16 hex
+    digits of the hash of the secret it bound their session to, which no page can write); one
+    counts as simulated only while the session is still bound to that secret, as in the results
+    (`mug.data.results`): a person who took such a session over is a real participant.
+    """
+    mark = data.get("simulated") if isinstance(data, Mapping) else None
+    binding = mark.get("binding") if isinstance(mark, Mapping) else None
+    return isinstance(binding, str) and bool(binding) and stored_hash is not None and stored_hash[:16] == binding

@@ -8,6 +8,8 @@ arrives and every `PASS_INTERVAL_S` while enough participants wait (round trips 
 people wait longer: a later pass may group whom an earlier one did not). Every proposal goes into
 the match log (events ``match_proposal``: members, round trips used, who decided, why, what
 happened) before its game starts; a matchmaker's error goes in as ``matchmaker_error``.
+Simulated participants (``Experiment.simulate``) wait in a pool of their own (`SIMULATED_POOL`):
+a dry run on a live study never puts a real participant in a game with a simulated one.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from mug.matchmaking import PastGroup, estimated_rtt_ms
 from mug.policies import policy_label
 from mug.scenes import GymScene
+from mug.server.sessions import binding
 from mug.server.sessions.p2p_probe import P2PProbes
 from mug.server.sessions.waitroom import Proposal, Waitroom
 
@@ -32,6 +35,8 @@ PASS_INTERVAL_S = 0.5
 RTT_SAMPLES = 5
 #: Former groups kept per participant in their session data.
 GROUPS_KEPT = 50
+#: The waitroom pool of simulated participants (`Experiment.simulate`): they are grouped only with each other.
+SIMULATED_POOL = "simulated"
 
 
 class Matching:
@@ -89,9 +94,11 @@ class Matching:
                 self.writer.event(pid, scene.scene_id, "waitroom_fill_in", {"game_id": game["game_id"], "again": True})
                 return {"game": game}
             data = {"query": dict(record.query) if record else {}, "forms": forms}
+            # Simulated participants (a dry run) wait in a pool of their own: never grouped with real ones.
+            pool = SIMULATED_POOL if record and binding.simulated(record.data, record.secret_hash) else ""
             if pid not in room and self._playing(pid, scene) is None:
-                room.add(pid, history, data)
-                self.writer.event(pid, scene.scene_id, "waitroom_entered", {"waiting": len(room.waiting)})
+                room.add(pid, history, data, pool=pool)
+                self.writer.event(pid, scene.scene_id, "waitroom_entered", {"waiting": len(room.waiting_with(pid))})
         await self.run_pass(room, scene)
         game = self._playing(pid, scene)
         if game is not None:
@@ -185,7 +192,7 @@ class Matching:
     def status(self, room: Waitroom, pid: str) -> dict[str, Any]:
         return {
             "scene_id": room.scene_id,
-            "waiting": len(room.waiting),
+            "waiting": len(room.waiting_with(pid)),  # (of their pool: a real page does not count simulated ones)
             "needed": room.needed,
             "seconds_left": round(room.seconds_left(pid), 1),
         }

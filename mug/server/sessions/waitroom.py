@@ -40,6 +40,8 @@ class Waiter:
     timer: asyncio.TimerHandle | None = None
     history: tuple[PastGroup, ...] = ()
     data: Mapping[str, Any] = field(default_factory=dict)
+    #: Only participants of one pool are grouped together ("": real participants; "simulated").
+    pool: str = ""
 
 
 @dataclass(frozen=True)
@@ -98,6 +100,12 @@ class Waitroom:
     def waiting(self) -> list[str]:
         return [w.participant_id for w in self._queue]
 
+    def waiting_with(self, participant_id: str) -> list[str]:
+        """Who waits in the participant's pool (what their page counts): simulated or real ones."""
+        pools = {w.participant_id: w.pool for w in self._queue}
+        pool = pools.get(participant_id, "")
+        return [pid for pid, p in pools.items() if p == pool]
+
     def __contains__(self, participant_id: object) -> bool:
         return any(w.participant_id == participant_id for w in self._queue)
 
@@ -112,14 +120,22 @@ class Waitroom:
         return 0.0 if deadline is None else max(0.0, loop.time() - (deadline - self.timeout_s))
 
     def add(
-        self, participant_id: str, history: Sequence[PastGroup] = (), data: Mapping[str, Any] | None = None
+        self,
+        participant_id: str,
+        history: Sequence[PastGroup] = (),
+        data: Mapping[str, Any] | None = None,
+        pool: str = "",
     ) -> None:
-        """Queue a participant (no-op if already queued); their timer starts on first entry."""
+        """Queue a participant (no-op if already queued); their timer starts on first entry.
+
+        ``pool``: they are grouped only with participants of the same pool (``"simulated"`` for
+        simulated participants, ``""`` for everyone else).
+        """
         if participant_id in self:
             return
         loop = asyncio.get_running_loop()
         deadline = self._deadlines.setdefault(participant_id, loop.time() + self.timeout_s)
-        waiter = Waiter(participant_id, deadline, history=tuple(history), data=dict(data or {}))
+        waiter = Waiter(participant_id, deadline, history=tuple(history), data=dict(data or {}), pool=pool)
         waiter.timer = loop.call_at(deadline, self._expire, participant_id)
         self._queue.append(waiter)
 
@@ -187,10 +203,15 @@ class Waitroom:
         if len(self._queue) < self.needed:
             return None
         candidates = self.candidates(rtt_samples)
-        by_id = {c.participant_id: c for c in candidates}
+        pools = {w.participant_id: w.pool for w in self._queue}
         fifo = FIFOMatchmaker()
-        for i, arriving in enumerate(candidates):
-            others = candidates[:i] + candidates[i + 1 :]
+        for arriving in candidates:
+            # (The matchmaker sees the arriving participant's pool only: simulated or real.)
+            pool = [c for c in candidates if pools[c.participant_id] == pools[arriving.participant_id]]
+            if len(pool) < self.needed:
+                continue
+            by_id = {c.participant_id: c for c in pool}
+            others = [c for c in pool if c is not arriving]
             fallback = self.replaced
             try:
                 if fallback is not None:
@@ -260,6 +281,11 @@ class Waitroom:
                 f"the scene needs {self.needed}"
             )
         strangers = [p for p in ids if p not in by_id]
+        if strangers and all(p in self for p in strangers):
+            raise MatchmakerError(
+                f"{name}.find_match grouped simulated and real participants ({strangers[:3]} are not in "
+                f"{arriving.participant_id!r}'s pool); simulated participants play only with each other"
+            )
         if strangers:
             raise MatchmakerError(f"{name}.find_match proposed participants who are not waiting: {strangers[:3]}")
         if arriving.participant_id not in ids:
