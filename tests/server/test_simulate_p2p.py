@@ -188,3 +188,40 @@ def test_the_relay_framing_round_trips_and_refuses_what_is_not_a_simulated_peers
         decode_inputs(0xDEADBEEF, "AAAAAAAAAAAAAAAAAAAA")
     with pytest.raises(ValueError, match="not base64"):
         decode_inputs(0xDEADBEEF, "not base64!")
+
+
+def test_a_simulated_participant_left_alone_plays_the_waitrooms_ai_fill_in_game(tmp_path) -> None:
+    scene = duel(max_steps=40).waitroom(timeout=0.5, timeout_policy="random")
+    exp = Experiment("alone", [scene, CompletionCodeScene().scene("end")], data_dir=tmp_path)
+    report = exp.simulate(1)
+    assert report.ok, report
+    data = exp.results(simulated=True)
+    [game] = data.games.to_dict("records")
+    # Nobody came: the page played alone, the random policy in its partner's place, and the server
+    # verified the client-side game from its records.
+    assert game["mode"] == "client_pyodide" and game["outcome"] == "completed"
+    assert game["players.left"] == report.participant_ids[0] and game["players.right"] == "policy:random"
+    assert len(data.steps) == data.episodes["num_steps"].sum() > 0
+    assert len(set(data.steps["action.right"])) > 1
+
+
+def test_a_peer_whose_policy_fails_leaves_the_game_and_its_partner_ends_early(tmp_path) -> None:
+    calls = []
+
+    def fails_once(observation):
+        calls.append(observation)
+        if len(calls) == 30:  # (one peer's 30th frame or the other's: one of them fails, once)
+            raise RuntimeError("the policy fell over")
+        return 1
+
+    exp = Experiment("broken", [duel(max_steps=300), CompletionCodeScene().scene("end")], data_dir=tmp_path)
+    report = exp.simulate(2, policy=fails_once)
+    assert not report.ok
+    [failed] = report.problems
+    assert failed.status == "completed" and "raised RuntimeError: the policy fell over" in failed.errors[0]
+    [partner] = [p for p in report.participants if p is not failed]
+    # The server told the partner its game was over (on_player_drop="end_game"): a completion code.
+    assert partner.status == "ended_early" and partner.reason == "partner_left" and partner.completion_code
+    data = exp.results(simulated=True)
+    assert list(data.games["outcome"]) == ["error"]
+    assert "policy_error" in set(data.events["kind"])
