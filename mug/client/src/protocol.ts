@@ -15,6 +15,8 @@ export interface GameSnapshot {
   step: number;
   players?: number;
   agent_id?: string;
+  /** This participant's own in-game HTML (`content(game_page_html_fn=...)`); absent: the scene's `in_game_body`. */
+  page_html?: string | null;
 }
 
 export interface WaitroomStatus {
@@ -140,6 +142,8 @@ export interface RuntimeSceneSpec {
 export interface BrowserGame extends Partial<P2PFields> {
   game_id: string;
   seed: number;
+  /** As `GameSnapshot.page_html`. */
+  page_html?: string | null;
 }
 
 /** A P2P scene's AI fill-in (docs/matchmaking.md): nobody came, so the participant plays alone in
@@ -151,6 +155,7 @@ export interface FillInGame {
   mode: "client";
   fill_in: true;
   policies: RuntimeSceneSpec["policies"];
+  page_html?: string | null;
 }
 
 /** What a P2P scene's page knows before it is matched (`SceneSpec.p2p`; docs/scenes.md). */

@@ -22,6 +22,7 @@ from mug.data.results import POLICY_PREFIX
 from mug.policies import policy_label
 from mug.scenes import GymScene
 from mug.server.sessions import intake
+from mug.server.sessions.game_pages import GamePages
 from mug.server.sessions.intake import ClientLimits, Quota, TokenBucket
 from mug.server.sessions.refusals import Refusals
 from mug.server.web.protocol import Advance, ClientRecords, ProtocolError
@@ -45,6 +46,8 @@ class BrowserGames:
         # ends the game for itself, and this is told how, (participant, game, outcome), so the game's
         # record ends once every peer is done with it.
         self.on_p2p_outcome: Callable[[str, str, str], Awaitable[None]] | None = None
+        # Each player's in-game text, sent with a new game (mug.server.sessions.game_pages).
+        self.pages: GamePages | None = None
 
     async def _record(self, pid: str) -> ParticipantRecord | None:
         return await self.writer.call(self.store.get_participant, pid)
@@ -83,6 +86,8 @@ class BrowserGames:
         await self.writer.call(
             self.store.update_participant_data, pid, {"browser_games": games, "browser_game_ids": ids}, now
         )
+        if self.pages is not None and humans:  # (its page text goes to the page, not into the session data)
+            return self.pages.add(scene, pid, game, humans[0])
         return game
 
     async def end(self, pid: str, scene: GymScene, advance: Advance) -> str:

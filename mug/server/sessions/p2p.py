@@ -220,7 +220,9 @@ class P2PGames:
         opts = scene.multiplayer_options
         assert opts is not None
         webrtc = scene.webrtc_options or self.sessions.experiment.webrtc_options
+        page = self.sessions.game_pages.add(scene, peer.participant_id, {"game_id": game.game_id}, peer.agent_id)
         return {
+            **page,
             "game_id": game.game_id,
             "seed": game.seed,
             "status": "running",

@@ -31,6 +31,7 @@ from mug.server.games.recorder import StepRecorder
 from mug.server.games.ticks import TickPhases
 from mug.server.sessions import binding, entry
 from mug.server.sessions.browser_games import BrowserGames
+from mug.server.sessions.game_pages import GamePages
 from mug.server.sessions.intake import ClientLimits
 from mug.server.sessions.matching import Matching
 from mug.server.sessions.orders import SceneOrders
@@ -83,6 +84,8 @@ class Sessions:
         self.refusals = Refusals(self.writer)
         self.limits = limits or ClientLimits()
         self.browser_games = BrowserGames(self.writer, self.refusals, self.limits)
+        # Each player's own in-game text (content(game_page_html_fn=...); mug.server.sessions.game_pages).
+        self.game_pages = self.browser_games.pages = GamePages(self.writer)
         self.sio = sio
         self.reconnect_grace_s = reconnect_grace_s
         self.processes = processes
@@ -399,7 +402,8 @@ class Sessions:
             spec["game"] = await self.browser_games.current(pid, scene)
         elif isinstance(scene, GymScene):
             game = self._game(pid)
-            spec["game"] = game.snapshot(pid) if game and game.scene.scene_id == scene.scene_id else None
+            on = game is not None and game.scene.scene_id == scene.scene_id
+            spec["game"] = self.game_pages.add(scene, pid, game.snapshot(pid)) if game and on else None
         if isinstance(scene, CompletionCodeScene):
             record = await self._record(pid)
             spec["completion_code"] = record.completion_code
@@ -500,11 +504,11 @@ class Sessions:
             return {"game": await self.browser_games.start(pid, scene)}
         game = self._game(pid)
         if game is not None and game.scene.scene_id == scene.scene_id:  # (a filled-in game's scene is a copy)
-            return {"game": game.snapshot(pid)}
+            return {"game": self.game_pages.add(scene, pid, game.snapshot(pid))}
         if scene.multiplayer_options is None:
             humans = scene.human_agents
             game = await self._new_game(scene, {humans[0] if humans else "__viewer__": pid})
-            return {"game": game.snapshot(pid)}
+            return {"game": self.game_pages.add(scene, pid, game.snapshot(pid))}
         return await self.matching.enter(pid, scene)
 
     def game_of_participant(self, pid: str) -> GameHandle | None:
@@ -523,7 +527,8 @@ class Sessions:
             None, scene.scene_id, "matched", {"game_id": game.game_id, "players": players, "waited_s": waited}
         )
         for player in group:
-            await self._send(player, "matched", {"scene_id": scene.scene_id, **game.snapshot(player)})
+            snapshot = self.game_pages.add(scene, player, game.snapshot(player))
+            await self._send(player, "matched", {"scene_id": scene.scene_id, **snapshot})
         return game.game_id
 
     async def _new_game(self, scene: GymScene, players: dict[str, str]) -> GameHandle:

@@ -67,6 +67,7 @@ export class BrowserGameView implements SceneView {
       this.fail(`The game could not start: ${(err as Error).message}`);
       return;
     }
+    this.stage?.showPage(game);
     const gameSpec = runtimeGameSpec(spec, game, this.ctx.participantId);
     const harness = this.ctx.harness;
     harness.agentId = runtimeSpec.agents.find((a) => runtimeSpec.policies[a]?.kind === "human") ?? null;

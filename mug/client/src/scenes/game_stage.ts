@@ -29,6 +29,8 @@ export class GameStage {
   readonly message = el("div", { class: "mug-game-message", "data-testid": "game-message" });
   private readonly hud = el("div", { class: "mug-hud", "data-testid": "hud" });
   private readonly overlay = el("div", { class: "mug-overlay", "data-testid": "game-status" });
+  /** The text beside the game: the scene's `in_game_body`, or this participant's own page (`showPage`). */
+  private readonly page: HTMLDivElement;
   private readonly renderer: Renderer;
   private readonly resolver: ActionResolver;
   private lastSent: Json;
@@ -48,7 +50,9 @@ export class GameStage {
     const canvasHost = el("div", { class: "mug-canvas" });
     this.element.append(this.hud, canvasHost, this.overlay);
     container.append(this.message, this.element);
-    if (spec.in_game_body) container.append(html(spec.in_game_body, { class: "mug-body" }));
+    this.page = html(spec.in_game_body ?? "", { class: "mug-body", "data-testid": "in-game-body" });
+    this.page.hidden = !spec.in_game_body;
+    container.append(this.page);
     this.renderer = new Renderer(canvasHost, spec.game_width ?? 600, spec.game_height ?? 400, spec.background ?? "#ffffff");
     this.resolver = new ActionResolver(spec.action_mapping ?? [], spec.default_action ?? null);
     this.lastSent = this.resolver.defaultAction;
@@ -58,6 +62,15 @@ export class GameStage {
       this.resolver.releaseAll();
       this.sendIfChanged();
     });
+  }
+
+  /** Show this participant's own in-game HTML (researcher-written, trusted) in place of the scene's
+   * `in_game_body`; a game without one (or whose function failed) keeps the scene's text. */
+  showPage(game: { page_html?: string | null } | null | undefined): void {
+    const markup = game?.page_html;
+    if (typeof markup !== "string") return;
+    this.page.innerHTML = markup;
+    this.page.hidden = markup === "";
   }
 
   /** Forget what was sent (a reconnected server knows nothing) and send what is held now. */

@@ -43,6 +43,7 @@ export class GymView implements SceneView {
       if (reply.game) {
         // The reply is ordered after every earlier event: its status is the game's status now.
         this.ctx.harness.agentId = reply.game.agent_id ?? null;
+        this.stage?.showPage(reply.game);
         if (reply.game.status !== "starting") this.setStatus(reply.game.status as PageStatus);
       }
     } catch (err) {
@@ -78,6 +79,7 @@ export class GymView implements SceneView {
     if (info.scene_id !== this.spec.scene_id) return;
     this.lobby.close();
     this.ctx.harness.agentId = info.agent_id ?? null;
+    this.stage?.showPage(info);
     this.setStatus("starting");
   }
 

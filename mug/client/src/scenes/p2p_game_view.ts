@@ -115,7 +115,7 @@ export class P2PGameView implements SceneView {
     this.lobby.close();
     this.stage?.destroy();
     const spec: SceneSpec = { ...this.spec, runtime: { ...this.spec.runtime, policies: game.policies } };
-    this.fillIn = new BrowserGameView(spec, this.ctx, { game_id: game.game_id, seed: game.seed });
+    this.fillIn = new BrowserGameView(spec, this.ctx, { game_id: game.game_id, seed: game.seed, page_html: game.page_html ?? null });
   }
 
   /** The server proposed a group: measure the round trips to its other pages and report them. */
@@ -149,6 +149,7 @@ export class P2PGameView implements SceneView {
     if (this.game || this.gone || game.mode !== "p2p") return;
     this.game = game;
     this.lobby.close();
+    this.stage?.showPage(game);
     const harness = this.ctx.harness;
     const me = game.peers.find((p) => p.peer === game.peer);
     harness.agentId = me?.agent ?? null;
