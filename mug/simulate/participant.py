@@ -97,6 +97,7 @@ class SimulatedParticipant:
         self._links: dict[str, P2PLink] = {}
         self._client.on("p2p_relay", self._on_relay)
         self._client.on("p2p_peer_left", self._on_peer_left)
+        self._client.on("p2p_probe", self._on_probe)
         for event in ("scene", "frame", "game_status", "waitroom", "matched", "session_replaced"):
             self._client.on(event, self._receiver(event))
         self._client.on("error", self._on_error)
@@ -132,6 +133,20 @@ class SimulatedParticipant:
         link = self._link(payload.get("game_id") if isinstance(payload, dict) else None)
         if link is not None:
             link.peer_left(payload)
+
+    async def _on_probe(self, payload: Any = None) -> None:
+        """A proposed P2P group measures its DataChannels (a matchmaker's ``max_p2p_rtt_ms``): a
+        simulated page has none, and says so at once (the server dissolves the group, as for pages
+        that cannot connect)."""
+        if not isinstance(payload, dict) or not isinstance(payload.get("peers"), list):
+            return
+        me = payload.get("peer")
+        peers = [{"peer": p, "rtt_ms": None} for p in payload["peers"] if p != me]
+        self._note(
+            f"scene {payload.get('scene_id')!r}: its matchmaker's max_p2p_rtt_ms makes the server measure the "
+            "pages' DataChannels, which simulated participants do not have: they are never grouped there"
+        )
+        await self._client.emit("p2p_probe_result", {"game_id": payload.get("probe_id"), "peers": peers})
 
     async def _on_error(self, payload: Any = None) -> None:
         message = payload.get("message") if isinstance(payload, dict) else str(payload)

@@ -225,3 +225,20 @@ def test_a_peer_whose_policy_fails_leaves_the_game_and_its_partner_ends_early(tm
     data = exp.results(simulated=True)
     assert list(data.games["outcome"]) == ["error"]
     assert "policy_error" in set(data.events["kind"])
+
+
+def test_a_p2p_probe_finds_no_datachannel_and_the_report_says_why_nobody_was_grouped(tmp_path) -> None:
+    from mug import FIFOMatchmaker
+
+    scene = duel().waitroom(timeout=3.0)
+    scene.multiplayer(mode="p2p", matchmaker=FIFOMatchmaker(max_p2p_rtt_ms=150))
+    exp = Experiment("probed", [scene, CompletionCodeScene().scene("end")], data_dir=tmp_path)
+    report = exp.simulate(2)
+    # Simulated pages have no DataChannel to measure: the proposed pair is dissolved at once and
+    # never proposed again, so both wait out the waitroom; the report names the matchmaker's bound.
+    assert [p.reason for p in report.ended_early] == ["waitroom_timeout"] * 2
+    assert all("max_p2p_rtt_ms" in p.errors[0] for p in report.participants)
+    events = exp.results(simulated=True).events
+    [probe] = events[events["kind"] == "match_probe"].to_dict("records")
+    assert probe["data.decision"] == "dissolved" and "no DataChannel" in probe["data.reason"]
+    assert probe["data.took_s"] < 1.0  # answered at once, not after the probe's timeout
