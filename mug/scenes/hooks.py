@@ -22,15 +22,12 @@ if TYPE_CHECKING:
 #: The hooks a callback may define, in the order a game calls them.
 HOOKS: tuple[str, ...] = ("on_episode_start", "on_step", "on_episode_end", "on_game_end")
 
-#: Upstream (interactive-gym) hook names and what became of them here (refused with this advice).
+#: Hook names (or their prefixes) of the system MUG replaces and what became of them (refused with this advice).
 UPSTREAM_HOOKS: dict[str, str] = {
     "on_game_tick_start": "there is no hook before a step; use on_step (after each step) or on_episode_start",
     "on_game_tick_end": "it is on_step here (called after every env step)",
-    "on_graphics_start": "rendering happens in the browser; there is no graphics hook",
-    "on_graphics_end": "rendering happens in the browser; there is no graphics hook",
-    "on_waitroom_start": "there is no waitroom hook; the events table records waitroom_* events",
-    "on_waitroom_join": "there is no waitroom hook; the events table records waitroom_* events",
-    "on_waitroom_end": "there is no waitroom hook; the events table records waitroom_* events",
+    "on_graphics_": "rendering happens in the browser; there is no graphics hook",
+    "on_waitroom_": "there is no waitroom hook; the events table records waitroom_* and matched events",
 }
 
 #: Keys every ``callback`` event has; ``record()`` may not use them.
@@ -158,13 +155,13 @@ def check_callback(scene: GymScene, value: Any) -> tuple[Any, ...]:
                 scene, "gameplay", "callback",
                 f"must be an instance, got the class {item.__name__}; pass {item.__name__}() instead",
             )  # fmt: skip
-        upstream = [name for name in UPSTREAM_HOOKS if callable(getattr(item, name, None))]
-        if upstream:
-            name = upstream[0]
-            raise fail(
-                scene, "gameplay", "callback",
-                f"defines {name}, an upstream hook name: {UPSTREAM_HOOKS[name]} (hooks here: {', '.join(HOOKS)})",
-            )  # fmt: skip
+        for name in dir(item):
+            old = next((o for o in UPSTREAM_HOOKS if name.startswith(o)), None)
+            if old is not None and callable(getattr(item, name, None)):
+                raise fail(
+                    scene, "gameplay", "callback",
+                    f"defines {name}, an upstream hook name: {UPSTREAM_HOOKS[old]} (hooks here: {', '.join(HOOKS)})",
+                )  # fmt: skip
         for name in HOOKS:
             attr = getattr(item, name, None)
             if attr is not None and not callable(attr):

@@ -33,6 +33,11 @@ class OldStyle:
         pass
 
 
+class Waiting(mug.GameCallback):
+    def on_waitroom_join(self, ctx) -> None:
+        pass
+
+
 class NotAMethod:
     on_step = 3
 
@@ -53,6 +58,7 @@ def _scene() -> GymScene:
         ("on_step", "got str 'on_step'"),
         (OldStyle(), "defines on_game_tick_end, an upstream hook name: it is on_step here"),
         (NotAMethod(), "has on_step = 3, which is not a method"),
+        (Waiting(), "defines on_waitroom_join, an upstream hook name: there is no waitroom hook"),
         ([Counter(), 5], "got int 5"),
     ],
 )
