@@ -101,6 +101,7 @@ class P2PLink:
         self._changed = asyncio.Event()
 
     def relayed(self, payload: Any) -> None:
+        """A ``p2p_relay`` from the server: a partner's inputs (a packet this cannot read is noted)."""
         if not isinstance(payload, dict) or payload.get("game_id") != self.game_id:
             return
         sender = payload.get("from")
@@ -116,6 +117,7 @@ class P2PLink:
         self._changed.set()
 
     def peer_left(self, payload: Any) -> None:
+        """A ``p2p_peer_left``: once final, the game is over for this peer or the partner is dropped."""
         if not isinstance(payload, dict) or payload.get("game_id") != self.game_id or not payload.get("final"):
             return
         if payload.get("game_over"):
@@ -125,6 +127,7 @@ class P2PLink:
         self._changed.set()
 
     async def changed(self) -> None:
+        """Wait until something arrives (inputs, a departure)."""
         await self._changed.wait()
         self._changed.clear()
 
@@ -146,6 +149,7 @@ class _OnnxBot:
         return {"n_actions": self.policy.info.n_actions, "frame_skip": config.frame_skip, "state_sizes": sizes}
 
     def answer(self, query: dict[str, Any]) -> dict[str, Any]:
+        """The bridge's query answered: ``{"action", "memory"}`` (state tensors as base64 float32)."""
         import numpy as np
 
         from mug.policies.sampling import agent_rng, sample_index, softmax

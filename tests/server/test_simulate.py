@@ -389,15 +389,27 @@ def pairs():
         .policies(policy_mapping={"red": "human", "blue": "human"}).multiplayer()
     )
     return Experiment("pairs", [StartScene().scene("hello"), race, CompletionCodeScene().scene("end")], data_dir="data")
+
+
+PADDLES = "from mug.env.examples import PaddlesEnv\\nenv = PaddlesEnv(points_to_win=1)\\n"
+
+
+def duels():
+    duel = (
+        GymScene().scene("duel").runtime(env_code=PADDLES)
+        .gameplay(action_mapping={"ArrowUp": 1, "ArrowDown": 2}, default_action=0, max_steps=120)
+        .policies(policy_mapping={"left": "human", "right": "human"}).multiplayer(mode="p2p")
+    )
+    return Experiment("duels", [StartScene().scene("hello"), duel, CompletionCodeScene().scene("end")], data_dir="data")
 """
 
 
-@pytest.mark.parametrize("name", ["demo", "pairs"])
+@pytest.mark.parametrize("name", ["demo", "pairs", "duels"])
 def test_mug_simulate_runs_six_participants_from_a_script(tmp_path, name) -> None:
     study = tmp_path / "study.py"
     study.write_text(textwrap.dedent(STUDY), encoding="utf-8")
-    # The demo is mug/demo.py itself (its factory); the two-player study a file of the researcher's.
-    target = f"{ROOT / 'mug' / 'demo.py'}:make_demo_experiment" if name == "demo" else f"{study}:pairs"
+    # The demo is mug/demo.py itself (its factory); the two-player studies (server-run, P2P) a file of the researcher's.
+    target = f"{ROOT / 'mug' / 'demo.py'}:make_demo_experiment" if name == "demo" else f"{study}:{name}"
     done = subprocess.run(
         [MUG, "simulate", target, "-n", "6", "--data-dir", str(tmp_path / "d")],
         cwd=tmp_path,
@@ -410,7 +422,7 @@ def test_mug_simulate_runs_six_participants_from_a_script(tmp_path, name) -> Non
 
     from mug.data import load_results
 
-    folder = tmp_path / "d" / ("mug-demo" if name == "demo" else "pairs")
+    folder = tmp_path / "d" / ("mug-demo" if name == "demo" else name)
     assert load_results(folder).participants.empty
     everyone = load_results(folder, simulated=True)
     assert len(everyone.participants) == 6 and set(everyone.participants["status"]) == {"completed"}

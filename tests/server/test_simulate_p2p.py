@@ -33,9 +33,9 @@ def duel(env_code: str = PADDLES, agents: dict[str, object] | None = None, **gam
 
 
 def peers_agree(data, game_id: str, peers: list[str]) -> None:
-    """Every peer recorded every step of the game, and the same step (what the game did)."""
+    """Each of these peers recorded every step of the game, and the same step (what the game did)."""
     rows = data.peer_steps[data.peer_steps["game_id"] == game_id]
-    assert set(rows["participant_id"]) == set(peers)
+    assert set(peers) <= set(rows["participant_id"])
     by_peer = [rows[rows["participant_id"] == p].sort_values(["episode", "step"]).reset_index(drop=True) for p in peers]
     canonical = data.steps[data.steps["game_id"] == game_id]
     assert all(len(mine) == len(canonical) for mine in by_peer)
@@ -242,3 +242,37 @@ def test_a_p2p_probe_finds_no_datachannel_and_the_report_says_why_nobody_was_gro
     [probe] = events[events["kind"] == "match_probe"].to_dict("records")
     assert probe["data.decision"] == "dissolved" and "no DataChannel" in probe["data.reason"]
     assert probe["data.took_s"] < 1.0  # answered at once, not after the probe's timeout
+
+
+def test_with_continue_the_other_peers_play_on_when_one_fails_and_record_the_same_game(tmp_path) -> None:
+    calls = []
+
+    def fails_once(observation):
+        calls.append(observation)
+        if len(calls) == 40:  # (one of the three peers fails, once)
+            raise RuntimeError("the policy fell over")
+        return 2
+
+    scene = duel(TRIO, {"a": "human", "b": "human", "bot": "human"}, num_episodes=2)
+    scene.multiplayer(mode="p2p", on_player_drop="continue")
+    exp = Experiment("three", [scene, CompletionCodeScene().scene("end")], data_dir=tmp_path)
+    report = exp.simulate(3, policy=fails_once)
+    [failed] = report.problems
+    others = [p for p in report.participants if p is not failed]
+    # The two others play both episodes to the end (the failed peer's agent takes the default action).
+    assert [p.status for p in others] == ["completed", "completed"] and not any(p.errors for p in others)
+    data = load_results(exp.data_path, simulated=True, peer_rows=True)
+    [game] = data.games.to_dict("records")
+    assert game["outcome"] == "error"  # (one peer's page failed)
+    assert list(data.episodes["parity"]) == ["match", "match"]
+    peers_agree(data, game["game_id"], [p.participant_id for p in others])
+    agent = next(a for a in ("a", "b", "bot") if game[f"players.{a}"] == failed.participant_id)
+    assert data.steps[data.steps["episode"] == 2][f"action.{agent}"].eq(0).all()
+
+
+def test_realtime_pace_plays_a_p2p_game_at_its_fps(tmp_path) -> None:
+    scene = duel(max_steps=30).rendering(fps=20)
+    exp = Experiment("paced", [scene, CompletionCodeScene().scene("end")], data_dir=tmp_path)
+    assert exp.simulate(2, pace="realtime").ok
+    steps = exp.results(simulated=True).steps.sort_values("step")
+    assert 0.04 < steps["t"].diff().dropna().median() < 0.06  # a frame every 1/20 s
