@@ -147,3 +147,31 @@ def test_record_refuses_reserved_keys_and_values_without_a_json_form() -> None:
         raise AssertionError("record() took an env object")
     ctx.record(score=3)
     assert ctx.take_records() == [{"game_id": "g", "hook": "on_step", "episode": 1, "step": 2, "score": 3}]
+
+
+class Outcomes(mug.GameCallback):
+    def on_episode_end(self, ctx: mug.GameContext) -> None:
+        ctx.record(outcome=ctx.outcome, t=ctx.env.t)
+
+    def on_game_end(self, ctx: mug.GameContext) -> None:
+        ctx.record(outcome=ctx.outcome)
+
+
+def test_when_the_env_fails_the_end_hooks_still_run_and_say_so(tmp_path) -> None:
+    scene = walk_scene(length=50, fail_at=4).gameplay(callback=Outcomes())
+    exp = Experiment("hooks-error", [StartScene().scene("start"), scene, EndScene().scene("end")], data_dir=tmp_path)
+    with exp.serve() as server:
+        client = socketio.Client(reconnection=False)
+        client.connect(server.url, transports=["websocket"], socketio_path="socket.io")
+        try:
+            scene_spec = join(client, server, "p2")["scene"]
+            client.call("advance", {"scene_id": scene_spec["scene_id"]})
+            assert client.call("start_game", {"scene_id": "walk"})["ok"]
+            eventually(lambda: len(server.results().games.query("outcome == 'error'")) == 1, timeout=30)
+        finally:
+            client.disconnect()
+    events = exp.results().events
+    recorded = events[events["kind"] == "callback"]
+    assert recorded["data.hook"].tolist() == ["on_episode_end", "on_game_end"]
+    assert recorded["data.outcome"].tolist() == ["error", "error"]
+    assert recorded.iloc[0]["data.step"] == 3 and recorded.iloc[0]["data.t"] == 4  # (the step that failed)
