@@ -36,6 +36,8 @@ export interface Harness {
   render: { objects: number; images: number; framesApplied: number; errors: number };
   /** The last game this page received frames for: a digest of every frame, in order (kept after the scene ends). */
   game: { gameId: string; frames: number; digest: string; lastHud: string | null } | null;
+  /** A game scene's sprite images (docs/assets.md): how many are loaded, and why loading or drawing failed. */
+  assets?: { loaded: number; total: number; state: "loading" | "ready" | "error"; error: string | null };
   /** Client-side games: how far loading the browser runtime is. */
   runtime: { progress: number; label: string } | null;
   /** Records made in this page that the server has not acknowledged yet, and those it has. */

@@ -1,6 +1,8 @@
 // Types of the Socket.IO messages between the participant page and the server.
 // The protocol itself is documented in docs/protocol.md.
 
+import type { AssetsSpec } from "./render/sprites";
+
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 
 export interface ActionBinding {
@@ -67,6 +69,8 @@ export interface SceneSpec {
   game?: GameSnapshot | null;
   ended?: string;
   runtime?: RuntimeSceneSpec | null;
+  /** The sprite textures and animations the scene declared (docs/assets.md). */
+  assets?: AssetsSpec | null;
 }
 
 /** A question of a survey scene; `name` is its column in the forms table. */
@@ -136,6 +140,7 @@ export interface RuntimeSceneSpec {
   action_population_method: "default_action" | "previous_submitted_action";
   record_observations: boolean;
   hud: string | null;
+  hud_score_carry_over?: boolean;
 }
 
 /** A client-side game the server registered for this page (`start_game` in a client-side scene). */

@@ -1,9 +1,16 @@
 // Draws render states (docs/env.md) with Phaser. Objects with an id persist until changed or
-// removed; objects without an id live for one frame.
+// removed; objects without an id live for one frame. Sprites draw the textures the scene declared
+// (docs/assets.md), which the page loaded before the game (asset_loader.ts) and hands over with
+// `useSprites`; a sprite naming anything else is reported once through `onProblem`, never drawn blank.
 
 import Phaser from "phaser";
 import type { RenderObject, RenderState } from "../protocol";
+import type { LoadedImages } from "./asset_loader";
 import { num, parseColor, Viewport } from "./geometry";
+import { SpriteBook, SpriteError, textureFrames } from "./sprites";
+
+/** Phaser's key of a declared texture (apart from the renderer's own, e.g. "mug-image-3"). */
+const spriteKey = (key: string): string => `sprite:${key}`;
 
 type Drawn = Phaser.GameObjects.GameObject & {
   setDepth(d: number): unknown;
@@ -38,6 +45,14 @@ class DrawScene extends Phaser.Scene {
   view!: Viewport;
   stats: RendererStats = { objects: 0, images: 0, framesApplied: 0, errors: 0 };
   onReady: (() => void) | null = null;
+  onProblem: ((message: string) => void) | null = null;
+  private book = new SpriteBook(null);
+  private images: LoadedImages | null = null;
+  private readonly problems = new Set<string>();
+  /** Animated sprites on screen, and when each persistent one's animation started (kept while it plays on). */
+  private animated: { sprite: Phaser.GameObjects.Sprite; key: string; at: number }[] = [];
+  private readonly animationStarts = new Map<string, { key: string; at: number }>();
+  private readonly startedAt = performance.now();
 
   constructor() {
     super({ key: "mug-draw" });
@@ -45,7 +60,32 @@ class DrawScene extends Phaser.Scene {
 
   create(): void {
     this.view = new Viewport(this.scale.width, this.scale.height);
+    this.registerSprites();
     this.onReady?.();
+  }
+
+  /** The scene's declared textures and their loaded images (registered now, or once Phaser is ready). */
+  useSprites(book: SpriteBook, images: LoadedImages): void {
+    this.book = book;
+    this.images = images;
+    if (this.view) this.registerSprites();
+  }
+
+  private registerSprites(): void {
+    if (!this.images) return;
+    for (const t of this.book.textures.values()) {
+      const img = this.images.get(t.key);
+      if (!img || this.textures.exists(spriteKey(t.key))) continue;
+      const texture = this.textures.addImage(spriteKey(t.key), img);
+      if (!texture) continue;
+      for (const f of textureFrames(t)) texture.add(f.name, 0, f.x, f.y, f.w, f.h);
+    }
+  }
+
+  private problem(message: string): void {
+    if (this.problems.has(message)) return;
+    this.problems.add(message);
+    this.onProblem?.(message);
   }
 
   enqueue(state: RenderState, full: boolean): void {
@@ -55,6 +95,21 @@ class DrawScene extends Phaser.Scene {
 
   override update(): void {
     this.flush();
+    this.animate();
+  }
+
+  /** Moves every animated sprite on screen to the frame its animation shows now. */
+  private animate(): void {
+    if (this.animated.length === 0) return;
+    const now = performance.now();
+    this.animated = this.animated.filter((a) => a.sprite.active);
+    for (const a of this.animated) {
+      const { frame } = this.book.animationFrame(a.key, now - a.at);
+      if (frame !== undefined && String(a.sprite.frame.name) !== String(frame)) {
+        const { displayWidth, displayHeight } = a.sprite;
+        a.sprite.setFrame(frame).setDisplaySize(displayWidth, displayHeight);
+      }
+    }
   }
 
   /** Applies every pending frame in order (diffs build on each other). */
@@ -80,6 +135,7 @@ class DrawScene extends Phaser.Scene {
     for (const id of state.removed) {
       this.persistent.get(id)?.destroy();
       this.persistent.delete(id);
+      this.animationStarts.delete(id);
     }
     for (const spec of state.objects) {
       let drawn: Drawn | null = null;
@@ -94,7 +150,8 @@ class DrawScene extends Phaser.Scene {
         drawn = this.create_(spec);
       } catch (err) {
         this.stats.errors++;
-        console.warn("mug: cannot draw object", spec, err);
+        if (err instanceof SpriteError) this.problem(err.message);
+        else console.warn("mug: cannot draw object", spec, err);
         continue;
       }
       drawn.setDepth(num(spec.depth, 0));
@@ -193,13 +250,24 @@ class DrawScene extends Phaser.Scene {
         return withColorAlpha(t, color.alpha);
       }
       case "sprite": {
+        // Rotation is about the centre, as for rects.
         const key = String(o.texture);
-        if (!this.textures.exists(key)) throw new Error(`texture ${key} is not loaded`);
         const w = v.x(o.w);
         const h = v.y(o.h);
-        const frame = (o.frame ?? undefined) as string | number | undefined;
-        const s = this.add.sprite(v.x(o.x) + w / 2, v.y(o.y) + h / 2, key, frame);
+        const animation = this.book.animations.has(key);
+        let at = this.startedAt;
+        if (animation && typeof o.id === "string") {
+          const started = this.animationStarts.get(o.id);
+          at = started?.key === key ? started.at : performance.now();
+          this.animationStarts.set(o.id, { key, at });
+        }
+        const { texture, frame } = animation
+          ? this.book.animationFrame(key, performance.now() - at)
+          : { texture: key, frame: this.book.frameName(key, o.frame) };
+        if (!this.textures.exists(spriteKey(texture))) throw new SpriteError(`the image of texture '${texture}' is not loaded`);
+        const s = this.add.sprite(v.x(o.x) + w / 2, v.y(o.y) + h / 2, spriteKey(texture), frame);
         s.setDisplaySize(w, h).setAngle(num(o.angle, 0));
+        if (animation) this.animated.push({ sprite: s, key, at });
         return s;
       }
       case "image": {
@@ -266,6 +334,13 @@ export class Renderer {
       input: { keyboard: false, mouse: false, touch: false, gamepad: false },
       scene: this.scene,
     });
+  }
+
+  /** The scene's declared textures, with the images the page loaded (before its first frame);
+   * `onProblem` hears of each sprite that cannot be drawn, once. */
+  useSprites(book: SpriteBook, images: LoadedImages, onProblem: (message: string) => void): void {
+    this.scene.onProblem = onProblem;
+    this.scene.useSprites(book, images);
   }
 
   draw(state: RenderState, full: boolean): void {

@@ -8,6 +8,7 @@
 // bot's from the latest observations), step the env, record the step, send the frame. The episode
 // ends when the env says so or after maxSteps steps, and is recorded.
 import type { Json } from "../protocol";
+import { addReturns, hudText } from "./hud";
 import type {
   RenderState,
   RuntimeFrame,
@@ -107,7 +108,8 @@ export type LoopSpec = Pick<
   | "actionPopulationMethod"
   | "hud"
   | "pace"
->;
+> &
+  Partial<Pick<RuntimeGameSpec, "hudScoreCarryOver" | "policies">>;
 
 /** What the status shows the participant when a game stops on an error (as the server says it). */
 export const ERROR_STATUS_MESSAGE = "The game stopped because of an error. Your data so far is saved.";
@@ -139,6 +141,9 @@ export type LoopResult = "done" | "error" | "stopped";
 /** One game. Create, then run() once; setAction() at any time; stop() to abort. */
 export class GameLoop {
   episode = 0;
+  /** This episode's returns so far, and the earlier episodes' (the HUD's score; runtime/hud.ts). */
+  private returns: Record<string, number> = {};
+  private readonly carried: Record<string, number> = {};
   step = 0;
   private held: Json;
   private pending: { action: Json } | null = null;
@@ -208,7 +213,9 @@ export class GameLoop {
         const seed = spec.seed + index;
         const reset = this.env.reset(seed);
         for (const bot of Object.values(this.bots)) bot.reset(seed);
+        addReturns(this.carried, this.returns);
         const returns: Record<string, number> = Object.fromEntries(spec.agents.map((a) => [a, 0]));
+        this.returns = returns;
         this.pending = null;
         const startedAt = this.clock.wall();
         let framed = false;
@@ -340,7 +347,8 @@ export class GameLoop {
   }
 
   private sendFrame(state: RenderState): void {
-    this.sink.frame({ episode: this.episode, step: this.step, state, full: this.firstFrame, hud: this.spec.hud });
+    const hud = hudText(this.spec, { episode: this.episode, step: this.step, returns: this.returns, carried: this.carried });
+    this.sink.frame({ episode: this.episode, step: this.step, state, full: this.firstFrame, hud });
     this.firstFrame = false;
   }
 

@@ -11,6 +11,7 @@
 // tests drive two loops with a JS game and a virtual clock.
 import { NetcodeUsageError, SessionBuilder, type ActionSpace, type P2PSession, type SessionEvent, type SessionRequest } from "../netcode";
 import type { Json, RenderState } from "../protocol";
+import { addReturns, hudText } from "./hud";
 import { BotFailure, EnvFailure, ERROR_STATUS_MESSAGE, summarize } from "./loop";
 import { p2pBotProblem, type P2PBots } from "./p2p_bots";
 import { toHostRequests, type P2PBatchOutcome, type P2PBatchResult, type P2PGame, type P2PLive, type P2PStepResult } from "./p2p_host";
@@ -68,7 +69,8 @@ export type P2PLoopSpec = Pick<
   | "testHooks"
   | "reconnectGraceS"
   | "rejoin"
->;
+> &
+  Partial<Pick<RuntimeP2PSpec, "hudScoreCarryOver" | "maxSteps" | "policies">>;
 
 /** A human agent's Discrete action space, as the game reported it at load. */
 export interface DiscreteSpace {
@@ -188,6 +190,8 @@ export class P2PLoop {
   private episode = 1;
   private episodeStartedAt = 0;
   private returns: Record<string, number> = {};
+  /** Earlier episodes' returns, for the HUD's score with hud_score_carry_over (runtime/hud.ts). */
+  private carried: Record<string, number> = {};
   private numSteps = 0;
   private last: Extract<P2PStepResult, { skip?: undefined }> | null = null;
   private recordedUpTo = -1;
@@ -688,6 +692,7 @@ export class P2PLoop {
       this.finishing = this.clock.now() + LINGER_MS;
       return;
     }
+    addReturns(this.carried, this.returns);
     this.startEpisode(this.episode + 1);
     this.session.startNextEpisode();
   }
@@ -775,6 +780,8 @@ export class P2PLoop {
     this.episode = current.episode;
     this.episodeStartFrame = current.startFrame;
     this.episodeStartedAt = current.startedAt;
+    this.carried = {};
+    for (const h of episodes) if (h.episode < current.episode && h.record) addReturns(this.carried, h.record.returns);
     this.returns = Object.fromEntries(this.spec.agents.map((a) => [a, 0]));
     for (const s of current.steps) for (const [agent, reward] of Object.entries(s.result.rewards)) this.returns[agent] = (this.returns[agent] ?? 0) + reward;
     const last = current.steps.at(-1);
@@ -786,7 +793,8 @@ export class P2PLoop {
   }
 
   private showFrame(state: RenderState): void {
-    this.sink.frame({ episode: this.live.episode, step: this.live.step, state, full: this.firstFrame, hud: this.spec.hud });
+    const hud = hudText(this.spec, { episode: this.live.episode, step: this.live.step, returns: this.returns, carried: this.carried });
+    this.sink.frame({ episode: this.live.episode, step: this.live.step, state, full: this.firstFrame, hud });
     this.firstFrame = false;
   }
 

@@ -44,8 +44,10 @@ export interface RuntimeGameSpec {
   inputMode: "pressed_keys" | "single_keystroke";
   actionPopulationMethod: "default_action" | "previous_submitted_action";
   recordObservations: boolean;
-  /** Fixed HUD text (client-side scenes have no Python HUD callable). */
+  /** Fixed HUD text (client-side scenes have no Python HUD callable), its fields filled in (runtime/hud.ts). */
   hud: string | null;
+  /** rendering(hud_score_carry_over=True): the HUD's {score} is the game's total, not the episode's. */
+  hudScoreCarryOver?: boolean;
   /** Addition, for benchmarks and tests: "unpaced" runs ticks back to back (no clock, no reset freeze). Default "realtime". */
   pace?: "realtime" | "unpaced";
 }

@@ -5,6 +5,7 @@ import { el } from "../dom";
 import type { PageStatus } from "../harness";
 import type { BrowserGame, Json, SceneSpec } from "../protocol";
 import type { RuntimeGameSpec, RuntimePolicySpec } from "../runtime";
+import { GameAssets } from "./game_assets";
 import { GameStage, gameIntro } from "./game_stage";
 import { gameContainer } from "./gym_view";
 import type { SceneContext, SceneView } from "./view";
@@ -15,6 +16,7 @@ export class BrowserGameView implements SceneView {
   private readonly progress = el("div", { class: "mug-progress", "data-testid": "loading-progress" });
   private running = false;
   private gone = false;
+  private readonly assets: GameAssets;
 
   /** `started`: a game the server already started for this page (a P2P scene's AI fill-in). */
   constructor(
@@ -25,6 +27,7 @@ export class BrowserGameView implements SceneView {
     this.container = gameContainer(spec);
     ctx.root.replaceChildren(this.container);
     this.container.append(this.progress);
+    this.assets = new GameAssets(spec, ctx, this.container);
     // Loading usually began on the first page; show how far it is and let Start wait for it.
     void ctx.runtime().preload((fraction, label) => this.showProgress(fraction, label)).then(
       () => this.showProgress(1, "ready"),
@@ -55,6 +58,7 @@ export class BrowserGameView implements SceneView {
   private async run(): Promise<void> {
     const spec = this.spec;
     const runtimeSpec = spec.runtime!;
+    if (!this.stage || !(await this.assets.attach(this.stage))) return this.setStatus("error");
     let game: BrowserGame;
     try {
       if (this.started) game = this.started;
@@ -149,6 +153,7 @@ export function runtimeGameSpec(spec: SceneSpec, game: BrowserGame, participantI
     actionPopulationMethod: runtimeSpec.action_population_method,
     recordObservations: runtimeSpec.record_observations,
     hud: runtimeSpec.hud,
+    hudScoreCarryOver: runtimeSpec.hud_score_carry_over === true,
   };
 }
 

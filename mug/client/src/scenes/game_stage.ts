@@ -31,7 +31,7 @@ export class GameStage {
   private readonly overlay = el("div", { class: "mug-overlay", "data-testid": "game-status" });
   /** The text beside the game: the scene's `in_game_body`, or this participant's own page (`showPage`). */
   private readonly page: HTMLDivElement;
-  private readonly renderer: Renderer;
+  readonly renderer: Renderer;
   private readonly resolver: ActionResolver;
   private lastSent: Json;
   private countdown: number | null = null;

@@ -3,6 +3,7 @@
 import { el } from "../dom";
 import type { PageStatus } from "../harness";
 import type { Frame, GameStatus, Json, Matched, SceneSpec, WaitroomStatus } from "../protocol";
+import { GameAssets } from "./game_assets";
 import { GameStage, gameIntro } from "./game_stage";
 import { Lobby } from "./lobby";
 import { noticeBanner } from "./static_view";
@@ -12,6 +13,7 @@ export class GymView implements SceneView {
   private readonly container: HTMLElement;
   private stage: GameStage | null = null;
   private readonly lobby: Lobby;
+  private readonly assets: GameAssets;
 
   constructor(
     readonly spec: SceneSpec,
@@ -20,6 +22,7 @@ export class GymView implements SceneView {
     this.container = gameContainer(spec);
     this.lobby = new Lobby(ctx.harness, spec.hide_lobby_count === true);
     ctx.root.replaceChildren(this.container);
+    this.assets = new GameAssets(spec, ctx, this.container);
     if (spec.game) this.play();
     else {
       this.container.append(gameIntro(spec, () => this.play()));
@@ -34,6 +37,8 @@ export class GymView implements SceneView {
   }
 
   private async start(): Promise<void> {
+    // The game starts once its sprite images are loaded (said in the page if they cannot be).
+    if (!this.stage || !(await this.assets.attach(this.stage))) return this.setStatus("error");
     try {
       const reply = await this.ctx.conn.request(
         "start_game",

@@ -11,6 +11,7 @@ import { PeerTransport, type TransportKind } from "../p2p";
 import { runProbe } from "../p2p/probe";
 import type { P2PEvent, P2PStats, RuntimeP2PSpec } from "../runtime";
 import { BrowserGameView, finishGame, runtimeGameSpec } from "./browser_game_view";
+import { GameAssets } from "./game_assets";
 import { GameStage, gameIntro } from "./game_stage";
 import { gameContainer } from "./gym_view";
 import { Lobby } from "./lobby";
@@ -44,6 +45,7 @@ export class P2PGameView implements SceneView {
   private readonly unlisten: (() => void)[] = [];
   /** The AI fill-in game this scene became (nobody came): it runs as a client-side game. */
   private fillIn: BrowserGameView | null = null;
+  private readonly assets: GameAssets;
 
   constructor(
     readonly spec: SceneSpec,
@@ -53,6 +55,7 @@ export class P2PGameView implements SceneView {
     this.lobby = new Lobby(ctx.harness, spec.hide_lobby_count === true);
     ctx.root.replaceChildren(this.container);
     this.container.append(this.progress);
+    this.assets = new GameAssets(spec, ctx, this.container);
     void ctx.runtime().preload((fraction, label) => this.showProgress(fraction, label)).then(
       () => this.showProgress(1, "ready"),
       (err: Error) => this.fail(`The game could not be loaded: ${err.message}`),
@@ -76,6 +79,7 @@ export class P2PGameView implements SceneView {
   }
 
   private async start(): Promise<void> {
+    if (!this.stage || !(await this.assets.attach(this.stage))) return this.setStatus("error");
     try {
       // A page that reloaded into its game: what the page before it recorded must reach the server
       // first, so that the server can say where its records stop (none is sent twice or left out).
