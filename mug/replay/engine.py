@@ -379,7 +379,7 @@ class _Hud:
     def text(self, episode: int, step: int, returns: dict[str, float], env: Any) -> str | None:
         hud = getattr(self.scene, "hud", None)
         if hud is None or isinstance(hud, str) or self.scene.runs_in_browser:
-            return self.fixed
+            return self._filled(episode, step, returns)
         from mug.scenes.gym import HudInfo
 
         try:
@@ -387,6 +387,23 @@ class _Hud:
             return str(hud(info))
         except Exception as exc:
             return f"(HUD failed: {type(exc).__name__}: {exc})"
+
+    def _filled(self, episode: int, step: int, returns: dict[str, float]) -> str | None:
+        """The fixed text with its {score}, {episode}... fields (mug/scenes/hud.py); the score is the
+        episode's own (a replayed episode does not know the earlier ones' with hud_score_carry_over)."""
+        if self.fixed is None or "{" not in self.fixed:
+            return self.fixed
+        from mug.scenes.hud import format_hud, hud_score
+
+        scene = self.scene
+        try:
+            return format_hud(
+                self.fixed, score=hud_score(returns, scene.human_agents if scene is not None else []),
+                episode=episode, num_episodes=getattr(scene, "num_episodes", 0), step=step,
+                max_steps=getattr(scene, "max_steps", 0),
+            )  # fmt: skip
+        except (KeyError, ValueError, IndexError):
+            return self.fixed
 
 
 def _render(adapter: EnvAdapter, view: str | None, notes: list[str]) -> dict[str, Any] | None:

@@ -24,7 +24,7 @@ from urllib.parse import quote
 
 from mug.scenes._options import check_number, fail
 
-__all__ = ["AssetOptions", "ImageFile", "Texture", "assets_options", "image_file"]
+__all__ = ["AssetOptions", "ImageFile", "Texture", "assets_options", "check_sprites", "image_file"]
 
 KEY = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
 KINDS = ("images", "spritesheets", "atlases", "animations")
@@ -128,6 +128,22 @@ class AssetOptions:
         if t.kind == "spritesheet":
             return f"sprite frame {frame!r} of sprite sheet {texture!r}: its frames are numbered 0 to {len(names) - 1}"
         return f"sprite frame {frame!r} is not in atlas {texture!r} (it has {_some(names)})"
+
+
+def check_sprites(scene: Any, state: Any) -> None:
+    """Raise ValueError naming the first sprite of a render state that `scene` cannot draw: a texture
+    it did not declare in ``assets()`` or a frame its texture lacks (a server-run game checks the
+    first frame of each episode, so the researcher reads it in the env error, not as a blank)."""
+    objects = state.get("objects") if isinstance(state, dict) else None
+    sprites = [o for o in objects or () if isinstance(o, dict) and o.get("type") == "sprite"]
+    if not sprites:
+        return
+    opts = getattr(scene, "asset_options", None) or AssetOptions()
+    for obj in sprites:
+        problem = opts.sprite_problem(obj.get("texture"), obj.get("frame"))
+        if problem is not None:
+            where = f"scene {getattr(scene, 'scene_id', None)!r}"
+            raise ValueError(f"env.render() drew a sprite that {where} cannot draw: {problem}")
 
 
 def _some(names: list[Any], limit: int = 8) -> str:

@@ -180,6 +180,7 @@ def test_an_image_that_fails_to_load_is_said_and_recorded(serve, participant, tm
     text = page.get_by_test_id("asset-error").text_content() or ""
     assert "The game's images could not be loaded" in text and f"'{key}'" in text
     assert page.evaluate("window.mug.game") is None  # no game was started with a missing picture
+
     def logged():
         events = server.results(include_idle=True).events
         rows = events[(events["kind"] == "client_log") & (events["data.type"] == "asset")]
@@ -189,11 +190,29 @@ def test_an_image_that_fails_to_load_is_said_and_recorded(serve, participant, tm
     assert message == f"the image '{key}' (assets/sprites/{key}) could not be loaded"
 
 
-def test_a_sprite_with_an_undeclared_texture_is_said_in_the_page(serve, participant, tmp_path) -> None:
-    server = serve(experiment(server_scene(art(tmp_path / "art"), texture="cook")))
+def test_a_sprite_with_an_undeclared_texture_fails_the_server_run_game_naming_it(serve, participant, tmp_path) -> None:
+    exp = experiment(server_scene(art(tmp_path / "art"), texture="cook"))
+    server = serve(exp)
     page = participant(server.url)
     start(page)
-    wait_for(page, "m.assets && m.assets.state === 'error'")
+    # checked in Python at the episode's first frame: the game ends on an env error, which is said
+    wait_for(page, "m.sceneId === 'end'")
+    assert "The game stopped because of an error" in page.inner_text("body")
+    events = exp.results().events
+    error = events[events["kind"] == "env_error"].iloc[0]["data.error"]
+    assert "sprite texture 'cook' was not declared in GymScene.assets()" in error
+    assert "(declared: 'chef', 'halves', 'tiles', 'kitchen', 'blink')" in error
+
+
+def test_a_sprite_with_an_undeclared_texture_is_said_in_the_page_of_a_client_side_game(
+    serve, participant, tmp_path
+) -> None:
+    scene = browser_scene(art(tmp_path / "art"))
+    scene.runtime(env_code=SPRITES_ENV + "\nenv = Sprites(texture='cook')\n")
+    server = serve(experiment(scene))
+    page = participant(server.url)
+    start(page)
+    wait_for(page, "m.assets && m.assets.state === 'error'", timeout=60_000)
     text = page.get_by_test_id("asset-error").text_content() or ""
     assert "sprite texture 'cook' was not declared in GymScene.assets()" in text
     assert "'chef', 'halves', 'tiles', 'kitchen', 'blink'" in text

@@ -249,3 +249,12 @@ def test_mug_replay_rebuilds_an_env_defined_in_the_experiment_file_with_experime
     done = mug_replay("--experiment", str(study), str(exp.data_path), game_id)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "Gusty of the experiment's scene 'gusty'" in done.stdout and "8 steps replayed" in done.stdout
+
+
+def test_a_fixed_hud_text_replays_with_its_fields_filled_in(tmp_path: Path) -> None:
+    scene = walk_scene("walk", length=20).rendering(hud="step {step} of {max_steps} · score {score}")
+    exp, game_id = record(tmp_path, scene)
+    steps = exp.results().steps
+    rewards = steps[next(c for c in steps.columns if c.startswith("reward"))]
+    score = int(rewards.iloc[:10].sum())
+    assert exp.replay(game_id).huds[10] == f"step 10 of 1000 · score {score}"

@@ -227,3 +227,21 @@ def test_hud_text_fields_and_carry_over_option() -> None:
     assert [format_score(v) for v in (3.0, -1.5, 0.25, 1 / 3, 2.999)] == ["3", "-1.5", "0.25", "0.33", "3"]
     assert hud_score({"human": 2.0, "bot": 5.0}, ["human"]) == 2.0
     assert hud_score({"a": 2.0, "b": 5.0}, []) == 7.0
+
+
+def test_check_sprites_names_an_undeclared_texture_or_frame(art: Path) -> None:
+    from mug.env import Surface
+    from mug.scenes.assets import check_sprites
+
+    s = scene().assets(spritesheets={"tiles": {"path": art / "sheet.png", "frame_width": 8, "frame_height": 8}})
+    surface = Surface()
+    surface.sprite(0, 0, 1, 1, texture="tiles", frame=3)
+    check_sprites(s, surface.commit())
+    surface.sprite(0, 0, 1, 1, texture="tiles", frame=9)
+    with pytest.raises(ValueError, match=r"scene 'kitchen' cannot draw: sprite frame 9 of 'tiles' does not exist"):
+        check_sprites(s, surface.commit())
+    surface.sprite(0, 0, 1, 1, texture="cook")
+    with pytest.raises(ValueError, match=r"'cook' was not declared in GymScene.assets\(\) \(declared: 'tiles'\)"):
+        check_sprites(s, surface.commit())
+    with pytest.raises(ValueError, match=r"\(declared: none\)"):
+        check_sprites(scene(), {"objects": [{"type": "sprite", "texture": "cook", "frame": None}]})

@@ -26,6 +26,7 @@ from typing import Any, Protocol
 from mug.data.results import POLICY_PREFIX
 from mug.env import EnvAdapter, RenderDiffer, to_jsonable
 from mug.policies import Policy, make_policy, policy_label
+from mug.scenes.assets import check_sprites
 from mug.scenes.gym import GymScene, HudInfo
 from mug.scenes.hud import format_hud, hud_score
 from mug.server.games.hooks import GameHooks
@@ -536,8 +537,15 @@ class ServerGame:
         assert self._adapter is not None
         hud = self._hud_text()
         if not self._per_player_views:
-            return {"*": (self._adapter.render(), hud)}
-        return {p.participant_id: (self._adapter.render(p.agent_id), hud) for p in self.players.values() if p.connected}
+            frames = {"*": (self._adapter.render(), hud)}
+        else:
+            frames = {
+                p.participant_id: (self._adapter.render(p.agent_id), hud) for p in self.players.values() if p.connected
+            }
+        if self.step == 0:  # an episode's first frame: its sprites name declared textures (docs/assets.md)
+            for state, _ in frames.values():
+                check_sprites(self.scene, state)
+        return frames
 
     def _hud_text(self) -> str | None:
         hud, scene = self.scene.hud, self.scene
