@@ -98,15 +98,13 @@ class AssetOptions:
         return {"textures": textures, "animations": {k: dict(v) for k, v in self.animations.items()}}
 
     def to_json(self) -> dict[str, Any]:
-        """For the saved config: what was declared (paths as given, sizes as read)."""
-        return {
-            "textures": {
-                k: {"kind": t.kind, "path": str(t.image.path), "width": t.image.width, "height": t.image.height,
-                    "frames": len(t.frames)}
-                for k, t in self.textures.items()
-            },
-            "animations": {k: dict(v) for k, v in self.animations.items()},
-        }  # fmt: skip
+        """For the saved config: the page's spec with each image's absolute path (a replay draws
+        the sprites from the files, when they are still there)."""
+        spec = self.client_spec("")
+        for entry in spec["textures"]:
+            entry["path"] = str(self.textures[entry["key"]].image.path.resolve())
+            entry.pop("url")
+        return spec
 
     def sprite_problem(self, texture: Any, frame: Any) -> str | None:
         """Why ``Surface.sprite(texture=texture, frame=frame)`` cannot be drawn, or None."""

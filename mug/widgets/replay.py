@@ -10,8 +10,10 @@ verification found is in the widget's state: ``widget.ok``, ``widget.first_diver
 
 from __future__ import annotations
 
+import base64
 import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from mug.widgets._esm import require_widgets, widget_module
@@ -23,10 +25,29 @@ import traitlets  # noqa: E402
 
 from mug.env import RenderDiffer  # noqa: E402
 from mug.replay import Divergence, EpisodeReplay, GameReplay, ReplayError, replay_game  # noqa: E402
+from mug.scenes.assets import image_file  # noqa: E402
 
 __all__ = ["ReplayWidget", "replay"]
 
 _EMPTY_FRAME: dict[str, Any] = {"objects": [], "removed": []}
+
+
+def _sprite_assets(saved: Any, notes: list[str]) -> dict[str, Any]:
+    """The saved config's sprite textures with each image inlined as a data URL (a replay has no
+    server to fetch them from); a file gone since the game is left out, with a note."""
+    if not isinstance(saved, dict) or not isinstance(saved.get("textures"), list):
+        return {}
+    textures = []
+    for entry in saved["textures"]:
+        try:
+            image = image_file(Path(entry["path"]))
+            data = image.path.read_bytes()
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            notes.append(f"sprite image {entry.get('key')!r} is not drawn: {entry.get('path')!r} {exc}")
+            continue
+        url = f"data:{image.content_type};base64,{base64.b64encode(data).decode()}"
+        textures.append({k: v for k, v in entry.items() if k != "path"} | {"url": url})
+    return {"textures": textures, "animations": saved.get("animations") or {}}
 
 
 def _divergence_json(found: Divergence) -> dict[str, Any]:
@@ -55,6 +76,8 @@ class ReplayWidget(anywidget.AnyWidget):  # type: ignore[misc]
     game_height = traitlets.Int(400).tag(sync=True)
     background = traitlets.Unicode("#ffffff").tag(sync=True)
     fps = traitlets.Int(30).tag(sync=True)
+    #: The scene's sprite textures (docs/assets.md), their images as data URLs read from the saved paths.
+    assets = traitlets.Dict().tag(sync=True)
     #: Render diffs, one per position (the first is a full frame), as the participants' page got them.
     frames = traitlets.List().tag(sync=True)
     #: HUD text per position ("" when the HUD cannot be rebuilt).
@@ -94,6 +117,7 @@ class ReplayWidget(anywidget.AnyWidget):  # type: ignore[misc]
             game_height=int(config.get("game_height") or 400),
             background=str(config.get("background") or "#ffffff"),
             fps=int(config.get("fps") or 30),
+            assets=_sprite_assets(config.get("assets"), notes),
             frames=frames,
             huds=[ep.reset_hud or ""] + [s.hud or "" for s in ep.steps],
             steps=steps,

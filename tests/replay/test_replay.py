@@ -258,3 +258,15 @@ def test_a_fixed_hud_text_replays_with_its_fields_filled_in(tmp_path: Path) -> N
     rewards = steps[next(c for c in steps.columns if c.startswith("reward"))]
     score = int(rewards.iloc[:10].sum())
     assert exp.replay(game_id).huds[10] == f"step 10 of 1000 · score {score}"
+
+
+def test_the_replay_widget_draws_the_scene_sprites_from_their_files(tmp_path: Path) -> None:
+    from sprites import RED, solid_cells
+
+    png = solid_cells(tmp_path / "chef.png", [RED], cell=4)
+    exp, game_id = record(tmp_path / "data", walk_scene("walk", length=10).assets(images={"chef": png}))
+    texture = exp.replay(game_id).assets["textures"][0]
+    assert texture["key"] == "chef" and texture["url"].startswith("data:image/png;base64,")
+    png.unlink()  # gone since the game: the replay says the sprite is not drawn
+    widget = exp.replay(game_id)
+    assert widget.assets["textures"] == [] and any("sprite image 'chef' is not drawn" in n for n in widget.notes)

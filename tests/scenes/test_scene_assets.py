@@ -48,7 +48,8 @@ def test_declares_images_sheets_atlases_and_animations(art: Path) -> None:
     assert spec["textures"][2]["frames"][1] == ["green", 8, 0, 8, 8]
     assert spec["animations"]["blink"] == {"texture": "tiles", "frames": [0, 3], "frame_rate": 4.0, "repeat": True}
     json.dumps(s.config())  # the saved config says what was declared
-    assert s.config()["assets"]["textures"]["tiles"]["frames"] == 4
+    saved = {t["key"]: t for t in s.config()["assets"]["textures"]}
+    assert saved["tiles"]["path"] == str((art / "sheet.png").resolve()) and saved["tiles"]["sheet"]["count"] == 4
     # what a sprite may draw
     assert opts.sprite_problem("tiles", 3) is None and opts.sprite_problem("kitchen", "blue") is None
     assert opts.sprite_problem("kitchen", 2) is None and opts.sprite_problem("blink", None) is None

@@ -5,7 +5,9 @@
 // (textContent): values from the record are never parsed as HTML.
 
 import type { RenderState } from "../protocol";
+import { loadSceneAssets } from "../render/asset_loader";
 import { Renderer } from "../render/renderer";
+import { type AssetsSpec, SpriteBook } from "../render/sprites";
 import { divergentPositions, fullStates } from "./_replay_frames";
 import { h, injectStyle, listen, type RenderProps } from "./_anywidget";
 
@@ -24,6 +26,8 @@ interface ReplayState {
   fps: number;
   frames: RenderState[];
   huds: string[];
+  /** Empty when the scene declared none. */
+  assets: Partial<AssetsSpec>;
   steps: StepInfo[];
   position: number;
   playing: boolean;
@@ -88,6 +92,16 @@ function render({ model, el }: RenderProps<ReplayState>): () => void {
   el.append(root);
 
   const renderer = new Renderer(stage, model.get("game_width"), model.get("game_height"), model.get("background"));
+  // The scene's sprite images (inlined by the kernel): frames are drawn once they are loaded.
+  const assets = model.get("assets");
+  const sprites = assets.textures
+    ? loadSceneAssets(`replay-${Math.random()}`, assets as AssetsSpec, () => undefined).then(
+        (images) => renderer.useSprites(new SpriteBook(assets as AssetsSpec), images, (message) => (problem.textContent = message)),
+        (err: Error) => {
+          problem.textContent = `The sprites cannot be drawn: ${err.message}`;
+        },
+      )
+    : Promise.resolve();
   let states = fullStates(model.get("frames"));
   let shown = -1; // the position drawn last
   let timer: number | null = null;
@@ -181,7 +195,7 @@ function render({ model, el }: RenderProps<ReplayState>): () => void {
   });
 
   describe();
-  void renderer.ready.then(() => {
+  void Promise.all([renderer.ready, sprites]).then(() => {
     draw();
     root.dataset.ready = "true";
   });
