@@ -274,3 +274,62 @@ def test_the_hud_score_carries_over_into_episode_two(serve, participant, where) 
     assert huds.index("Score 7 · round 2 of 2") > huds.index("Score 5 · round 1 of 2"), huds
     assert huds[-1] == "Score 10 · round 2 of 2", huds
     assert not any(h.startswith("Score 1 · round 2") for h in huds), huds  # (not from 0 again)
+
+
+P2P_ENV = SPRITES_ENV.replace("class Sprites:", "class Single:") + '''
+
+class Pair:
+    # Two players, the same picture on both peers; the state is the step count (rollback restores it).
+    possible_agents = ["left", "right"]
+
+    def __init__(self):
+        self.agents = list(self.possible_agents)
+        self.single = Single()
+
+    def action_space(self, agent):
+        return Discrete(2)
+
+    def reset(self, seed=None, options=None):
+        self.single.reset(seed)
+        return {a: [0] for a in self.agents}, {a: {} for a in self.agents}
+
+    def step(self, actions):
+        self.single.t += 1
+        flags = {a: False for a in self.agents}
+        return {a: [self.single.t] for a in self.agents}, {a: 0.0 for a in self.agents}, flags, dict(flags), \\
+            {a: {} for a in self.agents}
+
+    def get_state(self):
+        return {"t": self.single.t}
+
+    def set_state(self, state):
+        self.single.t = state["t"]
+
+    def render(self):
+        return self.single.render()
+
+
+env = Pair()
+'''
+
+
+def test_both_peers_of_a_p2p_game_draw_the_sprites(serve, participant, tmp_path) -> None:
+    scene = (
+        GymScene()
+        .scene("sprites")
+        .runtime(env_code=P2P_ENV)
+        .multiplayer(mode="p2p", input_delay=2, p2p_connect_timeout_s=1.0)
+        .policies(policy_mapping={"left": "human", "right": "human"})
+        .rendering(fps=20, game_width=200, game_height=100, background="#000000")
+        .gameplay(action_mapping={"ArrowUp": 1}, default_action=0, max_steps=100_000)
+    )
+    server = serve(experiment(with_assets(scene, art(tmp_path / "art"))))
+    pages = []
+    for name in ("ann", "ben"):
+        page = participant(f"{server.url}?participant={name}")
+        page.evaluate("() => { window.mugTest = { p2p: { blockDataChannels: true } }; }")  # the server relays
+        start(page)
+        pages.append(page)
+    for page in pages:
+        wait_for(page, "m.p2p && m.status === 'running' && m.render.framesApplied > 2", timeout=90_000)
+        assert_sprites_drawn(page)
