@@ -333,3 +333,18 @@ def test_both_peers_of_a_p2p_game_draw_the_sprites(serve, participant, tmp_path)
     for page in pages:
         wait_for(page, "m.p2p && m.status === 'running' && m.render.framesApplied > 2", timeout=90_000)
         assert_sprites_drawn(page)
+
+
+def test_the_notebook_preview_draws_the_sprites(participant, tmp_path) -> None:
+    scene = server_scene(art(tmp_path / "art"))
+    exp = experiment(scene)
+    exp.data_dir = tmp_path / "data"
+    widget = exp.preview(scene)  # the page its output cell frames, served from this kernel
+    try:
+        page = participant(f"{widget.direct_url}?participant={widget.participant_ids[0]}")
+        wait_for(page, "m.sceneId === 'sprites' && m.status === 'waiting_start'")
+        page.get_by_test_id("start-game").click()
+        wait_for(page, "m.status === 'running' && m.render.framesApplied > 2")
+        assert_sprites_drawn(page)
+    finally:
+        widget.stop()
