@@ -5,5 +5,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 (cd mug/client && npx tsc --noEmit -p tsconfig.json && npm test)
-.venv/bin/ruff check mug tests benchmarks
+.venv/bin/ruff check mug tests benchmarks examples
 .venv/bin/python -m pytest "$@"
