@@ -16,7 +16,8 @@ from pathlib import Path
 import mug
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))  # the kitchen module beside this file, wherever it is served from
+if str(HERE) not in sys.path:
+    sys.path.insert(0, str(HERE))  # the kitchen module beside this file, wherever it is served from
 
 from overcooked_kitchen import KEY_ACTIONS, NOOP, Kitchen  # noqa: E402
 

@@ -18,7 +18,8 @@ import mug
 from mug.policies import ModelConfig
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
+if str(HERE) not in sys.path:
+    sys.path.insert(0, str(HERE))
 
 from overcooked import HOW_TO_PLAY, kitchen_scene  # noqa: E402
 

@@ -23,10 +23,10 @@ AGENTS = ("blue", "green")
 UP, DOWN, LEFT, RIGHT, INTERACT, TOGGLE, NOOP = range(7)
 KEY_ACTIONS = {"ArrowUp": UP, "ArrowDown": DOWN, "ArrowLeft": LEFT, "ArrowRight": RIGHT, " ": INTERACT}
 
-# CoGrid's object type numbers (its type registry, stable for these layouts).
-_COUNTER, _DELIVERY, _ONION, _SOUP, _ONION_STACK, _PLATE, _PLATE_STACK, _POT = 2, 7, 8, 9, 11, 12, 13, 14
-_FIXTURES = {_COUNTER: "counter", _DELIVERY: "delivery", _ONION_STACK: "onion_stack", _PLATE_STACK: "plate_stack"}
-_ITEMS = {_ONION: "onion", _PLATE: "plate", _SOUP: "soup"}
+# CoGrid's object type numbers (its type registry, stable for these layouts); the scripted cook uses them too.
+COUNTER, DELIVERY, ONION, SOUP, ONION_STACK, PLATE, PLATE_STACK, POT = 2, 7, 8, 9, 11, 12, 13, 14
+_FIXTURES = {COUNTER: "counter", DELIVERY: "delivery", ONION_STACK: "onion_stack", PLATE_STACK: "plate_stack"}
+_ITEMS = {ONION: "onion", PLATE: "plate", SOUP: "soup"}
 _DIRECTIONS = ("right", "down", "left", "up")  # CoGrid's agent_dir 0..3
 COOK_STEPS = 30
 #: Length of :func:`features`.
@@ -98,7 +98,7 @@ class Kitchen:
         top = 0.1  # a band for the score
         cw, ch = 1 / cols, (1 - top) / rows
         types, placed = st["object_type_map"], st["object_state_map"]
-        pots = _pots(st)
+        pots = pot_states(st)
         s.rect(0, 0, 1, top, fill="#3b2a1e", id="band")
         s.text(
             0.02, 0.025, f"Score {self.score:.0f}   ·   Soups served {self.soups}", size=18, color="#ffffff", id="score"
@@ -107,14 +107,14 @@ class Kitchen:
             for c in range(cols):
                 x, y, kind = c * cw, top + r * ch, types[r][c]
                 cell = f"{r}_{c}"
-                if kind == _POT:
+                if kind == POT:
                     frame = _pot_frame(*pots.get((r, c), (0, COOK_STEPS)))
                 elif kind in _FIXTURES:
                     frame = _FIXTURES[kind]
                 else:
                     frame = "floor"
                 s.sprite(x, y, cw, ch, texture="kitchen", frame=frame, id=f"tile_{cell}", depth=0)
-                item = _ITEMS.get(placed[r][c]) if kind in (_COUNTER, _DELIVERY) else None
+                item = _ITEMS.get(placed[r][c]) if kind in (COUNTER, DELIVERY) else None
                 if item:
                     s.sprite(
                         x + cw * 0.15,
@@ -147,7 +147,7 @@ class Kitchen:
         return s.commit()
 
 
-def _pots(state: dict[str, Any]) -> dict[tuple[int, int], tuple[int, int]]:
+def pot_states(state: dict[str, Any]) -> dict[tuple[int, int], tuple[int, int]]:
     """Each pot's cell -> (onions in it, cooking steps left)."""
     extra = state["extra_state"]
     positions = extra["overcooked.pot_positions"]["data"]
@@ -167,6 +167,12 @@ def _pot_frame(onions: int, timer: int) -> str:
     return f"pot_cooking_{min(4, int((COOK_STEPS - timer) * 5 / COOK_STEPS))}"
 
 
+def cells_of(state: dict[str, Any], kind: int) -> set[tuple[int, int]]:
+    """The (row, column) of every cell holding a fixture of CoGrid type ``kind``."""
+    types = state["object_type_map"]
+    return {(r, c) for r in range(state["height"]) for c in range(state["width"]) if types[r][c] == kind}
+
+
 def features(state: dict[str, Any], me: int) -> list[float]:
     """A compact observation of agent ``me`` (N_FEATURES floats): where it and its partner are,
     facing and holding what; the pot's progress; and the offset from it to the nearest onion
@@ -178,12 +184,11 @@ def features(state: dict[str, Any], me: int) -> list[float]:
         out += [r / rows, c / cols]
         out += [1.0 if state["agent_dir"][who] == d else 0.0 for d in range(4)]
         held = state["agent_inv"][who][0]
-        out += [1.0 if held == t else 0.0 for t in (_ONION, _PLATE, _SOUP)] + [1.0 if held < 0 else 0.0]
-    onions, timer = next(iter(_pots(state).values()), (0, COOK_STEPS))
+        out += [1.0 if held == t else 0.0 for t in (ONION, PLATE, SOUP)] + [1.0 if held < 0 else 0.0]
+    onions, timer = next(iter(pot_states(state).values()), (0, COOK_STEPS))
     out += [onions / 3, timer / COOK_STEPS, 1.0 if onions == 3 and timer <= 0 else 0.0]
     r, c = state["agent_pos"][me]
-    for kind in (_ONION_STACK, _PLATE_STACK, _POT, _DELIVERY):
-        cells = [(rr, cc) for rr in range(rows) for cc in range(cols) if state["object_type_map"][rr][cc] == kind]
-        rr, cc = min(cells, key=lambda p: abs(p[0] - r) + abs(p[1] - c))
+    for kind in (ONION_STACK, PLATE_STACK, POT, DELIVERY):
+        rr, cc = min(cells_of(state, kind), key=lambda p: (abs(p[0] - r) + abs(p[1] - c), p))
         out += [(rr - r) / rows, (cc - c) / cols]
     return out

@@ -24,25 +24,33 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))
+if str(HERE.parent) not in sys.path:
+    sys.path.insert(0, str(HERE.parent))
 
 from overcooked_kitchen import (  # noqa: E402
     AGENTS,
     COOK_STEPS,
+    COUNTER,
+    DELIVERY,
     DOWN,
     INTERACT,
     LEFT,
     N_FEATURES,
     NOOP,
+    ONION,
+    ONION_STACK,
+    PLATE,
+    PLATE_STACK,
+    POT,
     RIGHT,
+    SOUP,
     UP,
     Kitchen,
-    _pots,
+    cells_of,
     features,
+    pot_states,
 )
 
-_ONION, _PLATE, _SOUP = 8, 12, 9
-_COUNTER, _ONION_STACK, _PLATE_STACK, _POT, _DELIVERY = 2, 11, 13, 14, 7
 _MOVES = {UP: (-1, 0), DOWN: (1, 0), LEFT: (0, -1), RIGHT: (0, 1)}
 _FACING = {(0, 1): 0, (1, 0): 1, (0, -1): 2, (-1, 0): 3}  # offset -> CoGrid agent_dir
 
@@ -53,28 +61,23 @@ def scripted_action(state: dict, me: int) -> int:
     one) goes on a free counter, and an idle cook keeps out of the pot's way: the cramped kitchen's
     pot is reached from one cell, so a cook standing there waiting blocks its partner."""
     held = state["agent_inv"][me][0]
-    onions, _ = next(iter(_pots(state).values()), (0, COOK_STEPS))
+    onions, _ = next(iter(pot_states(state).values()), (0, COOK_STEPS))
     partner_held = state["agent_inv"][1 - me][0]
-    if held == _ONION:
-        return _go_and_use(state, me, _cells(state, _POT) if onions < 3 else _free_counters(state))
-    if held == _PLATE:
-        return _go_and_use(state, me, _cells(state, _POT) if onions == 3 else _free_counters(state))
-    if held == _SOUP:
-        return _go_and_use(state, me, _cells(state, _DELIVERY))
-    if onions < 3 and partner_held != _ONION:
-        return _go_and_use(state, me, _cells(state, _ONION_STACK))
-    if onions == 3 and partner_held not in (_PLATE, _SOUP):
-        return _go_and_use(state, me, _cells(state, _PLATE_STACK))
-    return _step_away_from(state, me, _cells(state, _POT))
-
-
-def _cells(state: dict, kind: int) -> set[tuple[int, int]]:
-    types = state["object_type_map"]
-    return {(r, c) for r in range(state["height"]) for c in range(state["width"]) if types[r][c] == kind}
+    if held == ONION:
+        return _go_and_use(state, me, cells_of(state, POT) if onions < 3 else _free_counters(state))
+    if held == PLATE:
+        return _go_and_use(state, me, cells_of(state, POT) if onions == 3 else _free_counters(state))
+    if held == SOUP:
+        return _go_and_use(state, me, cells_of(state, DELIVERY))
+    if onions < 3 and partner_held != ONION:
+        return _go_and_use(state, me, cells_of(state, ONION_STACK))
+    if onions == 3 and partner_held not in (PLATE, SOUP):
+        return _go_and_use(state, me, cells_of(state, PLATE_STACK))
+    return _step_away_from(state, me, cells_of(state, POT))
 
 
 def _free_counters(state: dict) -> set[tuple[int, int]]:
-    return {(r, c) for r, c in _cells(state, _COUNTER) if state["object_state_map"][r][c] == 0}
+    return {(r, c) for r, c in cells_of(state, COUNTER) if state["object_state_map"][r][c] == 0}
 
 
 def _free(state: dict, me: int, cell: tuple[int, int]) -> bool:
