@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 from typing import Any
 
@@ -9,13 +10,17 @@ from mug import GymScene
 from mug.env import Surface
 from mug.env.spaces import Discrete
 
+_LAST_BITS_GLITCHES = itertools.count(1)
+
 
 class Drift:
     """A dot pushed left/right by the player and by a seeded gust each step; observations [x, gust].
 
     ``glitch_at``: at that step the env reads an unseeded random number (a nondeterminism on
-    purpose) into its reward (``glitch="reward"``), into the last bits of its reward (``"last_bits"``)
-    or into the gust it observes (``"observation"``).
+    purpose) into its reward (``glitch="reward"``) or into the gust it observes (``"observation"``);
+    or it moves the last bits of its reward (``"last_bits"``) by a count of glitches kept in the
+    process, which no seed restores: every such glitch in one process differs from every other by
+    at least a few units in the last place, and by far less than 1e-12.
     """
 
     def __init__(self, length: int = 30, glitch_at: int | None = None, glitch: str = "reward") -> None:
@@ -37,7 +42,9 @@ class Drift:
             if self.glitch == "reward":
                 reward += random.SystemRandom().random()
             elif self.glitch == "last_bits":  # as a math function rounding differently elsewhere would
-                reward *= 1 + random.SystemRandom().uniform(1e-15, 1e-14)
+                # A random draw this small has only a few dozen distinct results (a replay could draw
+                # the recorded one); the process-wide count never repeats.
+                reward += next(_LAST_BITS_GLITCHES) * 2**-50 * max(abs(reward), 1.0)
             else:
                 self.gust += random.SystemRandom().random()
         return [self.x, self.gust], reward, self.t >= self.length, False, {"t": self.t, "x": round(self.x, 6)}
