@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Sets up a development environment from a fresh checkout:
-#   - Debian's Chromium (for the browser tests and benchmarks) and coturn (the P2P tests' TURN relay)
-#     when they are missing,
+#   - Debian's Chromium (for the browser tests and benchmarks), coturn (the P2P tests' TURN relay),
+#     redis-server, PostgreSQL and nginx (the many-process tests) when they are missing,
 #   - a virtualenv in .venv with MUG installed editable with its dev extras; installing builds the
 #     browser client (npm ci + esbuild) through the package's build hook.
 # Safe to run again: it only does what is missing or out of date.
@@ -23,14 +23,32 @@ if [ ! -x /usr/bin/chromium ] && [ "${MUG_SKIP_CHROMIUM:-0}" != "1" ]; then
   fi
 fi
 
-# coturn's turnserver: the P2P browser tests relay WebRTC through it on 127.0.0.1 (tests/turn.py).
-if ! command -v turnserver >/dev/null && [ "${MUG_SKIP_CHROMIUM:-0}" != "1" ]; then
+# Debian's packages the tests run their own instances of, on 127.0.0.1 (no system service is used):
+#   coturn's turnserver  - the P2P browser tests relay WebRTC through it (tests/turn.py)
+#   redis-server         - shared state and Socket.IO between server processes (docs/deploy.md)
+#   postgresql           - the store of a many-process deployment (initdb/pg_ctl under /usr/lib/postgresql)
+#   nginx                - the load balancer in front of several server processes
+missing=()
+command -v turnserver >/dev/null || missing+=(coturn)
+command -v redis-server >/dev/null || missing+=(redis-server)
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
+command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing+=(nginx-light)
+if [ ${#missing[@]} -gt 0 ] && [ "${MUG_SKIP_CHROMIUM:-0}" != "1" ]; then
   if [ "$(id -u)" = "0" ]; then
-    echo "setup: installing coturn from Debian's packages"
+    echo "setup: installing from Debian's packages: ${missing[*]}"
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq coturn >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    # Installing may start system instances (and a default site on port 80); the tests never use them.
+    for package in "${missing[@]}"; do
+      service="${package%-light}"
+      if command -v systemctl >/dev/null && systemctl is-active --quiet "$service" 2>/dev/null; then
+        systemctl stop "$service" || true
+      elif command -v service >/dev/null; then
+        service "$service" stop >/dev/null 2>&1 || true
+      fi
+    done
   else
-    echo "setup: coturn is missing; run 'sudo apt-get install coturn' (needed by the P2P browser tests)." >&2
+    echo "setup: missing Debian packages: ${missing[*]}; run 'sudo apt-get install ${missing[*]}' (the tests run their own instances)." >&2
   fi
 fi
 
