@@ -34,6 +34,10 @@ class Experiment:
     >>> exp = Experiment("pilot", scenes=[start, game, end])   # doctest: +SKIP
     >>> server = exp.serve()                                   # doctest: +SKIP
     >>> exp.results().steps                                    # doctest: +SKIP
+
+    ``database``: where the data goes instead of a SQLite file under ``data_dir``: a
+    ``postgresql://user@host:5432/dbname`` URL (one experiment served by several processes, see
+    docs/data.md), checked here; ``results()`` then reads it from there.
     """
 
     def __init__(
@@ -44,6 +48,7 @@ class Experiment:
         *,
         title: str = "MUG experiment",
         allow_device_switch: bool = False,
+        database: str | os.PathLike[str] | None = None,
     ) -> None:
         if not isinstance(experiment_id, str) or not re.fullmatch(r"[A-Za-z0-9_.\-]{1,64}", experiment_id):
             raise SceneConfigError(
@@ -57,6 +62,7 @@ class Experiment:
             raise SceneConfigError(
                 f"Experiment: allow_device_switch must be True or False, got {allow_device_switch!r}"
             )
+        store_location = _database_option(database)
         # The items may be scenes, RandomizeOrder and RepeatScene: the flow lists every scene the
         # experiment can show (repetitions as scenes of their own) and draws per-participant orders.
         items = list(scenes)
@@ -100,6 +106,9 @@ class Experiment:
         self.scenes: list[Scene] = list(flow.scenes)
         self.flow = flow
         self.data_dir = Path(data_dir)
+        #: Where the data goes instead of ``data_path``'s SQLite file: a ``postgresql://`` URL, or
+        #: a SQLite data folder; None (default): ``data_path`` (docs/data.md).
+        self.database: str | Path | None = store_location
         self.title = title
         self.allow_device_switch = allow_device_switch
         self.webrtc_options: WebRTCOptions | None = None
@@ -201,6 +210,14 @@ class Experiment:
         """The folder holding this experiment's database and metadata: ``data_dir/experiment_id``."""
         return self.data_dir / self.experiment_id
 
+    @property
+    def data_location(self) -> str | Path:
+        """Where the data is: the ``database`` URL (or folder) when one was given, else ``data_path``.
+
+        What `mug.data.open_store` writes to and `mug.load_results` / ``mug export`` read.
+        """
+        return self.data_path if self.database is None else self.database
+
     def scene_index(self, scene_id: str) -> int:
         """Position of the scene with this id."""
         for index, scene in enumerate(self.scenes):
@@ -297,7 +314,7 @@ class Experiment:
         """
         from mug.data import load_results
 
-        return load_results(self.data_path, include_idle=include_idle, simulated=simulated)
+        return load_results(self.data_location, include_idle=include_idle, simulated=simulated)
 
     def simulate(
         self,
@@ -334,6 +351,18 @@ class Experiment:
     def __repr__(self) -> str:
         ids = ", ".join(str(s.scene_id) for s in self.scenes)
         return f"Experiment({self.experiment_id!r}, scenes=[{ids}], data_path={str(self.data_path)!r})"
+
+
+def _database_option(database: Any) -> str | Path | None:
+    """Check ``Experiment(database=...)`` at definition: None, a ``postgresql://`` URL or a SQLite folder."""
+    if database is None:
+        return None
+    from mug.data.backends import parse_location
+
+    try:
+        return parse_location(database, "Experiment: database")
+    except ValueError as exc:
+        raise SceneConfigError(str(exc)) from None
 
 
 def _announce(server: ServerHandle) -> None:

@@ -16,37 +16,50 @@ A peer-to-peer game's steps and episodes come from every peer: they are written 
 from __future__ import annotations
 
 import hashlib
-import sqlite3
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import parity
 from . import records as rec
 from ._json import RecordError, dumps
 
+if TYPE_CHECKING:
+    from .backends import Database
+
 __all__ = ["commit", "commit_each", "prepare"]
 
+# (Portable SQL: SQLite and PostgreSQL both take INSERT ... ON CONFLICT.)
 STEP_INSERT = (
-    "INSERT OR IGNORE INTO steps (game_id, episode, step, participant_id, scene_id, t, actions, "
-    "rewards, terminated, truncated, infos, observations, focus) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
+    "INSERT INTO steps (game_id, episode, step, participant_id, scene_id, t, actions, "
+    "rewards, terminated, truncated, infos, observations, focus) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?) "
+    "ON CONFLICT DO NOTHING"
 )
+_EPISODE_COLUMNS = (
+    "game_id", "episode", "scene_id", "participant_ids", "seed", "started_at", "ended_at", "num_steps", "returns",
+    "terminated", "truncated", "outcome",
+)  # fmt: skip
+_EPISODE_VALUES = f"INSERT INTO episodes ({', '.join(_EPISODE_COLUMNS)}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
+# Replaces a stored episode record whole (its parity too, as a new row would have none).
 EPISODE_INSERT = (
-    "INSERT OR REPLACE INTO episodes (game_id, episode, scene_id, participant_ids, seed, started_at, "
-    "ended_at, num_steps, returns, terminated, truncated, outcome) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
+    f"{_EPISODE_VALUES} ON CONFLICT (game_id, episode) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in _EPISODE_COLUMNS[2:])
+    + ", parity = NULL"
 )
 EVENT_INSERT = "INSERT INTO events (participant_id, scene_id, kind, data, t) VALUES (?,?,?,?,?)"
 # Keeps the answers with the latest submission time; counts every submission stored.
 FORM_UPSERT = (
     "INSERT INTO forms (participant_id, scene_id, submitted_at, answers, first_submitted_at) "
-    "VALUES (?1, ?2, ?3, ?4, ?3) ON CONFLICT (participant_id, scene_id) DO UPDATE SET "
+    "VALUES (?, ?, ?, ?, ?) ON CONFLICT (participant_id, scene_id) DO UPDATE SET "
     "answers = CASE WHEN excluded.submitted_at >= forms.submitted_at "
     "THEN excluded.answers ELSE forms.answers END, "
-    "submitted_at = MAX(forms.submitted_at, excluded.submitted_at), "
-    "first_submitted_at = MIN(forms.first_submitted_at, excluded.submitted_at), "
+    "submitted_at = CASE WHEN excluded.submitted_at > forms.submitted_at "
+    "THEN excluded.submitted_at ELSE forms.submitted_at END, "
+    "first_submitted_at = CASE WHEN excluded.submitted_at < forms.first_submitted_at "
+    "THEN excluded.submitted_at ELSE forms.first_submitted_at END, "
     "submissions = forms.submissions + 1"
 )
 # A page's episode record is written once: a later one for the same episode is refused, not a replacement.
-_CLIENT_EPISODE_INSERT = EPISODE_INSERT.replace("INSERT OR REPLACE", "INSERT OR IGNORE")
+_CLIENT_EPISODE_INSERT = f"{_EPISODE_VALUES} ON CONFLICT DO NOTHING"
 _INSERTS = {"step": STEP_INSERT, "episode": _CLIENT_EPISODE_INSERT, "event": EVENT_INSERT, "form": FORM_UPSERT}
 
 #: One prepared record: (kind, SQL parameters, digest of the record as sent).
@@ -93,9 +106,7 @@ def prepare(participant_id: str, record: Any, index: int, server_time: float | N
     return seq, (kind, params, digest)
 
 
-def commit(
-    conn: sqlite3.Connection, participant_id: str, source: str, prepared: dict[int, Prepared], now: float
-) -> list[int]:
+def commit(conn: Database, participant_id: str, source: str, prepared: dict[int, Prepared], now: float) -> list[int]:
     """Write the new records of a batch (inside the caller's transaction); returns every acknowledged seq.
 
     A seq already in the ledger with the same digest is a resend: acknowledged, not written again.
@@ -103,13 +114,14 @@ def commit(
     :class:`RecordError`: the caller's transaction rolls back and nothing of the batch is
     acknowledged.
     """
+    conn.lock(f"client_records:{participant_id}:{source}")  # (the same page's batch via two processes)
     for seq, item in prepared.items():
         _write(conn, participant_id, source, seq, item, now)
     return list(prepared)
 
 
 def commit_each(
-    conn: sqlite3.Connection,
+    conn: Database,
     participant_id: str,
     source: str,
     records: list[Any],
@@ -125,6 +137,7 @@ def commit_each(
     committed: list[int] = []
     refused: list[tuple[int | None, str]] = []
     digests: dict[int, str] = {}
+    conn.lock(f"client_records:{participant_id}:{source}")
     for index, record in enumerate(records):
         seq = record.get("seq") if isinstance(record, Mapping) else None
         try:
@@ -148,7 +161,7 @@ def commit_each(
     return committed, refused
 
 
-def _write(conn: sqlite3.Connection, participant_id: str, source: str, seq: int, item: Prepared, now: float) -> None:
+def _write(conn: Database, participant_id: str, source: str, seq: int, item: Prepared, now: float) -> None:
     kind, params, digest = item
     where = f"client record seq={seq}"
     seen = conn.execute(

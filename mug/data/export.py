@@ -32,7 +32,8 @@ def export_results(
     """Write one file per table (``steps.csv``, ``episodes.csv``, ...) plus ``experiment.json``.
 
     Args:
-        path: the experiment's data folder or database file (or already loaded :class:`Results`).
+        path: the experiment's data folder or database file, its PostgreSQL database URL (or
+            already loaded :class:`Results`).
         out_dir: folder to write into (created if missing). Existing files of
             the same names are replaced; each file is written to a temporary
             name first and renamed, so a reader never sees a half-written file.
@@ -66,9 +67,10 @@ def export_results(
             frame = _parquet_ready(frame)
             _atomic(target, lambda tmp, frame=frame: frame.to_parquet(tmp, index=False, engine="pyarrow"))
         written.append(target)
-    source = results.path / METADATA_FILENAME
+    # (a SQLite data folder has the file; a PostgreSQL database keeps it in its metadata table)
+    source = results.path / METADATA_FILENAME if isinstance(results.path, Path) else None
     target = out / METADATA_FILENAME
-    if source.is_file():
+    if source is not None and source.is_file():
         if source.resolve() != target.resolve():
             _atomic(target, lambda tmp: shutil.copyfile(source, tmp))
         written.append(target)

@@ -27,10 +27,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sqlite3
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from ._json import RecordError, dumps, loads
+
+if TYPE_CHECKING:
+    from .backends import Database
 
 __all__ = [
     "P2P_MODE",
@@ -60,26 +62,27 @@ _STEP_COLUMNS = (
     "game_id, episode, step, participant_id, scene_id, t, actions, rewards, terminated, truncated, infos, "
     "observations, focus"
 )
-_PEER_STEP_INSERT = f"INSERT OR IGNORE INTO peer_steps ({_STEP_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
-_CANONICAL_STEP_INSERT = f"INSERT OR IGNORE INTO steps ({_STEP_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
+_VALUES13 = "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING"
+_PEER_STEP_INSERT = f"INSERT INTO peer_steps ({_STEP_COLUMNS}) {_VALUES13}"
+_CANONICAL_STEP_INSERT = f"INSERT INTO steps ({_STEP_COLUMNS}) {_VALUES13}"
 _PEER_EPISODE_INSERT = (
-    "INSERT OR IGNORE INTO peer_episodes (game_id, episode, participant_id, scene_id, seed, started_at, ended_at, "
-    "num_steps, returns, terminated, truncated, outcome, received_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
+    "INSERT INTO peer_episodes (game_id, episode, participant_id, scene_id, seed, started_at, ended_at, "
+    f"num_steps, returns, terminated, truncated, outcome, received_at) {_VALUES13}"
 )
 _CANONICAL_EPISODE_INSERT = (
-    "INSERT OR IGNORE INTO episodes (game_id, episode, scene_id, participant_ids, seed, started_at, ended_at, "
-    "num_steps, returns, terminated, truncated, outcome) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
+    "INSERT INTO episodes (game_id, episode, scene_id, participant_ids, seed, started_at, ended_at, "
+    "num_steps, returns, terminated, truncated, outcome) VALUES (?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING"
 )
 _POLICY_PREFIX = "policy:"  # how a game's roster names a policy-played agent (mug.data.results)
 
 
-def is_p2p(conn: sqlite3.Connection, game_id: Any) -> bool:
+def is_p2p(conn: Database, game_id: Any) -> bool:
     """Whether ``game_id`` names a peer-to-peer game (an unknown game is not one)."""
     row = conn.execute("SELECT mode FROM games WHERE game_id = ?", (game_id,)).fetchone()
     return row is not None and row[0] == P2P_MODE
 
 
-def write_step(conn: sqlite3.Connection, params: tuple[Any, ...], where: str) -> None:
+def write_step(conn: Database, params: tuple[Any, ...], where: str) -> None:
     """Store one peer's step (``steps`` column order, its sender in ``participant_id``).
 
     The first peer's row of a step also becomes the canonical one. The same peer's second row
@@ -89,6 +92,7 @@ def write_step(conn: sqlite3.Connection, params: tuple[Any, ...], where: str) ->
     game_id, episode, step, participant_id = params[:4]
     if participant_id is None:
         raise RecordError(f"{where}: a step of peer-to-peer game {game_id!r} must name the peer that recorded it")
+    conn.lock(f"game:{game_id}")  # (the peers' rows of a game may come through several processes at once)
     if conn.execute(_PEER_STEP_INSERT, params).rowcount == 0:
         raise RecordError(
             f"{where}: step {step} of episode {episode} of game {game_id!r} is already stored from {participant_id!r}"
@@ -97,15 +101,14 @@ def write_step(conn: sqlite3.Connection, params: tuple[Any, ...], where: str) ->
     _settle(conn, game_id, episode, participant_id)
 
 
-def write_episode(
-    conn: sqlite3.Connection, participant_id: str, params: tuple[Any, ...], now: float, where: str
-) -> None:
+def write_episode(conn: Database, participant_id: str, params: tuple[Any, ...], now: float, where: str) -> None:
     """Store one peer's episode record (``episodes`` column order), its digest and the episode's parity.
 
     The first peer's record also becomes the canonical episode, listing every human of the game.
     The same peer's second record for an episode raises :class:`RecordError`.
     """
     game_id, episode, scene_id = params[:3]
+    conn.lock(f"game:{game_id}")
     peer_row = (game_id, episode, participant_id, scene_id, *params[4:], now)  # (without participant_ids)
     if conn.execute(_PEER_EPISODE_INSERT, peer_row).rowcount == 0:
         raise RecordError(f"{where}: episode {episode} of game {game_id!r} is already recorded from {participant_id!r}")
@@ -146,7 +149,7 @@ def parity_of(digests: list[str]) -> Parity:
     return "match" if len(set(digests)) == 1 else "mismatch"
 
 
-def _settle(conn: sqlite3.Connection, game_id: str, episode: int, participant_id: str) -> bool:
+def _settle(conn: Database, game_id: str, episode: int, participant_id: str) -> bool:
     """Compute the peer's episode digest once its record and all its steps are stored; True if it did."""
     row = conn.execute(
         "SELECT num_steps, digest FROM peer_episodes WHERE game_id = ? AND episode = ? AND participant_id = ?",
@@ -169,7 +172,7 @@ def _settle(conn: sqlite3.Connection, game_id: str, episode: int, participant_id
     return True
 
 
-def _update_parity(conn: sqlite3.Connection, game_id: str, episode: int) -> None:
+def _update_parity(conn: Database, game_id: str, episode: int) -> None:
     digests = [
         d
         for (d,) in conn.execute(
@@ -182,7 +185,7 @@ def _update_parity(conn: sqlite3.Connection, game_id: str, episode: int) -> None
     )
 
 
-def _humans(conn: sqlite3.Connection, game_id: str) -> list[str]:
+def _humans(conn: Database, game_id: str) -> list[str]:
     """The participants of a game, in its roster's agent order."""
     row = conn.execute("SELECT players FROM games WHERE game_id = ?", (game_id,)).fetchone()
     roster = loads(row[0]) if row else {}
@@ -193,7 +196,7 @@ def _humans(conn: sqlite3.Connection, game_id: str) -> list[str]:
     return list(humans)
 
 
-def peer_progress(conn: sqlite3.Connection, game_id: str, participant_id: str) -> dict[str, Any]:
+def peer_progress(conn: Database, game_id: str, participant_id: str) -> dict[str, Any]:
     """One peer's records of a game, shaped like `mug.data.Store.game_progress`."""
     episodes = conn.execute(
         "SELECT episode, outcome, num_steps, digest, (SELECT COUNT(*) FROM peer_steps s WHERE s.game_id = e.game_id "
@@ -212,7 +215,7 @@ def peer_progress(conn: sqlite3.Connection, game_id: str, participant_id: str) -
     }
 
 
-def game_parity(conn: sqlite3.Connection, game_id: str) -> list[dict[str, Any]]:
+def game_parity(conn: Database, game_id: str) -> list[dict[str, Any]]:
     """Per episode of a P2P game: its parity and each peer's digest (None while its steps are arriving)."""
     out: dict[int, dict[str, Any]] = {}
     for episode, parity in conn.execute(

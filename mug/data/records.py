@@ -90,9 +90,7 @@ def check_fields(row: Any, fields: Mapping[str, bool], where: str) -> None:
         raise RecordError(f"{where}: missing field(s) {', '.join(missing)}")
     unknown = [str(name) for name in row if name not in fields]
     if unknown:
-        raise RecordError(
-            f"{where}: unknown field(s) {', '.join(sorted(unknown))}; allowed: {', '.join(fields)}"
-        )
+        raise RecordError(f"{where}: unknown field(s) {', '.join(sorted(unknown))}; allowed: {', '.join(fields)}")
 
 
 def text(value: Any, where: str, *, allow_none: bool = False, allow_empty: bool = False) -> str | None:
@@ -220,9 +218,7 @@ def _infos(value: Any, where: str) -> dict[str, Any]:
     mapping(value, where)
     for agent, info in value.items():
         if not isinstance(info, dict):
-            raise RecordError(
-                f"{where}.{agent}: expected a dict of info values per agent, got {type(info).__name__}"
-            )
+            raise RecordError(f"{where}.{agent}: expected a dict of info values per agent, got {type(info).__name__}")
     return value
 
 
@@ -230,9 +226,7 @@ def episode_params(row: Any, where: str) -> tuple[Any, ...]:
     """Validate an episode row; return parameters in ``episodes`` column order."""
     check_fields(row, EPISODE_FIELDS, where)
     participant_ids = row["participant_ids"]
-    if not isinstance(participant_ids, (list, tuple)) or not all(
-        isinstance(p, str) and p for p in participant_ids
-    ):
+    if not isinstance(participant_ids, (list, tuple)) or not all(isinstance(p, str) and p for p in participant_ids):
         raise RecordError(f"{where}.participant_ids: expected a list of str, got {participant_ids!r}")
     return (
         text(row["game_id"], f"{where}.game_id"),
@@ -250,9 +244,7 @@ def episode_params(row: Any, where: str) -> tuple[Any, ...]:
     )
 
 
-def event_params(
-    participant_id: Any, scene_id: Any, kind: Any, data: Any, t: Any, where: str
-) -> tuple[Any, ...]:
+def event_params(participant_id: Any, scene_id: Any, kind: Any, data: Any, t: Any, where: str) -> tuple[Any, ...]:
     """Validate an event; return parameters in ``events`` column order (without the id)."""
     return (
         text(participant_id, f"{where}.participant_id", allow_none=True),
@@ -264,10 +256,16 @@ def event_params(
 
 
 def form_params(participant_id: Any, scene_id: Any, answers: Any, t: Any, where: str) -> tuple[Any, ...]:
-    """Validate a form submission; return ``(participant_id, scene_id, submitted_at, answers)``."""
+    """Validate a form submission; return ``(participant_id, scene_id, submitted_at, answers, submitted_at)``.
+
+    (The time twice: the upsert's ``first_submitted_at`` of a new row; positional ``?`` marks are
+    what both SQLite and PostgreSQL's driver take.)
+    """
+    submitted_at = timestamp(t, f"{where}.t")
     return (
         text(participant_id, f"{where}.participant_id"),
         text(scene_id, f"{where}.scene_id", allow_empty=True),
-        timestamp(t, f"{where}.t"),
+        submitted_at,
         dumps(mapping(answers, f"{where}.answers"), f"{where}.answers"),
+        submitted_at,
     )

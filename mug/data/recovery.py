@@ -8,25 +8,30 @@ that were committed.
 
 from __future__ import annotations
 
-import sqlite3
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._json import dumps, loads
+from .client_records import EPISODE_INSERT
+
+if TYPE_CHECKING:
+    from .backends import Database
 
 __all__ = ["close_open_games"]
 
 _POLICY_PREFIX = "policy:"  # how a game's roster names a policy-played agent (mug.data.results)
 
 
-def close_open_games(conn: sqlite3.Connection, t: float) -> list[dict[str, Any]]:
-    """End every open server-run game as ``interrupted`` (inside the caller's transaction).
+def close_open_games(conn: Database, t: float, host: str | None = None) -> list[dict[str, Any]]:
+    """End every open server-run game (of ``host`` if given) as ``interrupted`` (inside the caller's transaction).
 
     See :meth:`mug.data.Store.close_open_games`.
     """
     closed: list[dict[str, Any]] = []
+    of_host = "" if host is None else " AND host = ?"
     games = conn.execute(
         "SELECT game_id, scene_id, players, seed FROM games WHERE ended_at IS NULL "
-        "AND mode NOT IN ('client_pyodide', 'client_p2p')"
+        f"AND mode NOT IN ('client_pyodide', 'client_p2p'){of_host} ORDER BY started_at, game_id{conn.for_update}",
+        () if host is None else (host,),
     ).fetchall()
     for game_id, scene_id, players, seed in games:
         last = conn.execute(
@@ -37,11 +42,7 @@ def close_open_games(conn: sqlite3.Connection, t: float) -> list[dict[str, Any]]
         episode, step = (last[0], last[1]) if last and last[0] is not None else (0, 0)
         recorded = conn.execute("SELECT 1 FROM episodes WHERE game_id = ? AND episode = ?", (game_id, episode))
         if episode and recorded.fetchone() is None:
-            conn.execute(
-                "INSERT OR REPLACE INTO episodes (game_id, episode, scene_id, participant_ids, seed, started_at, "
-                "ended_at, num_steps, returns, terminated, truncated, outcome) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                _partial_episode(conn, game_id, episode, scene_id, players, seed),
-            )
+            conn.execute(EPISODE_INSERT, _partial_episode(conn, game_id, episode, scene_id, players, seed))
         conn.execute("UPDATE games SET ended_at = ?, outcome = 'interrupted' WHERE game_id = ?", (t, game_id))
         roster = loads(players)
         closed.append({"game_id": game_id, "scene_id": scene_id, "players": roster, "episode": episode, "step": step})
@@ -49,7 +50,7 @@ def close_open_games(conn: sqlite3.Connection, t: float) -> list[dict[str, Any]]
 
 
 def _partial_episode(
-    conn: sqlite3.Connection, game_id: str, episode: int, scene_id: str, players: str, seed: int | None
+    conn: Database, game_id: str, episode: int, scene_id: str, players: str, seed: int | None
 ) -> tuple[Any, ...]:
     """The record of an episode cut off by a crash, from its committed steps."""
     rows = conn.execute(

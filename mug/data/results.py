@@ -3,7 +3,8 @@
 :func:`load_results` opens the database read-only (it works while the server
 is writing), reads every table inside one read transaction (so the frames are
 a consistent snapshot) and shapes them into the DataFrames documented in
-``docs/data.md``.
+``docs/data.md``. The database is a SQLite file in a data folder or a PostgreSQL
+database named by its URL; the same queries read both, so the frames are equal.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import sqlite3
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,9 +20,10 @@ from typing import Any, Literal
 import pandas as pd
 
 from ._json import loads
+from .backends import Database, is_database_url, parse_location, redact_url
 from .schema import DB_FILENAME, METADATA_FILENAME, SCHEMA_VERSION
 
-__all__ = ["RESULT_TABLES", "Results", "load_results", "resolve_database"]
+__all__ = ["RESULT_TABLES", "Results", "load_results", "open_results_database", "resolve_database"]
 
 #: DataFrames of :class:`Results`, in the order they are reported and exported.
 RESULT_TABLES: tuple[str, ...] = (
@@ -110,7 +111,7 @@ class Results:
     """An experiment's data as DataFrames (see ``docs/data.md`` for every column).
 
     Attributes:
-        path: the data folder the results were loaded from.
+        path: the data folder the results were loaded from, or the PostgreSQL URL (password hidden).
         participants, scene_visits, forms, games, episodes, steps, player_steps, events, p2p: DataFrames.
         metadata: ``experiment.json`` (``config``, ``versions``, ``written_at``),
             or the latest copy stored in the database, or ``{}``.
@@ -118,7 +119,7 @@ class Results:
             ``peer_rows=True`` (else None).
     """
 
-    path: Path
+    path: Path | str
     participants: pd.DataFrame
     scene_visits: pd.DataFrame
     forms: pd.DataFrame
@@ -178,6 +179,26 @@ def resolve_database(path: str | os.PathLike[str]) -> Path:
     raise FileNotFoundError(f"no MUG data at {given}: expected an experiment's data folder or its {DB_FILENAME} file")
 
 
+def open_results_database(source: str | os.PathLike[str]) -> tuple[Database, Path | None]:
+    """A read-only connection to an experiment's database, and its data folder (None on PostgreSQL).
+
+    ``source``: a ``postgresql://`` URL, or anything :func:`resolve_database` takes (``sqlite:///path``
+    too). Raises ``ValueError`` for a malformed URL, ``FileNotFoundError`` for a missing folder,
+    ``ConnectionError`` for a PostgreSQL server that cannot be reached.
+    """
+    if is_database_url(source):
+        where = parse_location(source, "results source")
+        if isinstance(where, str):
+            from .backends.postgres import PostgresDatabase
+
+            return PostgresDatabase(where), None
+        source = where
+    from .backends.sqlite import SQLiteDatabase
+
+    db = resolve_database(source)
+    return SQLiteDatabase(db, readonly=True), db.parent
+
+
 def load_results(
     path: str | os.PathLike[str],
     *,
@@ -190,7 +211,8 @@ def load_results(
     Args:
         path: the experiment's data folder (the one holding ``mug.sqlite3``), the database file
             itself, or the data root above it (``data_dir``) when that holds one experiment only
-            (with several, the ``FileNotFoundError`` lists them).
+            (with several, the ``FileNotFoundError`` lists them); or the ``postgresql://`` URL of
+            the experiment's database (``Experiment(database=...)``).
         include_idle: also give participants who opened the study page and never did anything
             (never moved on, started a game or sent a record), with their scene visits and
             events. They are left out by default so that page loads (link checks, bots,
@@ -204,28 +226,26 @@ def load_results(
     The database is opened read-only, so this is safe while the server is
     still recording; the result is a consistent snapshot of one moment.
     """
-    db = resolve_database(path)
-    conn = sqlite3.connect(db.resolve().as_uri() + "?mode=ro", uri=True, timeout=10.0)
+    conn, folder = open_results_database(path)
     try:
-        conn.execute("BEGIN")  # one read transaction: every table from the same snapshot
-        version = _check_schema(conn, db)
-        idle = "" if include_idle or version < 2 else _ACTIVE_ONLY  # (version 1 kept no activity)
-        # A database of an older version read before any server upgraded it lacks the P2P columns.
-        columns = {"focus": "focus", "parity": "parity"} if version >= 3 else {"focus": "NULL", "parity": "NULL"}
-        columns.update(_simulated_filters(simulated, version))
-        raw = {name: conn.execute(sql.format(active=idle, **columns)).fetchall() for name, sql in _QUERIES.items()}
-        peer_steps_sql = _PEER_STEPS.format(**columns)
-        peer_step_rows = conn.execute(peer_steps_sql).fetchall() if peer_rows and version >= 3 else []
-        stored_metadata = conn.execute(
-            "SELECT written_at, config, versions FROM metadata ORDER BY metadata_id DESC LIMIT 1"
-        ).fetchone()
-        conn.execute("COMMIT")
+        with conn.snapshot():  # one read transaction: every table from the same snapshot
+            version = _check_schema(conn)
+            idle = "" if include_idle or version < 2 else _ACTIVE_ONLY  # (version 1 kept no activity)
+            # A database of an older version read before any server upgraded it lacks the P2P columns.
+            columns = {"focus": "focus", "parity": "parity"} if version >= 3 else {"focus": "NULL", "parity": "NULL"}
+            columns.update(_simulated_filters(simulated, version, conn))
+            raw = {name: conn.execute(sql.format(active=idle, **columns)).fetchall() for name, sql in _QUERIES.items()}
+            peer_steps_sql = _PEER_STEPS.format(**columns)
+            peer_step_rows = conn.execute(peer_steps_sql).fetchall() if peer_rows and version >= 3 else []
+            stored_metadata = conn.execute(
+                "SELECT written_at, config, versions FROM metadata ORDER BY metadata_id DESC LIMIT 1"
+            ).fetchone()
     finally:
         conn.close()
-    metadata = _metadata(db.parent, stored_metadata)
+    metadata = _metadata(folder, stored_metadata)
     agents = scene_agents(metadata)
     return Results(
-        path=db.parent,
+        path=folder if folder is not None else redact_url(str(path)),
         participants=participants_frame(raw["participants"]),
         scene_visits=scene_visits_frame(raw["scene_visits"]),
         forms=forms_frame(raw["forms"], fields=form_fields(metadata)),
@@ -305,21 +325,20 @@ def _empty_shape(agents: list[list[str]]) -> list[str] | None:
     return _agent_order({agent: None for agent in ids} for ids in agents)
 
 
-def _check_schema(conn: sqlite3.Connection, db: Path) -> int:
-    try:
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
-    except sqlite3.DatabaseError as exc:
-        raise ValueError(f"{db} is not a SQLite database: {exc}") from exc
+def _check_schema(conn: Database) -> int:
+    version = conn.schema_version()
     if version == 0:
-        raise ValueError(f"{db} is not a MUG database (no MUG schema in it)")
+        raise ValueError(f"{conn.name} is not a MUG database (no MUG schema in it)")
     if version > SCHEMA_VERSION:
-        raise ValueError(f"{db} has schema version {version}, newer than this MUG ({SCHEMA_VERSION}); upgrade MUG")
+        raise ValueError(
+            f"{conn.name} has schema version {version}, newer than this MUG ({SCHEMA_VERSION}); upgrade MUG"
+        )
     return int(version)
 
 
-def _metadata(directory: Path, stored: tuple[Any, ...] | None) -> dict[str, Any]:
-    file = directory / METADATA_FILENAME
-    if file.is_file():
+def _metadata(directory: Path | None, stored: tuple[Any, ...] | None) -> dict[str, Any]:
+    file = None if directory is None else directory / METADATA_FILENAME
+    if file is not None and file.is_file():
         with open(file, encoding="utf-8") as handle:
             return json.load(handle)
     if stored is not None:
@@ -330,17 +349,9 @@ def _metadata(directory: Path, stored: tuple[Any, ...] | None) -> dict[str, Any]
 
 # Rows of participants who did something (see load_results' include_idle); "{active}" in a query.
 _ACTIVE_ONLY = "AND participant_id NOT IN (SELECT participant_id FROM participants WHERE active_at IS NULL)"
-# Simulated participants (mug.simulate): marked in their session data by the researcher's process,
-# and counted as simulated only while their session is bound to the simulator's secret.
-_SIMULATED = (
-    "SELECT participant_id FROM participants WHERE json_extract(data, '$.simulated.binding') IS NOT NULL "
-    "AND json_extract(data, '$.simulated.binding') = substr(secret_hash, 1, 16)"
-)
-# Games a simulated participant played in.
-_SIMULATED_GAMES = f"SELECT g.game_id FROM games g, json_each(g.players) p WHERE p.value IN ({_SIMULATED})"
 
 
-def _simulated_filters(simulated: bool | str, version: int) -> dict[str, str]:
+def _simulated_filters(simulated: bool | str, version: int, conn: Database) -> dict[str, str]:
     """The ``{sim}`` (rows of a participant), ``{sim_games}`` (rows of a game) and ``{sim_events}``
     filters of the queries, for ``load_results(simulated=...)``."""
     if simulated not in (False, True, "only") or (simulated in (0, 1) and not isinstance(simulated, bool)):
@@ -348,23 +359,33 @@ def _simulated_filters(simulated: bool | str, version: int) -> dict[str, str]:
     if simulated is True:
         return {"sim": "", "sim_games": "", "sim_events": ""}
     if version < 2:  # (no simulated participants before version 2)
-        none = "AND 0" if simulated == "only" else ""
+        none = "AND FALSE" if simulated == "only" else ""
         return {"sim": none, "sim_games": none, "sim_events": none}
+    # Simulated participants (mug.simulate): marked in their session data by the researcher's process,
+    # and counted as simulated only while their session is bound to the simulator's secret.
+    binding = conn.json_text("data", "simulated", "binding")
+    sim_people = (
+        f"SELECT participant_id FROM participants WHERE {binding} IS NOT NULL "
+        f"AND {binding} = substr(secret_hash, 1, 16)"
+    )
+    # Games a simulated participant played in.
+    sim_games = f"SELECT g.game_id FROM games g, {conn.json_values('g.players')} WHERE p.value IN ({sim_people})"
+    game_of_event = conn.json_text("data", "game_id")
     if simulated == "only":
         return {
-            "sim": f"AND participant_id IN ({_SIMULATED})",
-            "sim_games": f"AND game_id IN ({_SIMULATED_GAMES})",
+            "sim": f"AND participant_id IN ({sim_people})",
+            "sim_games": f"AND game_id IN ({sim_games})",
             "sim_events": (
-                f"AND (participant_id IN ({_SIMULATED}) OR (participant_id IS NULL AND "
-                f"json_extract(data, '$.game_id') IN ({_SIMULATED_GAMES})))"
+                f"AND (participant_id IN ({sim_people}) OR (participant_id IS NULL AND "
+                f"{game_of_event} IN ({sim_games})))"
             ),
         }
     return {
-        "sim": f"AND participant_id NOT IN ({_SIMULATED})",
-        "sim_games": f"AND game_id NOT IN ({_SIMULATED_GAMES})",
+        "sim": f"AND participant_id NOT IN ({sim_people})",
+        "sim_games": f"AND game_id NOT IN ({sim_games})",
         "sim_events": (
-            f"AND COALESCE(participant_id, '') NOT IN ({_SIMULATED}) "
-            f"AND COALESCE(json_extract(data, '$.game_id'), '') NOT IN ({_SIMULATED_GAMES})"
+            f"AND COALESCE(participant_id, '') NOT IN ({sim_people}) "
+            f"AND COALESCE({game_of_event}, '') NOT IN ({sim_games})"
         ),
     }
 
@@ -372,38 +393,38 @@ def _simulated_filters(simulated: bool | str, version: int) -> dict[str, str]:
 _QUERIES = {
     "participants": (
         "SELECT participant_id, status, completion_code, scene_index, scene_id, created_at, "
-        "updated_at, query, data FROM participants WHERE 1 {active} {sim} ORDER BY created_at, participant_id"
+        "updated_at, query, data FROM participants WHERE TRUE {active} {sim} ORDER BY created_at, participant_id"
     ),
     "scene_visits": (
         "SELECT participant_id, scene_index, scene_id, scene_type, entered_at, exited_at, reloads "
-        "FROM scene_visits WHERE 1 {active} {sim} ORDER BY participant_id, entered_at, visit_id"
+        "FROM scene_visits WHERE TRUE {active} {sim} ORDER BY participant_id, entered_at, visit_id"
     ),
     "forms": (
-        "SELECT participant_id, scene_id, submitted_at, answers FROM forms WHERE 1 {sim} "
+        "SELECT participant_id, scene_id, submitted_at, answers FROM forms WHERE TRUE {sim} "
         "ORDER BY participant_id, submitted_at, scene_id"
     ),
     "games": (
         "SELECT game_id, scene_id, mode, seed, started_at, ended_at, outcome, players FROM games "
-        "WHERE 1 {sim_games} ORDER BY started_at, game_id"
+        "WHERE TRUE {sim_games} ORDER BY started_at, game_id"
     ),
     "episodes": (
         "SELECT game_id, episode, scene_id, participant_ids, seed, started_at, ended_at, num_steps, "
-        "terminated, truncated, outcome, {parity}, returns FROM episodes WHERE 1 {sim_games} "
+        "terminated, truncated, outcome, {parity}, returns FROM episodes WHERE TRUE {sim_games} "
         "ORDER BY game_id, episode"
     ),
     "steps": (
         "SELECT game_id, participant_id, scene_id, episode, step, t, actions, rewards, terminated, "
-        "truncated, infos, observations, {focus} FROM steps WHERE 1 {sim_games} ORDER BY game_id, episode, step"
+        "truncated, infos, observations, {focus} FROM steps WHERE TRUE {sim_games} ORDER BY game_id, episode, step"
     ),
     "events": (
         "SELECT event_id, participant_id, scene_id, kind, t, data FROM events "
-        "WHERE (participant_id IS NULL OR 1 {active}) {sim_events} ORDER BY t, event_id"
+        "WHERE (participant_id IS NULL OR TRUE {active}) {sim_events} ORDER BY t, event_id"
     ),
     "p2p": "SELECT participant_id, scene_id, t, data FROM events WHERE kind = 'p2p_stats' {sim} ORDER BY event_id",
 }
 _PEER_STEPS = (
     "SELECT game_id, participant_id, scene_id, episode, step, t, actions, rewards, terminated, "
-    "truncated, infos, observations, focus FROM peer_steps WHERE 1 {sim_games} "
+    "truncated, infos, observations, focus FROM peer_steps WHERE TRUE {sim_games} "
     "ORDER BY game_id, episode, step, participant_id"
 )
 

@@ -1,6 +1,7 @@
-"""SQLite schema of the MUG data store.
+"""Schema of the MUG data store, written in SQLite's dialect.
 
-One database per experiment, ``<data folder>/mug.sqlite3``. Every JSON column
+One database per experiment: by default ``<data folder>/mug.sqlite3``; on PostgreSQL the same
+tables, translated by `mug.data.backends.postgres.translate_schema`. Every JSON column
 holds compact JSON text written by :func:`mug.data._json.dumps`. Times are unix
 seconds (``REAL``). Booleans are ``INTEGER`` 0/1.
 
@@ -8,13 +9,13 @@ There are deliberately no foreign keys: a record is never refused because a
 related row has not arrived yet (client records can arrive in any order after a
 reconnect). Keys that make writes idempotent are the primary keys below.
 
-``PRAGMA user_version`` holds :data:`SCHEMA_VERSION`; :data:`MIGRATIONS` bring an older
-database up to it (run by the store, in one transaction, before :data:`SCHEMA_SQL`).
+``PRAGMA user_version`` (PostgreSQL: the table ``mug_schema``) holds :data:`SCHEMA_VERSION`;
+:data:`MIGRATIONS` bring an older database up to it (run by the store, in one transaction, before :data:`SCHEMA_SQL`).
 """
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 DB_FILENAME = "mug.sqlite3"
 METADATA_FILENAME = "experiment.json"
@@ -81,6 +82,8 @@ CREATE TABLE IF NOT EXISTS forms (
 
 -- metadata_id: the metadata row (config, versions) in force when the game started, what a replay
 -- rebuilds its env from (mug.replay); NULL in games recorded before schema version 4.
+-- host: the server process running the game (several processes share one database), so that a
+-- process that restarts closes only its own open games; NULL for one process, and before version 5.
 CREATE TABLE IF NOT EXISTS games (
     game_id     TEXT PRIMARY KEY,
     scene_id    TEXT NOT NULL,
@@ -90,7 +93,8 @@ CREATE TABLE IF NOT EXISTS games (
     started_at  REAL NOT NULL,
     ended_at    REAL,
     outcome     TEXT,
-    metadata_id INTEGER
+    metadata_id INTEGER,
+    host        TEXT
 );
 
 CREATE TABLE IF NOT EXISTS episodes (
@@ -307,5 +311,21 @@ CREATE TABLE IF NOT EXISTS games (
     outcome     TEXT
 );
 ALTER TABLE games ADD COLUMN metadata_id INTEGER;
+""",
+    # Which server process runs a game, for many processes sharing one database. (A version-4
+    # database always has games; it is made here if missing only so that the ALTER cannot fail.)
+    4: """
+CREATE TABLE IF NOT EXISTS games (
+    game_id     TEXT PRIMARY KEY,
+    scene_id    TEXT NOT NULL,
+    mode        TEXT NOT NULL,
+    players     TEXT NOT NULL,
+    seed        INTEGER,
+    started_at  REAL NOT NULL,
+    ended_at    REAL,
+    outcome     TEXT,
+    metadata_id INTEGER
+);
+ALTER TABLE games ADD COLUMN host TEXT;
 """,
 }

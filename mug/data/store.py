@@ -1,10 +1,12 @@
-"""The experiment's SQLite store.
+"""The experiment's store: one implementation of every write, on SQLite or PostgreSQL.
 
-One database per experiment at ``<directory>/mug.sqlite3`` in WAL mode, written
-by the server (from its own thread) and read concurrently by
-:func:`mug.data.load_results` (from a notebook kernel, a CLI, another process).
+Where the data goes is a location: a data folder (the embedded default, ``<folder>/mug.sqlite3``
+in WAL mode) or a ``postgresql://`` URL (many server processes sharing one experiment). What differs
+between the two is behind `mug.data.backends`; the methods below are written once. Written by the
+server (from its own thread) and read concurrently by :func:`mug.data.load_results` (a notebook
+kernel, a CLI, another process).
 
-Guarantees:
+Guarantees, on both backends:
 
 * **Committed before return.** Every write method commits its transaction
   before it returns; the server acknowledges to a client only after that.
@@ -14,14 +16,19 @@ Guarantees:
   (``(game_id, episode, step, participant_id)`` per peer of a peer-to-peer game),
   episodes on ``(game_id, episode)``, forms on ``(participant_id, scene_id)``,
   client records on ``(participant_id, seq)``; participants are created once;
-  a reload re-entering the open scene does not add a visit.
+  a reload re-entering the open scene does not add a visit. Inserts say
+  ``ON CONFLICT``, so a record written by two processes at once is stored once.
+* **Safe read-modify-writes.** On SQLite a write transaction holds the whole database; on
+  PostgreSQL a method that reads before it writes locks what it read (the participant's row, or a
+  key such as a game) until it commits, so two processes doing it at once run one after the other.
 * **Thread-safe.** One connection guarded by a lock; readers use their own
-  read-only connections and never block the writer (WAL).
+  connections and never block the writer (SQLite WAL, PostgreSQL MVCC).
 
-Durability: with the default ``synchronous="NORMAL"`` a committed transaction
+Durability: on SQLite, with the default ``synchronous="NORMAL"`` a committed transaction
 survives the process crashing; a power loss or OS crash may lose the last
 transactions before the next WAL checkpoint. Pass ``synchronous="FULL"`` to
-fsync on every commit (slower).
+fsync on every commit (slower). On PostgreSQL, what the server's settings say
+(by default a commit is flushed to its WAL before it returns).
 """
 
 from __future__ import annotations
@@ -29,22 +36,24 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import sqlite3
 import tempfile
 import threading
 import time
-import warnings
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from . import client_records, parity, recovery
 from . import records as rec
 from ._json import RecordError, dumps, loads
+from .backends import Database, parse_location
 from .schema import DB_FILENAME, METADATA_FILENAME, MIGRATIONS, SCHEMA_SQL, SCHEMA_VERSION, TABLES
 
-__all__ = ["ParticipantRecord", "Store"]
+if TYPE_CHECKING:
+    from mug.experiment import Experiment
+
+__all__ = ["ParticipantRecord", "Store", "open_store"]
 
 ParticipantStatus = Literal["active", "completed", "excluded"]
 
@@ -94,105 +103,98 @@ _PARTICIPANT_COLUMNS = (
 )
 
 
-def _journal_mode_wal(conn: sqlite3.Connection, timeout: float) -> str:
-    """Switch to WAL and return the mode in effect, waiting out other processes doing the same.
+def open_store(source: Experiment | str | os.PathLike[str], **options: Any) -> Store:
+    """The store of an experiment (its ``database``, else its data folder), or of a folder or URL.
 
-    Changing the journal mode of a new database takes an exclusive lock for which SQLite does not
-    wait (the busy timeout does not apply), so two processes opening one new store at once (the
-    server and its game processes) would otherwise fail with "database is locked".
+    What the server, its game processes and ``mug serve --database`` open; ``options`` go to :class:`Store`.
     """
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            return str(conn.execute("PRAGMA journal_mode=WAL").fetchone()[0])
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) or time.monotonic() > deadline:
-                raise
-        time.sleep(0.005)  # (a lock held for a moment by another process; nothing to await here)
+    if isinstance(source, (str, os.PathLike)):
+        return Store(source, **options)
+    database = getattr(source, "database", None)
+    return Store(source.data_path if database is None else database, **options)
 
 
 class Store:
-    """The experiment's SQLite store (see the module docstring for guarantees).
+    """The experiment's store (see the module docstring for guarantees).
 
     Args:
-        directory: the experiment's data folder; created if missing. The
-            database is ``directory / "mug.sqlite3"``.
+        location: the experiment's data folder (created if missing; the database is
+            ``location / "mug.sqlite3"``), or a ``postgresql://user@host:5432/dbname`` URL
+            (the database must exist; MUG makes its tables).
         synchronous: SQLite ``synchronous`` setting, ``"NORMAL"`` (default,
             safe against process crashes) or ``"FULL"`` (also against power loss).
-        timeout: seconds to wait for a lock held by another process.
+        timeout: seconds to wait for a lock held by another process (SQLite), or to connect (PostgreSQL).
 
-    Use as a context manager or call :meth:`close`.
+    A bad location raises ``ValueError`` naming its problem; a PostgreSQL server that cannot be
+    reached raises ``ConnectionError`` naming the URL. Use as a context manager or call :meth:`close`.
     """
 
     def __init__(
         self,
-        directory: str | os.PathLike[str],
+        location: str | os.PathLike[str],
         *,
         synchronous: Literal["NORMAL", "FULL"] = "NORMAL",
         timeout: float = 10.0,
     ) -> None:
         if synchronous not in ("NORMAL", "FULL"):
             raise ValueError(f"synchronous must be 'NORMAL' or 'FULL', got {synchronous!r}")
-        self._directory = Path(directory)
-        self._directory.mkdir(parents=True, exist_ok=True)
-        self._path = self._directory / DB_FILENAME
+        where = parse_location(location, "store location")
         self._lock = threading.RLock()
-        conn = sqlite3.connect(self._path, timeout=timeout, isolation_level=None, check_same_thread=False)
+        db: Database
+        if isinstance(where, Path):
+            from .backends.sqlite import SQLiteDatabase
+
+            self._directory: Path | None = where
+            self._path: Path | None = where / DB_FILENAME
+            db = SQLiteDatabase(self._path, timeout=timeout, synchronous=synchronous)
+        else:
+            from .backends.postgres import PostgresDatabase
+
+            self._directory = self._path = None
+            db = PostgresDatabase(where, timeout=timeout)
+        self._location: str | Path = where
         try:
-            mode = _journal_mode_wal(conn, timeout)
-            if str(mode).lower() != "wal":
-                warnings.warn(
-                    f"SQLite could not enable WAL mode for {self._path} (got {mode!r}); "
-                    "readers may block the writer on this filesystem",
-                    RuntimeWarning,
-                    stacklevel=2,
-                )
-            conn.execute(f"PRAGMA synchronous={synchronous}")
-            # The version is read inside the transaction that upgrades the database, so that a
-            # second process opening an old database at the same moment waits, then finds it done
-            # (rather than running the same migration again and failing on it).
-            conn.execute("BEGIN IMMEDIATE")
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-            if version > SCHEMA_VERSION:
-                raise RuntimeError(
-                    f"{self._path} has schema version {version}, newer than this MUG "
-                    f"({SCHEMA_VERSION}); upgrade MUG to write to it"
-                )
-            # An older database is brought up to date first (in the same transaction), then any
-            # missing table is made; a new one gets the current schema at once.
-            steps = "".join(MIGRATIONS[v] for v in range(version, SCHEMA_VERSION)) if version else ""
-            for statement in _statements(f"{steps}\n{SCHEMA_SQL}"):
-                conn.execute(statement)
-            conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-            conn.execute("COMMIT")
+            _bring_schema_up_to_date(db)
         except BaseException:
-            conn.close()  # (rolls back a transaction left open)
+            db.close()  # (rolls back a transaction left open)
             raise
-        self._conn: sqlite3.Connection | None = conn
+        self._db: Database | None = db
+        self._name = db.name
 
     # -- lifecycle ----------------------------------------------------------------------------
 
     @property
-    def directory(self) -> Path:
-        """The experiment's data folder."""
+    def location(self) -> str | Path:
+        """Where the data is: the data folder (SQLite) or the database URL (PostgreSQL); what
+        :func:`mug.load_results` and ``mug export`` take."""
+        return self._location
+
+    @property
+    def dialect(self) -> str:
+        """``"sqlite"`` or ``"postgresql"``."""
+        return "sqlite" if self._path is not None else "postgresql"
+
+    @property
+    def directory(self) -> Path | None:
+        """The experiment's data folder (None for a PostgreSQL store)."""
         return self._directory
 
     @property
-    def path(self) -> Path:
-        """The database file."""
+    def path(self) -> Path | None:
+        """The SQLite database file (None for a PostgreSQL store)."""
         return self._path
 
     @property
     def closed(self) -> bool:
         """Whether :meth:`close` has been called."""
-        return self._conn is None
+        return self._db is None
 
     def close(self) -> None:
         """Close the connection (idempotent). Later calls raise ``RuntimeError``."""
         with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
+            if self._db is not None:
+                self._db.close()
+                self._db = None
 
     def __enter__(self) -> Store:
         return self
@@ -202,37 +204,27 @@ class Store:
 
     def __repr__(self) -> str:
         state = "closed" if self.closed else "open"
-        return f"<mug.data.Store {str(self._path)!r} ({state})>"
+        return f"<mug.data.Store {self._name!r} ({state})>"
 
-    def _connection(self) -> sqlite3.Connection:
-        if self._conn is None:
-            raise RuntimeError(f"the store at {self._path} is closed")
-        return self._conn
+    def _connection(self) -> Database:
+        if self._db is None:
+            raise RuntimeError(f"the store at {self._name} is closed")
+        return self._db
 
     @contextlib.contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
+    def _write(self) -> Iterator[Database]:
         """One write transaction, committed before the ``with`` block is left."""
-        with self._lock:
-            conn = self._connection()
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
+        with self._lock, self._connection().transaction() as conn:
+            yield conn
 
     @contextlib.contextmanager
-    def _read(self) -> Iterator[sqlite3.Connection]:
+    def _read(self) -> Iterator[Database]:
         with self._lock:
             yield self._connection()
 
     # -- participants -------------------------------------------------------------------------
 
-    def get_or_create_participant(
-        self, participant_id: str, query: Mapping[str, str], t: float
-    ) -> ParticipantRecord:
+    def get_or_create_participant(self, participant_id: str, query: Mapping[str, str], t: float) -> ParticipantRecord:
         """Return the participant, creating it (scene 0, status active) if new.
 
         Idempotent: an existing participant is returned unchanged (its first
@@ -247,8 +239,8 @@ class Store:
         ts = rec.timestamp(t, "t")
         with self._write() as conn:
             conn.execute(
-                "INSERT OR IGNORE INTO participants (participant_id, created_at, updated_at, query) "
-                "VALUES (?, ?, ?, ?)",
+                "INSERT INTO participants (participant_id, created_at, updated_at, query) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 (participant_id, ts, ts, query_text),
             )
             row = conn.execute(
@@ -293,12 +285,13 @@ class Store:
         """
         ts = rec.timestamp(t, "t")
         with self._write() as conn:
+            conn.lock("scene_order")  # (every participant's order is read: one assignment at a time)
             data = loads(self._require_participant(conn, participant_id, "data"))
             if isinstance(data.get("scene_order"), list):
                 return [str(sid) for sid in data["scene_order"]]
+            order_of = conn.json_array("data", "scene_order")
             rows = conn.execute(
-                "SELECT json_extract(data, '$.scene_order') FROM participants "
-                "WHERE participant_id != ? AND json_type(data, '$.scene_order') = 'array'",
+                f"SELECT {order_of} FROM participants WHERE participant_id != ? AND {order_of} IS NOT NULL",
                 (participant_id,),
             ).fetchall()
             order = choose([json.loads(row[0]) for row in rows])
@@ -343,14 +336,11 @@ class Store:
         ts = rec.timestamp(t, "t")
         with self._write() as conn:
             conn.execute(
-                "UPDATE participants SET active_at = ?, updated_at = ? "
-                "WHERE participant_id = ? AND active_at IS NULL",
+                "UPDATE participants SET active_at = ?, updated_at = ? WHERE participant_id = ? AND active_at IS NULL",
                 (ts, ts, participant_id),
             )
 
-    def enter_scene(
-        self, participant_id: str, scene_index: int, scene_id: str, scene_type: str, t: float
-    ) -> None:
+    def enter_scene(self, participant_id: str, scene_index: int, scene_id: str, scene_type: str, t: float) -> None:
         """Record that the participant is now in scene ``scene_index``.
 
         Closes the open visit (``exited_at = t``) and opens a new one. If the
@@ -370,22 +360,17 @@ class Store:
                 (participant_id,),
             ).fetchone()
             if open_visit is not None and open_visit[1:] == (scene_index, scene_id):
-                conn.execute(
-                    "UPDATE scene_visits SET reloads = reloads + 1 WHERE visit_id = ?", (open_visit[0],)
-                )
+                conn.execute("UPDATE scene_visits SET reloads = reloads + 1 WHERE visit_id = ?", (open_visit[0],))
             else:
                 if open_visit is not None:
-                    conn.execute(
-                        "UPDATE scene_visits SET exited_at = ? WHERE visit_id = ?", (ts, open_visit[0])
-                    )
+                    conn.execute("UPDATE scene_visits SET exited_at = ? WHERE visit_id = ?", (ts, open_visit[0]))
                 conn.execute(
                     "INSERT INTO scene_visits (participant_id, scene_index, scene_id, scene_type, "
                     "entered_at) VALUES (?, ?, ?, ?, ?)",
                     (participant_id, scene_index, scene_id, scene_type, ts),
                 )
             conn.execute(
-                "UPDATE participants SET scene_index = ?, scene_id = ?, updated_at = ? "
-                "WHERE participant_id = ?",
+                "UPDATE participants SET scene_index = ?, scene_id = ?, updated_at = ? WHERE participant_id = ?",
                 (scene_index, scene_id, ts, participant_id),
             )
 
@@ -434,8 +419,7 @@ class Store:
             )
             if status == "completed" or completion_code is not None:
                 conn.execute(
-                    "UPDATE participants SET status = ?, completion_code = ?, updated_at = ? "
-                    "WHERE participant_id = ?",
+                    "UPDATE participants SET status = ?, completion_code = ?, updated_at = ? WHERE participant_id = ?",
                     (status, completion_code, ts, participant_id),
                 )
             else:
@@ -448,9 +432,10 @@ class Store:
                 conn.execute(_EVENT_INSERT, (participant_id, scene_id, status, dumps(event), ts))
 
     @staticmethod
-    def _require_participant(conn: sqlite3.Connection, participant_id: str, column: str) -> Any:
+    def _require_participant(conn: Database, participant_id: str, column: str) -> Any:
+        """The participant's ``column``, its row locked until the transaction ends (PostgreSQL)."""
         row = conn.execute(
-            f"SELECT {column} FROM participants WHERE participant_id = ?", (participant_id,)
+            f"SELECT {column} FROM participants WHERE participant_id = ?{conn.for_update}", (participant_id,)
         ).fetchone()
         if row is None:
             raise KeyError(f"unknown participant {participant_id!r}")
@@ -507,9 +492,7 @@ class Store:
         if not params:
             return 0
         with self._write() as conn:
-            before = conn.total_changes
-            conn.executemany(_STEP_INSERT, params)
-            return conn.total_changes - before
+            return conn.executemany(_STEP_INSERT, params)
 
     def add_episode(self, row: dict[str, Any]) -> None:
         """Store an episode summary (replacing any row with the same ``(game_id, episode)``)."""
@@ -525,12 +508,15 @@ class Store:
         players: Mapping[str, str],
         seed: int | None,
         t: float,
+        host: str | None = None,
     ) -> None:
         """Record a game's start. ``players`` maps agent id -> participant id or policy name.
 
-        Starting a known ``game_id`` again updates scene, mode, players and seed
+        Starting a known ``game_id`` again updates scene, mode, players, seed and host
         but keeps the first ``started_at``. The game is linked to the latest saved
         config (``metadata_id``, see :meth:`write_metadata`), the one a replay uses.
+        ``host`` names the server process that runs the game when several share the database
+        (see :meth:`close_open_games`); None for a single process.
         """
         rec.text(game_id, "game_id")
         rec.text(scene_id, "scene_id", allow_empty=True)
@@ -539,15 +525,17 @@ class Store:
         for agent, player in players.items():
             rec.text(player, f"players.{agent}")
         rec.integer(seed, "seed", allow_none=True)
+        rec.text(host, "host", allow_none=True)
         ts = rec.timestamp(t, "t")
         with self._write() as conn:
             conn.execute(
-                "INSERT INTO games (game_id, scene_id, mode, players, seed, started_at, metadata_id) "
-                "VALUES (?, ?, ?, ?, ?, ?, (SELECT MAX(metadata_id) FROM metadata)) "
+                "INSERT INTO games (game_id, scene_id, mode, players, seed, started_at, metadata_id, host) "
+                "VALUES (?, ?, ?, ?, ?, ?, (SELECT MAX(metadata_id) FROM metadata), ?) "
                 "ON CONFLICT (game_id) DO UPDATE SET "
                 "scene_id = excluded.scene_id, mode = excluded.mode, players = excluded.players, "
-                "seed = excluded.seed, metadata_id = COALESCE(games.metadata_id, excluded.metadata_id)",
-                (game_id, scene_id, mode, dumps(dict(players), "players"), seed, ts),
+                "seed = excluded.seed, metadata_id = COALESCE(games.metadata_id, excluded.metadata_id), "
+                "host = COALESCE(excluded.host, games.host)",
+                (game_id, scene_id, mode, dumps(dict(players), "players"), seed, ts, host),
             )
 
     def end_game(self, game_id: str, outcome: str, t: float) -> None:
@@ -555,16 +543,16 @@ class Store:
         rec.text(outcome, "outcome", allow_empty=True)
         ts = rec.timestamp(t, "t")
         with self._write() as conn:
-            cur = conn.execute(
-                "UPDATE games SET ended_at = ?, outcome = ? WHERE game_id = ?", (ts, outcome, game_id)
-            )
+            cur = conn.execute("UPDATE games SET ended_at = ?, outcome = ? WHERE game_id = ?", (ts, outcome, game_id))
             if cur.rowcount == 0:
                 raise KeyError(f"unknown game {game_id!r}")
 
-    def close_open_games(self, t: float) -> list[dict[str, Any]]:
+    def close_open_games(self, t: float, host: str | None = None) -> list[dict[str, Any]]:
         """End every server-run game still open (the server stopped without ending it) as ``interrupted``.
 
         Called when a server starts on an existing store: a game open then was cut off by a crash.
+        With ``host``, only the games that server process ran (``start_game(..., host=)``): other
+        processes sharing the database go on with theirs. Without, every open game.
         Each gets ``ended_at``/``outcome``; an episode left without a record gets a partial one
         (outcome ``interrupted``, its committed steps and returns). Games run in browsers (client-side
         and peer-to-peer) are left alone: their pages go on and end them. Returns, per closed game, its
@@ -572,7 +560,7 @@ class Store:
         """
         ts = rec.timestamp(t, "t")
         with self._write() as conn:
-            return recovery.close_open_games(conn, ts)
+            return recovery.close_open_games(conn, ts, host)
 
     def game_progress(self, game_id: str, participant_id: str | None = None) -> dict[str, Any]:
         """What the store holds of a game: its episode records (number, outcome, steps counted, steps stored)
@@ -628,9 +616,7 @@ class Store:
 
     # -- client-side records ------------------------------------------------------------------
 
-    def add_client_records(
-        self, participant_id: str, records: list[dict[str, Any]], *, source: str = ""
-    ) -> list[int]:
+    def add_client_records(self, participant_id: str, records: list[dict[str, Any]], *, source: str = "") -> list[int]:
         """Commit a batch from a participant's browser outbox; returns the seqs to acknowledge.
 
         Each record is ``{"seq": int, "kind": "step"|"episode"|"event"|"form",
@@ -681,9 +667,10 @@ class Store:
     def write_metadata(self, config: Mapping[str, Any], versions: Mapping[str, Any]) -> None:
         """Save the experiment's config and versions beside the data.
 
-        Writes ``experiment.json`` (``config``, ``versions``, ``written_at``)
-        atomically (temporary file, fsync, rename) and appends a copy to the
-        ``metadata`` table, so the database alone is self-describing.
+        Appends them to the ``metadata`` table, so the database alone is self-describing (what a
+        PostgreSQL store's readers use), and on SQLite also writes ``experiment.json``
+        (``config``, ``versions``, ``written_at``) in the data folder atomically (temporary
+        file, fsync, rename).
         """
         config_text = dumps(dict(config), "config")
         versions_text = dumps(dict(versions), "versions")
@@ -694,9 +681,10 @@ class Store:
                 "INSERT INTO metadata (written_at, config, versions) VALUES (?, ?, ?)",
                 (written_at, config_text, versions_text),
             )
-            _atomic_write_text(
-                self._directory / METADATA_FILENAME, json.dumps(document, indent=2, allow_nan=False) + "\n"
-            )
+            if self._directory is not None:
+                _atomic_write_text(
+                    self._directory / METADATA_FILENAME, json.dumps(document, indent=2, allow_nan=False) + "\n"
+                )
 
     def counts(self) -> dict[str, int]:
         """Number of rows in each table."""
@@ -704,8 +692,33 @@ class Store:
             return {table: conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0] for table in TABLES}
 
 
+def _bring_schema_up_to_date(db: Database) -> None:
+    """Make the tables of a new database, or migrate an older one, in one transaction.
+
+    The version is read inside the transaction that upgrades the database (holding a lock), so a
+    second process opening an old database at the same moment waits, then finds it done (rather
+    than running the same migration again and failing on it).
+    """
+    with db.transaction():
+        db.lock("mug_schema")
+        version = db.schema_version()
+        if version > SCHEMA_VERSION:
+            raise RuntimeError(
+                f"{db.name} has schema version {version}, newer than this MUG "
+                f"({SCHEMA_VERSION}); upgrade MUG to write to it"
+            )
+        # An older database is brought up to date first, then any missing table is made; a new
+        # one gets the current schema at once.
+        steps = "".join(MIGRATIONS[v] for v in range(version, SCHEMA_VERSION)) if version else ""
+        for statement in _statements(db.schema_sql(f"{steps}\n{SCHEMA_SQL}")):
+            db.execute(statement)
+        db.set_schema_version(SCHEMA_VERSION)
+
+
 def _statements(script: str) -> Iterator[str]:
     """The SQL statements of a script, one by one (``executescript`` would commit the open transaction)."""
+    import sqlite3  # (its parser tells where a statement ends; the same for PostgreSQL's schema text)
+
     pending = ""
     for piece in script.split(";"):
         pending += piece + ";"

@@ -15,7 +15,7 @@ import tornado.httpserver
 import tornado.netutil
 
 from mug._bundle import client_dist
-from mug.data import Store
+from mug.data import open_store
 from mug.server import heap
 from mug.server.dashboard import Dashboard
 from mug.server.games.processes.parent import GameProcesses
@@ -129,7 +129,7 @@ class ServerHandle:
         self._sockets = tornado.netutil.bind_sockets(self._requested_port, self.host, family=socket.AF_INET)
         self.port = self._sockets[0].getsockname()[1]
         try:
-            self.store = Store(exp.data_path)
+            self.store = open_store(exp)
             self.store.write_metadata(exp.config(), _versions())
         except BaseException:
             for sock in self._sockets:
@@ -295,7 +295,7 @@ class ServerHandle:
         `mug.load_results`)."""
         from mug.data import load_results
 
-        path = self.experiment.data_path
+        path = self.experiment.data_location
         return load_results(path, include_idle=include_idle, peer_rows=peer_rows, simulated=simulated)
 
     def __enter__(self) -> ServerHandle:

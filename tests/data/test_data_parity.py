@@ -315,7 +315,7 @@ def test_a_version_2_database_is_upgraded_with_its_data(tmp_path: Path) -> None:
         assert store.game_parity(GAME)[0]["parity"] == "match"
     conn = sqlite3.connect(db)
     try:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
     finally:
         conn.close()
     after = load_results(tmp_path)

@@ -1,4 +1,7 @@
-"""load_results: DataFrame shapes, columns and dtypes."""
+"""load_results: DataFrame shapes, columns and dtypes -- the same from SQLite and from PostgreSQL.
+
+The ``store`` fixture runs each test on both backends (``location``, tests/data/conftest.py).
+"""
 
 from __future__ import annotations
 
@@ -32,13 +35,13 @@ def step(game_id="g1", episode=0, step=0, actions=None, rewards=None, infos=None
 
 
 @pytest.fixture
-def store(tmp_path: Path):
-    with Store(tmp_path) as s:
+def store(location):
+    with Store(location) as s:
         yield s
 
 
 def test_empty_store_has_fixed_columns(store: Store):
-    results = load_results(store.directory)
+    results = load_results(store.location)
     assert isinstance(results, Results)
     assert list(results.tables()) == list(RESULT_TABLES)
     for frame in results.tables().values():
@@ -112,7 +115,7 @@ def test_single_agent_steps(store: Store):
             step(step=0, infos={"agent_0": {"lives": 3, "pos": {"x": 0.1, "y": 2}}}, terminated=True),
         ]
     )
-    steps = load_results(store.directory).steps
+    steps = load_results(store.location).steps
     assert list(steps.columns) == [
         *FIXED_STEP_COLUMNS,
         "agent_id",
@@ -148,7 +151,7 @@ def test_multi_agent_steps(store: Store):
             for i in range(3)
         ]
     )
-    steps = load_results(store.path).steps
+    steps = load_results(store.path or store.location).steps
     assert list(steps.columns) == [
         *FIXED_STEP_COLUMNS,
         "action.a",
@@ -173,7 +176,7 @@ def test_mixed_single_and_multi_agent_use_multi_form(store: Store):
             step("g2", step=0, actions={"a": 0, "b": 1}, rewards={"a": 1.0, "b": 2.0}, infos={"a": {"k": 1}}),
         ]
     )
-    steps = load_results(store.directory).steps
+    steps = load_results(store.location).steps
     assert "agent_id" not in steps.columns
     assert {"action.agent_0", "action.a", "action.b", "reward.agent_0", "info.a.k"} <= set(steps.columns)
     assert steps["reward.agent_0"].iloc[0] == 0.5
@@ -188,7 +191,7 @@ def test_nan_reward_and_observations(store: Store):
             step(step=1),
         ]
     )
-    steps = load_results(store.directory).steps
+    steps = load_results(store.location).steps
     assert pd.isna(steps["reward"].iloc[0])
     assert steps["obs"].iloc[0] == '{"agent_0":[1,2]}'
     assert pd.isna(steps["obs"].iloc[1])
@@ -198,7 +201,7 @@ def test_forms_are_wide(store: Store):
     store.add_form("p1", "survey", {"age": 30, "likes": ["a", "b"]}, 5.0)
     store.add_form("p2", "survey", {"age": 41, "comment": "fine"}, 6.0)
     store.add_form("p2", "consent", {"agree": True, "scene_id": "clash"}, 4.0)
-    forms = load_results(store.directory).forms
+    forms = load_results(store.location).forms
     assert list(forms.columns) == [
         "participant_id",
         "scene_id",
@@ -244,7 +247,7 @@ def test_participants_visits_events_games_episodes(store: Store):
             "outcome": "completed",
         }
     )
-    r = load_results(store.directory)
+    r = load_results(store.location)
 
     p = r.participants
     assert p[["query.PROLIFIC_PID", "query.study", "data.group"]].values.tolist() == [["x1", "s", "A"]]
@@ -288,14 +291,17 @@ def test_single_agent_episode_columns(store: Store):
             "outcome": "aborted",
         }
     )
-    ep = load_results(store.directory).episodes
+    ep = load_results(store.location).episodes
     assert ep[["agent_id", "return"]].values.tolist() == [["agent_0", 4.5]]
 
 
 def test_metadata_from_file_then_database(store: Store):
     store.write_metadata({"fps": 30}, {"mug": "0.1.0"})
-    results = load_results(store.directory)
+    results = load_results(store.location)
     assert results.metadata["config"] == {"fps": 30}
+    if store.directory is None:  # PostgreSQL: from the database, the URL as its path
+        assert results.metadata["versions"] == {"mug": "0.1.0"} and results.path == store.location
+        return
     (store.directory / "experiment.json").unlink()
     results = load_results(store.path)  # the database file itself works too
     assert results.metadata["versions"] == {"mug": "0.1.0"}
@@ -304,7 +310,7 @@ def test_metadata_from_file_then_database(store: Store):
 
 def test_repr_summarises_counts(store: Store):
     store.add_steps([step(step=i) for i in range(3)])
-    text = repr(load_results(store.directory))
+    text = repr(load_results(store.location))
     assert "steps" in text and " 3 rows" in text
     assert "participants" in text
 
@@ -329,10 +335,10 @@ def test_not_a_mug_database(tmp_path: Path):
         load_results(junk)
 
 
-def test_player_steps_say_whose_action_each_agent_took(tmp_path) -> None:
+def test_player_steps_say_whose_action_each_agent_took(location) -> None:
     from mug.data import Store, load_results
 
-    with Store(tmp_path) as store:
+    with Store(location) as store:
         store.start_game("g", "race", "server_authoritative", {"red": "alice", "blue": "policy:random"}, 1, 0.0)
         store.add_steps(
             [
@@ -353,7 +359,7 @@ def test_player_steps_say_whose_action_each_agent_took(tmp_path) -> None:
                 for s in (1, 2)
             ]
         )
-    frame = load_results(tmp_path).player_steps
+    frame = load_results(location).player_steps
     assert len(frame) == 4
     red = frame[frame["agent_id"] == "red"]
     assert list(red["participant_id"]) == ["alice", "alice"] and red["policy"].isna().all()

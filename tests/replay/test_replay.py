@@ -203,7 +203,7 @@ def test_a_game_of_a_version_3_database_replays_from_the_config_saved_before_it_
     with mug.data.Store(exp.data_path) as store:  # a server opening it upgrades it, keeping the data
         assert store.counts()["steps"] == 10
     conn = sqlite3.connect(db)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == 4
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 5
     assert conn.execute("SELECT metadata_id FROM games").fetchall() == [(None,)]
     conn.close()
     assert replay_game(exp.data_path, game_id).ok

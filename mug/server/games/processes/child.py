@@ -26,7 +26,7 @@ import signal
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
-from mug.data import Store
+from mug.data import open_store
 from mug.server.games.game import ServerGame
 from mug.server.games.processes.pipe import MessagePipe
 from mug.server.games.recorder import StepRecorder
@@ -91,7 +91,7 @@ class GameWorker:
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
-        self.store = Store(self.experiment.data_path)
+        self.store = open_store(self.experiment)
         self.writer = StoreWriter(self.store)
         self.recorder = StepRecorder(self.writer)
         self.recorder.start()
