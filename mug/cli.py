@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from mug.data.backends import parse_location
 from mug.experiment import Experiment
 
 
@@ -47,12 +48,14 @@ def load_experiment(target: str) -> Experiment:
     return experiments[0]
 
 
-def _serve(exp: Experiment, host: str, port: int, game_processes: int = 0) -> int:
+def _serve(exp: Experiment, host: str, port: int, game_processes: int = 0, redis: str | None = None) -> int:
     try:
-        server = exp.serve(host=host, port=port, game_processes=game_processes)
+        server = exp.serve(host=host, port=port, game_processes=game_processes, redis=redis)
     except (ValueError, RuntimeError) as exc:
         raise CliError(str(exc)) from None
     print(f"MUG experiment {exp.experiment_id!r} is running.")
+    if server.server_id is not None:
+        print(f"  this server: {server.server_id} (one of the experiment's servers sharing its Redis)")
     print(f"  participant URL: {server.url}")
     print(f"  admin dashboard (keep this link private): {server.admin_url}")
     print(f"  data: {exp.data_path.resolve()}")
@@ -65,7 +68,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     exp = load_experiment(args.target)
     if args.data_dir:
         exp.data_dir = Path(args.data_dir)
-    return _serve(exp, args.host, args.port, args.game_processes)
+    if args.database:
+        try:
+            exp.database = parse_location(args.database, "--database")
+        except ValueError as exc:
+            raise CliError(str(exc)) from None
+    return _serve(exp, args.host, args.port, args.game_processes, args.redis)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -121,6 +129,20 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=0,
         help="run server-authoritative games in this many forked processes (Linux; default 0: in the server)",
+    )
+    serve.add_argument(
+        "--redis",
+        default=None,
+        metavar="URL",
+        help="one of several servers of this experiment behind a load balancer, sharing this Redis "
+        "(redis://host:port/db; docs/deploy.md)",
+    )
+    serve.add_argument(
+        "--database",
+        default=None,
+        metavar="URL",
+        help="the experiment's data in this database instead of SQLite under --data-dir "
+        "(postgresql://user@host:port/dbname; docs/data.md)",
     )
     serve.set_defaults(func=cmd_serve)
 

@@ -246,6 +246,7 @@ class Experiment:
         game_processes: int = 0,
         client_limits: ClientLimits | None = None,
         admin_token: str | None = None,
+        redis: str | None = None,
     ) -> ServerHandle:
         """Start the participant server on its own thread and return at once with a handle.
 
@@ -261,6 +262,9 @@ class Experiment:
 
         The admin dashboard (``server.admin_url``, docs/admin.md) needs a token: ``admin_token``
         (16-256 URL-safe characters), else ``$MUG_ADMIN_TOKEN``, else a new random one.
+
+        ``redis`` (``redis://host:port/db``): this server is one of several serving the experiment
+        behind a load balancer, sharing this Redis (and one database): docs/deploy.md.
         """
         from mug.server import start_server
 
@@ -272,6 +276,7 @@ class Experiment:
             game_processes=game_processes,
             client_limits=client_limits,
             admin_token=admin_token,
+            redis=redis,
         )
         _announce(server)
         return server

@@ -21,6 +21,15 @@ __all__ = ["close_open_games"]
 _POLICY_PREFIX = "policy:"  # how a game's roster names a policy-played agent (mug.data.results)
 
 
+_SERVER_RUN_OPEN = "ended_at IS NULL AND mode NOT IN ('client_pyodide', 'client_p2p')"
+
+
+def open_game_hosts(conn: Database) -> set[str]:
+    """The hosts of the open server-run games recorded with one (see `close_open_games`)."""
+    rows = conn.execute(f"SELECT DISTINCT host FROM games WHERE {_SERVER_RUN_OPEN} AND host IS NOT NULL", ())
+    return {row[0] for row in rows.fetchall()}
+
+
 def close_open_games(conn: Database, t: float, host: str | None = None) -> list[dict[str, Any]]:
     """End every open server-run game (of ``host`` if given) as ``interrupted`` (inside the caller's transaction).
 
@@ -29,13 +38,13 @@ def close_open_games(conn: Database, t: float, host: str | None = None) -> list[
     closed: list[dict[str, Any]] = []
     of_host = "" if host is None else " AND host = ?"
     games = conn.execute(
-        "SELECT game_id, scene_id, players, seed FROM games WHERE ended_at IS NULL "
-        f"AND mode NOT IN ('client_pyodide', 'client_p2p'){of_host} ORDER BY started_at, game_id{conn.for_update}",
+        f"SELECT game_id, scene_id, players, seed FROM games WHERE {_SERVER_RUN_OPEN}"
+        f"{of_host} ORDER BY started_at, game_id{conn.for_update}",
         () if host is None else (host,),
     ).fetchall()
     for game_id, scene_id, players, seed in games:
         last = conn.execute(
-            "SELECT episode, MAX(step) FROM steps WHERE game_id = ? "
+            "SELECT MAX(episode), MAX(step) FROM steps WHERE game_id = ? "  # (one episode: portable SQL)
             "AND episode = (SELECT MAX(episode) FROM steps WHERE game_id = ?)",
             (game_id, game_id),
         ).fetchone()

@@ -562,6 +562,12 @@ class Store:
         with self._write() as conn:
             return recovery.close_open_games(conn, ts, host)
 
+    def open_game_hosts(self) -> set[str]:
+        """The servers (``start_game(..., host=)``) that have server-run games open: whose games a
+        server that stopped without ending them left behind (`mug.server.cluster.members`)."""
+        with self._read() as conn:
+            return recovery.open_game_hosts(conn)
+
     def game_progress(self, game_id: str, participant_id: str | None = None) -> dict[str, Any]:
         """What the store holds of a game: its episode records (number, outcome, steps counted, steps stored)
         and its step count.

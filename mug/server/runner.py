@@ -7,6 +7,7 @@ import logging
 import socket
 import threading
 import time
+import uuid
 import weakref
 from importlib import metadata
 from typing import TYPE_CHECKING, Any, Literal
@@ -17,10 +18,13 @@ import tornado.netutil
 from mug._bundle import client_dist
 from mug.data import open_store
 from mug.server import heap
+from mug.server.cluster.members import Members
+from mug.server.cluster.state import SharedState, check_redis_url, open_state
 from mug.server.dashboard import Dashboard
 from mug.server.games.processes.parent import GameProcesses
 from mug.server.sessions.exclusion import exclude
 from mug.server.sessions.intake import ClientLimits
+from mug.server.sessions.presence import Presence
 from mug.server.sessions.sessions import Sessions
 from mug.server.urls import participant_urls
 from mug.server.web.admin import admin_routes, redacting_log_function, resolve_token
@@ -53,7 +57,10 @@ class ServerHandle:
         game_processes: int = 0,
         client_limits: ClientLimits | None = None,
         admin_token: str | None = None,
+        redis: str | None = None,
     ) -> None:
+        if redis is not None:
+            check_redis_url(redis)
         if not isinstance(game_processes, int) or isinstance(game_processes, bool) or game_processes < 0:
             raise ValueError(f"game_processes must be a whole number >= 0, not {game_processes!r}")
         if client_limits is not None and not isinstance(client_limits, ClientLimits):
@@ -74,6 +81,12 @@ class ServerHandle:
         self._holds_heap = False
         self.port = 0
         self.sessions: Sessions | None = None
+        #: Redis shared by the experiment's servers (docs/deploy.md), or None: a server of its own.
+        self.redis = redis
+        #: This server among the experiment's servers: its games are recorded as run by it.
+        self.server_id: str | None = uuid.uuid4().hex[:12] if redis else None
+        self.members: Members | None = None
+        self._state: SharedState | None = None
         self._thread = threading.Thread(target=self._main, name=f"mug-server-{experiment.experiment_id}", daemon=True)
 
     @property
@@ -95,7 +108,7 @@ class ServerHandle:
         if self.game_processes:
             # Forked here, from the caller's thread and before the server exists, so the children
             # hold the experiment (its envs and callables) and nothing of the server.
-            self._processes = GameProcesses(self.experiment, self.game_processes)
+            self._processes = GameProcesses(self.experiment, self.game_processes, host=self.server_id)
         self._thread.start()
         self._ready.wait()
         if self._startup_error is not None:
@@ -131,13 +144,22 @@ class ServerHandle:
         try:
             self.store = open_store(exp)
             self.store.write_metadata(exp.config(), _versions())
+            if self.redis is not None:  # (an unreachable Redis fails here, naming it)
+                self._state = await open_state(self.redis, exp.experiment_id)
         except BaseException:
             for sock in self._sockets:
                 sock.close()
             if hasattr(self, "store"):
                 self.store.close()
             raise
+        manager: dict[str, Any] = {}
+        if self.redis is not None:
+            import socketio  # (python-socketio's Redis manager: an emit reaches a page on any server)
+
+            channel = f"mug:{exp.experiment_id}:socketio"
+            manager["client_manager"] = socketio.AsyncRedisManager(self.redis, channel=channel)
         self.sio = DirectSocketServer(
+            **manager,
             async_mode="tornado",
             max_http_buffer_size=MAX_MESSAGE_BYTES,
             ping_interval=5,
@@ -156,9 +178,22 @@ class ServerHandle:
             reconnect_grace_s=self._grace,
             processes=self._processes,
             limits=self._limits,
+            host=self.server_id,
+            presence=None if self._state is None or self.server_id is None else Presence(self._state, self.server_id),
         )
         register(self.sio, self.sessions)
         await self.sessions.start()
+        if self._state is not None and self.server_id is not None:
+            sessions, store = self.sessions, self.store
+            self.members = Members(
+                self._state,
+                self.server_id,
+                open_hosts=lambda: sessions.writer.call(store.open_game_hosts),
+                recover=sessions.recover_games,
+            )
+            await self.members.start()
+            if self.sessions.presence is not None:
+                self.sessions.presence.members = self.members
         app = make_app(self.sio, exp.title, RuntimeFiles(exp))
         self.dashboard = Dashboard(self)
         app.add_handlers(r".*", [*admin_routes(self, self.admin_token, self.dashboard), *file_routes(exp.file_dirs)])
@@ -183,6 +218,10 @@ class ServerHandle:
             log.warning("some connections did not close within 5 s")
         if self.sessions is not None:
             await self.sessions.close()
+        if self.members is not None:
+            await self.members.stop()
+        if self._state is not None:
+            await self._state.close()
         self.store.close()
         tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
         for task in tasks:
@@ -327,11 +366,15 @@ def start_server(
     game_processes: int = 0,
     client_limits: ClientLimits | None = None,
     admin_token: str | None = None,
+    redis: str | None = None,
 ) -> ServerHandle:
     """Start serving ``experiment`` on a background thread; returns once it accepts connections.
 
-    ``admin_token``: the admin dashboard's token (else ``$MUG_ADMIN_TOKEN``, else a random one)."""
-    handle = ServerHandle(experiment, host, port, reconnect_grace_s, game_processes, client_limits, admin_token)
+    ``admin_token``: the admin dashboard's token (else ``$MUG_ADMIN_TOKEN``, else a random one).
+    ``redis``: a Redis URL shared with the experiment's other servers (docs/deploy.md)."""
+    handle = ServerHandle(
+        experiment, host, port, reconnect_grace_s, game_processes, client_limits, admin_token, redis=redis
+    )
     handle._start()
     return handle
 

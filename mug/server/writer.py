@@ -30,8 +30,11 @@ T = TypeVar("T")
 class StoreWriter:
     """Runs `Store` calls on one thread: `call` awaits the result, `submit` does not wait."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, *, host: str | None = None) -> None:
         self.store = store
+        #: The server these writes come from when several share the store (`mug.server.cluster`):
+        #: the games it starts are recorded as run by it, so its games can be closed if it dies.
+        self.host = host
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mug-store")
         self._events: list[tuple[Any, ...]] = []
 

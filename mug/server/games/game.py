@@ -292,7 +292,14 @@ class ServerGame:
             }
             mode = self._multi.mode if self._multi else "server_authoritative"
             self.writer.submit(
-                self.store.start_game, self.game_id, scene.scene_id or "", mode, roster, scene.seed, time.time()
+                self.store.start_game,
+                self.game_id,
+                scene.scene_id or "",
+                mode,
+                roster,
+                scene.seed,
+                time.time(),
+                host=self.writer.host,
             )
             clock = FrameClock(scene.fps, self._first_tick)
             for index in range(scene.num_episodes):

@@ -178,7 +178,7 @@ class P2PGames:
             for a, p in scene.policy_mapping.items()
         }
         scene_id = scene.scene_id or ""
-        await self.writer.call(self.store.start_game, game_id, scene_id, MODE, roster, seed, now)
+        await self.writer.call(self.store.start_game, game_id, scene_id, MODE, roster, seed, now, host=self.writer.host)
         game = P2PGame(game_id, scene, seed, peers, started_at=now)
         for peer in peers:
             record = await self.writer.call(self.store.get_participant, peer.participant_id)

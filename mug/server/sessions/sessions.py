@@ -36,6 +36,7 @@ from mug.server.sessions.intake import ClientLimits
 from mug.server.sessions.matching import Matching
 from mug.server.sessions.orders import SceneOrders
 from mug.server.sessions.p2p import P2PGames
+from mug.server.sessions.presence import Presence
 from mug.server.sessions.refusals import Refusals
 from mug.server.sessions.watch import Watch
 from mug.server.web.protocol import PARTICIPANT_ID, Advance, ClientRecords, Join, ProtocolError, Seen
@@ -76,11 +77,19 @@ class Sessions:
         reconnect_grace_s: float,
         processes: GameProcesses | None = None,
         limits: ClientLimits | None = None,
+        host: str | None = None,
+        presence: Presence | None = None,
     ) -> None:
-        """Create the session layer; call `start()` on the server loop before serving."""
+        """Create the session layer; call `start()` on the server loop before serving.
+
+        ``host``: this server's id when several servers share the store (`mug.server.cluster`);
+        None for a server of its own. ``presence``: where participants' pages are connected across
+        those servers (`mug.server.sessions.presence`).
+        """
+        self.presence = presence
         self.experiment = experiment
         self.store = store
-        self.writer = StoreWriter(store)
+        self.writer = StoreWriter(store, host=host)
         self.refusals = Refusals(self.writer)
         self.limits = limits or ClientLimits()
         self.browser_games = BrowserGames(self.writer, self.refusals, self.limits)
@@ -115,21 +124,28 @@ class Sessions:
         self.orders = SceneOrders(experiment)
 
     async def start(self) -> None:
-        """Close what a crash left open, then start recording (on the server loop, before serving)."""
-        await self._recover()
+        """Close what a crash left open, then start recording (on the server loop, before serving).
+
+        A server that shares its store with others (``host``) closes only the games of servers that
+        are gone, as `mug.server.cluster.members` finds them: the others' games are running.
+        """
+        if self.writer.host is None:
+            await self.recover_games()
         self.recorder.start()
         self.watch.start()
         if self.processes is not None:
             self.processes.attach(asyncio.get_running_loop(), self.writer)
 
-    async def _recover(self) -> None:
+    async def recover_games(self, host: str | None = None) -> None:
         """Games a crash left open end as ``interrupted``; their players are told when they come back.
 
-        The participant's session data keeps the interrupted game, so a second restart before they
-        return does not lose the notice, and the scene's ``on_interrupt`` applies when they do.
+        ``host``: only the games of that server (one of several sharing the store, now gone); None:
+        every open game. The participant's session data keeps the interrupted game, so a second
+        restart before they return does not lose the notice, and the scene's ``on_interrupt``
+        applies when they do.
         """
         now = time.time()
-        for game in await self.writer.call(self.store.close_open_games, now):
+        for game in await self.writer.call(self.store.close_open_games, now, host):
             log.warning("game %s (scene %s) was left open by a stopped server", game["game_id"], game["scene_id"])
             where = {"game_id": game["game_id"], "episode": game["episode"], "step": game["step"]}
             self.writer.event(None, game["scene_id"], "game_interrupted", where)
@@ -155,6 +171,8 @@ class Sessions:
             raise ProtocolError("this connection already belongs to another participant; reconnect to switch")
         if self.closing:
             raise ProtocolError("the server is stopping; try again in a moment")
+        if self.presence is not None:  # (their game's server may have died: mug.server.sessions.presence)
+            await self.presence.settle(pid)
         record, decision, secret, entered = await self.writer.call(self._admit, pid, join, time.time())
         if not self.sio.manager.is_connected(sid, "/"):
             return {"ok": False, "error": "the connection closed while joining"}  # (its disconnect ran already)
@@ -164,14 +182,20 @@ class Sessions:
             return {"ok": False, "error": binding.OPEN_ELSEWHERE, "refused": "open_elsewhere"}
         if decision.switched:
             self.writer.event(pid, record.scene_id, "device_switched", {"sid": sid})
+        # The same participant opened the study again (another tab, or a device switch): the newest
+        # page wins. The older page may be on this server or, behind a load balancer, on another
+        # (then python-socketio's Redis manager takes the message and the disconnect there).
+        where = "on another device" if decision.switched else "in another tab or window"
+        replaced = {"message": f"This study was opened {where}."}
         old_sid = self.sid_of.get(pid)
         if old_sid and old_sid != sid:
-            # The same participant opened the study again (another tab, or a device switch): the
-            # newest page wins.
             self.by_sid.pop(old_sid, None)
-            where = "on another device" if decision.switched else "in another tab or window"
-            await self.sio.emit("session_replaced", {"message": f"This study was opened {where}."}, to=old_sid)
+            await self.sio.emit("session_replaced", replaced, to=old_sid)
             await self.sio.disconnect(old_sid)
+        elsewhere = None if self.presence is None else await self.presence.arrive(pid, sid)
+        if elsewhere is not None:
+            await self.sio.emit("session_replaced", replaced, to=elsewhere["sid"])
+            await self.sio.disconnect(elsewhere["sid"])
         self.by_sid[sid] = Connection(sid, pid)
         self.sid_of[pid] = sid
         self.scene_of[pid] = None if "terminal" in record.data else record.scene_id
@@ -252,6 +276,8 @@ class Sessions:
         if self.sid_of.get(pid) != sid:
             return  # an older page of a participant who has a newer one
         del self.sid_of[pid]
+        if self.presence is not None:
+            await self.presence.leave(pid, sid)
         self.rtt_ms.pop(pid, None)
         self.scene_of.pop(pid, None)
         game = self._game(pid)
@@ -570,6 +596,8 @@ class Sessions:
             sid = self.sid_of.get(pid)
             if sid:
                 await self.sio.enter_room(sid, _game_room(game_id))
+        if self.presence is not None:
+            await self.presence.game_started(game_id, [p for p in players.values() if not p.startswith(POLICY_PREFIX)])
         game.start()
         return game
 
@@ -598,6 +626,8 @@ class Sessions:
 
     async def _game_finished(self, game: GameHandle) -> None:
         self.games.pop(game.game_id, None)
+        if self.presence is not None:
+            await self.presence.game_ended(game.game_id, game.participant_ids)
         for pid in game.participant_ids:
             if self.game_of.get(pid) == game.game_id:
                 del self.game_of[pid]

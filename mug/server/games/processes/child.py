@@ -82,9 +82,12 @@ class _Outbox:
 class GameWorker:
     """The games of one game process and the loop that serves the main process's commands."""
 
-    def __init__(self, experiment: Experiment, conn: MessagePipe, *, phase_shift: float = 0.0) -> None:
+    def __init__(
+        self, experiment: Experiment, conn: MessagePipe, *, phase_shift: float = 0.0, host: str | None = None
+    ) -> None:
         self.experiment = experiment
         self.conn = conn
+        self.host = host
         self.phase_shift = phase_shift  # of this process's tick slots (see `mug.server.games.ticks`)
         self.games: dict[str, ServerGame] = {}
         self._stopped = asyncio.Event()
@@ -92,7 +95,7 @@ class GameWorker:
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
         self.store = open_store(self.experiment)
-        self.writer = StoreWriter(self.store)
+        self.writer = StoreWriter(self.store, host=self.host)  # (its server's games, when several share the store)
         self.recorder = StepRecorder(self.writer)
         self.recorder.start()
         self.executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="mug-env")
@@ -184,7 +187,9 @@ class GameWorker:
                 self.outbox.send(("lateness", report))
 
 
-def worker_main(experiment: Experiment, conn: MessagePipe, *, phase_shift: float = 0.0) -> None:
+def worker_main(
+    experiment: Experiment, conn: MessagePipe, *, phase_shift: float = 0.0, host: str | None = None
+) -> None:
     """The game process's entry point (a forked child of the process that called `serve()`)."""
     # Ctrl-C in a terminal reaches the whole process group; the server process stops its game
     # processes itself (their games end as aborted, recorded), so they leave the signal to it.
@@ -192,7 +197,7 @@ def worker_main(experiment: Experiment, conn: MessagePipe, *, phase_shift: float
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     try:
-        loop.run_until_complete(GameWorker(experiment, conn, phase_shift=phase_shift).run())
+        loop.run_until_complete(GameWorker(experiment, conn, phase_shift=phase_shift, host=host).run())
     finally:
         with contextlib.suppress(Exception):
             loop.close()

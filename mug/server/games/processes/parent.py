@@ -205,7 +205,7 @@ class _Worker:
 class GameProcesses:
     """Forks the game processes and connects them to the server's event loop."""
 
-    def __init__(self, experiment: Experiment, count: int) -> None:
+    def __init__(self, experiment: Experiment, count: int, *, host: str | None = None) -> None:
         if count < 1:
             raise ValueError(f"game_processes must be 0 (games in the server process) or more, not {count}")
         if not hasattr(os, "fork") or sys.platform != "linux":
@@ -216,7 +216,7 @@ class GameProcesses:
             pid = os.fork()
             if pid == 0:  # the game process
                 ours.close()
-                _run_child(experiment, theirs, phase_shift=index / count)
+                _run_child(experiment, theirs, phase_shift=index / count, host=host)
             theirs.close()
             self.workers.append(_Worker(index, pid, MessagePipe(ours)))
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -309,7 +309,7 @@ class GameProcesses:
             worker.conn.close()
 
 
-def _run_child(experiment: Experiment, conn: socket.socket, *, phase_shift: float) -> NoReturn:
+def _run_child(experiment: Experiment, conn: socket.socket, *, phase_shift: float, host: str | None) -> NoReturn:
     """In the forked child: keep only its socket and the standard streams, run the games, exit.
 
     `phase_shift` (a fraction of a tick slot) offsets this process's slots from the other game
@@ -329,7 +329,7 @@ def _run_child(experiment: Experiment, conn: socket.socket, *, phase_shift: floa
     sys.stderr = open(2, "w", buffering=1, closefd=False)  # noqa: SIM115
     code = 0
     try:
-        worker_main(experiment, MessagePipe(conn), phase_shift=phase_shift)
+        worker_main(experiment, MessagePipe(conn), phase_shift=phase_shift, host=host)
     except BaseException:
         log.exception("game process failed")
         code = 1

@@ -1,0 +1,109 @@
+"""Where each participant's page is connected and where their game runs, when several servers serve one experiment.
+
+**Pages.** A participant who opens the study again (another tab, another device) replaces the page they had:
+the newest page wins, and the older one is told and disconnected. One server knows its own
+connections; with several servers behind a load balancer the older page may be connected to
+another one. Each server writes ``page/<participant>`` = its id and the connection's sid into the
+shared state (`mug.server.cluster.state`) when a page joins and removes it when that page leaves;
+a join that finds another server's page there replaces it through python-socketio's Redis manager
+(an emit to a sid and a disconnect reach the server holding it).
+
+**Games.** A server-run game runs on the server that started it (``playing/<participant>`` names
+it while the game runs). A participant whose server was killed mid-game comes back through the
+load balancer to another server, possibly before the others have noticed the loss (a server
+counts as gone `mug.server.cluster.members.SILENT_S` seconds after its last announcement). Their
+join waits until the game's server has either announced itself again (it is alive: the join goes
+on) or counts as gone, and its games are closed as ``interrupted`` first — so the join already
+tells the participant, and the scene's ``on_interrupt`` applies, as after a restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from mug.server.cluster import members
+from mug.server.cluster.members import Members
+from mug.server.cluster.state import SharedState, StateError
+
+__all__ = ["Presence"]
+
+log = logging.getLogger("mug.server.sessions.presence")
+
+#: How long a page's entry outlives a server that died without removing it.
+ENTRY_TTL_S = 24 * 3600.0
+
+
+class Presence:
+    """This server's view of where the experiment's participants are connected."""
+
+    def __init__(self, state: SharedState, server_id: str) -> None:
+        self.state = state
+        self.server_id = server_id
+        self.members: Members | None = None  # (set once the server's membership has started)
+
+    async def arrive(self, participant_id: str, sid: str) -> dict[str, Any] | None:
+        """Record that ``participant_id``'s page is ``sid`` on this server; their page on another server, if any.
+
+        Returns ``{"server": id, "sid": sid}`` of a page that another server holds (to be replaced),
+        else None. A shared state that cannot be reached is logged, not raised: the page works on
+        this server, only a page elsewhere is not replaced.
+        """
+        key = f"page/{participant_id}"
+        entry = {"server": self.server_id, "sid": sid}
+        try:
+            before = await self.state.get(key)
+            await self.state.put(key, entry, ttl_s=ENTRY_TTL_S)
+        except StateError as exc:
+            log.warning("could not record where %s is connected: %s", participant_id, exc)
+            return None
+        if isinstance(before, dict) and before.get("server") != self.server_id and before.get("sid") != sid:
+            return before
+        return None
+
+    async def leave(self, participant_id: str, sid: str) -> None:
+        """The page ``sid`` left this server (only its own entry is removed: a newer page's stays)."""
+        with contextlib.suppress(StateError):
+            await self.state.delete(f"page/{participant_id}", only_if={"server": self.server_id, "sid": sid})
+
+    async def game_started(self, game_id: str, participant_ids: list[str]) -> None:
+        """This server runs ``game_id`` for these participants."""
+        entry = {"game": game_id, "server": self.server_id}
+        for pid in participant_ids:
+            try:
+                await self.state.put(f"playing/{pid}", entry, ttl_s=ENTRY_TTL_S)
+            except StateError as exc:
+                log.warning("could not record where %s plays: %s", pid, exc)
+
+    async def game_ended(self, game_id: str, participant_ids: list[str]) -> None:
+        """``game_id`` ended on this server."""
+        entry = {"game": game_id, "server": self.server_id}
+        for pid in participant_ids:
+            with contextlib.suppress(StateError):
+                await self.state.delete(f"playing/{pid}", only_if=entry)
+
+    async def settle(self, participant_id: str) -> None:
+        """Before a join: if the participant's game runs on another server that may be gone, wait
+        until that server counts as gone (then close its games first) or has announced itself again
+        (it is alive: nothing to do here)."""
+        if self.members is None:
+            return
+        loop = asyncio.get_running_loop()
+        try:
+            playing = await self.state.get(f"playing/{participant_id}")
+            if not isinstance(playing, dict) or playing.get("server") in (None, self.server_id):
+                return
+            server = str(playing["server"])
+            # An announcement lives SILENT_S seconds and is renewed every HEARTBEAT_S: one still
+            # there after both has been renewed.
+            deadline = loop.time() + members.SILENT_S + members.HEARTBEAT_S
+            while await self.state.get(f"alive/{server}") is not None:
+                if loop.time() >= deadline:
+                    return
+                await asyncio.sleep(members.HEARTBEAT_S / 4)
+        except StateError as exc:
+            log.warning("could not check where %s plays: %s", participant_id, exc)
+            return
+        await self.members.check()  # (its games close here, or by another server meanwhile)
