@@ -9,6 +9,7 @@ database named by its URL; the same queries read both, so the frames are equal.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
@@ -244,6 +245,8 @@ def load_results(
         conn.close()
     metadata = _metadata(folder, stored_metadata)
     agents = scene_agents(metadata)
+    # (actions and rewards decoded once for both steps and player_steps)
+    decoded = (_decode_all([r[6] for r in raw["steps"]]), _decode_all([r[7] for r in raw["steps"]]))
     return Results(
         path=folder if folder is not None else redact_url(str(path)),
         participants=participants_frame(raw["participants"]),
@@ -251,8 +254,8 @@ def load_results(
         forms=forms_frame(raw["forms"], fields=form_fields(metadata)),
         games=games_frame(raw["games"], agents=agents),
         episodes=episodes_frame(raw["episodes"], agents=agents),
-        steps=steps_frame(raw["steps"], agents=agents),
-        player_steps=player_steps_frame(raw["steps"], raw["games"]),
+        steps=steps_frame(raw["steps"], agents=agents, decoded=decoded),
+        player_steps=player_steps_frame(raw["steps"], raw["games"], decoded=decoded),
         events=events_frame(raw["events"]),
         p2p=p2p_frame(raw["p2p"]),
         metadata=metadata,
@@ -449,6 +452,50 @@ class _Columns:
         return [cells.get(i) for i in range(n)]
 
 
+def _decode_all(texts: list[str | None]) -> list[Any]:
+    """Decode a column of JSON texts (None stays None) in one parse.
+
+    One ``json.loads`` of ``[t1,t2,...]`` instead of one call per cell: measured at 100k step
+    rows, 3 columns, ~3x less time (the per-call overhead is most of a small payload's cost).
+    """
+    if not texts:
+        return []
+    return json.loads("[" + ",".join("null" if text is None else text for text in texts) + "]")
+
+
+def _flat_info(info: dict[str, Any], agent: str | None) -> list[tuple[str, Any]]:
+    """A step's infos as (column, value) pairs: one agent's under ``info``, others' under ``info.<key>``."""
+    pairs: list[tuple[str, Any]] = []
+    for key, value in info.items():
+        prefix = "info" if key == agent else f"info.{key}"
+        if isinstance(value, dict):
+            _flatten(prefix, value, lambda c, v: pairs.append((c, v)))
+        else:
+            pairs.append((prefix, value))
+    return pairs
+
+
+def _info_columns(texts: list[str], agents: list[str] | None) -> _Columns:
+    """The ``info...`` columns of the steps, in the order their columns first appear.
+
+    Steps often repeat their infos (``{}``, a counter that changes now and then): the pairs of a
+    text are made once and reused while every value in them is a scalar (a list or dict value is
+    made anew for each row, so cells never share one object).
+    """
+    cols = _Columns()
+    cache: dict[tuple[str, str | None], list[tuple[str, Any]]] = {}
+    for i, text in enumerate(texts):
+        agent = agents[i] if agents is not None else None
+        pairs = cache.get((text, agent))
+        if pairs is None:
+            pairs = _flat_info(loads(text), agent)
+            if not any(isinstance(v, (list, dict)) for _, v in pairs):
+                cache[(text, agent)] = pairs
+        for column, value in pairs:
+            cols.put(column, i, value)
+    return cols
+
+
 def _frame(fixed: dict[str, str], data: dict[str, list[Any]], extra: Iterable[tuple[str, Any]] = ()) -> pd.DataFrame:
     """Build a DataFrame: fixed columns with their dtypes, then the extra (name, values) columns."""
     columns: dict[str, Any] = {}
@@ -490,9 +537,10 @@ def _durations(starts: list[float], ends: list[float | None]) -> list[float | No
 
 
 def _agent_order(dicts: Iterable[dict[str, Any]]) -> list[str]:
+    """Every key of ``dicts`` in first-seen order (through their distinct key tuples: rows mostly repeat them)."""
     order: dict[str, None] = {}
-    for d in dicts:
-        for key in d:
+    for keys in dict.fromkeys(map(tuple, dicts)):
+        for key in keys:
             order.setdefault(key, None)
     return list(order)
 
@@ -502,8 +550,15 @@ def _is_single_agent(actions: list[dict[str, Any]], numbers: list[dict[str, Any]
     return bool(actions) and all(len(a) == 1 and all(k in a for k in r) for a, r in zip(actions, numbers, strict=True))
 
 
-def steps_frame(rows: list[tuple[Any, ...]], *, agents: list[list[str]] | None = None) -> pd.DataFrame:
+def steps_frame(
+    rows: list[tuple[Any, ...]],
+    *,
+    agents: list[list[str]] | None = None,
+    decoded: tuple[list[Any], list[Any]] | None = None,
+) -> pd.DataFrame:
     """The ``steps`` DataFrame from rows of the ``steps`` query.
+
+    ``decoded``: the rows' actions and rewards already decoded (shared with :func:`player_steps_frame`).
 
     ``agents`` (see :func:`scene_agents`) shapes a table without rows: the single-agent columns
     (``agent_id``, ``action``, ``reward``) unless a game scene has several agents, then
@@ -527,9 +582,8 @@ def steps_frame(rows: list[tuple[Any, ...]], *, agents: list[list[str]] | None =
     data = _columns_of(rows, names)
     data["time"] = data["t"]
     n = len(rows)
-    actions = [loads(a) for a in data["actions"]]
-    rewards = [loads(r) for r in data["rewards"]]
-    infos = [loads(i) for i in data["infos"]]
+    actions = decoded[0] if decoded is not None else _decode_all(data["actions"])
+    rewards = decoded[1] if decoded is not None else _decode_all(data["rewards"])
     extra: list[tuple[str, Any]] = []
     info_cols = _Columns()
     if n and _is_single_agent(actions, rewards):
@@ -538,20 +592,13 @@ def steps_frame(rows: list[tuple[Any, ...]], *, agents: list[list[str]] | None =
         extra.append(("action", [a[k] for a, k in zip(actions, agent_ids, strict=True)]))
         own_rewards = [r.get(k) for r, k in zip(rewards, agent_ids, strict=True)]
         extra.append(("reward", pd.Series(own_rewards, dtype="float64")))
-        for i, (info, agent) in enumerate(zip(infos, agent_ids, strict=True)):
-            for key, value in info.items():
-                prefix = "info" if key == agent else f"info.{key}"
-                if isinstance(value, dict):
-                    _flatten(prefix, value, lambda c, v, i=i: info_cols.put(c, i, v))
-                else:
-                    info_cols.put(prefix, i, value)
+        info_cols = _info_columns(data["infos"], agent_ids)
     elif n:
         for agent in _agent_order(actions):
             extra.append((f"action.{agent}", [a.get(agent) for a in actions]))
-        for agent in _agent_order(actions + rewards):
+        for agent in _agent_order(itertools.chain(actions, rewards)):
             extra.append((f"reward.{agent}", pd.Series([r.get(agent) for r in rewards], dtype="float64")))
-        for i, info in enumerate(infos):
-            _flatten("info", info, lambda c, v, i=i: info_cols.put(c, i, v))
+        info_cols = _info_columns(data["infos"], None)
     elif (several := _empty_shape(agents or [])) is None:
         extra.append(("agent_id", pd.Series([], dtype="str")))
         extra.append(("action", pd.Series([], dtype="object")))
@@ -561,7 +608,7 @@ def steps_frame(rows: list[tuple[Any, ...]], *, agents: list[list[str]] | None =
         extra.extend((f"reward.{agent}", pd.Series([], dtype="float64")) for agent in several)
     flags = [(name, pd.Series(data[name], dtype=dtype)) for name, dtype in _STEP_FLAGS.items()]
     info_extra = [(name, info_cols.dense(n, name)) for name in info_cols.names()]
-    focus = [loads(f) for f in data["focus"]]
+    focus = _decode_all(data["focus"]) if any(f is not None for f in data["focus"]) else [None] * n
     focus_extra = [
         (f"focus.{agent}", pd.Series([None if f is None else f.get(agent) for f in focus], dtype="boolean"))
         for agent in _agent_order(f for f in focus if f is not None)
@@ -702,26 +749,97 @@ _PLAYER_STEP_COLUMNS = {
 }
 
 
-def player_steps_frame(step_rows: list[tuple[Any, ...]], game_rows: list[tuple[Any, ...]]) -> pd.DataFrame:
-    """One row per agent per step: whose action it was (a participant, or a policy) and its reward."""
+def player_steps_frame(
+    step_rows: list[tuple[Any, ...]],
+    game_rows: list[tuple[Any, ...]],
+    *,
+    decoded: tuple[list[Any], list[Any]] | None = None,
+) -> pd.DataFrame:
+    """One row per agent per step: whose action it was (a participant, or a policy) and its reward.
+
+    Built column by column (the step's fields taken by index) rather than row by row: at 1M steps
+    of two agents that is the difference between ~1 s and ~10 s. ``decoded``: the steps' actions
+    and rewards already decoded (see :func:`steps_frame`).
+    """
     rosters = {row[0]: (loads(row[7]) or {}) for row in game_rows}
-    out: dict[str, list[Any]] = {name: [] for name in _PLAYER_STEP_COLUMNS}
-    for game_id, participant_id, scene_id, episode, step, t, actions, rewards, *_ in step_rows:
-        roster = rosters.get(game_id, {})
-        reward_of = loads(rewards)
-        for agent, action in loads(actions).items():
-            who = roster.get(agent, participant_id)
-            is_policy = isinstance(who, str) and who.startswith(POLICY_PREFIX)
-            out["game_id"].append(game_id)
-            out["scene_id"].append(scene_id)
-            out["episode"].append(episode)
-            out["step"].append(step)
-            out["t"].append(t)
-            out["agent_id"].append(agent)
-            out["participant_id"].append(None if is_policy else who)
-            out["policy"].append(who[len(POLICY_PREFIX) :] if is_policy else None)
-            out["action"].append(action)
-            out["reward"].append(reward_of.get(agent))
+    if decoded is None:
+        decoded = (_decode_all([r[6] for r in step_rows]), _decode_all([r[7] for r in step_rows]))
+    actions, rewards = decoded
+    same = dict.fromkeys(map(tuple, actions))
+    if len(same) == 1 and step_rows:  # (every step has the same agents, in the same order: column by column)
+        return _player_steps_same_agents(step_rows, rosters, actions, rewards, list(next(iter(same))))
+    index: list[int] = []
+    agents: list[str] = []
+    taken: list[Any] = []
+    for i, acts in enumerate(actions):
+        for agent, action in acts.items():
+            index.append(i)
+            agents.append(agent)
+            taken.append(action)
+    column = list(zip(*step_rows, strict=True)) if step_rows else [()] * 8
+    game_ids, pids, scene_ids, episodes, steps, times = (column[k] for k in range(6))
+    who_of: dict[tuple[Any, str, Any], Any] = {}
+    who = []
+    for i, agent in zip(index, agents, strict=True):
+        key = (game_ids[i], agent, pids[i])
+        if key not in who_of:
+            who_of[key] = rosters.get(game_ids[i], {}).get(agent, pids[i])
+        who.append(who_of[key])
+    policy_of = {w: w[len(POLICY_PREFIX) :] for w in set(who) if isinstance(w, str) and w.startswith(POLICY_PREFIX)}
+    out = {
+        "game_id": [game_ids[i] for i in index],
+        "scene_id": [scene_ids[i] for i in index],
+        "episode": [episodes[i] for i in index],
+        "step": [steps[i] for i in index],
+        "t": [times[i] for i in index],
+        "agent_id": agents,
+        "participant_id": [None if w in policy_of else w for w in who],
+        "policy": [policy_of.get(w) for w in who],
+        "action": taken,
+        "reward": [rewards[i].get(agent) for i, agent in zip(index, agents, strict=True)],
+    }
+    return pd.DataFrame({name: pd.Series(values, dtype=_PLAYER_STEP_COLUMNS[name]) for name, values in out.items()})
+
+
+def _player_steps_same_agents(
+    step_rows: list[tuple[Any, ...]],
+    rosters: dict[Any, dict[str, Any]],
+    actions: list[dict[str, Any]],
+    rewards: list[dict[str, Any]],
+    agents: list[str],
+) -> pd.DataFrame:
+    """:func:`player_steps_frame` when every step has the same agents: each agent's column at once,
+    then interleaved (row 0's agents, row 1's, ...) by slicing, as the row-by-row build orders them."""
+    import numpy as np
+
+    n, k = len(step_rows), len(agents)
+    column = list(zip(*step_rows, strict=True))
+    game_ids, pids = column[0], column[1]
+
+    def interleave(per_agent: list[list[Any]]) -> np.ndarray:
+        out = np.empty(n * k, dtype=object)
+        for j, values in enumerate(per_agent):
+            out[j::k] = np.fromiter(values, dtype=object, count=n)  # (a list cell stays one cell)
+        return out
+
+    whos = []
+    for agent in agents:
+        of_game = {g: roster.get(agent) for g, roster in rosters.items()}
+        whos.append([of_game.get(g) or p for g, p in zip(game_ids, pids, strict=True)])
+    who = interleave(whos)
+    policy_of = {w: w[len(POLICY_PREFIX) :] for w in set(who) if isinstance(w, str) and w.startswith(POLICY_PREFIX)}
+    out = {
+        "game_id": np.repeat(np.array(game_ids, dtype=object), k),
+        "scene_id": np.repeat(np.array(column[2], dtype=object), k),
+        "episode": np.repeat(np.array(column[3], dtype="int64"), k),
+        "step": np.repeat(np.array(column[4], dtype="int64"), k),
+        "t": np.repeat(np.array(column[5], dtype="float64"), k),
+        "agent_id": np.tile(np.array(agents, dtype=object), n),
+        "participant_id": [None if w in policy_of else w for w in who],
+        "policy": [policy_of.get(w) for w in who],
+        "action": interleave([[a[agent] for a in actions] for agent in agents]),
+        "reward": interleave([[r.get(agent) for r in rewards] for agent in agents]),
+    }
     return pd.DataFrame({name: pd.Series(values, dtype=_PLAYER_STEP_COLUMNS[name]) for name, values in out.items()})
 
 

@@ -191,7 +191,9 @@ def test_a_game_of_a_version_3_database_replays_from_the_config_saved_before_it_
     db = exp.data_path / "mug.sqlite3"
     conn = sqlite3.connect(db)
     # Make it a version-3 database, whose games did not name their config...
-    conn.executescript("ALTER TABLE games DROP COLUMN metadata_id; PRAGMA user_version = 3;")
+    conn.executescript(
+        "ALTER TABLE games DROP COLUMN host; ALTER TABLE games DROP COLUMN metadata_id; PRAGMA user_version = 3;"
+    )
     config = json.loads(conn.execute("SELECT config FROM metadata").fetchone()[0])
     config["scenes"][0]["env_config"] = {"length": 99}  # ...with a later server start under another config
     conn.execute("INSERT INTO metadata (written_at, config, versions) VALUES (?, ?, '{}')",
