@@ -308,7 +308,7 @@ class Experiment:
         """
         from mug.widgets.replay import replay
 
-        return replay(self.data_path, game_id, episode, experiment=self, view=view, tolerance=tolerance)
+        return replay(self.data_location, game_id, episode, experiment=self, view=view, tolerance=tolerance)
 
     def results(self, *, include_idle: bool = False, simulated: bool | Literal["only"] = False) -> Results:
         """The data collected so far, as pandas DataFrames (steps, episodes, forms, participants, events).

@@ -1,7 +1,8 @@
 """Reading what a replay needs from an experiment's data folder: a game, its episodes and steps,
 and the config it was played under.
 
-The database is opened read-only (safe while a server records). A game recorded since schema
+The database is opened read-only (safe while a server records): the SQLite file of a data folder,
+or a PostgreSQL database given by its URL (`mug.data.results.open_results_database`). A game recorded since schema
 version 4 names its config (``games.metadata_id``); for an older one the config saved last before
 the game started is used, which is the one in force unless two servers with different configs
 wrote to the same folder at once.
@@ -10,13 +11,13 @@ wrote to the same folder at once.
 from __future__ import annotations
 
 import os
-import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from mug.data._json import loads
-from mug.data.results import resolve_database
+from mug.data.backends import Database
+from mug.data.results import open_results_database
 
 __all__ = ["GameRecord", "RecordedEpisode", "RecordedStep", "ReplayError", "list_games", "read_game"]
 
@@ -60,7 +61,7 @@ class RecordedEpisode:
 class GameRecord:
     """A recorded game: how it ran, its episodes, and the config and versions it was played under."""
 
-    path: Path
+    path: Path | str
     game_id: str
     scene_id: str
     mode: str
@@ -89,23 +90,23 @@ class GameRecord:
         return None if self.seed is None else self.seed + episode - 1  # the browsers': the game's seed + k
 
 
-def _connect(path: str | os.PathLike[str]) -> tuple[sqlite3.Connection, Path]:
-    db = resolve_database(path)
-    conn = sqlite3.connect(db.resolve().as_uri() + "?mode=ro", uri=True, timeout=10.0)
+def _connect(path: str | os.PathLike[str]) -> tuple[Database, str, Path | str, int]:
+    """A read-only connection, the database's name (for messages), the data's place, the schema version."""
+    conn, folder = open_results_database(path)
     try:
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
-    except sqlite3.DatabaseError as exc:
+        version = conn.schema_version()
+    except BaseException:
         conn.close()
-        raise ValueError(f"{db} is not a SQLite database: {exc}") from exc
+        raise
     if not version:
         conn.close()
-        raise ValueError(f"{db} is not a MUG database (no MUG schema in it)")
-    return conn, db
+        raise ValueError(f"{conn.name} is not a MUG database (no MUG schema in it)")
+    return conn, conn.name, (folder if folder is not None else conn.name), version
 
 
 def list_games(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
     """Every recorded game, oldest first: ``{game_id, scene_id, mode, outcome, episodes, steps}``."""
-    conn, _ = _connect(path)
+    conn, _, _, _ = _connect(path)
     try:
         rows = conn.execute(
             "SELECT g.game_id, g.scene_id, g.mode, g.outcome, g.started_at, "
@@ -118,7 +119,7 @@ def list_games(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
     return [dict(zip(keys, row, strict=True)) for row in rows]
 
 
-def _find_game(conn: sqlite3.Connection, game_id: str, db: Path) -> str:
+def _find_game(conn: Database, game_id: str, db: str, place: Path | str) -> str:
     """The full id of the game ``game_id`` names (the id itself or a unique beginning of it)."""
     if not isinstance(game_id, str) or not game_id:
         raise ReplayError(f"game_id must be a game's id (a non-empty string), got {game_id!r}")
@@ -137,12 +138,12 @@ def _find_game(conn: sqlite3.Connection, game_id: str, db: Path) -> str:
         raise ReplayError(f"game {game_id!r} has steps in {db} but no game record, so its scene and mode are unknown")
     total = conn.execute("SELECT COUNT(*) FROM games").fetchone()[0]
     raise ReplayError(
-        f"no game {game_id!r} in {db} ({total} games recorded; `mug replay {db.parent}` lists them, "
+        f"no game {game_id!r} in {db} ({total} games recorded; `mug replay {place}` lists them, "
         "as does the results' games table)"
     )
 
 
-def _config_row(conn: sqlite3.Connection, metadata_id: Any, started_at: float) -> tuple[Any, str]:
+def _config_row(conn: Database, metadata_id: Any, started_at: float) -> tuple[Any, str]:
     if metadata_id is not None:
         row = conn.execute("SELECT config, versions FROM metadata WHERE metadata_id = ?", (metadata_id,)).fetchone()
         if row is not None:
@@ -162,11 +163,11 @@ def read_game(path: str | os.PathLike[str], game_id: str, *, peer: str | None = 
     ``peer``: in a peer-to-peer game, read that participant's own rows (``peer_steps``) instead
     of the canonical ones.
     """
-    conn, db = _connect(path)
+    conn, db, place, version = _connect(path)
     try:
-        conn.execute("BEGIN")
-        full_id = _find_game(conn, game_id, db)
-        has_link = any(r[1] == "metadata_id" for r in conn.execute("PRAGMA table_info(games)"))
+        conn.begin(write=False)
+        full_id = _find_game(conn, game_id, db, place)
+        has_link = version >= 4  # (games name their config since schema version 4)
         game = conn.execute(
             "SELECT scene_id, mode, seed, players, outcome, started_at, "
             f"{'metadata_id' if has_link else 'NULL'} FROM games WHERE game_id = ?",
@@ -202,8 +203,8 @@ def read_game(path: str | os.PathLike[str], game_id: str, *, peer: str | None = 
             "'runtime_error') AND data LIKE ? ORDER BY t",
             (f"%{full_id}%",),
         ).fetchall()
-        conn.execute("COMMIT")
     finally:
+        conn.rollback()  # (a read-only snapshot: nothing to commit)
         conn.close()
     episodes: dict[int, RecordedEpisode] = {}
     for episode, ep_seed, num_steps, ep_outcome, terminated, truncated in episode_rows:
@@ -227,7 +228,7 @@ def read_game(path: str | os.PathLike[str], game_id: str, *, peer: str | None = 
                 scene_config = scene
     events = [{"kind": k, "data": loads(d), "t": t} for k, d, t in event_rows]
     return GameRecord(
-        path=db.parent,
+        path=place,
         game_id=full_id,
         scene_id=scene_id,
         mode=mode,

@@ -1,4 +1,4 @@
-"""PostgreSQL as the store: a real server run gives the results SQLite gives; several processes
+"""PostgreSQL as the store: a real server run gives the results SQLite gives (and replays); several processes
 write at once without duplicates; load_results/`mug export` read a URL; bad URLs and unreachable
 databases say what is wrong; an old SQLite file gains the games' host column; a process closes
 only its own open games.
@@ -23,6 +23,7 @@ from helpers import run_async
 import mug
 from mug.data import Store, load_results, open_store
 from mug.data.backends import open_database
+from mug.replay import replay_game
 from mug.scenes import SceneConfigError
 from mug.widgets import autopilot
 
@@ -68,6 +69,9 @@ def test_a_server_run_on_postgresql_gives_the_results_of_the_same_run_on_sqlite(
         assert list(mine.columns) == list(theirs.columns), name
         assert dict(mine.dtypes) == dict(theirs.dtypes), name
         pd.testing.assert_frame_equal(comparable(mine), comparable(theirs), obj=name)
+    # A replay reads the game and its config from the database alone (no experiment.json there).
+    replayed = replay_game(postgres_url, str(on_postgres.games.iloc[0]["game_id"]))
+    assert replayed.ok and replayed.record.path == postgres_url and len(replayed.episodes[1].steps) == 40
     assert dict(on_postgres.events.dtypes.iloc[:5]) == dict(on_sqlite.events.dtypes.iloc[:5])
 
 
