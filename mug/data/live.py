@@ -3,6 +3,9 @@
 The server writes the database through its own thread (`mug.server.writer`); these views read it
 at the same time through read-only connections of their own, so they never take the store's lock
 and never see half a transaction (WAL). Knowledge of the schema stays here in `mug.data`.
+
+:func:`open_database` also takes a PostgreSQL store's URL: the connection it returns then is a
+`mug.data.backends.Database`, which runs these same queries (``?`` marks and all).
 """
 
 from __future__ import annotations
@@ -15,16 +18,41 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+from .backends import is_database_url
+
 __all__ = ["PARTICIPANT_LIMIT", "StoredCache", "env_errors", "latest_step", "open_database", "stored_state"]
 
 log = logging.getLogger("mug.data.live")
+
+def _database_errors() -> tuple[type[BaseException], ...]:
+    """What a read of either backend raises when the schema is being made or a lock is held a moment."""
+    try:
+        import psycopg
+    except ImportError:
+        return (sqlite3.Error,)
+    return (sqlite3.Error, psycopg.Error)
+
+
+_DATABASE_ERRORS = _database_errors()
 
 #: At most this many participants are listed (most recently active first); counts cover everyone.
 PARTICIPANT_LIMIT = 200
 
 
-def open_database(path: str | Path) -> sqlite3.Connection | None:
-    """A read-only connection to an experiment database, or None while it does not exist yet."""
+def open_database(path: str | Path) -> Any:
+    """A read-only connection to an experiment database, or None while it does not exist yet.
+
+    ``path``: the SQLite file, or a PostgreSQL store's ``postgresql://`` URL (None while it cannot
+    be reached: the views try again on their next read).
+    """
+    if is_database_url(path):
+        from .backends.postgres import PostgresDatabase
+
+        try:
+            return PostgresDatabase(str(path), timeout=2.0)
+        except ConnectionError:
+            log.debug("the live views cannot reach %s yet", path, exc_info=True)
+            return None
     path = Path(path)
     if not path.is_file():
         return None
@@ -63,7 +91,7 @@ def stored_state(conn: sqlite3.Connection | None, limit: int = PARTICIPANT_LIMIT
                 with contextlib.suppress(ValueError, TypeError, AttributeError):
                     reason = json.loads(data).get("reason")
             exclusions.append({"participant_id": pid, "scene_id": scene_id, "reason": reason, "t": t})
-    except sqlite3.Error:
+    except _DATABASE_ERRORS:
         # The schema is being created, or the database is locked for a moment: next time.
         log.debug("reading the monitor's data failed", exc_info=True)
         return empty
@@ -129,7 +157,7 @@ class StoredCache:
                 self._since = max(self._since, row["updated_at"])
                 if row["status"] == "excluded" and row["participant_id"] not in self._reasons:
                     self._reasons[row["participant_id"]] = self._reason(row["participant_id"])
-        except sqlite3.Error:
+        except _DATABASE_ERRORS:
             log.debug("reading the monitor's data failed", exc_info=True)
             changed = []
         if not changed and self._last is not None:

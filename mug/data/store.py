@@ -232,7 +232,7 @@ class Store(ParticipantWrites):
         if not params:
             return 0
         with self._write() as conn:
-            return conn.executemany(_STEP_INSERT, params)
+            return conn.insert_many(_STEP_INSERT, params)
 
     def add_episode(self, row: dict[str, Any]) -> None:
         """Store an episode summary (replacing any row with the same ``(game_id, episode)``)."""

@@ -239,3 +239,30 @@ def test_a_version_4_sqlite_file_gains_the_host_column_and_keeps_its_games(tmp_p
         assert db.schema_version() == 5
     finally:
         db.close()
+
+
+def test_the_live_views_read_a_postgresql_store(postgres_url):
+    from mug.data.live import StoredCache, latest_step, stored_state
+    from mug.data.live import open_database as open_live
+    from mug.data.timeline import events_since, participant_detail
+
+    with Store(postgres_url) as store:
+        store.get_or_create_participant("p1", {}, 1.0)
+        store.enter_scene("p1", 1, "walk", "gym", 1.5)
+        store.exclude_participant("p1", "too slow", 2.0)
+        store.get_or_create_participant("p2", {}, 1.0)  # (opened the page, never did anything)
+        store.add_steps([{"game_id": "g", "episode": 1, "step": 3, "participant_id": "p1", "scene_id": "walk",
+                          "t": 1.8, "actions": {"a": 1}, "rewards": {"a": 0.0}, "terminated": False,
+                          "truncated": False}])  # fmt: skip
+    conn = open_live(postgres_url)
+    try:
+        state = stored_state(conn)
+        assert state["counts"] == {"excluded": 1, "total": 1, "idle": 1}
+        assert state["exclusions"] == [{"participant_id": "p1", "scene_id": "walk", "reason": "too slow", "t": 2.0}]
+        assert StoredCache(postgres_url).read()["counts"] == {"idle": 1, "excluded": 1, "total": 1}
+        assert latest_step(conn, "walk", {"p1"}) == (1, 3)
+        assert [e["kind"] for e in events_since(conn, 0)] == ["excluded"]
+        assert participant_detail(conn, "p1")["visits"][0]["exited_at"] == 2.0
+    finally:
+        conn.close()
+    assert open_live("postgresql://mug@127.0.0.1:1/nothere") is None  # (unreachable: the next read tries again)

@@ -20,6 +20,8 @@ an error naming what is wrong with anything else.
 from __future__ import annotations
 
 import contextlib
+import functools
+import itertools
 import os
 import re
 from abc import ABC, abstractmethod
@@ -78,6 +80,24 @@ class Database(ABC):
     @abstractmethod
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> int:
         """Run one statement for each row; returns how many rows it changed in all."""
+
+    #: Rows per statement of :meth:`insert_many` (measured, see there).
+    rows_per_insert: ClassVar[int] = 50
+
+    def insert_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> int:
+        """Run ``INSERT ... VALUES (?, ...) [ON CONFLICT ...]`` for many rows; returns how many were written.
+
+        Several rows go in one statement (``VALUES (...), (...), ...``): the per-statement work
+        (SQLite's reset and step, PostgreSQL's round trip) is paid once per :attr:`rows_per_insert`
+        rows. Measured with 1,200-row batches of step rows on SQLite: 90k -> 115k rows/s at 50 rows
+        a statement (benchmarks/store.py). PostgreSQL copies instead (its ``insert_many``).
+        """
+        written = 0
+        step = self.rows_per_insert
+        for start in range(0, len(rows), step):
+            chunk = rows[start : start + step]
+            written += self.execute(_multi_row(sql, len(chunk)), list(itertools.chain.from_iterable(chunk))).rowcount
+        return written
 
     @abstractmethod
     def begin(self, *, write: bool) -> None:
@@ -144,6 +164,16 @@ class Database(ABC):
             yield self
         finally:
             self.rollback()
+
+
+@functools.lru_cache(maxsize=256)
+def _multi_row(sql: str, count: int) -> str:
+    """``INSERT ... VALUES (?, ?) tail`` with ``count`` groups of marks."""
+    found = re.fullmatch(r"(.*\bVALUES\s*)(\([?,\s]*\))(.*)", sql, re.DOTALL)
+    if found is None:
+        raise ValueError(f"not an INSERT ... VALUES (?, ...) statement: {sql[:80]!r}")
+    head, marks, tail = found.groups()
+    return head + ",".join([marks] * count) + tail
 
 
 def is_database_url(value: Any) -> bool:

@@ -24,6 +24,9 @@ from . import Cursor, Database, redact_url
 
 __all__ = ["PostgresDatabase", "translate", "translate_schema"]
 
+#: ``INSERT INTO table (columns) VALUES (?, ...) tail``: what :meth:`PostgresDatabase.insert_many` copies.
+_INSERT = re.compile(r"INSERT INTO (\w+) \(([\w\s,]+)\) VALUES \([?,\s]+\)\s*(.*)", re.DOTALL)
+
 
 @functools.lru_cache(maxsize=1024)
 def translate(sql: str) -> str:
@@ -75,6 +78,31 @@ class PostgresDatabase(Database):
         with self._conn.cursor() as cursor:
             cursor.executemany(translate(sql), rows)
             return cursor.rowcount
+
+    def insert_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> int:
+        """Many rows through ``COPY`` into a temporary table, then one ``INSERT ... SELECT`` with the
+        statement's own ``ON CONFLICT`` (so a row already stored is skipped exactly as row by row).
+
+        Measured with 1,200-row batches of step rows (benchmarks/store.py), this machine:
+        ``executemany`` (pipelined) ~20k rows/s, multi-row ``VALUES`` ~10k (psycopg types each
+        int by its size, so nearly every statement is planned anew), ``COPY`` ~70k+.
+        """
+        found = _INSERT.fullmatch(sql)
+        if found is None or not rows:
+            return super().insert_many(sql, rows)
+        table, columns, tail = found.group(1), found.group(2), found.group(3)
+        staging = f"mug_in_{table}"
+        self._conn.execute(
+            f"CREATE TEMP TABLE IF NOT EXISTS {staging} (LIKE {table} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+        )
+        with self._conn.cursor() as cursor:
+            with cursor.copy(f"COPY {staging} ({columns}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+            cursor.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {staging} {tail}")
+            written = cursor.rowcount
+            cursor.execute(f"DELETE FROM {staging}")  # (a second batch in the same transaction starts empty)
+        return written
 
     def begin(self, *, write: bool) -> None:
         self._conn.execute("BEGIN" if write else "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
