@@ -9,7 +9,10 @@ What a deployment behind a load balancer relies on, checked from the participant
 * two processes behind one nginx (each its own SQLite folder, no shared state): participants'
   connections are spread over both (their records land in both folders), and after one process
   is SIGKILLed a new participant's page still loads and connects — nginx passes over the dead
-  process (``proxy_next_upstream``) to the survivor.
+  process (``proxy_next_upstream``) to the survivor;
+* the nginx configuration docs/deploy.md gives, taken from the page as written (only addresses,
+  ports and certificate paths replaced), with TLS: a participant's page and websocket over
+  https/wss, plain HTTP redirected, a killed process passed over.
 
 The parts are started and stopped by tests/cluster.py. About 30 s on 2 shared cores.
 """
@@ -17,6 +20,8 @@ The parts are started and stopped by tests/cluster.py. About 30 s on 2 shared co
 from __future__ import annotations
 
 import re
+import ssl
+import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -24,12 +29,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cluster import Cluster, LoadBalancer, MugServer
+from cluster import Cluster, LoadBalancer, MugServer, free_port
 from helpers import eventually, wait_for
 
 from mug import load_results
 
 TESTS = Path(__file__).resolve().parent.parent
+DEPLOY_DOC = TESTS.parent / "docs" / "deploy.md"
 
 STUDY = """
 import sys
@@ -79,9 +85,9 @@ def pages(browser) -> Iterator[object]:
         context.close()
 
 
-def fetch(url: str) -> tuple[int, dict[str, str], bytes]:
+def fetch(url: str, context: ssl.SSLContext | None = None) -> tuple[int, dict[str, str], bytes]:
     try:
-        with urllib.request.urlopen(url, timeout=30) as reply:
+        with urllib.request.urlopen(url, timeout=30, context=context) as reply:
             return reply.status, dict(reply.headers), reply.read()
     except urllib.error.HTTPError as exc:
         return exc.code, dict(exc.headers), exc.read()
@@ -210,4 +216,76 @@ def test_two_processes_share_the_participants_and_a_killed_one_is_passed_over(cl
     after = lb.requests_since(killed_at)
     assert after and all(int(r["status"]) < 500 and r["upstream"].endswith(live_addr) for r in after), after
     assert any(r["upstream"] == f"{dead_addr}, {live_addr}" for r in after), after
-    assert "Connection refused" in lb.error_log()
+    assert any(dead_addr in line and "Connection refused" in line for line in lb.error_log().splitlines())
+
+
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: object, **kwargs: object) -> None:
+        return None
+
+
+def docs_nginx_site(port: int, http_port: int, backends: list[int], cert: Path, key: Path) -> str:
+    """docs/deploy.md's nginx configuration as written, on 127.0.0.1 ports with a test certificate."""
+    (block,) = re.findall(r"```nginx\n(.*?)```", DEPLOY_DOC.read_text(), flags=re.S)
+    servers = re.findall(r"^ *server 127\.0\.0\.1:\d+ (.*);$", block, flags=re.M)
+    assert servers and len(set(servers)) == 1, servers
+    ours = "".join(f"    server 127.0.0.1:{b} {servers[0]};\n" for b in backends)
+    site, n = re.subn(r"(^ *server 127\.0\.0\.1:\d+ .*;\n)+", ours, block, flags=re.M)
+    assert n == 1, "docs/deploy.md's upstream block lists its processes on consecutive lines"
+    replacements = [
+        (r"listen 80;", f"listen 127.0.0.1:{http_port};"),
+        (r"listen 443 ssl;", f"listen 127.0.0.1:{port} ssl;"),
+        (r"ssl_certificate +\S+;", f"ssl_certificate {cert};"),
+        (r"ssl_certificate_key +\S+;", f"ssl_certificate_key {key};"),
+    ]
+    for pattern, replacement in replacements:
+        site, n = re.subn(pattern, replacement, site)
+        assert n == 1, f"docs/deploy.md's nginx block has {n} lines matching {pattern!r}"
+    return site
+
+
+def test_the_nginx_config_of_the_deploy_doc_serves_the_study_over_tls(
+    cluster, study, browser, tmp_path: Path
+) -> None:
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    servers = cluster.servers(study, 2)
+    http_port = free_port()
+    lb = cluster.load_balancer(
+        [s.port for s in servers],
+        site=lambda port: docs_nginx_site(port, http_port, [s.port for s in servers], cert, key),
+        scheme="https",
+    )
+    trusted = ssl.create_default_context(cafile=str(cert))
+
+    # Plain HTTP is sent to https; the page and its websocket come over TLS.
+    try:
+        urllib.request.build_opener(NoRedirect).open(f"http://127.0.0.1:{http_port}/?participant=x", timeout=30)
+        raise AssertionError("plain HTTP was not redirected")
+    except urllib.error.HTTPError as exc:
+        assert exc.code == 301 and exc.headers["Location"] == "https://127.0.0.1/?participant=x"
+    context = browser.new_context(ignore_https_errors=True)  # (the test's own certificate)
+    try:
+        page = context.new_page()
+        sockets: list[str] = []
+        page.on("websocket", lambda ws: sockets.append(ws.url))
+        page.goto(lb.url + "?participant=tls")
+        wait_for(page, "m.connected && m.sceneId === 'hello' && m.status === 'ready'")
+        page.get_by_test_id("continue").click()
+        wait_for(page, "m.sceneId === 'walk' && m.status === 'waiting_start'")
+        assert sockets == [f"wss://127.0.0.1:{lb.port}/socket.io/?EIO=4&transport=websocket"]
+    finally:
+        context.close()
+    eventually(lambda: participants_of(servers[0]) | participants_of(servers[1]) == {"tls"})
+
+    # A killed process is passed over: every request still answered, over TLS.
+    servers[0].kill()
+    for _ in range(4):
+        status, _, body = fetch(lb.url + "health", trusted)
+        assert status == 200 and body == b'{"ok": true}'
+    refused = [line for line in lb.error_log().splitlines() if "Connection refused" in line]
+    assert any(f"127.0.0.1:{servers[0].port}" in line for line in refused), refused
