@@ -34,6 +34,12 @@ def proxy() -> dict[str, Any]:
     return bench.run()
 
 
+def load_balancer() -> dict[str, Any]:
+    from benchmarks import load_balancer as bench
+
+    return bench.run()
+
+
 def server_capacity() -> dict[str, Any]:
     from benchmarks import server_capacity as bench
 
@@ -81,6 +87,7 @@ BENCHMARKS = {
     "server_capacity": server_capacity,
     "netcode": netcode,
     "proxy": proxy,
+    "load_balancer": load_balancer,
     "pyodide": pyodide,
     "robustness": robustness,
     "resim": resim,
