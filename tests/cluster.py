@@ -10,13 +10,15 @@ are started in sessions of their own (a Ctrl-C in the terminal reaches pytest, w
 stops them) and with a parent-death signal (Linux): if the test process itself is killed, the
 kernel kills them too, so no run leaves a server behind.
 
-Ports: `mug serve` and redis-server are given a free port; should another program take it
+Ports: `mug serve`, redis-server and nginx are given a free port; should another program take it
 before the child binds it (tests of four engineers share this machine), the child exits saying
 the address is in use, and the start is retried on another port.
 
-Measured here (2 cores): redis-server answers PING ~10 ms after its start, nginx listens after
-~20 ms, a `mug serve` process answers ``/health`` after ~1.3 s (importing numpy, gymnasium,
-pandas and the experiment file is most of it); a SIGINT stops it in ~0.3 s.
+Measured here (2 shared cores): redis-server answers PING ~0.05 s after it is started, nginx
+listens after ~0.03 s, a `mug serve` process answers ``/health`` after ~2.3 s (two started at
+once: ~3.2 s; importing MUG's server with numpy, pandas and gymnasium alone takes ~2.2 s, and
+all of it doubles when the machine is busy); a SIGINT stops it in ~0.3 s. Killing the test process
+(SIGKILL) mid-test left no server or nginx behind.
 
 Usage::
 
