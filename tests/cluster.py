@@ -204,7 +204,9 @@ def redis_server(workdir: Path, timeout: float = 10.0) -> Iterator[RedisInstance
 #: nginx.conf around a site: everything inside the test's tmp dir (pid, logs, temp files).
 NGINX_MAIN = """\
 # MUG test load balancer (tests/cluster.py); started as: nginx -p PREFIX -c nginx.conf -g 'daemon off;'
-{user}worker_processes 1;
+{user}# One process, no master: a SIGKILLed master leaves its workers running (serving the port),
+# and the parent-death signal reaches only the process the test started.
+master_process off;
 pid {prefix}/nginx.pid;
 error_log {prefix}/error.log info;
 
