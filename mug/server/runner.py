@@ -18,7 +18,9 @@ import tornado.netutil
 from mug._bundle import client_dist
 from mug.data import open_store
 from mug.server import heap
+from mug.server.cluster.bus import open_bus
 from mug.server.cluster.members import Members
+from mug.server.cluster.relay import Relay, RelaySocketServer
 from mug.server.cluster.state import SharedState, check_redis_url, open_state
 from mug.server.dashboard import Dashboard
 from mug.server.games.processes.parent import GameProcesses
@@ -86,6 +88,7 @@ class ServerHandle:
         #: This server among the experiment's servers: its games are recorded as run by it.
         self.server_id: str | None = uuid.uuid4().hex[:12] if redis else None
         self.members: Members | None = None
+        self._relay: Relay | None = None
         self._state: SharedState | None = None
         self._thread = threading.Thread(target=self._main, name=f"mug-server-{experiment.experiment_id}", daemon=True)
 
@@ -158,7 +161,7 @@ class ServerHandle:
 
             channel = f"mug:{exp.experiment_id}:socketio"
             manager["client_manager"] = socketio.AsyncRedisManager(self.redis, channel=channel)
-        self.sio = DirectSocketServer(
+        self.sio = (DirectSocketServer if self.redis is None else RelaySocketServer)(
             **manager,
             async_mode="tornado",
             max_http_buffer_size=MAX_MESSAGE_BYTES,
@@ -192,8 +195,12 @@ class ServerHandle:
                 recover=sessions.recover_games,
             )
             await self.members.start()
-            if self.sessions.presence is not None:
-                self.sessions.presence.members = self.members
+            self._relay = Relay(self.sessions, open_bus(self.redis, exp.experiment_id), self.server_id)
+            self._relay.members = self.members
+            self.sessions.relay = self._relay
+            assert isinstance(self.sio, RelaySocketServer)
+            self.sio.relay = self._relay
+            await self._relay.start()
         app = make_app(self.sio, exp.title, RuntimeFiles(exp))
         self.dashboard = Dashboard(self)
         app.add_handlers(r".*", [*admin_routes(self, self.admin_token, self.dashboard), *file_routes(exp.file_dirs)])
@@ -220,6 +227,8 @@ class ServerHandle:
             await self.sessions.close()
         if self.members is not None:
             await self.members.stop()
+        if self._relay is not None:
+            await self._relay.close()
         if self._state is not None:
             await self._state.close()
         self.store.close()

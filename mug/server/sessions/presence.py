@@ -8,24 +8,17 @@ shared state (`mug.server.cluster.state`) when a page joins and removes it when 
 a join that finds another server's page there replaces it through python-socketio's Redis manager
 (an emit to a sid and a disconnect reach the server holding it).
 
-**Games.** A server-run game runs on the server that started it (``playing/<participant>`` names
-it while the game runs). A participant whose server was killed mid-game comes back through the
-load balancer to another server, possibly before the others have noticed the loss (a server
-counts as gone `mug.server.cluster.members.SILENT_S` seconds after its last announcement). Their
-join waits until the game's server has either announced itself again (it is alive: the join goes
-on) or counts as gone, and its games are closed as ``interrupted`` first — so the join already
-tells the participant, and the scene's ``on_interrupt`` applies, as after a restart.
+**Games.** A server-run game runs on the server that started it: ``playing/<participant>`` names
+that server and the game while it runs, so a participant who comes back to another server plays
+on through it (`mug.server.cluster.relay`).
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 from typing import Any
 
-from mug.server.cluster import members
-from mug.server.cluster.members import Members
 from mug.server.cluster.state import SharedState, StateError
 
 __all__ = ["Presence"]
@@ -42,7 +35,6 @@ class Presence:
     def __init__(self, state: SharedState, server_id: str) -> None:
         self.state = state
         self.server_id = server_id
-        self.members: Members | None = None  # (set once the server's membership has started)
 
     async def arrive(self, participant_id: str, sid: str) -> dict[str, Any] | None:
         """Record that ``participant_id``'s page is ``sid`` on this server; their page on another server, if any.
@@ -83,27 +75,3 @@ class Presence:
         for pid in participant_ids:
             with contextlib.suppress(StateError):
                 await self.state.delete(f"playing/{pid}", only_if=entry)
-
-    async def settle(self, participant_id: str) -> None:
-        """Before a join: if the participant's game runs on another server that may be gone, wait
-        until that server counts as gone (then close its games first) or has announced itself again
-        (it is alive: nothing to do here)."""
-        if self.members is None:
-            return
-        loop = asyncio.get_running_loop()
-        try:
-            playing = await self.state.get(f"playing/{participant_id}")
-            if not isinstance(playing, dict) or playing.get("server") in (None, self.server_id):
-                return
-            server = str(playing["server"])
-            # An announcement lives SILENT_S seconds and is renewed every HEARTBEAT_S: one still
-            # there after both has been renewed.
-            deadline = loop.time() + members.SILENT_S + members.HEARTBEAT_S
-            while await self.state.get(f"alive/{server}") is not None:
-                if loop.time() >= deadline:
-                    return
-                await asyncio.sleep(members.HEARTBEAT_S / 4)
-        except StateError as exc:
-            log.warning("could not check where %s plays: %s", participant_id, exc)
-            return
-        await self.members.check()  # (its games close here, or by another server meanwhile)

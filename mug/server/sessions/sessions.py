@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mug.data import ParticipantRecord, Store
 from mug.data.results import POLICY_PREFIX
@@ -24,6 +24,7 @@ from mug.experiment import Experiment
 from mug.scenes import CompletionCodeScene, EndScene, GymScene, Scene, StaticScene
 from mug.scenes.redirects import fill as fill_redirect
 from mug.scenes.surveys import AnswerError, SurveyScene
+from mug.server.cluster.linked import LinkedGame
 from mug.server.games.game import ServerGame
 from mug.server.games.handle import GameHandle
 from mug.server.games.processes.parent import GameProcesses, RemoteGame
@@ -37,6 +38,9 @@ from mug.server.sessions.matching import Matching
 from mug.server.sessions.orders import SceneOrders
 from mug.server.sessions.p2p import P2PGames
 from mug.server.sessions.presence import Presence
+
+if TYPE_CHECKING:
+    from mug.server.cluster.relay import Relay
 from mug.server.sessions.refusals import Refusals
 from mug.server.sessions.watch import Watch
 from mug.server.web.protocol import PARTICIPANT_ID, Advance, ClientRecords, Join, ProtocolError, Seen
@@ -87,6 +91,7 @@ class Sessions:
         those servers (`mug.server.sessions.presence`).
         """
         self.presence = presence
+        self.relay: Relay | None = None  # (games spanning servers: set by the server when it has Redis)
         self.experiment = experiment
         self.store = store
         self.writer = StoreWriter(store, host=host)
@@ -161,6 +166,9 @@ class Sessions:
                     )
                 except KeyError:
                     log.warning("game %s names an unknown participant %r", game["game_id"], pid)
+        if host is not None and self.relay is not None:
+            for linked in self.relay.linked_to(host):  # its players here are told now
+                await linked.finished("interrupted", [], None)
 
     # -- connection lifecycle --------------------------------------------------------------
 
@@ -171,8 +179,8 @@ class Sessions:
             raise ProtocolError("this connection already belongs to another participant; reconnect to switch")
         if self.closing:
             raise ProtocolError("the server is stopping; try again in a moment")
-        if self.presence is not None:  # (their game's server may have died: mug.server.sessions.presence)
-            await self.presence.settle(pid)
+        if self.relay is not None:  # (their game may run on another server: mug.server.cluster.relay)
+            await self.relay.settle(pid)
         record, decision, secret, entered = await self.writer.call(self._admit, pid, join, time.time())
         if not self.sio.manager.is_connected(sid, "/"):
             return {"ok": False, "error": "the connection closed while joining"}  # (its disconnect ran already)
@@ -233,6 +241,8 @@ class Sessions:
                 return {"participant_id": pid, "scene": spec, "preload_runtime": False, **issued}
         game = self._game(pid)
         if game is not None:
+            if self.relay is not None and not isinstance(game, LinkedGame) and self.relay.is_remote(pid):
+                self.relay.back_here(pid, game.game_id)  # (they played it from another server)
             await self.sio.enter_room(sid, _game_room(game.game_id))
             game.connection_restored(pid)
         await self.p2p.connection_restored(pid)
@@ -300,6 +310,21 @@ class Sessions:
             self.writer.submit(self.store.mark_active, pid, time.time())
 
     # -- a game cut off by a crash ---------------------------------------------------------
+
+    async def resume_interrupted(self, pid: str) -> None:
+        """A connected participant's game was cut off on another server: tell them and go on as the
+        scene's ``on_interrupt`` says, as a join after a restart does (their page could not say which
+        frame it showed last, so the steps past the last commit are recorded as possibly lost)."""
+        if pid not in self.sid_of:
+            return  # (told when they join)
+        record = await self._record(pid)
+        interrupted = record.data.get("interrupted_game")
+        if not interrupted or "terminal" in record.data:
+            return
+        self.orders.remember(pid, record.data)
+        index = min(record.scene_index, self.orders.count(pid) - 1)
+        spec = await self._after_interruption(pid, index, interrupted, None)
+        await self._send(pid, "scene", spec if spec is not None else await self.scene_spec(pid, index))
 
     async def _after_interruption(
         self, pid: str, index: int, interrupted: dict[str, Any], seen: Seen | None
@@ -573,8 +598,8 @@ class Sessions:
                 deliver=lambda target, text: self.sio.send_encoded(
                     text, _game_room(game_id) if target is None else _room(target)
                 ),
-                on_finished=self._game_finished,
-                on_dropped=self._player_dropped,
+                on_finished=self.game_finished,
+                on_dropped=self.player_dropped,
             )
         else:
             game = ServerGame(
@@ -585,8 +610,8 @@ class Sessions:
                 _GameChannel(self, game_id),
                 self.executor,
                 reconnect_grace_s=grace,
-                on_finished=self._game_finished,
-                on_dropped=self._player_dropped,
+                on_finished=self.game_finished,
+                on_dropped=self.player_dropped,
                 game_id=game_id,
                 phases=self.phases,
             )
@@ -620,20 +645,32 @@ class Sessions:
         if problem:
             raise ProtocolError(problem)
 
-    async def _player_dropped(self, game: GameHandle, pid: str) -> None:
+    async def player_dropped(self, game: GameHandle, pid: str) -> None:
+        """A player was away longer than the grace period: their session ends (on their own server)."""
         self.game_of.pop(pid, None)
+        if self.relay is not None and self.relay.player_dropped(game, pid):
+            return  # (connected to another server, which ends it)
         await self._end_with_code(pid, game.scene, "dropped", "Session ended", AWAY_TOO_LONG)
 
-    async def _game_finished(self, game: GameHandle) -> None:
+    async def game_finished(self, game: GameHandle) -> None:
+        """A game ended: its players here move on as its outcome says (a game's own end, or its server's)."""
         self.games.pop(game.game_id, None)
         if self.presence is not None:
             await self.presence.game_ended(game.game_id, game.participant_ids)
         for pid in game.participant_ids:
             if self.game_of.get(pid) == game.game_id:
                 del self.game_of[pid]
+        elsewhere = []
+        if self.relay is not None and not isinstance(game, LinkedGame):
+            elsewhere = self.relay.game_finished(game)  # (their servers move them on)
         for pid in game.participant_ids:
+            if pid in elsewhere:
+                continue
+            if game.outcome == "interrupted":  # (its server stopped: mug.server.cluster)
+                await self.resume_interrupted(pid)
+                continue
             if pid in game.dropped and len(game.players) > 1:
-                continue  # already ended with a code when dropped (see _player_dropped)
+                continue  # already ended with a code when dropped (see player_dropped)
             if game.outcome == "player_dropped":
                 await self._end_with_code(pid, game.scene, "partner_left", "The game has ended", PARTNER_LEFT)
             elif game.outcome == "abandoned":
@@ -704,10 +741,14 @@ class Sessions:
         # next server (as after a crash; nothing of these games was lost: it stopped cleanly).
         now = time.time()
         for game in cut:
+            if isinstance(game, LinkedGame):
+                continue  # (it runs on another server, where its players come back to)
             where = {"game_id": game.game_id, "scene_id": game.scene.scene_id, "episode": game.episode}
-            for pid in game.participant_ids:
+            for pid in game.players:
                 note = {**where, "step": game.step, "crashed": False}
-                self.writer.submit(self.store.update_participant_data, pid, {"interrupted_game": note}, now)
+                await self.writer.call(self.store.update_participant_data, pid, {"interrupted_game": note}, now)
+            if self.relay is not None:  # players connected to other servers are told there now
+                self.relay.game_finished(game, outcome="interrupted")
         if self.processes is not None:
             await self.processes.stop()
         await self.recorder.close()
