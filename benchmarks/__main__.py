@@ -82,6 +82,12 @@ def p2p_server_cost() -> dict[str, Any]:
     return bench.run()
 
 
+def store() -> dict[str, Any]:
+    from benchmarks import store as bench
+
+    return bench.run()
+
+
 BENCHMARKS = {
     "server_loop": server_loop,
     "server_capacity": server_capacity,
@@ -94,6 +100,7 @@ BENCHMARKS = {
     "p2p_latency": p2p_latency,
     "p2p_parity": p2p_parity,
     "p2p_server_cost": p2p_server_cost,
+    "store": store,
 }
 
 
