@@ -135,3 +135,37 @@ def test_a_frame_the_socket_takes_only_in_part_is_finished_in_order_by_the_strea
         return bytes(received)
 
     assert run_async(scenario()) == b"a" * 4_000_000 + b"b" * 1000
+
+
+def test_with_the_direct_path_off_a_websocket_connection_gets_its_messages_through_socketio_in_order(tmp_path) -> None:
+    # The switch the client_capacity benchmark uses to measure python-socketio's own write path.
+    received: list[int] = []
+    done = threading.Event()
+    client = socketio.Client(reconnection=False)
+
+    @client.on("n")
+    def on_n(payload: dict) -> None:
+        received.append(payload["i"])
+        if payload["i"] == 299:
+            done.set()
+
+    with _experiment(tmp_path).serve() as server:
+        server.sio.direct = False
+        before = server.sio.direct_writes
+        client.connect(server.url, transports=["websocket"], socketio_path="socket.io")
+        try:
+            _join(client, "p3")
+
+            async def interleave() -> None:
+                for i in range(300):
+                    if i % 2:
+                        await server.sio.broadcast("n", {"i": i}, room="participant:p3")
+                    else:
+                        await server.sio.emit("n", {"i": i}, room="participant:p3")
+
+            asyncio.run_coroutine_threadsafe(interleave(), server._loop).result(10)
+            assert done.wait(10)
+        finally:
+            client.disconnect()
+        assert server.sio.direct_writes == before  # nothing took the direct path
+    assert received == list(range(300))
