@@ -46,6 +46,18 @@ def server_capacity() -> dict[str, Any]:
     return bench.run()
 
 
+def client_capacity() -> dict[str, Any]:
+    from benchmarks import client_capacity as bench
+
+    return bench.run()
+
+
+def process_pipe() -> dict[str, Any]:
+    from benchmarks import process_pipe as bench
+
+    return bench.run()
+
+
 def pyodide() -> dict[str, Any]:
     from benchmarks import pyodide as bench
 
@@ -91,6 +103,8 @@ def store() -> dict[str, Any]:
 BENCHMARKS = {
     "server_loop": server_loop,
     "server_capacity": server_capacity,
+    "client_capacity": client_capacity,
+    "process_pipe": process_pipe,
     "netcode": netcode,
     "proxy": proxy,
     "load_balancer": load_balancer,

@@ -8,6 +8,13 @@
 // Prints one JSON line ({"ready": true}) when every participant is in a running game; then, for each
 // line read on stdin, a JSON report (frames and bytes received since the previous report, own CPU)
 // and, on end of input, disconnects everyone and exits.
+//
+// Optional environment (used by the client_capacity benchmark; the defaults are the old behavior):
+//   SIM_ACTION_EVERY=N   send an action every N frames received (default 10: 3 actions/s at 30 fps;
+//                        1: an action every frame)
+//   SIM_PER_CLIENT=1     add what each participant received to every report: its frames/s and
+//                        the p99 of its frame inter-arrival times (ms), and the round trips of a
+//                        `ping` every tenth participant sends once a second (ms)
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { createInterface } from "node:readline";
@@ -19,6 +26,12 @@ const { io } = require("socket.io-client");
 
 const [url, countText, sceneId, prefix] = process.argv.slice(2);
 const count = Number(countText);
+const actionEvery = Number(process.env.SIM_ACTION_EVERY ?? "10");
+const perClient = process.env.SIM_PER_CLIENT === "1";
+if (!Number.isInteger(actionEvery) || actionEvery < 1) {
+  process.stderr.write(`SIM_ACTION_EVERY must be a whole number of frames >= 1, not ${process.env.SIM_ACTION_EVERY}\n`);
+  process.exit(2);
+}
 if (!url || !Number.isInteger(count) || count < 1 || !sceneId || !prefix) {
   process.stderr.write("usage: node sim_participants.mjs URL COUNT SCENE_ID ID_PREFIX\n");
   process.exit(2);
@@ -29,6 +42,10 @@ class Participant {
     this.pid = pid;
     this.frames = 0;
     this.bytes = 0;
+    this.windowFrames = 0; // since the last report (per-client figures)
+    this.gaps = [];
+    this.lastArrival = null;
+    this.rtts = [];
     this.socket = io(url, { path: "/socket.io", transports: ["websocket"], reconnection: false, forceNew: true, perMessageDeflate: process.env.SIM_DEFLATE === "0" ? false : { threshold: 1024 } });
     this.running = new Promise((resolve) => {
       this.socket.on("game_status", (status) => {
@@ -43,9 +60,15 @@ class Participant {
     });
     this.socket.on("frame", () => {
       this.frames += 1;
-      if (this.frames % 10 === 0) {
-        // a key change every third of a second, as a player steering would
-        this.socket.emit("action", { scene_id: sceneId, action: Math.floor(this.frames / 10) % 3 });
+      if (perClient) {
+        const now = performance.now();
+        if (this.lastArrival !== null) this.gaps.push(now - this.lastArrival);
+        this.lastArrival = now;
+        this.windowFrames += 1;
+      }
+      if (this.frames % actionEvery === 0) {
+        // by default a key change every third of a second, as a player steering would
+        this.socket.emit("action", { scene_id: sceneId, action: Math.floor(this.frames / actionEvery) % 3 });
       }
     });
   }
@@ -71,6 +94,22 @@ const timeout = setTimeout(() => {
 }, 120_000);
 await Promise.all(people.map((p) => p.running));
 clearTimeout(timeout);
+if (perClient) {
+  // One ping a second from every tenth participant (spread over the second; few enough not to
+  // add load of their own), its ack's round trip recorded.
+  people.forEach((p, i) => {
+    if (i % 10 !== 0) return;
+    setTimeout(() => {
+      setInterval(() => {
+        const start = performance.now();
+        p.socket
+          .emitWithAck("ping", { t: Date.now() })
+          .then(() => p.rtts.push(performance.now() - start))
+          .catch(() => {}); // (disconnected: the frames it misses count against it)
+      }, 1000);
+    }, (i * 1000) / count);
+  });
+}
 process.stdout.write(JSON.stringify({ ready: true }) + "\n");
 
 let last = { frames: 0, bytes: 0, cpu: process.cpuUsage(), at: performance.now() };
@@ -90,6 +129,20 @@ lines.on("line", () => {
     frames_per_s: Math.round((frames / wall) * 10) / 10,
     client_cpu_fraction: Math.round(((cpu.user + cpu.system) / 1e6 / wall) * 1000) / 1000,
   };
+  if (perClient) {
+    const p99 = (values) => {
+      if (!values.length) return null;
+      const sorted = [...values].sort((a, b) => a - b);
+      return Math.round(sorted[Math.min(sorted.length - 1, Math.ceil(0.99 * sorted.length) - 1)] * 10) / 10;
+    };
+    report.per_client = people.map((p) => [Math.round((p.windowFrames / wall) * 10) / 10, p99(p.gaps)]);
+    report.ping_rtt_ms = people.flatMap((p) => p.rtts.map((r) => Math.round(r * 100) / 100));
+    for (const p of people) {
+      p.windowFrames = 0;
+      p.gaps = [];
+      p.rtts = [];
+    }
+  }
   process.stdout.write(JSON.stringify(report) + "\n");
   last = { ...now, cpu: process.cpuUsage(), at: performance.now() };
 });
