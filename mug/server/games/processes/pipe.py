@@ -6,6 +6,14 @@ blocks: `receive` returns every message that has fully arrived, keeping a partia
 next call. One read per event-loop wake-up replaces the poll-and-read-twice of
 `multiprocessing.connection.Connection`, whose per-message selector cost the server process
 more than decoding the frames it carried.
+
+Measured against the standard library for the real message mix (`python -m benchmarks --only
+process_pipe`: batches of 20 ~465-byte frames with their mirror dicts, read on an asyncio loop,
+two runs on 2 cores): the reader's CPU per frame was 2.6 / 3.5 µs here, 4.7 / 5.7 µs with
+`multiprocessing.connection.Connection` (`poll` + `recv_bytes` until empty) and 3.9 / 4.6 µs
+with asyncio streams (`readexactly` per message); paced at 200 games' rate, delay p99 2.8 / 0.6 ms
+here, 3.6 / 1.1 ms and 6.1 / 3.0 ms. Both standard ways work; this one is kept because the
+server process reading it is the one that runs out of CPU first, and it costs that process least.
 """
 
 from __future__ import annotations
