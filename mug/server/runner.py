@@ -22,6 +22,7 @@ from mug.server.cluster.bus import open_bus
 from mug.server.cluster.members import Members
 from mug.server.cluster.relay import Relay, RelaySocketServer
 from mug.server.cluster.state import SharedState, check_redis_url, open_state
+from mug.server.cluster.waitrooms import SharedWaitrooms
 from mug.server.dashboard import Dashboard
 from mug.server.games.processes.parent import GameProcesses
 from mug.server.sessions.exclusion import exclude
@@ -89,6 +90,7 @@ class ServerHandle:
         self.server_id: str | None = uuid.uuid4().hex[:12] if redis else None
         self.members: Members | None = None
         self._relay: Relay | None = None
+        self._waitrooms: SharedWaitrooms | None = None
         self._state: SharedState | None = None
         self._thread = threading.Thread(target=self._main, name=f"mug-server-{experiment.experiment_id}", daemon=True)
 
@@ -201,6 +203,9 @@ class ServerHandle:
             assert isinstance(self.sio, RelaySocketServer)
             self.sio.relay = self._relay
             await self._relay.start()
+            self._waitrooms = SharedWaitrooms(self.sessions.matching, self._relay, self._state)
+            self.sessions.matching.shared = self._waitrooms
+            self._waitrooms.start()
         app = make_app(self.sio, exp.title, RuntimeFiles(exp))
         self.dashboard = Dashboard(self)
         app.add_handlers(r".*", [*admin_routes(self, self.admin_token, self.dashboard), *file_routes(exp.file_dirs)])
@@ -227,6 +232,8 @@ class ServerHandle:
             await self.sessions.close()
         if self.members is not None:
             await self.members.stop()
+        if self._waitrooms is not None:
+            await self._waitrooms.close()
         if self._relay is not None:
             await self._relay.close()
         if self._state is not None:

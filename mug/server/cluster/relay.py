@@ -17,6 +17,8 @@ message      from → to              what it does
 ``dropped``  host → player's        the participant was dropped after the grace period
 ``finished`` host → player's        the game ended: the player's server moves its players on
 ``detach``   host → player's        the participant is connected elsewhere now: forget them here
+``linked``   host → player's        the participant, matched at the host's waitroom, plays this game
+                                    (`mug.server.cluster.waitrooms`); their server tells their page
 ===========  =====================  ====================================================================
 
 Only the server a participant is connected to may act for them: the host takes ``action`` and
@@ -33,7 +35,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 from mug.scenes.gym import GymScene
@@ -92,6 +94,8 @@ class Relay:
         self.remote_rooms: dict[str, set[str]] = {}
         self._attaching: dict[tuple[str, str], asyncio.Future[dict[str, Any]]] = {}
         self._background: set[asyncio.Task[None]] = set()
+        #: Message kinds other parts handle (`mug.server.cluster.waitrooms`), by kind.
+        self.handlers: dict[str, Callable[[dict[str, Any]], None]] = {}
 
     async def start(self) -> None:
         """Listen on this server's channel."""
@@ -157,7 +161,13 @@ class Relay:
         if "refused" in reply:
             log.info("%s could not rejoin game %s on %s: %s", participant_id, game_id, host, reply["refused"])
             return False
+        self._link_here(host, reply)
+        return True
+
+    def _link_here(self, host: str, reply: dict[str, Any]) -> LinkedGame:
+        """Make (or find) the stand-in of a game on ``host`` and play it here as ``reply["pid"]``."""
         sessions = self.sessions
+        game_id, participant_id = reply["game"], reply["pid"]
         game = sessions.games.get(game_id)
         if not isinstance(game, LinkedGame):
             scene = sessions.experiment.scenes[int(reply["scene_index"])]
@@ -177,13 +187,13 @@ class Relay:
             game.local.append(participant_id)
         game.connection_restored(participant_id)
         sessions.game_of[participant_id] = game_id
-        return True
+        return game
 
     # -- messages from other servers --------------------------------------------------------------
 
     def _receive(self, message: dict[str, Any]) -> None:
         kind = message.get("t")
-        handler = getattr(self, f"_on_{kind}", None)
+        handler = self.handlers.get(str(kind)) or getattr(self, f"_on_{kind}", None)
         if handler is None:
             log.warning("a message of unknown kind %r from another server was dropped", kind)
             return
@@ -208,10 +218,26 @@ class Relay:
             self.remote_rooms.setdefault(PARTICIPANT_ROOM + pid, set()).add(server)
             self.remote_rooms.setdefault(GAME_ROOM + game_id, set()).add(server)
             game.connection_restored(pid)
-            reply["scene_index"] = self.sessions.experiment.scene_index(game.scene.scene_id or "")
-            reply["players"] = {p.agent_id: p_id for p_id, p in game.players.items()}
-            reply["mirror"] = {"status": game.status, "episode": game.episode, "step": game.step}
+            reply.update(self._described(game))
         self.bus.send(server, reply)
+
+    def _described(self, game: GameHandle) -> dict[str, Any]:
+        """What a player's server needs to make a game's stand-in."""
+        return {
+            "scene_index": self.sessions.experiment.scene_index(game.scene.scene_id or ""),
+            "players": {p.agent_id: p_id for p_id, p in game.players.items()},
+            "mirror": {"status": game.status, "episode": game.episode, "step": game.step},
+        }
+
+    def link(self, game: GameHandle, participant_id: str, server: str, matched: dict[str, Any]) -> None:
+        """A participant connected to ``server`` plays ``game``, which starts here (they were matched
+        in this server's waitroom): their server makes its stand-in and sends their page ``matched``.
+        Call it right after the game starts, before its first tick (frames go to them from then on)."""
+        self.remote[participant_id] = server
+        self.remote_rooms.setdefault(PARTICIPANT_ROOM + participant_id, set()).add(server)
+        self.remote_rooms.setdefault(GAME_ROOM + game.game_id, set()).add(server)
+        message = {"t": "linked", "game": game.game_id, "pid": participant_id, "host": self.server_id}
+        self.bus.send(server, {**message, "matched": matched, **self._described(game)})
 
     def _from_attached(self, message: dict[str, Any]) -> GameHandle | None:
         """The host's game a message is about, if the sender is the server its participant is at."""
@@ -280,12 +306,13 @@ class Relay:
         """`pid` of `game_id` is no longer played from `server`."""
         if self.remote.get(pid) == server:
             del self.remote[pid]
-        self._discard(PARTICIPANT_ROOM + pid, server)
+        self.drop_room(PARTICIPANT_ROOM + pid, server)
         game = self.sessions.games.get(game_id)
         if game is None or not any(self.remote.get(p) == server for p in game.players):
-            self._discard(GAME_ROOM + game_id, server)  # (no other player of the game there)
+            self.drop_room(GAME_ROOM + game_id, server)  # (no other player of the game there)
 
-    def _discard(self, room: str, server: str) -> None:
+    def drop_room(self, room: str, server: str) -> None:
+        """``server`` has no member of ``room`` any more."""
         servers = self.remote_rooms.get(room)
         if servers is not None:
             servers.discard(server)
@@ -293,6 +320,22 @@ class Relay:
                 del self.remote_rooms[room]
 
     # As a player's server.
+
+    def _on_linked(self, message: dict[str, Any]) -> None:
+        self.spawn(self._linked_here(message))
+
+    async def _linked_here(self, message: dict[str, Any]) -> None:
+        sessions = self.sessions
+        pid = message["pid"]
+        shared = sessions.matching.shared
+        if shared is not None:
+            shared.matched(pid)
+        host = message["host"]
+        linked = self._link_here(host, message)
+        sid = sessions.sid_of.get(pid)
+        if sid is not None:
+            await sessions.sio.enter_room(sid, GAME_ROOM + linked.game_id)
+        await sessions.send_to(pid, "matched", message["matched"])
 
     def _on_attached(self, message: dict[str, Any]) -> None:
         future = self._attaching.get((message.get("game", ""), message.get("pid", "")))
@@ -314,12 +357,12 @@ class Relay:
     def _on_dropped(self, message: dict[str, Any]) -> None:
         linked = self._linked(message)
         if linked is not None:
-            self._spawn(linked.dropped_player(message["pid"]))
+            self.spawn(linked.dropped_player(message["pid"]))
 
     def _on_finished(self, message: dict[str, Any]) -> None:
         linked = self._linked(message)
         if linked is not None:
-            self._spawn(linked.finished(message.get("outcome"), message.get("dropped", []), message.get("error")))
+            self.spawn(linked.finished(message.get("outcome"), message.get("dropped", []), message.get("error")))
 
     def _on_detach(self, message: dict[str, Any]) -> None:
         linked = self._linked(message)
@@ -336,7 +379,8 @@ class Relay:
         """The stand-ins here of games that run on ``host``."""
         return [g for g in self.sessions.games.values() if isinstance(g, LinkedGame) and g.host == host]
 
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        """Run ``coro`` on the server's loop, kept until it ends."""
         task = asyncio.get_running_loop().create_task(coro)
         self._background.add(task)
         task.add_done_callback(self._background.discard)

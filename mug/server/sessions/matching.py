@@ -27,6 +27,7 @@ from mug.server.sessions.p2p_probe import P2PProbes
 from mug.server.sessions.waitroom import Proposal, Waitroom
 
 if TYPE_CHECKING:
+    from mug.server.cluster.waitrooms import SharedWaitrooms
     from mug.server.sessions.sessions import Sessions
 
 #: Seconds between matching passes while a waitroom holds enough participants for a group.
@@ -50,6 +51,8 @@ class Matching:
         self.rtt_samples: dict[str, deque[float]] = {}
         self._passes: dict[str, asyncio.Task[None]] = {}
         self.probes = P2PProbes(self)
+        #: The waitrooms shared by several servers of the experiment (`mug.server.cluster.waitrooms`).
+        self.shared: SharedWaitrooms | None = None
 
     # -- round trips ------------------------------------------------------------------------------
 
@@ -79,8 +82,16 @@ class Matching:
             self.waitrooms[sid] = room
         return room
 
-    async def enter(self, pid: str, scene: GymScene) -> dict[str, Any]:
-        """The participant starts a multiplayer scene: queued, matched if a group forms; the reply."""
+    async def enter(self, pid: str, scene: GymScene, *, here: bool = False) -> dict[str, Any]:
+        """The participant starts a multiplayer scene: queued, matched if a group forms; the reply.
+
+        With several servers (``shared``), the scene's waitroom may run on another server: the
+        participant waits there (``here``: queue them in this server's waitroom regardless).
+        """
+        if not here and self.shared is not None and self.shared.shares(scene):
+            home = await self.shared.home(scene)
+            if home != self.shared.server_id:
+                return await self.shared.wait_at(home, pid, scene)
         room = self.room(scene)
         if pid not in room:
             record = await self.writer.call(self.store.get_participant, pid)
@@ -111,6 +122,8 @@ class Matching:
         """The participant's page went away: out of every queue (their deadline is kept for a return)."""
         self.rtt_samples.pop(pid, None)
         await self.probes.left(pid)
+        if self.shared is not None:
+            await self.shared.left(pid)
         for room in self.waitrooms.values():
             if room.remove(pid):
                 self.writer.event(pid, room.scene_id, "waitroom_left", {})
@@ -202,13 +215,18 @@ class Matching:
             await self.sessions.send_to(pid, "waitroom", self.status(room, pid))
 
     async def _timeout(self, scene: GymScene, pid: str) -> None:
+        if self.shared is None or not self.shared.timed_out_elsewhere(pid, scene):
+            await self.timed_out(scene, pid)
+        await self.broadcast(self.room(scene))
+
+    async def timed_out(self, scene: GymScene, pid: str) -> None:
+        """Nobody was matched with the participant in time: the waitroom's timeout applies."""
         opts = scene.effective_waitroom()
         self.writer.event(pid, scene.scene_id, "waitroom_timeout", {"timeout_s": opts.timeout})
         if opts.timeout_policy is not None and not self.sessions.closing:
             await self._fill_in(scene, pid, opts.timeout)
         else:
             await self.sessions.waitroom_timed_out(pid, scene)
-        await self.broadcast(self.room(scene))
 
     async def _fill_in(self, scene: GymScene, pid: str, waited_s: float) -> None:
         """AI fill-in: the participant's game starts now, the waitroom's timeout_policy playing the

@@ -577,9 +577,17 @@ class Sessions:
         self.writer.event(
             None, scene.scene_id, "matched", {"game_id": game.game_id, "players": players, "waited_s": waited}
         )
-        for player in group:
-            snapshot = self.game_pages.add(scene, player, game.snapshot(player))
-            await self._send(player, "matched", {"scene_id": scene.scene_id, **snapshot})
+        matched = {p: {"scene_id": scene.scene_id, **self.game_pages.add(scene, p, game.snapshot(p))} for p in group}
+        shared = self.matching.shared
+        if shared is not None and self.relay is not None:
+            # Members waiting through other servers play through them (before the game's first tick).
+            for player in group:
+                server = shared.remote_waiters.get(player)
+                if server is not None:
+                    self.relay.link(game, player, server, matched.pop(player))
+                    shared.forget(player)
+        for player, payload in matched.items():
+            await self._send(player, "matched", payload)
         return game.game_id
 
     async def _new_game(self, scene: GymScene, players: dict[str, str]) -> GameHandle:

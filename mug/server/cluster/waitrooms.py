@@ -1,0 +1,195 @@
+"""One waitroom per multiplayer scene across the servers: participants of any server are matched together.
+
+A scene's waitroom is run by one server at a time, its home: the server holding the lease
+``waitroom/<scene>`` in the shared state, which it renews while it lives (a server that dies
+loses it within `mug.server.cluster.members.SILENT_S` seconds, and the next participant to arrive
+makes their own server the home). A participant who starts the scene on another server waits at
+the home through their own server:
+
+============  ======================  ================================================================
+message       from → to               what it does
+============  ======================  ================================================================
+``wait``      player's → home         queue this participant (the home reads their group history,
+                                      link and answers from the shared store, as for its own)
+``unwait``    player's → home         their page went away: out of the queue
+``timed_out`` home → player's         nobody was matched with them in time: their server applies the
+                                      scene's timeout (AI fill-in, timeout scene or the end)
+============  ======================  ================================================================
+
+The home's matchmaker sees every waiting participant; a group plays on the home, and its players
+of other servers play through their own (`mug.server.cluster.relay`: the home links them to the
+game). The waitroom's messages to the pages (how many wait, the countdown) reach them through
+their servers as a game's frames do. Peer-to-peer scenes are matched on each server among its
+own participants (their signaling stays on one server).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import TYPE_CHECKING, Any
+
+from mug.scenes.gym import GymScene
+from mug.server.cluster import members
+from mug.server.cluster.relay import PARTICIPANT_ROOM
+from mug.server.cluster.state import StateError
+
+if TYPE_CHECKING:
+    from mug.server.cluster.relay import Relay
+    from mug.server.cluster.state import SharedState
+    from mug.server.sessions.matching import Matching
+
+__all__ = ["SharedWaitrooms"]
+
+log = logging.getLogger("mug.server.cluster.waitrooms")
+
+
+class SharedWaitrooms:
+    """This server's part in the experiment's shared waitrooms: as a scene's home, and as a player's server."""
+
+    def __init__(self, matching: Matching, relay: Relay, state: SharedState) -> None:
+        self.matching = matching
+        self.relay = relay
+        self.state = state
+        self.server_id = relay.server_id
+        self.homes: set[str] = set()  # the scenes whose waitroom this server runs
+        # As a home: participant -> the server they are connected to. As a player's server:
+        # participant -> (scene id, the home they wait at).
+        self.remote_waiters: dict[str, str] = {}
+        self.waiting_elsewhere: dict[str, tuple[str, str]] = {}
+        self._task: asyncio.Task[None] | None = None
+        relay.handlers.update(wait=self._on_wait, unwait=self._on_unwait, timed_out=self._on_timed_out)
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._keep())
+
+    def shares(self, scene: GymScene) -> bool:
+        """Whether this scene's waitroom is shared by the servers (server-run multiplayer scenes)."""
+        return not scene.is_p2p
+
+    async def home(self, scene: GymScene) -> str:
+        """The server running the scene's waitroom (this one, if none did)."""
+        name = f"waitroom/{scene.scene_id}"
+        if await self.state.claim(name, self.server_id, members.SILENT_S):
+            self.homes.add(scene.scene_id or "")
+            return self.server_id
+        holder = await self.state.get(f"lease/{name}")
+        return str(holder) if holder else self.server_id
+
+    async def wait_at(self, home: str, pid: str, scene: GymScene) -> dict[str, Any]:
+        """Queue ``pid`` at the scene's home; the page's first waitroom status (the home sends the next)."""
+        scene_id = scene.scene_id or ""
+        self.waiting_elsewhere[pid] = (scene_id, home)
+        samples = list(self.matching.rtt_samples.get(pid, ()))
+        message = {"t": "wait", "scene": scene_id, "pid": pid, "server": self.server_id, "rtt": samples}
+        self.relay.bus.send(home, message)
+        opts = scene.effective_waitroom()
+        needed = len(scene.human_agents)
+        return {"waitroom": {"scene_id": scene_id, "waiting": 1, "needed": needed, "seconds_left": opts.timeout}}
+
+    async def left(self, pid: str) -> None:
+        """The participant's page went away while waiting at another server's waitroom."""
+        waiting = self.waiting_elsewhere.pop(pid, None)
+        if waiting is not None:
+            scene_id, home = waiting
+            self.relay.bus.send(home, {"t": "unwait", "scene": scene_id, "pid": pid, "server": self.server_id})
+
+    def matched(self, pid: str) -> None:
+        """The participant was linked to a game: they wait no more."""
+        self.waiting_elsewhere.pop(pid, None)
+
+    # -- at the home -----------------------------------------------------------------------------------
+
+    def _scene(self, scene_id: str) -> GymScene | None:
+        try:
+            scene = self.matching.sessions.experiment.scenes[self.matching.sessions.experiment.scene_index(scene_id)]
+        except (KeyError, ValueError, IndexError):
+            return None
+        return scene if isinstance(scene, GymScene) else None
+
+    def _on_wait(self, message: dict[str, Any]) -> None:
+        scene = self._scene(message.get("scene", ""))
+        pid, server = message.get("pid"), message.get("server")
+        if scene is None or not isinstance(pid, str) or not isinstance(server, str):
+            return
+        self.remote_waiters[pid] = server
+        self.relay.remote_rooms.setdefault(PARTICIPANT_ROOM + pid, set()).add(server)
+        for rtt in message.get("rtt") or []:
+            self.matching.note_rtt(pid, rtt)
+        self.relay.spawn(self._enter_here(pid, scene))
+
+    async def _enter_here(self, pid: str, scene: GymScene) -> None:
+        reply = await self.matching.enter(pid, scene, here=True)
+        if "waitroom" in reply:
+            await self.matching.sessions.send_to(pid, "waitroom", reply["waitroom"])
+
+    def _on_unwait(self, message: dict[str, Any]) -> None:
+        pid = message.get("pid", "")
+        if self.remote_waiters.get(pid) != message.get("server"):
+            return
+        self.forget(pid)
+        self.relay.spawn(self.matching.leave(pid))
+
+    def forget(self, pid: str) -> None:
+        """A remote waiter is no longer waiting here (they left, timed out or play)."""
+        server = self.remote_waiters.pop(pid, None)
+        if server is not None and pid not in self.relay.remote:
+            self.relay.drop_room(PARTICIPANT_ROOM + pid, server)
+
+    def timed_out_elsewhere(self, pid: str, scene: GymScene) -> bool:
+        """A remote waiter's time ran out here: their server applies the timeout. Whether they were remote."""
+        server = self.remote_waiters.get(pid)
+        if server is None:
+            return False
+        self.forget(pid)
+        self.relay.bus.send(server, {"t": "timed_out", "scene": scene.scene_id, "pid": pid})
+        return True
+
+    # -- at a player's server -------------------------------------------------------------------------
+
+    def _on_timed_out(self, message: dict[str, Any]) -> None:
+        pid = message.get("pid", "")
+        scene = self._scene(message.get("scene", ""))
+        if scene is None or self.waiting_elsewhere.pop(pid, None) is None:
+            return
+        self.relay.spawn(self.matching.timed_out(scene, pid))
+
+    async def _keep(self) -> None:
+        """Renew the leases of the waitrooms run here; re-queue whoever waited at a home that is gone."""
+        while True:
+            await asyncio.sleep(members.HEARTBEAT_S)
+            try:
+                for scene_id in list(self.homes):
+                    if not await self.state.claim(f"waitroom/{scene_id}", self.server_id, members.SILENT_S):
+                        self.homes.discard(scene_id)
+                homes = {home for _, home in self.waiting_elsewhere.values()}
+                for home in homes:
+                    if await self.state.get(f"alive/{home}") is None:
+                        await self._requeue(home)
+            except asyncio.CancelledError:
+                raise
+            except StateError as exc:
+                log.warning("shared waitrooms: %s", exc)
+            except Exception:
+                log.exception("shared waitrooms: keeping the leases failed")
+
+    async def _requeue(self, home: str) -> None:
+        """The home of some waiting participants here is gone: they wait at the scene's new home."""
+        for pid, (scene_id, at) in list(self.waiting_elsewhere.items()):
+            scene = self._scene(scene_id)
+            if at != home or scene is None:
+                continue
+            del self.waiting_elsewhere[pid]
+            reply = await self.matching.enter(pid, scene)
+            if "waitroom" in reply:
+                await self.matching.sessions.send_to(pid, "waitroom", reply["waitroom"])
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        for scene_id in self.homes:
+            with contextlib.suppress(StateError):
+                await self.state.release(f"waitroom/{scene_id}", self.server_id)

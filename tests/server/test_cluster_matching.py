@@ -1,0 +1,147 @@
+"""Participants connected to different servers are matched and play one server-run game together.
+
+Two `mug serve --redis --database postgresql://...` processes behind nginx: two participants whose
+connections land on different servers wait in the scene's one waitroom (run by one of the
+servers), are matched, both see the game's frames and both control their agent, and both move on
+to the end. The data is in PostgreSQL, and reads back as the same run on one SQLite server does:
+the same tables, columns and types, the same numbers of rows. A participant waiting through a
+server alone (nobody else comes) is timed out by their own server, as the scene says.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import socketio
+from cluster import Cluster
+from helpers import eventually
+from postgres import Postgres, start_postgres
+
+from mug import load_results
+
+TESTS = Path(__file__).resolve().parent.parent
+
+EXPERIMENT = """
+import sys
+sys.path.insert(0, {tests!r})
+from envs import race_scene
+from mug import CompletionCodeScene, Experiment, StartScene
+
+race = race_scene(length=90).waitroom(timeout={timeout})
+experiment = Experiment("match", [StartScene().scene("hello"), race, CompletionCodeScene().scene("end")])
+"""
+
+
+@pytest.fixture(scope="module")
+def postgres() -> Iterator[Postgres]:
+    server = start_postgres()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+class Player:
+    """A scripted participant (python-socketio, as the page speaks) on one server."""
+
+    def __init__(self, url: str, pid: str) -> None:
+        self.pid = pid
+        self.seen: dict[str, list] = {"frame": [], "scene": [], "matched": [], "waitroom": []}
+        self.client = socketio.Client(reconnection=False)
+        for event, got in self.seen.items():
+            self.client.on(event, got.append)
+        self.client.connect(url, transports=["websocket"], socketio_path="socket.io")
+
+    def to_waitroom(self) -> dict:
+        assert self.client.call("join", {"query": {"participant": self.pid}})["participant_id"] == self.pid
+        assert self.client.call("advance", {"scene_id": "hello"})["ok"]
+        return self.client.call("start_game", {"scene_id": "race"})
+
+    def play_to_the_end(self, action: int) -> None:
+        eventually(lambda: len(self.seen["frame"]) >= 5, timeout=20)
+        while not any(s.get("scene_id") == "end" for s in self.seen["scene"]):
+            self.client.emit("action", {"scene_id": "race", "action": action})
+            self.client.sleep(1 / 30)
+            assert len(self.seen["frame"]) < 10_000
+
+    def close(self) -> None:
+        self.client.disconnect()
+
+
+def play_pair(url_a: str, url_b: str) -> None:
+    """Two participants wait, are matched and play the race to the end (red goes right, blue left)."""
+    ann, bob = Player(url_a, "ann"), Player(url_b, "bob")
+    try:
+        ann.to_waitroom()
+        bob.to_waitroom()
+        eventually(lambda: ann.seen["matched"] or ann.seen["frame"], timeout=20)
+        eventually(lambda: bob.seen["matched"] or bob.seen["frame"], timeout=20)
+        done: list[str] = []
+        other = threading.Thread(target=lambda: (bob.play_to_the_end(1), done.append("bob")))
+        other.start()
+        ann.play_to_the_end(2)
+        other.join(60)
+        assert done == ["bob"]
+    finally:
+        ann.close()
+        bob.close()
+
+
+def test_participants_of_two_servers_are_matched_and_play_one_game(tmp_path: Path, postgres: Postgres) -> None:
+    path = tmp_path / "experiment.py"
+    path.write_text(EXPERIMENT.format(tests=str(TESTS), timeout=60))
+    database = postgres.create_database()
+    with Cluster(tmp_path / "cluster") as cluster:
+        redis = cluster.redis()
+        one, two = cluster.servers(
+            f"{path}:experiment", 2, extra_args=["--redis", redis.url, "--database", database], separate_data=False
+        )
+        play_pair(one.url, two.url)
+
+    results = load_results(database)
+    games = results.games
+    assert len(games) == 1 and list(games["outcome"]) == ["completed"]
+    steps = results.steps
+    assert list(steps["step"]) == list(range(1, 91))
+    # Both players' actions reached the game, wherever they were connected.
+    assert set(steps["action.red"]) >= {2} and set(steps["action.blue"]) >= {1}
+    people = results.participants.set_index("participant_id")
+    assert list(people.loc[["ann", "bob"], "status"]) == ["completed", "completed"]
+
+    # The same run on one server with SQLite reads back alike.
+    with Cluster(tmp_path / "single") as cluster:
+        (single,) = cluster.servers(f"{path}:experiment", 1, separate_data=False)
+        play_pair(single.url, single.url)
+        alone = load_results(single.data_dir / "match")
+    for table in ("participants", "games", "episodes", "steps", "events", "forms"):
+        ours, theirs = getattr(results, table), getattr(alone, table)
+        fixed = [c for c in theirs.columns if not c.startswith("data.")]  # (an event's data: its own columns)
+        assert [c for c in ours.columns if not c.startswith("data.")] == fixed, table
+        assert list(ours[fixed].dtypes) == list(theirs[fixed].dtypes), table
+    for table in ("participants", "games", "episodes", "steps"):
+        assert len(getattr(results, table)) == len(getattr(alone, table)), table
+
+
+def test_a_participant_waiting_through_another_server_is_timed_out_by_their_own(tmp_path: Path) -> None:
+    path = tmp_path / "experiment.py"
+    path.write_text(EXPERIMENT.format(tests=str(TESTS), timeout=2))
+    with Cluster(tmp_path) as cluster:
+        redis = cluster.redis()
+        one, two = cluster.servers(f"{path}:experiment", 2, extra_args=["--redis", redis.url], separate_data=False)
+        first = Player(one.url, "cy")  # the scene's waitroom is now run by `one`
+        second = Player(two.url, "dee")
+        try:
+            first.to_waitroom()
+            first.close()  # (cy leaves: dee waits alone, at one, through two)
+            reply = second.to_waitroom()
+            assert reply["waitroom"]["needed"] == 2
+            eventually(lambda: any(s.get("scene_id") == "race.ended" for s in second.seen["scene"]), timeout=20)
+            end = next(s for s in second.seen["scene"] if s.get("scene_id") == "race.ended")
+            assert end["ended"] == "waitroom_timeout" and len(end["completion_code"]) == 10
+        finally:
+            second.close()
+        events = load_results(one.data_dir / "match").events
+        assert "waitroom_timeout" in set(events[events["participant_id"] == "dee"]["kind"])
