@@ -6,11 +6,13 @@ import argparse
 import importlib
 import importlib.util
 import logging
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
-from mug.data.backends import parse_location
+from mug.data.backends import parse_location, redact_url
 from mug.experiment import Experiment
 
 
@@ -58,10 +60,26 @@ def _serve(exp: Experiment, host: str, port: int, game_processes: int = 0, redis
         print(f"  this server: {server.server_id} (one of the experiment's servers sharing its Redis)")
     print(f"  participant URL: {server.url}")
     print(f"  admin dashboard (keep this link private): {server.admin_url}")
-    print(f"  data: {exp.data_path.resolve()}")
+    where = exp.data_location
+    print(f"  data: {redact_url(where) if isinstance(where, str) else Path(where).resolve()}")
     print("Press Ctrl-C to stop.", flush=True)
+    _stop_gracefully_on_signals()
     server.wait()
     return 0
+
+
+def _stop_gracefully_on_signals() -> None:
+    """SIGTERM (``kill``, systemd, containers) and SIGINT stop the server as Ctrl-C does: running
+    games are recorded as ended and the store is closed. (A non-interactive shell starts background
+    jobs with SIGINT ignored; it is taken back here.)"""
+    if threading.current_thread() is not threading.main_thread():
+        return  # (signal handlers can only be set there; a caller on another thread stops the server itself)
+
+    def stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

@@ -75,3 +75,45 @@ def test_serve_refuses_a_wrong_game_process_count_with_a_clear_message(tmp_path,
     )
     assert main(["serve", str(path), "--port", "0", "--data-dir", str(tmp_path), "--game-processes", "-1"]) == 2
     assert "game_processes must be a whole number >= 0, not -1" in capsys.readouterr().err
+
+
+def test_serve_stops_gracefully_on_sigterm_ending_a_running_game(tmp_path) -> None:
+    # `kill`, systemd and containers stop a process with SIGTERM: the server ends its games as
+    # on Ctrl-C (recorded, not left open for the next start to close as interrupted).
+    import signal
+    from pathlib import Path
+
+    import socketio
+    from cluster import start_mug_server
+    from helpers import eventually
+
+    from mug import load_results
+
+    tests = Path(__file__).resolve().parent
+    path = write(
+        tmp_path,
+        f"""
+        import sys
+        sys.path.insert(0, {str(tests)!r})
+        from envs import walk_scene
+        from mug import Experiment, StartScene
+        experiment = Experiment("term", [StartScene().scene("hello"), walk_scene(length=100_000)])
+        """,
+    )
+    server = start_mug_server(f"{path}:experiment", tmp_path / "data", tmp_path / "serve.log", admin_token="t" * 24)
+    try:
+        client = socketio.Client(reconnection=False)
+        frames: list[dict] = []
+        client.on("frame", frames.append)
+        client.connect(server.url, transports=["websocket"], socketio_path="socket.io")
+        client.call("join", {"query": {"participant": "tess"}})
+        assert client.call("advance", {"scene_id": "hello"})["ok"]
+        assert client.call("start_game", {"scene_id": "walk"})["ok"]
+        eventually(lambda: len(frames) >= 10)
+        server.proc.send_signal(signal.SIGTERM)
+        assert server.proc.wait(20) == 0
+        client.disconnect()
+    finally:
+        server.stop()
+    games = load_results(tmp_path / "data" / "term").games
+    assert games["outcome"].notna().all() and "interrupted" not in set(games["outcome"])

@@ -22,7 +22,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any, ClassVar
 
-from mug.server.cluster.state import StateError, _redacted, check_redis_url
+from mug.data.backends import redact_url
+from mug.server.cluster.state import StateError, check_redis_url
 
 __all__ = ["Bus", "LocalBus", "RedisBus", "open_bus"]
 
@@ -134,7 +135,7 @@ class RedisBus(Bus):
             try:
                 await self._redis.publish(channel, text)
             except Exception:
-                log.warning("publishing to %s at %s failed", channel, _redacted(self.url), exc_info=True)
+                log.warning("publishing to %s at %s failed", channel, redact_url(self.url), exc_info=True)
             finally:
                 self._publishes.task_done()
 
@@ -143,7 +144,7 @@ class RedisBus(Bus):
         try:
             await self._pubsub.subscribe(self._prefix + server_id)
         except Exception as exc:
-            raise StateError(f"Redis at {_redacted(self.url)} refused a subscription: {exc}") from exc
+            raise StateError(f"Redis at {redact_url(self.url)} refused a subscription: {exc}") from exc
 
         async def read() -> None:
             while True:
@@ -152,7 +153,7 @@ class RedisBus(Bus):
                 except asyncio.CancelledError:
                     raise
                 except Exception:
-                    log.warning("reading this server's channel at %s failed", _redacted(self.url), exc_info=True)
+                    log.warning("reading this server's channel at %s failed", redact_url(self.url), exc_info=True)
                     await asyncio.sleep(0.5)
                     continue
                 if message is None or message.get("type") != "message":

@@ -24,6 +24,8 @@ from abc import ABC, abstractmethod
 from typing import Any
 from urllib.parse import urlsplit
 
+from mug.data.backends import redact_url
+
 __all__ = ["LocalState", "RedisState", "SharedState", "StateError", "open_state"]
 
 _ANY: Any = object()  # "no condition" for only_if (None is a value a caller may compare with)
@@ -169,7 +171,7 @@ class RedisState(SharedState):
         try:
             return await coro
         except Exception as exc:  # redis.exceptions.* and OS errors: say which server and what failed
-            raise StateError(f"Redis at {_redacted(self.url)} failed to {what}: {type(exc).__name__}: {exc}") from exc
+            raise StateError(f"Redis at {redact_url(self.url)} failed to {what}: {type(exc).__name__}: {exc}") from exc
 
     async def ping(self) -> None:
         """Raise `StateError` naming the server unless Redis answers."""
@@ -217,15 +219,6 @@ def _glob_escape(text: str) -> str:
     return "".join("\\" + c if c in "*?[]\\" else c for c in text)
 
 
-def _redacted(url: str) -> str:
-    """``url`` without its password, for messages and logs."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
-    return parts._replace(netloc=netloc).geturl()
-
-
 def check_redis_url(url: Any) -> str:
     """``url`` when it is a Redis URL (``redis://``, ``rediss://``, ``unix://``); else ValueError naming it."""
     if not isinstance(url, str) or not url:
@@ -233,7 +226,7 @@ def check_redis_url(url: Any) -> str:
     scheme = urlsplit(url).scheme
     if scheme not in ("redis", "rediss", "unix"):
         raise ValueError(
-            f"redis must be a URL starting with redis://, rediss:// or unix://, not {_redacted(url)!r} "
+            f"redis must be a URL starting with redis://, rediss:// or unix://, not {redact_url(url)!r} "
             f"(scheme {scheme!r})"
         )
     return url
