@@ -55,8 +55,14 @@ class Player:
             self.client.on(event, got.append)
         self.client.connect(url, transports=["websocket"], socketio_path="socket.io")
 
+    def join(self, secret: str | None = None) -> dict:
+        reply = self.client.call("join", {"query": {"participant": self.pid}, **({"secret": secret} if secret else {})})
+        assert reply["participant_id"] == self.pid, reply
+        self.secret = secret or reply["secret"]
+        return reply
+
     def to_waitroom(self) -> dict:
-        assert self.client.call("join", {"query": {"participant": self.pid}})["participant_id"] == self.pid
+        self.join()
         assert self.client.call("advance", {"scene_id": "hello"})["ok"]
         return self.client.call("start_game", {"scene_id": "race"})
 
@@ -145,3 +151,50 @@ def test_a_participant_waiting_through_another_server_is_timed_out_by_their_own(
             second.close()
         events = load_results(one.data_dir / "match").events
         assert "waitroom_timeout" in set(events[events["participant_id"] == "dee"]["kind"])
+
+
+def test_a_two_server_game_whose_server_is_killed_is_interrupted_and_both_play_again(
+    tmp_path: Path, postgres: Postgres
+) -> None:
+    path = tmp_path / "experiment.py"
+    path.write_text(EXPERIMENT.format(tests=str(TESTS), timeout=60).replace("length=90", "length=100_000"))
+    database = postgres.create_database()
+    with Cluster(tmp_path) as cluster:
+        redis = cluster.redis()
+        one, two = cluster.servers(
+            f"{path}:experiment", 2, extra_args=["--redis", redis.url, "--database", database], separate_data=False
+        )
+        ann, bob = Player(one.url, "ann"), Player(two.url, "bob")  # the waitroom's home: one (ann came first)
+        try:
+            ann.to_waitroom()
+            bob.to_waitroom()
+            eventually(lambda: len(ann.seen["frame"]) >= 20 and len(bob.seen["frame"]) >= 20, timeout=20)
+            one.kill()  # the game's server, mid-game
+            ann.client.sleep(0.2)
+            ann.close()
+
+            # bob, connected to the survivor all along, is told once the game is closed there.
+            told = lambda: [s for s in bob.seen["scene"] if "restarted" in str(s.get("notice"))]  # noqa: E731
+            eventually(lambda: told(), timeout=20)
+            assert told()[0]["scene_id"] == "race"
+            # ann comes back through the survivor and is told at her join.
+            secret = ann.secret
+            ann = Player(two.url, "ann")
+            reply = ann.join(secret)
+            assert reply["scene"]["scene_id"] == "race" and "restarted" in reply["scene"]["notice"]
+
+            # Both play the scene's game again, now on the survivor.
+            assert ann.client.call("start_game", {"scene_id": "race"})["ok"]
+            assert bob.client.call("start_game", {"scene_id": "race"})["ok"]
+            eventually(lambda: len(ann.seen["frame"]) >= 10 and len(bob.seen["frame"]) >= 40, timeout=20)
+        finally:
+            ann.close()
+            bob.close()
+
+    results = load_results(database)
+    games = results.games
+    assert list(games["outcome"].iloc[:1]) == ["interrupted"] and len(games) == 2
+    first = results.steps[results.steps["game_id"] == games.iloc[0]["game_id"]]
+    assert list(first["step"]) == list(range(1, len(first) + 1)) and len(first) >= 10  # each committed step once
+    notices = results.events[results.events["kind"] == "game_interrupted_notice"]
+    assert sorted(notices["participant_id"]) == ["ann", "bob"]
