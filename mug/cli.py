@@ -102,12 +102,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     from mug.data import export_results
+    from mug.data.backends import is_database_url
 
-    out = Path(args.out) if args.out else Path(args.data_dir) / "export"
+    if args.out:
+        out = Path(args.out)
+    else:  # beside the data folder's database; for a database URL, ./export
+        out = Path("export") if is_database_url(args.data_dir) else Path(args.data_dir) / "export"
     try:
         simulated = {"no": False, "include": True, "only": "only"}[args.simulated]
         written = export_results(args.data_dir, out, format=args.format, simulated=simulated)
-    except FileNotFoundError as exc:
+    except (FileNotFoundError, ValueError, ConnectionError) as exc:
         raise CliError(str(exc)) from None
     for path in written:
         print(path)
@@ -171,9 +175,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=cmd_demo)
 
     export = sub.add_parser("export", help="write an experiment's data as CSV or Parquet files")
-    export.add_argument("data_dir", help="the experiment's data folder (data_dir/experiment_id)")
+    export.add_argument(
+        "data_dir", help="the experiment's data folder (data_dir/experiment_id), or its postgresql:// database URL"
+    )
     export.add_argument("--format", default="csv", choices=["csv", "parquet"])
-    export.add_argument("--out", default=None, help="output folder (default: DATA_DIR/export)")
+    export.add_argument("--out", default=None, help="output folder (default: DATA_DIR/export; ./export for a URL)")
     export.add_argument(
         "--simulated", default="no", choices=["no", "include", "only"], help="simulated participants' data (default no)"
     )

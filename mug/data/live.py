@@ -20,7 +20,16 @@ from typing import Any
 
 from .backends import is_database_url
 
-__all__ = ["PARTICIPANT_LIMIT", "StoredCache", "env_errors", "latest_step", "open_database", "stored_state"]
+__all__ = [
+    "PARTICIPANT_LIMIT",
+    "StoredCache",
+    "database_of",
+    "env_errors",
+    "game_players",
+    "latest_step",
+    "open_database",
+    "stored_state",
+]
 
 log = logging.getLogger("mug.data.live")
 
@@ -37,6 +46,14 @@ _DATABASE_ERRORS = _database_errors()
 
 #: At most this many participants are listed (most recently active first); counts cover everyone.
 PARTICIPANT_LIMIT = 200
+
+
+def database_of(location: str | Path) -> str | Path:
+    """What `open_database` takes for an experiment's data location (``Experiment.data_location``):
+    a PostgreSQL URL as it is, a SQLite data folder's database file."""
+    from .schema import DB_FILENAME
+
+    return location if is_database_url(location) else Path(location) / DB_FILENAME
 
 
 def open_database(path: str | Path) -> Any:
@@ -215,3 +232,9 @@ def env_errors(conn: sqlite3.Connection) -> list[dict[str, Any]]:
     """The data of every ``env_error`` event, in the order they were recorded."""
     rows = conn.execute("SELECT data FROM events WHERE kind = 'env_error' ORDER BY event_id").fetchall()
     return [json.loads(data) for (data,) in rows]
+
+
+def game_players(conn: sqlite3.Connection) -> dict[str, dict[str, str]]:
+    """Every game's players (agent id -> participant id or policy), by game id."""
+    rows = conn.execute("SELECT game_id, players FROM games").fetchall()
+    return {game_id: json.loads(players) for game_id, players in rows}

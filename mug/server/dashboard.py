@@ -22,7 +22,6 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mug.data.live import StoredCache, open_database
@@ -87,11 +86,11 @@ class Dashboard:
     """The live state of one server for its admin dashboards (built and pushed on the server's loop)."""
 
     def __init__(self, handle: ServerHandle, interval: float = 0.5) -> None:
-        from mug.data.schema import DB_FILENAME
+        from mug.data.live import database_of
 
         self.handle = handle
         self.interval = interval
-        self.database = Path(handle.experiment.data_path) / DB_FILENAME
+        self.database = database_of(handle.experiment.data_location)
         self.subscribers: set[Callable[[dict[str, Any] | None, set[str]], None]] = set()
         self.focus: dict[str, str] = {}
         self.page_errors: collections.Counter[str] = collections.Counter()

@@ -131,10 +131,10 @@ def _scene_ids(handle: ServerHandle) -> list[str]:
     return [str(s.scene_id) for s in handle.experiment.scenes]
 
 
-def _database(handle: ServerHandle) -> Path:
-    from mug.data.schema import DB_FILENAME
+def _database(handle: ServerHandle) -> str | Path:
+    from mug.data.live import database_of
 
-    return Path(handle.experiment.data_path) / DB_FILENAME
+    return database_of(handle.experiment.data_location)
 
 
 def snapshot(handle: ServerHandle) -> dict[str, Any]:

@@ -13,14 +13,15 @@ Results leave simulated participants out unless asked (``results(simulated=True)
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import secrets
-import sqlite3
 import threading
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from mug.data.live import database_of, game_players, open_database
 from mug.experiment import Experiment
 from mug.scenes import GymScene, StaticScene
 from mug.simulate.actions import check_policy, describe
@@ -256,18 +257,19 @@ def _add_game_errors(handle: ServerHandle, report: SimulationReport) -> None:
     troubled = {p.participant_id: p for p in report.participants if p.errors}
     if not troubled:
         return
-    db = handle.store.path
-    conn = sqlite3.connect(db.resolve().as_uri() + "?mode=ro", uri=True, timeout=10.0)
+    conn = open_database(database_of(handle.experiment.data_location))
+    if conn is None:
+        return
     try:
-        rows = conn.execute(
-            "SELECT e.scene_id, json_extract(e.data, '$.error'), p.value FROM events e, games g, "
-            "json_each(g.players) p WHERE e.kind = 'env_error' AND g.game_id = json_extract(e.data, '$.game_id')"
-        ).fetchall()
+        errors = conn.execute("SELECT scene_id, data FROM events WHERE kind = 'env_error'").fetchall()
+        players = game_players(conn)
     finally:
         conn.close()
-    for scene_id, error, pid in rows:
-        if pid in troubled:
-            troubled[pid].errors.append(f"the env of scene {scene_id!r} failed on the server: {error}")
+    for scene_id, data in errors:
+        error = json.loads(data)
+        for pid in players.get(error.get("game_id", ""), {}).values():
+            if pid in troubled:
+                troubled[pid].errors.append(f"the env of scene {scene_id!r} failed on the server: {error.get('error')}")
 
 
 def _observer(handle: ServerHandle) -> Any:

@@ -40,8 +40,7 @@ require_widgets()
 import anywidget  # noqa: E402
 import traitlets  # noqa: E402
 
-from mug.data.live import env_errors, latest_step, open_database  # noqa: E402
-from mug.data.schema import DB_FILENAME  # noqa: E402
+from mug.data.live import database_of, env_errors, latest_step, open_database  # noqa: E402
 from mug.experiment import Experiment  # noqa: E402
 from mug.scenes import EndScene, GymScene, Scene, SceneConfigError  # noqa: E402
 from mug.server import start_server  # noqa: E402
@@ -231,7 +230,7 @@ class PreviewWidget(anywidget.AnyWidget):  # type: ignore[misc]
 
     def _database(self) -> Any:
         if self._db is None:
-            self._db = open_database(self.experiment.data_path / DB_FILENAME)
+            self._db = open_database(database_of(self.experiment.data_location))
         return self._db
 
     def _browser_progress(self, ours: set[str], scene_id: str) -> tuple[int, int] | None:

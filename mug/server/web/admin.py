@@ -276,13 +276,13 @@ class AdminDownload(AdminHandler):
         if fmt == "parquet" and importlib.util.find_spec("pyarrow") is None:
             return self.reply({"ok": False, "error": "Parquet needs pyarrow installed on the server"}, 400)
         exp = self.admin.handle.experiment
-        data = await asyncio.get_running_loop().run_in_executor(None, _zip_export, exp.data_path, fmt)
+        data = await asyncio.get_running_loop().run_in_executor(None, _zip_export, exp.data_location, fmt)
         self.set_header("Content-Type", "application/zip")
         self.set_header("Content-Disposition", f'attachment; filename="{exp.experiment_id}-{fmt}.zip"')
         self.finish(data)
 
 
-def _zip_export(data_path: Path, fmt: str) -> bytes:
+def _zip_export(data_path: str | Path, fmt: str) -> bytes:
     from mug.data import export_results
 
     with tempfile.TemporaryDirectory(prefix="mug-admin-export-") as tmp:
