@@ -38,8 +38,12 @@ from mug.server.web.files import file_routes
 from mug.server.web.transport import DirectSocketServer
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from mug.data import Results
     from mug.experiment import Experiment
+    from mug.server.monitoring import MonitorFeed
+    from mug.server.urls import ParticipantURLs
 
 log = logging.getLogger("mug.server")
 
@@ -103,6 +107,11 @@ class ServerHandle:
         ``mug.server.urls.participant_urls(handle.host, handle.port)``.
         """
         return participant_urls(self.host, self.port).url
+
+    @property
+    def urls(self) -> ParticipantURLs:
+        """Every form of the participant URL: ``direct``, ``proxy_path`` (under Jupyter), ``url``."""
+        return participant_urls(self.host, self.port)
 
     @property
     def admin_url(self) -> str:
@@ -300,11 +309,21 @@ class ServerHandle:
         """Everything the monitor shows, as a JSON-able dict (participants, games, waitrooms, exclusions).
 
         Participants come from the database with their live connection, ping and game; see
-        ``mug.server.monitoring``. Safe to call from any thread.
+        ``mug.server.monitoring``. Safe to call from any thread; a stopped server's says so
+        (``running`` False, nobody connected).
         """
-        from mug.server.monitoring import snapshot
+        from mug.server.monitoring import snapshot, stopped
 
+        if not self.running:
+            return stopped(None, [str(s.scene_id) for s in self.experiment.scenes])
         return snapshot(self)
+
+    def feed(self, callback: Callable[[dict[str, Any]], None], interval: float = 0.5) -> MonitorFeed:
+        """Call ``callback`` with a new `snapshot` every ``interval`` seconds (on the server's loop,
+        until the server stops or the returned feed's ``stop()``): what live views subscribe to."""
+        from mug.server.monitoring import MonitorFeed
+
+        return MonitorFeed(self, callback, interval=interval).start()
 
     def monitor(self, interval: float = 0.5) -> Any:
         """A live notebook widget of this server: participants, scenes, pings, games, waitroom, exclusions.

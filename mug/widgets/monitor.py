@@ -18,11 +18,9 @@ require_widgets()
 import anywidget  # noqa: E402
 import traitlets  # noqa: E402
 
-from mug.server.monitoring import MonitorFeed, snapshot, stopped  # noqa: E402
-from mug.server.urls import participant_urls  # noqa: E402
-
 if TYPE_CHECKING:
     from mug.server import ServerHandle
+    from mug.server.monitoring import MonitorFeed
 
 __all__ = ["MonitorWidget"]
 
@@ -41,7 +39,7 @@ class MonitorWidget(anywidget.AnyWidget):  # type: ignore[misc]
     def __init__(self, server: ServerHandle, interval: float = 0.5) -> None:
         if not 0.05 <= interval <= 1.0:
             raise ValueError(f"monitor: interval must be between 0.05 and 1 second, got {interval!r}")
-        urls = participant_urls(server.host, server.port)
+        urls = server.urls
         super().__init__(
             title=f"MUG · {server.experiment.experiment_id}",
             direct_url=urls.direct,
@@ -50,11 +48,9 @@ class MonitorWidget(anywidget.AnyWidget):  # type: ignore[misc]
         self.server = server
         self._lock = threading.Lock()
         self._feed: MonitorFeed | None = None
+        self.snapshot = server.snapshot()
         if server.running:
-            self.snapshot = snapshot(server)
-            self._feed = MonitorFeed(server, self._push, interval=interval).start()
-        else:
-            self.snapshot = stopped(None, [str(s.scene_id) for s in server.experiment.scenes])
+            self._feed = server.feed(self._push, interval=interval)
 
     def _push(self, snap: dict[str, Any]) -> None:
         # Called on the server's loop thread; the lock keeps it from interleaving with close().

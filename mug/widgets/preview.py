@@ -44,12 +44,11 @@ from mug.data.live import database_of, env_errors, latest_step, open_database  #
 from mug.experiment import Experiment  # noqa: E402
 from mug.scenes import EndScene, GymScene, Scene, SceneConfigError  # noqa: E402
 from mug.server import start_server  # noqa: E402
-from mug.server.monitoring import MonitorFeed  # noqa: E402
-from mug.server.urls import participant_urls  # noqa: E402
 
 if TYPE_CHECKING:
     from mug.data import Results
     from mug.server import ServerHandle
+    from mug.server.monitoring import MonitorFeed
 
 __all__ = ["PreviewWidget", "preview", "stop_all"]
 
@@ -113,13 +112,13 @@ class PreviewWidget(anywidget.AnyWidget):  # type: ignore[misc]
         self._feed: MonitorFeed | None = None
         # Not experiment.serve(): that announces the server as the study, with its participant link.
         self.server: ServerHandle = start_server(experiment, host="127.0.0.1", port=0, reconnect_grace_s=10.0)
-        urls = participant_urls(self.server.host, self.server.port)
+        urls = self.server.urls
         self._new_players()
         self.direct_url = urls.direct
         self.proxy_path = urls.proxy_path or ""
         self.running = True
         self.on_msg(self._on_message)
-        self._feed = MonitorFeed(self.server, self._on_snapshot, interval=0.25).start()
+        self._feed = self.server.feed(self._on_snapshot, interval=0.25)
 
     # -- public API ------------------------------------------------------------------------
 

@@ -29,3 +29,24 @@ def _members(protocol: type) -> list[str]:
     methods = {n for n, v in vars(protocol).items() if callable(v) or isinstance(v, property)}
     names |= {n for n in methods if not n.startswith("_")}
     return sorted(names)
+
+
+def test_the_stand_in_of_a_game_on_another_server_is_a_game_handle() -> None:
+    # (Made directly: tests/server/test_cluster_relay.py plays one through two real servers.)
+    from mug.server.cluster.linked import LinkedGame
+
+    async def nothing(*_: object) -> None:
+        return None
+
+    scene = race_scene(length=10)
+    game = LinkedGame(
+        "other-server", scene, "g1", {"red": "ann", "blue": "bob"}, send=lambda m: None,
+        on_finished=nothing, on_dropped=nothing,
+    )  # fmt: skip
+    missing = [name for name in _members(GameHandle) if not hasattr(game, name)]
+    assert not missing, f"LinkedGame lacks {missing}"
+    assert isinstance(game, GameHandle)
+    game.local.append("ann")
+    assert game.participant_ids == ["ann"]  # its players here only: the others' servers move them on
+    assert game.snapshot("ann")["agent_id"] == "red"
+    assert game.submit_action("bob", 1) == "you are not a player of this game"  # (bob is on another server)
