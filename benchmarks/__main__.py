@@ -52,6 +52,12 @@ def client_capacity() -> dict[str, Any]:
     return bench.run()
 
 
+def cluster_capacity() -> dict[str, Any]:
+    from benchmarks import cluster_capacity as bench
+
+    return bench.run()
+
+
 def process_pipe() -> dict[str, Any]:
     from benchmarks import process_pipe as bench
 
@@ -104,6 +110,7 @@ BENCHMARKS = {
     "server_loop": server_loop,
     "server_capacity": server_capacity,
     "client_capacity": client_capacity,
+    "cluster_capacity": cluster_capacity,
     "process_pipe": process_pipe,
     "netcode": netcode,
     "proxy": proxy,

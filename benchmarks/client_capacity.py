@@ -117,6 +117,25 @@ def _stop_clients(sims: list[subprocess.Popen[str]]) -> None:
             sim.wait()
 
 
+def client_figures(clients: list[dict[str, Any]]) -> dict[str, Any]:
+    """The client criterion and its figures from the simulated participants' window reports.
+
+    Shared with `cluster_capacity`, so both benchmarks judge what participants see the same way.
+    """
+    per_client = [c for report in clients for c in report["per_client"]]
+    fps = [c[0] for c in per_client]
+    gaps = [c[1] if c[1] is not None else math.inf for c in per_client]
+    pings = [r for report in clients for r in report["ping_rtt_ms"]]
+    return {
+        "client_ok": bool(per_client) and min(fps) >= MIN_FPS and max(gaps) < MAX_P99_GAP_MS,
+        "client_fps": {"min": min(fps, default=0.0), "p50": summary(fps, 1)["p50"]},
+        "client_p99_interarrival_ms": {"max": max(gaps, default=math.inf), "p50": summary(gaps, 1)["p50"]},
+        "clients_failing": sum(f < MIN_FPS or g >= MAX_P99_GAP_MS for f, g in zip(fps, gaps, strict=True)),
+        "ping_rtt_ms": summary(pings, 2),
+        "client_cpu_fraction": sum(r["client_cpu_fraction"] for r in clients),  # (unrounded)
+    }
+
+
 def measure_level(data_dir: Path, games: int, action_every: int, *, direct: bool = True) -> dict[str, Any]:
     """One level on a fresh server (3 game processes): both criteria and what they cost."""
     previous, DirectSocketServer.direct = DirectSocketServer.direct, direct
@@ -151,23 +170,19 @@ def measure_level(data_dir: Path, games: int, action_every: int, *, direct: bool
                 _stop_clients(sims)
     finally:
         DirectSocketServer.direct = previous
-    per_client = [c for report in clients for c in report["per_client"]]
-    fps = [c[0] for c in per_client]
-    gaps = [c[1] if c[1] is not None else math.inf for c in per_client]
-    pings = [r for report in clients for r in report["ping_rtt_ms"]]
+    seen = client_figures(clients)
     late = summary(lateness)
-    client_cpu = sum(r["client_cpu_fraction"] for r in clients)
-    client_ok = bool(per_client) and min(fps) >= MIN_FPS and max(gaps) < MAX_P99_GAP_MS
+    client_cpu = seen["client_cpu_fraction"]
     machine = (busy1[0] - busy0[0]) / max(1, busy1[1] - busy0[1])
     return {
         "games": running,
         "server_ok": late["p99"] < MAX_P99_LATENESS_MS,
-        "client_ok": client_ok,
+        "client_ok": seen["client_ok"],
         "tick_lateness_ms": late,
-        "client_fps": {"min": min(fps, default=0.0), "p50": summary(fps, 1)["p50"]},
-        "client_p99_interarrival_ms": {"max": max(gaps, default=math.inf), "p50": summary(gaps, 1)["p50"]},
-        "clients_failing": sum(f < MIN_FPS or g >= MAX_P99_GAP_MS for f, g in zip(fps, gaps, strict=True)),
-        "ping_rtt_ms": summary(pings, 2),
+        "client_fps": seen["client_fps"],
+        "client_p99_interarrival_ms": seen["client_p99_interarrival_ms"],
+        "clients_failing": seen["clients_failing"],
+        "ping_rtt_ms": seen["ping_rtt_ms"],
         "server_cpu_fraction": round(cpu, 3),  # cores: the server process and its game processes
         "server_main_process_cpu_fraction": round(main, 3),  # the sockets' process alone
         "client_cpu_fraction": round(client_cpu, 3),
