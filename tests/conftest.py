@@ -1,4 +1,5 @@
-"""Shared fixtures: a real MUG server on 127.0.0.1 and Debian's Chromium driven by Playwright."""
+"""Shared fixtures: a real MUG server on 127.0.0.1, Debian's Chromium driven by Playwright, and a
+throwaway PostgreSQL server (started only when a test asks for it)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from postgres import Postgres, start_postgres
 
 from mug._chromium import CHROMIUM_PATH as CHROMIUM
 from mug._chromium import launch
@@ -23,6 +25,23 @@ def browser() -> Iterator[object]:
         browser = launch(pw)
         yield browser
         browser.close()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[Postgres]:
+    """A PostgreSQL server of this test session (tests/postgres.py), stopped at its end, also when tests
+    fail; each test makes a database of its own with ``create_database()``."""
+    server = start_postgres()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_server: Postgres) -> str:
+    """The URL of a new, empty database of its own for one test."""
+    return postgres_server.create_database()
 
 
 @pytest.fixture

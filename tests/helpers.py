@@ -10,6 +10,15 @@ def wait_for(page, condition: str, arg: object = None, timeout: float = 20_000) 
     ).json_value()
 
 
+def start_walking(page) -> None:
+    """From the start scene into a running walk game (tests/envs.py `walk_scene`), ArrowRight held."""
+    wait_for(page, "m.connected && m.sceneId === 'hello' && m.status === 'ready'")
+    page.get_by_test_id("continue").click()
+    wait_for(page, "m.sceneId === 'walk' && m.status === 'waiting_start'")
+    page.get_by_test_id("start-game").click()
+    page.keyboard.down("ArrowRight")
+
+
 def hold_key_for_steps(page, key: str, steps: int) -> tuple[int, int]:
     """Hold `key` until the game has advanced `steps` steps; returns (step before, step at release)."""
     start = wait_for(page, "m.status === 'running' && m.step")

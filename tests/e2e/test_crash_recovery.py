@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 import socketio
-from helpers import eventually, join, wait_for
+from helpers import eventually, join, start_walking, wait_for
 
 from mug import load_results
 
@@ -103,11 +103,7 @@ def test_a_game_cut_off_by_a_crash_is_closed_announced_and_restarted(crashable, 
     server, data = crashable("restart")
     server.start()
     page = participant(server.url + "?participant=carol")
-    wait_for(page, "m.sceneId === 'hello' && m.status === 'ready'")
-    page.get_by_test_id("continue").click()
-    wait_for(page, "m.status === 'waiting_start'")
-    page.get_by_test_id("start-game").click()
-    page.keyboard.down("ArrowRight")
+    start_walking(page)
     wait_for(page, "m.status === 'running' && m.step >= 40")
 
     server.kill()

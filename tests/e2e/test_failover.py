@@ -10,15 +10,13 @@ second tab that lands on the other server replaces the first tab, as on one serv
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
-import pytest
 import socketio
 from cluster import Cluster, MugServer
-from helpers import eventually, wait_for
-from postgres import Postgres, start_postgres
+from helpers import eventually, start_walking, wait_for
+from postgres import Postgres
 
 from mug import load_results
 
@@ -34,14 +32,6 @@ game = walk_scene(length=100_000).gameplay(on_interrupt="restart")
 experiment = Experiment("failover", [StartScene().scene("hello"), game, CompletionCodeScene().scene("end")])
 """
 
-
-@pytest.fixture(scope="module")
-def postgres() -> Iterator[Postgres]:
-    server = start_postgres()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def hosts(database: str) -> list[str]:
@@ -63,9 +53,9 @@ def server_id(server: MugServer) -> str:
 
 
 def test_a_killed_servers_player_resumes_on_the_other_server_told_and_nothing_committed_is_lost(
-    tmp_path: Path, postgres: Postgres, participant
+    tmp_path: Path, postgres_server: Postgres, participant
 ) -> None:
-    database = postgres.create_database()
+    database = postgres_server.create_database()
     path = tmp_path / "experiment.py"
     path.write_text(EXPERIMENT.format(tests=str(TESTS)))
     with Cluster(tmp_path) as cluster:
@@ -76,11 +66,7 @@ def test_a_killed_servers_player_resumes_on_the_other_server_told_and_nothing_co
         lb = cluster.load_balancer([s.port for s in servers])
 
         page = participant(lb.url + "?participant=carol")
-        wait_for(page, "m.sceneId === 'hello' && m.status === 'ready'")
-        page.get_by_test_id("continue").click()
-        wait_for(page, "m.status === 'waiting_start'")
-        page.get_by_test_id("start-game").click()
-        page.keyboard.down("ArrowRight")
+        start_walking(page)
         wait_for(page, "m.status === 'running' && m.step >= 40")
 
         (host,) = hosts(database)
@@ -117,13 +103,13 @@ def test_a_killed_servers_player_resumes_on_the_other_server_told_and_nothing_co
 
 
 def test_a_second_tab_that_lands_on_the_other_server_replaces_the_first(
-    tmp_path: Path, postgres: Postgres, participant
+    tmp_path: Path, postgres_server: Postgres, participant
 ) -> None:
     path = tmp_path / "experiment.py"
     path.write_text(EXPERIMENT.format(tests=str(TESTS)))
     with Cluster(tmp_path) as cluster:
         redis = cluster.redis()
-        args = ["--redis", redis.url, "--database", postgres.create_database()]
+        args = ["--redis", redis.url, "--database", postgres_server.create_database()]
         one, two = cluster.servers(f"{path}:experiment", 2, extra_args=args, separate_data=False)
         first = participant(one.url + "?participant=dana")
         wait_for(first, "m.sceneId === 'hello' && m.status === 'ready'")

@@ -11,14 +11,12 @@ server alone (nobody else comes) is timed out by their own server, as the scene 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 import socketio
 from cluster import Cluster
 from helpers import eventually
-from postgres import Postgres, start_postgres
+from postgres import Postgres
 
 from mug import load_results
 
@@ -34,14 +32,6 @@ race = race_scene(length=90).waitroom(timeout={timeout})
 experiment = Experiment("match", [StartScene().scene("hello"), race, CompletionCodeScene().scene("end")])
 """
 
-
-@pytest.fixture(scope="module")
-def postgres() -> Iterator[Postgres]:
-    server = start_postgres()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 class Player:
@@ -96,10 +86,10 @@ def play_pair(url_a: str, url_b: str) -> None:
         bob.close()
 
 
-def test_participants_of_two_servers_are_matched_and_play_one_game(tmp_path: Path, postgres: Postgres) -> None:
+def test_participants_of_two_servers_are_matched_and_play_one_game(tmp_path: Path, postgres_server: Postgres) -> None:
     path = tmp_path / "experiment.py"
     path.write_text(EXPERIMENT.format(tests=str(TESTS), timeout=60))
-    database = postgres.create_database()
+    database = postgres_server.create_database()
     with Cluster(tmp_path / "cluster") as cluster:
         redis = cluster.redis()
         one, two = cluster.servers(
@@ -154,11 +144,11 @@ def test_a_participant_waiting_through_another_server_is_timed_out_by_their_own(
 
 
 def test_a_two_server_game_whose_server_is_killed_is_interrupted_and_both_play_again(
-    tmp_path: Path, postgres: Postgres
+    tmp_path: Path, postgres_server: Postgres
 ) -> None:
     path = tmp_path / "experiment.py"
     path.write_text(EXPERIMENT.format(tests=str(TESTS), timeout=60).replace("length=90", "length=100_000"))
-    database = postgres.create_database()
+    database = postgres_server.create_database()
     with Cluster(tmp_path) as cluster:
         redis = cluster.redis()
         one, two = cluster.servers(

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import pytest
 from cluster import Cluster, LoadBalancer, MugServer, free_port
-from helpers import eventually, wait_for
+from helpers import eventually, start_walking, wait_for
 
 from mug import load_results
 
@@ -112,11 +112,7 @@ def test_a_participant_plays_a_game_through_nginx_and_the_admin_needs_its_token(
     lb = cluster.load_balancer([server.port])
 
     page = pages(lb.url + "?participant=alice")
-    wait_for(page, "m.connected && m.sceneId === 'hello' && m.status === 'ready'")
-    page.get_by_test_id("continue").click()
-    wait_for(page, "m.sceneId === 'walk' && m.status === 'waiting_start'")
-    page.get_by_test_id("start-game").click()
-    page.keyboard.down("ArrowRight")
+    start_walking(page)
     wait_for(page, "m.status === 'running' && m.render.framesApplied > 0")
     wait_for(page, "m.sceneId === 'end' && m.status === 'ended'", timeout=60_000)
     page.keyboard.up("ArrowRight")

@@ -9,29 +9,18 @@ import subprocess
 import sys
 import urllib.request
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from envs import walk_scene
 from helpers import run_async
-from postgres import Postgres, start_postgres
+from postgres import Postgres
 
 import mug
 from mug.widgets import autopilot
 
 
-@pytest.fixture(scope="module")
-def postgres() -> Iterator[Postgres]:
-    server = start_postgres()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-def test_the_monitor_the_download_and_export_read_a_postgresql_store(tmp_path: Path, postgres: Postgres) -> None:
-    database = postgres.create_database()
+def test_the_monitor_the_download_and_export_read_a_postgresql_store(tmp_path: Path, postgres_server: Postgres) -> None:
+    database = postgres_server.create_database()
     scenes = [mug.StartScene().scene("hello"), walk_scene(length=20), mug.EndScene().scene("end")]
     exp = mug.Experiment("views", scenes, data_dir=tmp_path / "unused", database=database)
     server = exp.serve(admin_token="a" * 24)

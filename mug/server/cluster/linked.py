@@ -13,25 +13,14 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
 
 from mug.scenes.gym import GymScene
 from mug.server.games.game import check_action, game_snapshot
+from mug.server.games.processes.parent import RemotePlayer
 from mug.server.web.protocol import action_key
 
-__all__ = ["LinkedGame", "LinkedPlayer"]
-
-
-@dataclass
-class LinkedPlayer:
-    """A player of a game on another server (every player is listed, for snapshots and the monitor)."""
-
-    agent_id: str
-    participant_id: str
-    dropped: bool = False
-    connected: bool = True
-    held: Any = None  # the last action sent from here
+__all__ = ["LinkedGame"]
 
 
 class LinkedGame:
@@ -51,7 +40,7 @@ class LinkedGame:
         self.host = host
         self.scene = scene
         self.game_id = game_id
-        self.players = {pid: LinkedPlayer(agent, pid) for agent, pid in players.items()}
+        self.players = {pid: RemotePlayer(agent, pid) for agent, pid in players.items()}
         self.local: list[str] = []  # the players connected to this server
         self.status = "running"
         self.episode = 0

@@ -44,7 +44,8 @@ log = logging.getLogger("mug.server.games.processes.parent")
 
 @dataclass
 class RemotePlayer:
-    """A player of a game that runs in a game process, as this process knows it (for the monitor too)."""
+    """A player of a game that runs elsewhere (in a game process, or on another server:
+    `mug.server.cluster.linked`), as this process knows it (for the monitor too)."""
 
     agent_id: str
     participant_id: str
