@@ -160,7 +160,6 @@ def test_a_two_server_game_whose_server_is_killed_is_interrupted_and_both_play_a
             bob.to_waitroom()
             eventually(lambda: len(ann.seen["frame"]) >= 20 and len(bob.seen["frame"]) >= 20, timeout=20)
             one.kill()  # the game's server, mid-game
-            ann.client.sleep(0.2)
             ann.close()
 
             # bob, connected to the survivor all along, is told once the game is closed there.
