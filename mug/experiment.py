@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from mug.server import ServerHandle
     from mug.server.sessions.intake import ClientLimits
     from mug.simulate import SimulationReport
+    from mug.widgets.monitor import MonitorWidget
     from mug.widgets.preview import PreviewWidget
     from mug.widgets.replay import ReplayWidget
 
@@ -292,6 +293,21 @@ class Experiment:
         from mug.widgets.preview import preview
 
         return preview(self, scene)
+
+    def monitor(self, server: ServerHandle, interval: float = 0.5) -> MonitorWidget:
+        """A live notebook widget of ``server`` (a server of this experiment): participants, scenes,
+        pings, games, waitrooms, exclusions; what ``server.monitor()`` returns.
+
+        It lives here, on the façade, so that the server never imports the widgets (the widgets use
+        the server's handle only): ``ServerHandle.monitor()`` asks its experiment for the widget.
+        Refreshed every ``interval`` seconds (0.05-1) by a task on the server's own loop, so it keeps
+        updating while cells run. Needs ``pip install "mug-py[jupyter]"``; see docs/jupyter.md.
+        """
+        from mug.widgets.monitor import MonitorWidget
+
+        if server.experiment is not self:
+            raise ValueError(f"monitor: {server!r} serves another experiment, not {self.experiment_id!r}")
+        return MonitorWidget(server, interval=interval)
 
     def replay(
         self, game_id: str, episode: int | None = None, *, view: str | None = None, tolerance: float = 0.0

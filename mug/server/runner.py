@@ -329,11 +329,10 @@ class ServerHandle:
         """A live notebook widget of this server: participants, scenes, pings, games, waitroom, exclusions.
 
         It is refreshed every ``interval`` seconds by a task on the server's own loop, so it keeps
-        updating while cells run. Needs ``pip install "mug-py[jupyter]"``.
+        updating while cells run. Needs ``pip install "mug-py[jupyter]"``. The widget is made by the
+        experiment's façade (``Experiment.monitor``): the server never imports ``mug.widgets``.
         """
-        from mug.widgets.monitor import MonitorWidget
-
-        return MonitorWidget(self, interval=interval)
+        return self.experiment.monitor(self, interval=interval)
 
     def exclude(self, participant_id: str, message: str, reason: str = "") -> dict[str, Any]:
         """Exclude a participant now, as the admin dashboard does (`mug.server.sessions.exclusion`):

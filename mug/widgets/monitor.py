@@ -60,10 +60,17 @@ class MonitorWidget(anywidget.AnyWidget):  # type: ignore[misc]
 
     def close(self) -> None:
         """Stop updating and close the widget (the server keeps running)."""
-        if self._feed is not None:
-            self._feed.stop()
+        # (Also called by ipywidgets' __del__ on a widget whose __init__ refused its arguments,
+        # before these attributes were set.)
+        feed = self.__dict__.get("_feed")
+        if feed is not None:
+            feed.stop()
             self._feed = None
-        with self._lock:
+        lock = self.__dict__.get("_lock")
+        if lock is None:
+            super().close()
+            return
+        with lock:
             super().close()
 
     def __repr__(self) -> str:

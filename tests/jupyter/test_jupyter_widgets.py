@@ -103,6 +103,22 @@ def test_snapshot_and_monitor_follow_participants_and_games(tmp_path: Path) -> N
     monitor.close()
 
 
+def test_an_experiment_monitors_only_its_own_servers(tmp_path: Path) -> None:
+    """`exp.monitor(server)` is what `server.monitor()` returns; a server of another experiment is named."""
+    exp = mug.Experiment("mon_a", [mug.StartScene().scene("hi")], data_dir=tmp_path / "a")
+    other = mug.Experiment("mon_b", [mug.StartScene().scene("hi")], data_dir=tmp_path / "b")
+    with exp.serve() as server:
+        widget = exp.monitor(server, interval=0.2)
+        try:
+            assert widget.server is server and widget.snapshot["running"]
+        finally:
+            widget.close()
+        with pytest.raises(ValueError, match="serves another experiment, not 'mon_b'"):
+            other.monitor(server)
+        with pytest.raises(ValueError, match=r"interval must be between 0\.05 and 1 second"):
+            server.monitor(interval=5)
+
+
 # -- participant URLs -------------------------------------------------------------------------
 
 
