@@ -10,6 +10,7 @@ server alone (nobody else comes) is timed out by their own server, as the scene 
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from pathlib import Path
 
@@ -187,3 +188,65 @@ def test_a_two_server_game_whose_server_is_killed_is_interrupted_and_both_play_a
     assert list(first["step"]) == list(range(1, len(first) + 1)) and len(first) >= 10  # each committed step once
     notices = results.events[results.events["kind"] == "game_interrupted_notice"]
     assert sorted(notices["participant_id"]) == ["ann", "bob"]
+
+
+def test_participants_arriving_at_once_on_two_servers_all_see_their_games_start(
+    tmp_path: Path, postgres_server: Postgres
+) -> None:
+    """20 participants at once, half on each server: every page is told its game runs and gets frames.
+
+    (A player matched through another server's waitroom is put in the game's room on their own
+    server before the game's first messages arrive there: its ``running`` status, first frames.)
+    """
+    path = tmp_path / "experiment.py"
+    path.write_text(EXPERIMENT.format(tests=str(TESTS), timeout=60).replace("length=90", "length=100_000"))
+    database = postgres_server.create_database()
+    with Cluster(tmp_path / "cluster") as cluster:
+        redis = cluster.redis()
+        servers = cluster.servers(
+            f"{path}:experiment", 2, extra_args=["--redis", redis.url, "--database", database], separate_data=False
+        )
+        seen = asyncio.run(_arrive_at_once([s.url for s in servers], 20))
+
+    assert all(s["running"] for s in seen.values()), {p: s for p, s in seen.items() if not s["running"]}
+    assert all(s["frames"] > 0 for s in seen.values())
+    games = load_results(database).games
+    players = games[[c for c in games.columns if c.startswith("players.")]]
+    assert len(games) == 10 and sorted(players.to_numpy().ravel()) == sorted(seen)  # each in one game
+
+
+async def _arrive_at_once(urls: list[str], count: int) -> dict[str, dict]:
+    """`count` participants, alternately on each server, go to the waitroom together; what each page saw
+    by the time every one was told its game runs (or 20 s passed)."""
+    seen: dict[str, dict] = {}
+    clients: list[socketio.AsyncClient] = []
+
+    async def arrive(url: str, pid: str) -> None:
+        client = socketio.AsyncClient(reconnection=False)
+        clients.append(client)
+        mine = seen[pid] = {"running": False, "frames": 0}
+
+        async def status(payload: dict) -> None:
+            mine["running"] = mine["running"] or payload.get("status") == "running"
+
+        async def frame(_: dict) -> None:
+            mine["frames"] += 1
+
+        client.on("game_status", status)
+        client.on("frame", frame)
+        await client.connect(url, transports=["websocket"], socketio_path="socket.io")
+        await client.call("join", {"query": {"participant": pid}})
+        assert (await client.call("advance", {"scene_id": "hello"}))["ok"]
+        await client.call("start_game", {"scene_id": "race"})
+
+    try:
+        await asyncio.gather(*(arrive(urls[i % len(urls)], f"p{i:02d}") for i in range(count)))
+        deadline = asyncio.get_running_loop().time() + 20
+        while asyncio.get_running_loop().time() < deadline:
+            if all(s["running"] and s["frames"] for s in seen.values()):
+                break
+            await asyncio.sleep(0.05)
+        return {pid: dict(s) for pid, s in seen.items()}
+    finally:
+        for client in clients:
+            await client.disconnect()

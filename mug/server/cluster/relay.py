@@ -43,7 +43,7 @@ from mug.server.cluster import members
 from mug.server.cluster.bus import Bus
 from mug.server.cluster.linked import LinkedGame
 from mug.server.cluster.state import StateError
-from mug.server.web.transport import DirectSocketServer
+from mug.server.web.transport import NAMESPACE, DirectSocketServer
 
 if TYPE_CHECKING:
     from mug.server.cluster.members import Members
@@ -322,20 +322,21 @@ class Relay:
     # As a player's server.
 
     def _on_linked(self, message: dict[str, Any]) -> None:
-        self.spawn(self._linked_here(message))
-
-    async def _linked_here(self, message: dict[str, Any]) -> None:
+        # Done before the next message is handled: the game's first messages (its ``running``
+        # status, its first frames) follow in the same batch from the host, and reach the page
+        # only if it is in the game's room by then. (As a spawned task it entered later: 2 of 20
+        # participants arriving at once never saw ``running``.) python-socketio's room entry is a
+        # coroutine only by signature: its manager's `basic_enter_room` is what it runs.
         sessions = self.sessions
         pid = message["pid"]
         shared = sessions.matching.shared
         if shared is not None:
             shared.matched(pid)
-        host = message["host"]
-        linked = self._link_here(host, message)
+        linked = self._link_here(message["host"], message)
         sid = sessions.sid_of.get(pid)
         if sid is not None:
-            await sessions.sio.enter_room(sid, GAME_ROOM + linked.game_id)
-        await sessions.send_to(pid, "matched", message["matched"])
+            sessions.sio.manager.basic_enter_room(sid, NAMESPACE, GAME_ROOM + linked.game_id)
+        self.spawn(sessions.send_to(pid, "matched", message["matched"]))
 
     def _on_attached(self, message: dict[str, Any]) -> None:
         future = self._attaching.get((message.get("game", ""), message.get("pid", "")))
