@@ -204,6 +204,7 @@ class ServerHandle:
                 self.server_id,
                 open_hosts=lambda: sessions.writer.call(store.open_game_hosts),
                 recover=sessions.recover_games,
+                games=sessions.games_run_here,
             )
             await self.members.start()
             self._relay = Relay(self.sessions, open_bus(self.redis, exp.experiment_id), self.server_id)

@@ -14,6 +14,7 @@ import asyncio
 import threading
 from pathlib import Path
 
+import psycopg
 import socketio
 from cluster import Cluster
 from helpers import eventually
@@ -213,6 +214,10 @@ def test_participants_arriving_at_once_on_two_servers_all_see_their_games_start(
     games = load_results(database).games
     players = games[[c for c in games.columns if c.startswith("players.")]]
     assert len(games) == 10 and sorted(players.to_numpy().ravel()) == sorted(seen)  # each in one game
+    # The games spread over both servers (not all on the waitroom's home).
+    with psycopg.connect(database) as conn:
+        hosts = dict(conn.execute("SELECT host, count(*) FROM games GROUP BY host").fetchall())
+    assert len(hosts) == 2 and min(hosts.values()) >= 3, hosts
 
 
 async def _arrive_at_once(urls: list[str], count: int) -> dict[str, dict]:

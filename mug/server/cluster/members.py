@@ -18,6 +18,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from mug.server.cluster.state import SharedState, StateError
 
@@ -41,7 +42,8 @@ class Members:
     """This server's membership: its heartbeat, and the recovery of silent servers' games.
 
     ``open_hosts()`` returns the servers (ids, ``""`` for none) that have open games in the store;
-    ``recover(host)`` closes those of one host as interrupted.
+    ``recover(host)`` closes those of one host as interrupted; ``games()`` says how many games run
+    here (announced with the heartbeat, so a waitroom's home can place a game where fewer run).
     """
 
     def __init__(
@@ -51,8 +53,10 @@ class Members:
         *,
         open_hosts: Callable[[], Awaitable[set[str]]],
         recover: Callable[[str], Awaitable[None]],
+        games: Callable[[], int] = lambda: 0,
     ) -> None:
         self.state = state
+        self._games = games
         self.server_id = server_id
         self._open_hosts = open_hosts
         self._recover = recover
@@ -62,9 +66,13 @@ class Members:
 
     async def start(self) -> None:
         """Announce this server (before it starts any game), then keep announcing and watching."""
-        await self.state.put(f"alive/{self.server_id}", {"since": time.time()}, ttl_s=SILENT_S)
+        await self.state.put(f"alive/{self.server_id}", self._announcement(time.time()), ttl_s=SILENT_S)
         loop = asyncio.get_running_loop()
         self._tasks = [loop.create_task(self._announce()), loop.create_task(self._watch())]
+
+    def _announcement(self, since: float) -> dict[str, Any]:
+        """What ``alive/<id>`` holds: since when, and how many games run here (for game placement)."""
+        return {"since": since, "games": self._games()}
 
     async def alive(self) -> set[str]:
         """The ids of the servers that announced themselves within `SILENT_S` seconds."""
@@ -75,7 +83,7 @@ class Members:
         while True:
             await asyncio.sleep(HEARTBEAT_S)
             try:
-                await self.state.put(f"alive/{self.server_id}", {"since": since}, ttl_s=SILENT_S)
+                await self.state.put(f"alive/{self.server_id}", self._announcement(since), ttl_s=SILENT_S)
             except StateError as exc:
                 log.warning("could not announce this server: %s", exc)
 

@@ -14,11 +14,17 @@ message       from → to               what it does
 ``unwait``    player's → home         their page went away: out of the queue
 ``timed_out`` home → player's         nobody was matched with them in time: their server applies the
                                       scene's timeout (AI fill-in, timeout scene or the end)
+``play``      home → game's server    this group plays on you (members, where each is connected, the
+                                      game's id): start its game; members elsewhere play through theirs
 ============  ======================  ================================================================
 
-The home's matchmaker sees every waiting participant; a group plays on the home, and its players
-of other servers play through their own (`mug.server.cluster.relay`: the home links them to the
-game). The waitroom's messages to the pages (how many wait, the countdown) reach them through
+The home's matchmaker sees every waiting participant. A group's game runs on the server most of
+its members are connected to (frames to the others cross the bus); between servers with as many,
+on the one running fewest games (as each announces with its heartbeat, plus those the home placed
+since): so games spread over the servers instead of all running on the waitroom's home, and a
+group whose members all came through one server plays there without the bus. Members connected
+to another server than the game's play through their own (`mug.server.cluster.relay`: the
+game's server links them to it). The waitroom's messages to the pages (how many wait, the countdown) reach them through
 their servers as a game's frames do. Peer-to-peer scenes are matched on each server among its
 own participants (their signaling stays on one server).
 """
@@ -28,6 +34,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
+import uuid
+from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 from mug.scenes.gym import GymScene
@@ -59,7 +68,10 @@ class SharedWaitrooms:
         self.remote_waiters: dict[str, str] = {}
         self.waiting_elsewhere: dict[str, tuple[str, str]] = {}
         self._task: asyncio.Task[None] | None = None
-        relay.handlers.update(wait=self._on_wait, unwait=self._on_unwait, timed_out=self._on_timed_out)
+        self._placed: list[tuple[float, str]] = []  # (when, where): games this home placed lately
+        relay.handlers.update(
+            wait=self._on_wait, unwait=self._on_unwait, timed_out=self._on_timed_out, play=self._on_play
+        )
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._keep())
@@ -136,6 +148,66 @@ class SharedWaitrooms:
         server = self.remote_waiters.pop(pid, None)
         if server is not None and pid not in self.relay.remote:
             self.relay.drop_room(PARTICIPANT_ROOM + pid, server)
+
+    async def play(self, scene: GymScene, members: list[str], waited: dict[str, float]) -> str:
+        """A group matched here plays: on this server or the one placed (see the module docstring); its id."""
+        servers = {pid: self.remote_waiters.get(pid, self.server_id) for pid in members}
+        host = await self._place(servers)
+        if host == self.server_id:
+            return await self.matching.sessions.start_group(scene, members, waited)
+        game_id = uuid.uuid4().hex
+        for pid in members:
+            self.forget(pid)
+        message = {"t": "play", "scene": scene.scene_id, "game": game_id, "servers": servers, "waited": waited}
+        self.relay.bus.send(host, {**message, "members": members})
+        return game_id
+
+    async def _place(self, servers: dict[str, str]) -> str:
+        """The live server a group's game runs on: most members there, then fewest games, then this one."""
+        counts = Counter(servers.values())
+        now = time.monotonic()
+        self._placed = [(t, s) for t, s in self._placed if now - t < 2 * members.HEARTBEAT_S]
+        load: dict[str, int] = {}
+        for server in counts:
+            if server == self.server_id:
+                load[server] = self.matching.sessions.games_run_here()
+                continue
+            announced = await self.state.get(f"alive/{server}")
+            if isinstance(announced, dict):  # (a server that is gone is no place for a game)
+                load[server] = int(announced.get("games") or 0) + sum(s == server for _, s in self._placed)
+        if not load:
+            return self.server_id
+        host = min(load, key=lambda s: (-counts[s], load[s], s != self.server_id, s))
+        if host != self.server_id:
+            self._placed.append((now, host))
+        return host
+
+    def _on_play(self, message: dict[str, Any]) -> None:
+        scene = self._scene(message.get("scene", ""))
+        members_, servers, game_id = message.get("members"), message.get("servers"), message.get("game")
+        if (
+            scene is None
+            or not isinstance(members_, list)
+            or not isinstance(servers, dict)
+            or not isinstance(game_id, str)
+            or set(servers) != set(members_)
+        ):
+            log.warning("a malformed 'play' message from another server was dropped: %r", message)
+            return
+        for pid in members_:
+            if servers[pid] == self.server_id:
+                self.waiting_elsewhere.pop(pid, None)
+        elsewhere = {pid: str(server) for pid, server in servers.items() if server != self.server_id}
+        waited = message.get("waited") if isinstance(message.get("waited"), dict) else {}
+        self.relay.spawn(self._play_here(scene, members_, waited, game_id, elsewhere))
+
+    async def _play_here(
+        self, scene: GymScene, group: list[str], waited: dict[str, float], game_id: str, elsewhere: dict[str, str]
+    ) -> None:
+        try:
+            await self.matching.sessions.start_group(scene, group, waited, game_id=game_id, elsewhere=elsewhere)
+        except Exception:
+            log.exception("the game %s placed here by the waitroom's home did not start", game_id)
 
     def timed_out_elsewhere(self, pid: str, scene: GymScene) -> bool:
         """A remote waiter's time ran out here: their server applies the timeout. Whether they were remote."""

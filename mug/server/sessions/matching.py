@@ -183,7 +183,10 @@ class Matching:
         if scene.is_p2p:
             await self.start_p2p(scene, members, waited)
         else:
-            game_id = await self.sessions.start_group(scene, members, waited)
+            if self.shared is not None and self.shared.shares(scene):  # (it may run on another server)
+                game_id = await self.shared.play(scene, members, waited)
+            else:
+                game_id = await self.sessions.start_group(scene, members, waited)
             await self._remember(scene.scene_id or "", game_id, members)
 
     async def start_p2p(self, scene: GymScene, members: list[str], waited: dict[str, float]) -> None:

@@ -566,34 +566,51 @@ class Sessions:
         """The server-run game the participant plays in, if any."""
         return self._game(pid)
 
-    async def start_group(self, scene: GymScene, group: list[str], waited: dict[str, float]) -> str:
+    async def start_group(
+        self,
+        scene: GymScene,
+        group: list[str],
+        waited: dict[str, float],
+        *,
+        game_id: str | None = None,
+        elsewhere: dict[str, str] | None = None,
+    ) -> str:
         """A matched group's server-run game: started, recorded (``matched``), announced; its id.
 
         A group short of humans (a waitroom timeout with ``timeout_policy``) takes the first human
-        agents; the policy plays the others (`GymScene.filled_in`).
+        agents; the policy plays the others (`GymScene.filled_in`). With several servers, members
+        connected to another server (``elsewhere``: participant -> server; by default those who
+        waited here through theirs) play through it; ``game_id`` is the id the waitroom's home
+        gave a game it placed here (`mug.server.cluster.waitrooms`).
         """
-        game = await self._new_game(scene, dict(zip(scene.human_agents[: len(group)], group, strict=True)))
+        shared = self.matching.shared
+        if elsewhere is None:
+            elsewhere = {p: s for p in group if shared is not None and (s := shared.remote_waiters.get(p))}
+        players = dict(zip(scene.human_agents[: len(group)], group, strict=True))
+        game = await self._new_game(scene, players, game_id=game_id)
         players = {p.agent_id: p.participant_id for p in game.players.values()}
         self.writer.event(
             None, scene.scene_id, "matched", {"game_id": game.game_id, "players": players, "waited_s": waited}
         )
         matched = {p: {"scene_id": scene.scene_id, **self.game_pages.add(scene, p, game.snapshot(p))} for p in group}
-        shared = self.matching.shared
-        if shared is not None and self.relay is not None:
-            # Members waiting through other servers play through them (before the game's first tick).
-            for player in group:
-                server = shared.remote_waiters.get(player)
-                if server is not None:
-                    self.relay.link(game, player, server, matched.pop(player))
+        if elsewhere and self.relay is not None:
+            # Members connected to other servers play through them (before the game's first tick).
+            for player, server in elsewhere.items():
+                self.relay.link(game, player, server, matched.pop(player))
+                if shared is not None:
                     shared.forget(player)
         for player, payload in matched.items():
             await self._send(player, "matched", payload)
         return game.game_id
 
-    async def _new_game(self, scene: GymScene, players: dict[str, str]) -> GameHandle:
+    def games_run_here(self) -> int:
+        """How many server-run games this server runs (not counting those it relays for others)."""
+        return sum(not isinstance(game, LinkedGame) for game in self.games.values())
+
+    async def _new_game(self, scene: GymScene, players: dict[str, str], *, game_id: str | None = None) -> GameHandle:
         scene = scene.filled_in(players)  # (the scene itself unless humans are missing)
         grace = scene.multiplayer_options.reconnect_grace_s if scene.multiplayer_options else self.reconnect_grace_s
-        game_id = uuid.uuid4().hex
+        game_id = game_id or uuid.uuid4().hex
         game: GameHandle
         if self.processes is not None:
             game = RemoteGame(
