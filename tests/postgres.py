@@ -76,6 +76,30 @@ class Postgres:
         self.databases.append(name)
         return self.url_of(name)
 
+    def restart(self) -> None:
+        """Restart the server (fast shutdown: every connection to it is ended, as in an upgrade or a
+        failover), on the same port; returns once it accepts connections again."""
+        self._pg_ctl("restart", "-o", self._options())
+
+    def halt(self) -> None:
+        """Stop the server but keep its data, so :meth:`resume` brings the same databases back."""
+        self._pg_ctl("stop")
+
+    def resume(self) -> None:
+        """Start a server :meth:`halt` stopped, on the same port; returns once it accepts connections."""
+        self._pg_ctl("start", "-o", self._options())
+
+    def _options(self) -> str:
+        return _server_options(self.directory, self.port)
+
+    def _pg_ctl(self, action: str, *extra: str) -> None:
+        argv = [find_bin("pg_ctl"), "-D", str(self.directory / "db"), "-l", str(self.directory / "log"), "-w"]
+        if action != "start":
+            argv += ["-m", "fast"]
+        done = subprocess.run(_as_server_user([*argv, *extra, action]), capture_output=True, text=True)
+        if done.returncode:
+            raise RuntimeError(f"pg_ctl {action} failed: {done.stderr.strip() or done.stdout.strip()}")
+
     def stop(self) -> None:
         """Stop the server (fast shutdown) and delete its folder; safe to call twice."""
         if self.directory.exists():
@@ -85,6 +109,10 @@ class Postgres:
                 check=False,
             )
             shutil.rmtree(self.directory, ignore_errors=True)
+
+
+def _server_options(directory: Path, port: int) -> str:
+    return f"-p {port} -k {directory} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200"
 
 
 def start_postgres() -> Postgres:
@@ -108,7 +136,7 @@ def start_postgres() -> Postgres:
             raise RuntimeError(f"initdb failed: {init.stderr.strip() or init.stdout.strip()}")
         for attempt in range(5):  # (a free port may be taken between choosing it and binding it)
             port = _free_port()
-            options = f"-p {port} -k {directory} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200"
+            options = _server_options(directory, port)
             started = subprocess.run(
                 _as_server_user(
                     [find_bin("pg_ctl"), "-D", str(data), "-l", str(directory / "log"), "-o", options, "-w", "start"]

@@ -34,12 +34,15 @@ __all__ = [
 log = logging.getLogger("mug.data.live")
 
 def _database_errors() -> tuple[type[BaseException], ...]:
-    """What a read of either backend raises when the schema is being made or a lock is held a moment."""
+    """What a read of either backend raises when the schema is being made or a lock is held a moment,
+    or (PostgreSQL) while the database server is down: the views read again next time."""
     try:
         import psycopg
     except ImportError:
         return (sqlite3.Error,)
-    return (sqlite3.Error, psycopg.Error)
+    from .backends import DatabaseUnavailable
+
+    return (sqlite3.Error, psycopg.Error, DatabaseUnavailable)
 
 
 _DATABASE_ERRORS = _database_errors()
@@ -66,7 +69,9 @@ def open_database(path: str | Path) -> Any:
         from .backends.postgres import PostgresDatabase
 
         try:
-            return PostgresDatabase(str(path), timeout=2.0)
+            # reconnect_s=0: a lost connection is made again with one try, never waited for (these
+            # reads may run on the server's loop; the view reads again on its next refresh).
+            return PostgresDatabase(str(path), timeout=2.0, reconnect_s=0)
         except ConnectionError:
             log.debug("the live views cannot reach %s yet", path, exc_info=True)
             return None

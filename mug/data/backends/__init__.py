@@ -35,6 +35,7 @@ from ..schema import DB_FILENAME
 __all__ = [
     "Cursor",
     "Database",
+    "DatabaseUnavailable",
     "is_database_url",
     "open_database",
     "parse_location",
@@ -43,6 +44,15 @@ __all__ = [
 
 #: URL schemes of PostgreSQL (libpq accepts both spellings).
 POSTGRES_SCHEMES = ("postgresql", "postgres")
+
+
+class DatabaseUnavailable(ConnectionError):
+    """The connection to the database was lost and could not be made again (or the transaction it
+    cut could not be retried): the message names the database (password hidden) and the cause.
+
+    Nothing of the transaction that raised it was committed; a caller that keeps the records it
+    could not write (the step recorder, a page's outbox) writes them once the database is back.
+    """
 
 
 class Cursor(Protocol):

@@ -11,16 +11,40 @@ into psycopg's ``%s`` style once each (:func:`translate`). Concurrency: several 
 once (READ COMMITTED); inserts are idempotent through ``ON CONFLICT``, and read-modify-writes either
 lock the row they read (``SELECT ... FOR UPDATE``) or a key (``pg_advisory_xact_lock``) until commit.
 The schema version lives in a table ``mug_schema`` (SQLite's is ``PRAGMA user_version``).
+
+Reconnecting: a PostgreSQL server that restarts (an upgrade, a failover, ``pg_ctl restart``) ends
+every connection to it, and psycopg's connection stays dead; a `mug serve` that kept it would fail
+every later write. So a statement that finds the connection gone reconnects (retrying for up to
+``reconnect_s`` seconds: a restart here takes ~0.3 s, refused connections are noticed in ~1 ms)
+and runs again:
+
+* outside a transaction (a live view's read), the statement simply runs again;
+* in a write transaction, the transaction is retried once: the statements it ran so far are run
+  again, in order, on the new connection, and each must give the rows and row count it gave the
+  first time (what the caller already acted on); MUG's writes are idempotent, so re-running them is
+  safe. If any differs (another process changed what the transaction read), or the connection is
+  lost again, nothing is committed and :class:`DatabaseUnavailable` says so;
+* in a read snapshot (``results()``), only before its first read: a snapshot cut later cannot be
+  mended without mixing two moments of the data, so :class:`DatabaseUnavailable` asks to read again.
+
+When the database stays down, :class:`DatabaseUnavailable` names the URL (password hidden), the
+cause, and how long reconnecting was tried; while it stays down, later calls try once and fail at
+once rather than waiting again, so a queue of writes does not wait ``reconnect_s`` each.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import logging
 import re
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, ClassVar
 
-from . import Cursor, Database, redact_url
+from . import Cursor, Database, DatabaseUnavailable, redact_url
+
+log = logging.getLogger("mug.data")
 
 __all__ = ["PostgresDatabase", "translate", "translate_schema"]
 
@@ -45,39 +69,224 @@ def translate_schema(script: str) -> str:
     return re.sub(r"\)\s*WITHOUT\s+ROWID\s*;", ");", script)
 
 
+class _Rows:
+    """A statement's result, fetched: what a statement in a write transaction returns, so that a
+    retry of the transaction can check it got the same (see the module docstring)."""
+
+    def __init__(self, rows: list[Any] | None, rowcount: int) -> None:
+        self.rows = rows
+        self.rowcount = rowcount
+        self._next = 0
+
+    def same_as(self, other: _Rows) -> bool:
+        return self.rows == other.rows and self.rowcount == other.rowcount
+
+    def fetchone(self) -> Any:
+        if not self.rows or self._next >= len(self.rows):
+            return None
+        self._next += 1
+        return self.rows[self._next - 1]
+
+    def fetchall(self) -> list[Any]:
+        rest = (self.rows or [])[self._next :]
+        self._next += len(rest)
+        return rest
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.fetchall())
+
+
 class PostgresDatabase(Database):
-    """A connection to the PostgreSQL database at ``url``.
+    """A connection to the PostgreSQL database at ``url``, made again when it is lost.
 
     Raises ``ConnectionError`` naming the URL (password hidden) and the server's reason when it
     cannot connect (no server there, unknown database or user, refused password).
+
+    ``timeout``: seconds to wait for a connection. ``reconnect_s`` (default: ``timeout``): how long
+    to keep trying to reconnect after the connection is lost, before :class:`DatabaseUnavailable`.
     """
 
     dialect: ClassVar[str] = "postgresql"
     for_update: ClassVar[str] = " FOR UPDATE"
 
-    def __init__(self, url: str, *, timeout: float = 10.0) -> None:
+    def __init__(self, url: str, *, timeout: float = 10.0, reconnect_s: float | None = None) -> None:
         try:
             import psycopg
         except ImportError:
             raise ImportError(
                 "a PostgreSQL store needs psycopg 3: pip install 'psycopg[binary]' (or mug-py[cluster])"
             ) from None
+        self._psycopg = psycopg
         self.url = url
         self.name = redact_url(url)
+        self._connect_timeout = max(1, round(timeout))
+        self.reconnect_s = float(timeout if reconnect_s is None else reconnect_s)
+        if not self.reconnect_s >= 0:
+            raise ValueError(f"reconnect_s must be a number of seconds >= 0, got {reconnect_s!r}")
+        #: How many times the connection was made again (for logs and tests).
+        self.reconnects = 0
+        self._closed = False
+        self._down_since: float | None = None  # (monotonic) since when reconnecting fails
+        # The statements of the open transaction and what they returned: None outside one.
+        self._journal: list[tuple[str, str, Any, _Rows]] | None = None
+        self._snapshot_reads: int | None = None  # statements run in the open read snapshot
         try:
-            self._conn = psycopg.connect(url, autocommit=True, connect_timeout=max(1, round(timeout)))
+            self._conn = self._connect()
         except psycopg.Error as exc:
-            reason = " ".join(str(exc).split()) or type(exc).__name__
-            raise ConnectionError(f"cannot connect to the PostgreSQL database {self.name}: {reason}") from None
+            raise ConnectionError(f"cannot connect to the PostgreSQL database {self.name}: {_reason(exc)}") from None
         self._idle = psycopg.pq.TransactionStatus.IDLE
 
+    def _connect(self) -> Any:
+        return self._psycopg.connect(self.url, autocommit=True, connect_timeout=self._connect_timeout)
+
+    # -- losing the connection and making it again ------------------------------------------------
+
+    def _lost(self, exc: BaseException) -> bool:
+        """Whether ``exc`` means the connection is gone (the server restarted or went away)."""
+        if self._closed or not isinstance(exc, self._psycopg.Error):
+            return False
+        return bool(self._conn.closed or self._conn.broken)
+
+    def _reconnect(self, cause: BaseException) -> None:
+        """A new connection, tried until ``reconnect_s`` after the outage began; else DatabaseUnavailable."""
+        started = time.monotonic()
+        if self._down_since is None:
+            log.warning("lost the connection to the PostgreSQL database %s (%s)", self.name, _reason(cause))
+        deadline = (self._down_since or started) + self.reconnect_s
+        pause = 0.05
+        while True:
+            try:
+                conn = self._connect()
+                break
+            except self._psycopg.Error as exc:
+                failure = exc
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                if self._down_since is None:
+                    self._down_since = started
+                raise DatabaseUnavailable(
+                    f"the PostgreSQL database {self.name} is unreachable: the connection was lost "
+                    f"({_reason(cause)}) and reconnecting failed for {time.monotonic() - self._down_since:.1f} s "
+                    f"({_reason(failure)})"
+                ) from None
+            time.sleep(min(pause, remaining))  # (backing off on the database thread, not on a loop)
+            pause = min(pause * 2, 1.0)
+        with contextlib.suppress(Exception):
+            self._conn.close()
+        self._conn = conn
+        self.reconnects += 1
+        log.warning("reconnected to the PostgreSQL database %s after %.2f s", self.name, time.monotonic() - started)
+        self._down_since = None
+
+    def _once_more(self, run: Callable[[], Any], cause: BaseException) -> Any:
+        """``run`` on the new connection: the one retry; losing the connection again is DatabaseUnavailable."""
+        try:
+            return run()
+        except Exception as exc:
+            if not self._lost(exc):
+                raise
+            raise DatabaseUnavailable(
+                f"the connection to the PostgreSQL database {self.name} was lost ({_reason(cause)}), "
+                f"and lost again on the retry ({_reason(exc)}); nothing of the transaction was committed"
+            ) from None
+
+    def _retry_transaction(self, cause: BaseException) -> None:
+        """Reconnect and run the open write transaction's statements again, each giving what it gave."""
+        journal, self._journal = self._journal or [], None
+        self._reconnect(cause)
+        try:
+            self._conn.execute("BEGIN")
+            for kind, sql, params, first in journal:
+                again = self._run(kind, sql, params)
+                if not again.same_as(first):
+                    raise DatabaseUnavailable(
+                        f"the connection to the PostgreSQL database {self.name} was lost mid-transaction "
+                        f"({_reason(cause)}) and the transaction could not be retried: the data it had read "
+                        "changed meanwhile; nothing of it was committed"
+                    )
+        except self._psycopg.Error as exc:
+            self._abandon()
+            raise DatabaseUnavailable(
+                f"the connection to the PostgreSQL database {self.name} was lost mid-transaction "
+                f"({_reason(cause)}) and retrying the transaction failed ({_reason(exc)}); nothing of it was committed"
+            ) from None
+        except BaseException:
+            self._abandon()
+            raise
+        self._journal = journal
+
+    def _abandon(self) -> None:
+        """Roll back what a failed retry began (the connection may be gone again: then nothing to do)."""
+        with contextlib.suppress(Exception):
+            self._conn.execute("ROLLBACK")
+
+    def _statement(self, kind: str, sql: str, params: Any) -> Any:
+        """Run one statement (``kind``: execute, executemany, insert_many), mending a lost connection."""
+        if self._closed:
+            raise RuntimeError(f"the connection to {self.name} is closed")
+        if self._journal is not None:  # a write transaction: record it, retry the whole on a lost connection
+            try:
+                result = self._run(kind, sql, params)
+            except Exception as exc:
+                if not self._lost(exc):
+                    raise
+                self._retry_transaction(exc)
+                result = self._once_more(lambda: self._run(kind, sql, params), exc)
+            self._journal.append((kind, sql, params, result))
+            return result
+        if self._snapshot_reads is not None:  # a read snapshot: mended only before its first read
+            try:
+                result = self._run_raw(kind, sql, params)
+            except Exception as exc:
+                if not self._lost(exc):
+                    raise
+                if self._snapshot_reads:
+                    self._snapshot_reads = None
+                    self._reconnect(exc)
+                    raise DatabaseUnavailable(
+                        f"the connection to the PostgreSQL database {self.name} was lost during a read "
+                        f"({_reason(exc)}); it is back: read again"
+                    ) from None
+                self._reconnect(exc)
+
+                def again() -> Any:
+                    self._conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                    return self._run_raw(kind, sql, params)
+
+                result = self._once_more(again, exc)
+            self._snapshot_reads += 1
+            return result
+        try:  # no transaction (autocommit): the statement runs again on the new connection
+            return self._run_raw(kind, sql, params)
+        except Exception as exc:
+            if not self._lost(exc):
+                raise
+            self._reconnect(exc)
+            return self._once_more(lambda: self._run_raw(kind, sql, params), exc)
+
+    def _run(self, kind: str, sql: str, params: Any) -> _Rows:
+        """Run a statement and fetch what it returns (a write transaction's, see `_Rows`)."""
+        if kind != "execute":
+            return _Rows(None, self._run_raw(kind, sql, params))
+        cursor = self._run_raw(kind, sql, params)
+        return _Rows(cursor.fetchall() if cursor.description is not None else None, cursor.rowcount)
+
+    def _run_raw(self, kind: str, sql: str, params: Any) -> Any:
+        if kind == "execute":
+            return self._conn.execute(translate(sql), params)
+        if kind == "executemany":
+            with self._conn.cursor() as cursor:
+                cursor.executemany(translate(sql), params)
+                return cursor.rowcount
+        return self._copy_in(sql, params)
+
+    # -- the Database interface -----------------------------------------------------------------------
+
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Cursor:
-        return self._conn.execute(translate(sql), params)
+        return self._statement("execute", sql, params)  # type: ignore[no-any-return]
 
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> int:
-        with self._conn.cursor() as cursor:
-            cursor.executemany(translate(sql), rows)
-            return cursor.rowcount
+        return _count(self._statement("executemany", sql, rows))
 
     def insert_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> int:
         """Many rows through ``COPY`` into a temporary table, then one ``INSERT ... SELECT`` with the
@@ -87,9 +296,13 @@ class PostgresDatabase(Database):
         ``executemany`` (pipelined) ~20k rows/s, multi-row ``VALUES`` ~10k (psycopg types each
         int by its size, so nearly every statement is planned anew), ``COPY`` ~70k+.
         """
-        found = _INSERT.fullmatch(sql)
-        if found is None or not rows:
+        if _INSERT.fullmatch(sql) is None or not rows:
             return super().insert_many(sql, rows)
+        return _count(self._statement("insert_many", sql, rows))
+
+    def _copy_in(self, sql: str, rows: Sequence[Sequence[Any]]) -> int:
+        found = _INSERT.fullmatch(sql)
+        assert found is not None
         table, columns, tail = found.group(1), found.group(2), found.group(3)
         staging = f"mug_in_{table}"
         self._conn.execute(
@@ -100,22 +313,51 @@ class PostgresDatabase(Database):
                 for row in rows:
                     copy.write_row(row)
             cursor.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {staging} {tail}")
-            written = cursor.rowcount
+            written = int(cursor.rowcount)
             cursor.execute(f"DELETE FROM {staging}")  # (a second batch in the same transaction starts empty)
         return written
 
     def begin(self, *, write: bool) -> None:
-        self._conn.execute("BEGIN" if write else "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        """Open a transaction; a connection found dead here is made again first (nothing is lost yet)."""
+        if self._closed:
+            raise RuntimeError(f"the connection to {self.name} is closed")
+        statement = "BEGIN" if write else "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
+        if self._conn.closed or self._conn.broken:
+            self._reconnect(ConnectionError("the connection was closed"))
+        try:
+            self._conn.execute(statement)
+        except Exception as exc:
+            if not self._lost(exc):
+                raise
+            self._reconnect(exc)
+            self._once_more(lambda: self._conn.execute(statement), exc)
+        if write:
+            self._journal = []
+        else:
+            self._snapshot_reads = 0
 
     def commit(self) -> None:
-        self._conn.execute("COMMIT")
+        """Commit; a connection lost at the commit retries the transaction once (idempotent writes)."""
+        try:
+            self._conn.execute("COMMIT")
+        except Exception as exc:
+            if self._journal is None or not self._lost(exc):
+                self._journal = self._snapshot_reads = None
+                raise
+            self._retry_transaction(exc)
+            self._once_more(lambda: self._conn.execute("COMMIT"), exc)
+        finally:
+            self._journal = self._snapshot_reads = None
 
     def rollback(self) -> None:
+        self._journal = self._snapshot_reads = None
+        if self._conn.broken:
+            return  # (the server ended the transaction with the connection)
         if not self._conn.closed and self._conn.info.transaction_status != self._idle:
             self._conn.execute("ROLLBACK")
 
     def lock(self, key: str) -> None:
-        self._conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (key,))
+        self.execute("SELECT pg_advisory_xact_lock(hashtextextended(?, 0))", (key,))
 
     def json_text(self, column: str, *keys: str) -> str:
         return f"({column}::jsonb #>> '{{{','.join(keys)}}}')"
@@ -131,15 +373,27 @@ class PostgresDatabase(Database):
         return translate_schema(script)
 
     def schema_version(self) -> int:
-        if self._conn.execute("SELECT to_regclass('mug_schema')").fetchone()[0] is None:
+        if self.execute("SELECT to_regclass('mug_schema')").fetchone()[0] is None:
             return 0
-        row = self._conn.execute("SELECT MAX(version) FROM mug_schema").fetchone()
+        row = self.execute("SELECT MAX(version) FROM mug_schema").fetchone()
         return int(row[0] or 0)
 
     def set_schema_version(self, version: int) -> None:
-        self._conn.execute("CREATE TABLE IF NOT EXISTS mug_schema (version INTEGER NOT NULL)")
-        self._conn.execute("DELETE FROM mug_schema")
-        self._conn.execute("INSERT INTO mug_schema (version) VALUES (%s)", (int(version),))
+        self.execute("CREATE TABLE IF NOT EXISTS mug_schema (version INTEGER NOT NULL)")
+        self.execute("DELETE FROM mug_schema")
+        self.execute("INSERT INTO mug_schema (version) VALUES (?)", (int(version),))
 
     def close(self) -> None:
+        self._closed = True
+        self._journal = self._snapshot_reads = None
         self._conn.close()
+
+
+def _reason(exc: BaseException) -> str:
+    """An exception's message on one line (psycopg's span several), else its type."""
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def _count(result: Any) -> int:
+    """The row count of a statement's result: a `_Rows` (in a write transaction) or a count."""
+    return int(result.rowcount if isinstance(result, _Rows) else result)
