@@ -1,5 +1,12 @@
 """Server-authoritative game: one env stepped at the scene's fps with every player's latest action.
 
+This module is the game's life: the env made, reset and stepped on schedule, every step and episode
+recorded, the end handed back to the session layer. Its two other sides live beside it:
+`mug.server.games.players` (who plays, their actions, drops and returns) and
+`mug.server.games.frames` (render states, HUD and status sent to the pages); `ServerGame` joins
+the three. `check_action`, `game_snapshot`, `Channel`, `GameEnded` and `Player` are importable from
+here too, as before the split.
+
 Concurrency model: each game is an asyncio task on the server loop that keeps the tick schedule
 (its phase comes from `mug.server.games.ticks`). Creating, resetting and closing the env run on a worker
 thread; steps run on the loop while they are quick and on the worker thread otherwise
@@ -20,17 +27,16 @@ import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
 from concurrent.futures import Executor
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from mug.data.results import POLICY_PREFIX
-from mug.env import EnvAdapter, RenderDiffer, to_jsonable
+from mug.env import EnvAdapter, to_jsonable
 from mug.policies import Policy, make_policy, policy_label
-from mug.scenes.assets import check_sprites
-from mug.scenes.gym import GymScene, HudInfo
-from mug.scenes.hud import format_hud, hud_score
+from mug.scenes.gym import GymScene
+from mug.server.games.frames import Channel, GameFrames
 from mug.server.games.hooks import GameHooks
 from mug.server.games.placement import StepPlacement
+from mug.server.games.players import MISSING, GameEnded, Player, PlayerBookkeeping, check_action, game_snapshot
 from mug.server.games.recorder import StepRecorder
 from mug.server.games.ticks import FrameClock, TickPhases
 from mug.server.web.protocol import action_key
@@ -39,71 +45,10 @@ from mug.server.writer import StoreWriter
 log = logging.getLogger("mug.server.games.game")
 
 
-class Channel(Protocol):
-    """Where a game sends its messages: to all its players, or to one."""
-
-    async def to_game(self, event: str, payload: dict[str, Any]) -> None: ...
-
-    async def to_player(self, participant_id: str, event: str, payload: dict[str, Any]) -> None: ...
+__all__ = ["Channel", "GameEnded", "Player", "ServerGame", "check_action", "game_snapshot"]
 
 
-class GameEnded(Exception):
-    """The game ends early (all players gone, or a player dropped and the scene ends the game)."""
-
-    def __init__(self, outcome: str) -> None:
-        super().__init__(outcome)
-        self.outcome = outcome
-
-
-_MISSING = object()
-
-
-@dataclass
-class Player:
-    """A participant playing one agent of a game."""
-
-    agent_id: str
-    participant_id: str
-    held: Any
-    pending: Any = _MISSING
-    connected: bool = True
-    dropped: bool = False
-    drop_timer: asyncio.TimerHandle | None = None
-    differ: RenderDiffer = field(default_factory=RenderDiffer)
-    full_next: bool = True
-    last_hud: str | None = None
-
-
-def game_snapshot(game: Any, participant_id: str | None) -> dict[str, Any]:
-    """Where a game (a `ServerGame`, or its stand-in in the server process) is, for a (re)joining client."""
-    snap: dict[str, Any] = {
-        "game_id": game.game_id,
-        "status": game.status,
-        "episode": game.episode,
-        "step": game.step,
-        "players": len(game.players),
-    }
-    if participant_id in game.players:
-        snap["agent_id"] = game.players[participant_id].agent_id
-    return snap
-
-
-def check_action(scene: GymScene, allowed: dict[Any, Any], player: Any, action: Any) -> tuple[str | None, Any]:
-    """Whether `player` (a `Player`, or None if not in the game) may send `action`: (problem, the scene's action).
-
-    `allowed` maps `action_key` of each of the scene's actions to the action itself.
-    """
-    if player is None or player.dropped:
-        return "you are not a player of this game", None
-    if player.agent_id not in scene.policy_mapping:
-        return "you do not control an agent in this game", None
-    original = allowed.get(action_key(action), _MISSING)
-    if original is _MISSING:
-        return f"action {action!r} is not one of this scene's actions", None
-    return None, original
-
-
-class ServerGame:
+class ServerGame(PlayerBookkeeping, GameFrames):
     """Runs one GymScene for its players on the server, recording every step."""
 
     def __init__(
@@ -160,10 +105,6 @@ class ServerGame:
         self._placement = StepPlacement(f"game {self.game_id} (scene {scene.scene_id})")
         self._hooks = GameHooks(scene, self.game_id, players, self.participant_ids[0] if len(players) == 1 else None)
 
-    @property
-    def participant_ids(self) -> list[str]:
-        return list(self.players)
-
     # -- control from the session layer ----------------------------------------------------
 
     def start(self) -> None:
@@ -175,51 +116,6 @@ class ServerGame:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-
-    def submit_action(self, participant_id: str, action: Any) -> str | None:
-        """Take a player's action for their own agent; returns an error message if it is not allowed."""
-        player = self.players.get(participant_id)
-        problem, original = check_action(self.scene, self._allowed, player, action)
-        if problem is not None or player is None:
-            return problem  # (player is None only with a problem; the test narrows its type)
-        if self.scene.input_mode == "single_keystroke":
-            player.pending = original
-        else:
-            player.held = original
-        return None
-
-    def connection_lost(self, participant_id: str) -> None:
-        """The player's page went away: their agent takes the default action until they return."""
-        player = self.players.get(participant_id)
-        if player is None or player.dropped or not player.connected or self.outcome is not None:
-            return  # (a game that is finishing hands its players on; a late disconnect drops nobody)
-        player.connected = False
-        player.held = self.scene.default_action
-        player.pending = _MISSING
-        player.drop_timer = asyncio.get_running_loop().call_later(self._grace, self._drop, participant_id)
-        if not any(p.connected for p in self.players.values()):
-            self._anyone_here.clear()
-        self._spawn(self._notify_away(player, back=False))
-
-    def connection_restored(self, participant_id: str) -> None:
-        """The player is back within the grace period; the next frame they get is a full frame."""
-        player = self.players.get(participant_id)
-        if player is None or player.dropped:
-            return
-        if player.drop_timer is not None:
-            player.drop_timer.cancel()
-            player.drop_timer = None
-        was_away = not player.connected
-        player.connected = True
-        player.full_next = True
-        player.last_hud = None
-        player.differ.reset()
-        self._shared_view.full_next = True  # shared views: everyone gets a full frame (harmless)
-        self._shared_view.differ.reset()
-        self._shared_view.last_hud = None
-        self._anyone_here.set()
-        if was_away:
-            self._spawn(self._notify_away(player, back=True))
 
     def snapshot(self, participant_id: str | None = None) -> dict[str, Any]:
         """Where the game is, for the scene spec a (re)joining client receives."""
@@ -235,45 +131,6 @@ class ServerGame:
         task = asyncio.get_running_loop().create_task(coro)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
-
-    def _drop(self, participant_id: str) -> None:
-        if self.outcome is not None:
-            return
-        player = self.players[participant_id]
-        player.dropped = True
-        player.drop_timer = None
-        self.dropped.append(participant_id)
-        self.writer.event(
-            participant_id,
-            self.scene.scene_id,
-            "player_dropped",
-            {"game_id": self.game_id, "agent_id": player.agent_id, "grace_s": self._grace},
-        )
-        if self._on_dropped is not None and len(self.players) > 1:
-            self._spawn(self._on_dropped(self, participant_id))
-        remaining = [p for p in self.players.values() if not p.dropped]
-        if not remaining:
-            self._end = "abandoned"
-        elif self._multi and self._multi.on_player_drop == "end_game":
-            self._end = "player_dropped"
-        else:
-            message = "A player left; the game goes on without them."
-            self._spawn(self._channel.to_game("game_status", self._status_payload(self.status, message=message)))
-        self._anyone_here.set()  # wake a paused loop so it sees the end
-
-    async def _notify_away(self, player: Player, *, back: bool) -> None:
-        if len(self.players) < 2:
-            return
-        message = (
-            "Your partner is back."
-            if back
-            else f"Your partner's connection dropped; waiting up to {self._grace:.0f} s for them to return."
-        )
-        for other in self.players.values():
-            if other is not player and other.connected:
-                await self._channel.to_player(
-                    other.participant_id, "game_status", self._status_payload(self.status, message=message)
-                )
 
     # -- the loop --------------------------------------------------------------------------
 
@@ -311,7 +168,7 @@ class ServerGame:
                     self._carried[agent] = self._carried.get(agent, 0.0) + total
                 self._returns = {a: 0.0 for a in scene.policy_mapping}
                 for player in self.players.values():
-                    player.pending = _MISSING
+                    player.pending = MISSING
                 self._episode = {
                     "game_id": self.game_id,
                     "episode": self.episode,
@@ -451,21 +308,6 @@ class ServerGame:
             )
         return policies
 
-    def _human_actions(self) -> dict[str, Any]:
-        """Each player's action for this tick (taken on the loop, where actions arrive)."""
-        keep_previous = self.scene.action_population_method == "previous_submitted_action"
-        actions: dict[str, Any] = {}
-        for player in self.players.values():
-            if player.agent_id not in self.scene.policy_mapping:
-                continue  # a viewer of a game without human agents
-            if player.pending is not _MISSING:
-                actions[player.agent_id], player.pending = player.pending, _MISSING
-                if keep_previous:
-                    player.held = actions[player.agent_id]
-            else:
-                actions[player.agent_id] = player.held
-        return actions
-
     async def _end_episode(self, outcome: str) -> None:
         """Write the open episode's record (a partial one when the game ends early), after its steps."""
         episode, self._episode = self._episode, None
@@ -539,68 +381,7 @@ class ServerGame:
             self._hooks.stepped(self.step, actions, result, self._returns)
         return actions, result, self._render_all()
 
-    def _render_all(self) -> dict[str, tuple[dict[str, Any], str | None]]:
-        """Full render states and HUD text: one shared view, or one per connected player."""
-        assert self._adapter is not None
-        hud = self._hud_text()
-        if not self._per_player_views:
-            frames = {"*": (self._adapter.render(), hud)}
-        else:
-            frames = {
-                p.participant_id: (self._adapter.render(p.agent_id), hud) for p in self.players.values() if p.connected
-            }
-        if self.step == 0:  # an episode's first frame: its sprites name declared textures (docs/assets.md)
-            for state, _ in frames.values():
-                check_sprites(self.scene, state)
-        return frames
-
-    def _hud_text(self) -> str | None:
-        hud, scene = self.scene.hud, self.scene
-        returns = dict(self._returns)
-        if scene.hud_score_carry_over:
-            returns = {a: self._carried.get(a, 0.0) + returns.get(a, 0.0) for a in {*self._carried, *returns}}
-        if hud is None:
-            return None
-        if isinstance(hud, str):
-            score = hud_score(returns, scene.human_agents)
-            return format_hud(hud, score=score, episode=self.episode, num_episodes=scene.num_episodes,
-                              step=self.step, max_steps=scene.max_steps)  # fmt: skip
-        info = HudInfo(
-            episode=self.episode,
-            num_episodes=scene.num_episodes,
-            step=self.step,
-            max_steps=scene.max_steps,
-            returns=returns,
-            env=self._adapter.env if self._adapter else None,
-        )
-        return str(hud(info))
-
-    # -- sending ---------------------------------------------------------------------------
-
-    async def _send_frames(self, frames: dict[str, tuple[dict[str, Any], str | None]]) -> None:
-        if not self._anyone_here.is_set():
-            return
-        for target, (state, hud) in frames.items():
-            view = self._shared_view if target == "*" else self.players.get(target)
-            if view is None or (target != "*" and not view.connected):
-                continue
-            frame: dict[str, Any] = {
-                "scene_id": self.scene.scene_id,
-                "game_id": self.game_id,
-                "episode": self.episode,
-                "step": self.step,
-                "state": view.differ.diff(state),
-            }
-            if view.full_next:
-                frame["full"] = True
-                view.full_next = False
-            if hud != view.last_hud:
-                frame["hud"] = hud
-                view.last_hud = hud
-            if target == "*":
-                await self._channel.to_game("frame", frame)
-            else:
-                await self._channel.to_player(target, "frame", frame)
+    # -- recording ---------------------------------------------------------------------------
 
     def _step_row(self, actions: dict[str, Any], result: Any) -> dict[str, Any]:
         return {
@@ -617,17 +398,3 @@ class ServerGame:
             "infos": to_jsonable(result.infos),
             "observations": to_jsonable(result.observations) if self.scene.record_observations else None,
         }
-
-    def _status_payload(self, status: str, **extra: Any) -> dict[str, Any]:
-        return {
-            "scene_id": self.scene.scene_id,
-            "game_id": self.game_id,
-            "status": status,
-            "episode": self.episode,
-            "num_episodes": self.scene.num_episodes,
-            **extra,
-        }
-
-    async def _set_status(self, status: str, **extra: Any) -> None:
-        self.status = status
-        await self._channel.to_game("game_status", self._status_payload(status, **extra))

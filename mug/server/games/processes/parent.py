@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from mug.scenes.gym import GymScene
-from mug.server.games.game import check_action, game_snapshot
+from mug.server.games.players import check_action, game_snapshot
 from mug.server.games.processes.child import worker_main
 from mug.server.games.processes.pipe import MessagePipe
 from mug.server.web.protocol import action_key
