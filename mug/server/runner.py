@@ -203,8 +203,8 @@ class ServerHandle:
                 self._state,
                 self.server_id,
                 open_hosts=lambda: sessions.writer.call(store.open_game_hosts),
-                recover=sessions.recover_games,
-                games=sessions.games_run_here,
+                recover=sessions.interruptions.recover,
+                games=sessions.server_games.count,
             )
             await self.members.start()
             self._relay = Relay(self.sessions, open_bus(self.redis, exp.experiment_id), self.server_id)

@@ -43,6 +43,7 @@ from mug.server.cluster import members
 from mug.server.cluster.bus import Bus
 from mug.server.cluster.linked import LinkedGame
 from mug.server.cluster.state import StateError
+from mug.server.web.rooms import GAME_ROOM, game_room, participant_room
 from mug.server.web.transport import NAMESPACE, DirectSocketServer
 
 if TYPE_CHECKING:
@@ -57,8 +58,6 @@ log = logging.getLogger("mug.server.cluster.relay")
 #: Seconds a join waits for a live game's server to answer ``attach``.
 ATTACH_TIMEOUT_S = 1.5
 
-PARTICIPANT_ROOM = "participant:"
-GAME_ROOM = "game:"
 
 
 class RelaySocketServer(DirectSocketServer):
@@ -215,8 +214,8 @@ class Relay:
                 self._forget(pid, game_id, before)
                 self.bus.send(before, {"t": "detach", "game": game_id, "pid": pid})
             self.remote[pid] = server
-            self.remote_rooms.setdefault(PARTICIPANT_ROOM + pid, set()).add(server)
-            self.remote_rooms.setdefault(GAME_ROOM + game_id, set()).add(server)
+            self.remote_rooms.setdefault(participant_room(pid), set()).add(server)
+            self.remote_rooms.setdefault(game_room(game_id), set()).add(server)
             game.connection_restored(pid)
             reply.update(self._described(game))
         self.bus.send(server, reply)
@@ -234,8 +233,8 @@ class Relay:
         in this server's waitroom): their server makes its stand-in and sends their page ``matched``.
         Call it right after the game starts, before its first tick (frames go to them from then on)."""
         self.remote[participant_id] = server
-        self.remote_rooms.setdefault(PARTICIPANT_ROOM + participant_id, set()).add(server)
-        self.remote_rooms.setdefault(GAME_ROOM + game.game_id, set()).add(server)
+        self.remote_rooms.setdefault(participant_room(participant_id), set()).add(server)
+        self.remote_rooms.setdefault(game_room(game.game_id), set()).add(server)
         message = {"t": "linked", "game": game.game_id, "pid": participant_id, "host": self.server_id}
         self.bus.send(server, {**message, "matched": matched, **self._described(game)})
 
@@ -299,17 +298,17 @@ class Relay:
                         "error": game.error,
                     },
                 )
-        self.remote_rooms.pop(GAME_ROOM + game.game_id, None)
+        self.remote_rooms.pop(game_room(game.game_id), None)
         return moved
 
     def _forget(self, pid: str, game_id: str, server: str) -> None:
         """`pid` of `game_id` is no longer played from `server`."""
         if self.remote.get(pid) == server:
             del self.remote[pid]
-        self.drop_room(PARTICIPANT_ROOM + pid, server)
+        self.drop_room(participant_room(pid), server)
         game = self.sessions.games.get(game_id)
         if game is None or not any(self.remote.get(p) == server for p in game.players):
-            self.drop_room(GAME_ROOM + game_id, server)  # (no other player of the game there)
+            self.drop_room(game_room(game_id), server)  # (no other player of the game there)
 
     def drop_room(self, room: str, server: str) -> None:
         """``server`` has no member of ``room`` any more."""
@@ -335,7 +334,7 @@ class Relay:
         linked = self._link_here(message["host"], message)
         sid = sessions.sid_of.get(pid)
         if sid is not None:
-            sessions.sio.manager.basic_enter_room(sid, NAMESPACE, GAME_ROOM + linked.game_id)
+            sessions.sio.manager.basic_enter_room(sid, NAMESPACE, game_room(linked.game_id))
         self.spawn(sessions.send_to(pid, "matched", message["matched"]))
 
     def _on_attached(self, message: dict[str, Any]) -> None:

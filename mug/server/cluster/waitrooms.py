@@ -41,8 +41,8 @@ from typing import TYPE_CHECKING, Any
 
 from mug.scenes.gym import GymScene
 from mug.server.cluster import members
-from mug.server.cluster.relay import PARTICIPANT_ROOM
 from mug.server.cluster.state import StateError
+from mug.server.web.rooms import participant_room
 
 if TYPE_CHECKING:
     from mug.server.cluster.relay import Relay
@@ -126,7 +126,7 @@ class SharedWaitrooms:
         if scene is None or not isinstance(pid, str) or not isinstance(server, str):
             return
         self.remote_waiters[pid] = server
-        self.relay.remote_rooms.setdefault(PARTICIPANT_ROOM + pid, set()).add(server)
+        self.relay.remote_rooms.setdefault(participant_room(pid), set()).add(server)
         for rtt in message.get("rtt") or []:
             self.matching.note_rtt(pid, rtt)
         self.relay.spawn(self._enter_here(pid, scene))
@@ -147,14 +147,14 @@ class SharedWaitrooms:
         """A remote waiter is no longer waiting here (they left, timed out or play)."""
         server = self.remote_waiters.pop(pid, None)
         if server is not None and pid not in self.relay.remote:
-            self.relay.drop_room(PARTICIPANT_ROOM + pid, server)
+            self.relay.drop_room(participant_room(pid), server)
 
     async def play(self, scene: GymScene, members: list[str], waited: dict[str, float]) -> str:
         """A group matched here plays: on this server or the one placed (see the module docstring); its id."""
         servers = {pid: self.remote_waiters.get(pid, self.server_id) for pid in members}
         host = await self._place(servers)
         if host == self.server_id:
-            return await self.matching.sessions.start_group(scene, members, waited)
+            return await self.matching.sessions.server_games.start_group(scene, members, waited)
         game_id = uuid.uuid4().hex
         for pid in members:
             self.forget(pid)
@@ -170,7 +170,7 @@ class SharedWaitrooms:
         load: dict[str, int] = {}
         for server in counts:
             if server == self.server_id:
-                load[server] = self.matching.sessions.games_run_here()
+                load[server] = self.matching.sessions.server_games.count()
                 continue
             announced = await self.state.get(f"alive/{server}")
             if isinstance(announced, dict):  # (a server that is gone is no place for a game)
@@ -205,7 +205,8 @@ class SharedWaitrooms:
         self, scene: GymScene, group: list[str], waited: dict[str, float], game_id: str, elsewhere: dict[str, str]
     ) -> None:
         try:
-            await self.matching.sessions.start_group(scene, group, waited, game_id=game_id, elsewhere=elsewhere)
+            games = self.matching.sessions.server_games
+            await games.start_group(scene, group, waited, game_id=game_id, elsewhere=elsewhere)
         except Exception:
             log.exception("the game %s placed here by the waitroom's home did not start", game_id)
 

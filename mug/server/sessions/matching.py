@@ -186,7 +186,7 @@ class Matching:
             if self.shared is not None and self.shared.shares(scene):  # (it may run on another server)
                 game_id = await self.shared.play(scene, members, waited)
             else:
-                game_id = await self.sessions.start_group(scene, members, waited)
+                game_id = await self.sessions.server_games.start_group(scene, members, waited)
             await self._remember(scene.scene_id or "", game_id, members)
 
     async def start_p2p(self, scene: GymScene, members: list[str], waited: dict[str, float]) -> None:
@@ -240,7 +240,7 @@ class Matching:
             await self.sessions.send_to(pid, "matched", game)
             game_id = game["game_id"]
         else:
-            game_id = await self.sessions.start_group(scene, [pid], {pid: round(waited_s, 3)})
+            game_id = await self.sessions.server_games.start_group(scene, [pid], {pid: round(waited_s, 3)})
         filled = {a: policy_label(opts.timeout_policy) for a in scene.human_agents[1:]}
         where = {"game_id": game_id, "players": {scene.human_agents[0]: pid}, "filled_in": filled}
         self.writer.event(pid, scene.scene_id, "waitroom_fill_in", where)

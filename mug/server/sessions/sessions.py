@@ -19,21 +19,20 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from mug.data import ParticipantRecord, Store
-from mug.data.results import POLICY_PREFIX
 from mug.experiment import Experiment
 from mug.scenes import CompletionCodeScene, EndScene, GymScene, Scene, StaticScene
 from mug.scenes.redirects import fill as fill_redirect
 from mug.scenes.surveys import AnswerError, SurveyScene
 from mug.server.cluster.linked import LinkedGame
-from mug.server.games.game import ServerGame
 from mug.server.games.handle import GameHandle
-from mug.server.games.processes.parent import GameProcesses, RemoteGame
+from mug.server.games.processes.parent import GameProcesses
 from mug.server.games.recorder import StepRecorder
 from mug.server.games.ticks import TickPhases
 from mug.server.sessions import binding, entry
 from mug.server.sessions.browser_games import BrowserGames
 from mug.server.sessions.game_pages import GamePages
 from mug.server.sessions.intake import ClientLimits
+from mug.server.sessions.interruptions import Interruptions
 from mug.server.sessions.matching import Matching
 from mug.server.sessions.orders import SceneOrders
 from mug.server.sessions.p2p import P2PGames
@@ -42,8 +41,10 @@ from mug.server.sessions.presence import Presence
 if TYPE_CHECKING:
     from mug.server.cluster.relay import Relay
 from mug.server.sessions.refusals import Refusals
+from mug.server.sessions.server_games import ServerGames
 from mug.server.sessions.watch import Watch
-from mug.server.web.protocol import PARTICIPANT_ID, Advance, ClientRecords, Join, ProtocolError, Seen
+from mug.server.web.protocol import PARTICIPANT_ID, Advance, ClientRecords, Join, ProtocolError
+from mug.server.web.rooms import game_room, participant_room
 from mug.server.web.transport import DirectSocketServer
 from mug.server.writer import StoreWriter
 
@@ -55,12 +56,6 @@ ID_PARAMS = ("participant", "participant_id", "PROLIFIC_PID", "workerId", "subje
 PARTNER_LEFT = "Your partner left the game, so it could not go on. Thank you for taking part."
 AWAY_TOO_LONG = "You were away from the game for too long, so it ended for you. Thank you for taking part."
 GAME_ERROR = "The game stopped because of an error. Your data so far is saved."
-INTERRUPTED = "The study's server restarted and your game was interrupted. Your data up to that point is saved."
-INTERRUPTED_NEXT = {
-    "restart": INTERRUPTED + " The game starts again.",
-    "next_scene": INTERRUPTED + " The study goes on from here.",
-    "end": INTERRUPTED + " This part of the study cannot go on. Thank you for taking part.",
-}
 
 
 @dataclass
@@ -125,6 +120,9 @@ class Sessions:
         self.watch = Watch(self)
         self.entry_pings = entry.PingScreening(self)
         self.browser_games.on_p2p_outcome = self.p2p.peer_finished
+        # Server-run games (mug.server.sessions.server_games), and those a stopped server cut off.
+        self.server_games = ServerGames(self)
+        self.interruptions = Interruptions(self)
         # Each participant's order of scenes; a scene index is a position in it (mug.server.sessions.orders).
         self.orders = SceneOrders(experiment)
 
@@ -135,40 +133,11 @@ class Sessions:
         are gone, as `mug.server.cluster.members` finds them: the others' games are running.
         """
         if self.writer.host is None:
-            await self.recover_games()
+            await self.interruptions.recover()
         self.recorder.start()
         self.watch.start()
         if self.processes is not None:
             self.processes.attach(asyncio.get_running_loop(), self.writer)
-
-    async def recover_games(self, host: str | None = None) -> None:
-        """Games a crash left open end as ``interrupted``; their players are told when they come back.
-
-        ``host``: only the games of that server (one of several sharing the store, now gone); None:
-        every open game. The participant's session data keeps the interrupted game, so a second
-        restart before they return does not lose the notice, and the scene's ``on_interrupt``
-        applies when they do.
-        """
-        now = time.time()
-        for game in await self.writer.call(self.store.close_open_games, now, host):
-            log.warning("game %s (scene %s) was left open by a stopped server", game["game_id"], game["scene_id"])
-            where = {"game_id": game["game_id"], "episode": game["episode"], "step": game["step"]}
-            self.writer.event(None, game["scene_id"], "game_interrupted", where)
-            for pid in game["players"].values():
-                if pid.startswith(POLICY_PREFIX):
-                    continue
-                try:
-                    await self.writer.call(
-                        self.store.update_participant_data,
-                        pid,
-                        {"interrupted_game": {**where, "scene_id": game["scene_id"]}},
-                        now,
-                    )
-                except KeyError:
-                    log.warning("game %s names an unknown participant %r", game["game_id"], pid)
-        if host is not None and self.relay is not None:
-            for linked in self.relay.linked_to(host):  # its players here are told now
-                await linked.finished("interrupted", [], None)
 
     # -- connection lifecycle --------------------------------------------------------------
 
@@ -209,7 +178,7 @@ class Sessions:
         self.scene_of[pid] = None if "terminal" in record.data else record.scene_id
         if record.active_at is not None:
             self.active.add(pid)
-        await self.sio.enter_room(sid, _room(pid))
+        await self.sio.enter_room(sid, participant_room(pid))
         kind = "join" if record.scene_id is None else "rejoin"
         self.writer.event(pid, record.scene_id, kind, {"sid": sid})
         issued: dict[str, Any] = {"secret": secret} if secret else {}
@@ -236,14 +205,14 @@ class Sessions:
             await self._enter(pid, index)
         interrupted = record.data.get("interrupted_game")
         if interrupted:
-            spec = await self._after_interruption(pid, index, interrupted, join.seen)
+            spec = await self.interruptions.tell(pid, index, interrupted, join.seen)
             if spec is not None:
                 return {"participant_id": pid, "scene": spec, "preload_runtime": False, **issued}
         game = self._game(pid)
         if game is not None:
             if self.relay is not None and not isinstance(game, LinkedGame) and self.relay.is_remote(pid):
                 self.relay.back_here(pid, game.game_id)  # (they played it from another server)
-            await self.sio.enter_room(sid, _game_room(game.game_id))
+            await self.sio.enter_room(sid, game_room(game.game_id))
             game.connection_restored(pid)
         await self.p2p.connection_restored(pid)
         # The page starts loading the browser runtime early when a client-side scene lies ahead.
@@ -309,72 +278,18 @@ class Sessions:
             self.active.add(pid)
             self.writer.submit(self.store.mark_active, pid, time.time())
 
-    # -- a game cut off by a crash ---------------------------------------------------------
-
-    async def resume_interrupted(self, pid: str) -> None:
-        """A connected participant's game was cut off on another server: tell them and go on as the
-        scene's ``on_interrupt`` says, as a join after a restart does (their page could not say which
-        frame it showed last, so the steps past the last commit are recorded as possibly lost)."""
-        if pid not in self.sid_of:
-            return  # (told when they join)
-        record = await self._record(pid)
-        interrupted = record.data.get("interrupted_game")
-        if not interrupted or "terminal" in record.data:
-            return
-        self.orders.remember(pid, record.data)
-        index = min(record.scene_index, self.orders.count(pid) - 1)
-        spec = await self._after_interruption(pid, index, interrupted, None)
-        await self._send(pid, "scene", spec if spec is not None else await self.scene_spec(pid, index))
-
-    async def _after_interruption(
-        self, pid: str, index: int, interrupted: dict[str, Any], seen: Seen | None
-    ) -> dict[str, Any] | None:
-        """Tell a participant whose server-run game a crash cut off, and apply the scene's ``on_interrupt``.
-
-        Frames leave before their steps are committed (steps are committed in batches every 0.2 s),
-        so the participant may have seen steps that are not in the data. The page says which frame
-        it showed last (`seen`): the range past the last committed step is recorded as lost.
-        Returns the scene spec to show, or None when the participant is no longer in that scene.
-        """
-        await self.writer.call(self.store.update_participant_data, pid, {"interrupted_game": None}, time.time())
-        game_id = interrupted.get("game_id")
-        committed = (interrupted.get("episode", 0), interrupted.get("step", 0))
-        lost: dict[str, Any] = {"game_id": game_id, "committed": list(committed)}
-        if seen is not None and seen.game_id == game_id:
-            lost["seen"] = [seen.episode, seen.step]
-            if (seen.episode, seen.step) > committed:
-                self.writer.event(pid, interrupted.get("scene_id"), "steps_lost", lost)
-        elif interrupted.get("crashed", True):
-            # The page cannot say what it showed (it was closed or reloaded meanwhile): at most the
-            # steps of one commit interval past the last committed one can have been lost.
-            lost["seen"] = None
-            lost["at_most_s"] = self.recorder.interval_s
-            self.writer.event(pid, interrupted.get("scene_id"), "steps_lost", lost)
-        scene = self.orders.scene_at(pid, index)
-        if not isinstance(scene, GymScene) or scene.scene_id != interrupted.get("scene_id"):
-            return None
-        policy = scene.on_interrupt
-        self.writer.event(pid, scene.scene_id, "game_interrupted_notice", {**lost, "on_interrupt": policy})
-        if policy == "end":
-            return await self._end_with_code(
-                pid, scene, "interrupted", "The study was interrupted", INTERRUPTED_NEXT["end"], send=False
-            )
-        self.notices[pid] = INTERRUPTED_NEXT[policy]
-        if policy == "next_scene":
-            return await self._go_to(pid, index + 1)
-        return await self.scene_spec(pid, index)
-
     # -- scene flow ------------------------------------------------------------------------
 
     async def current(self, pid: str) -> tuple[int, Scene]:
-        record = await self._record(pid)
+        record = await self.record(pid)
         if "terminal" in record.data:
             raise ProtocolError("this participant has finished the experiment")
         self.orders.remember(pid, record.data)
         index = min(record.scene_index, self.orders.count(pid) - 1)
         return index, self.orders.scene_at(pid, index)
 
-    async def _record(self, pid: str) -> ParticipantRecord:
+    async def record(self, pid: str) -> ParticipantRecord:
+        """The participant's stored record (they have one: they joined)."""
         record = await self.writer.call(self.store.get_participant, pid)
         assert record is not None, pid
         return record
@@ -403,9 +318,9 @@ class Sessions:
         if isinstance(scene, StaticScene) and answers:
             # The server's clock and the scene the participant is in: a page cannot date or place a form.
             await self.writer.call(self.store.add_form, pid, scene.scene_id or "", answers, time.time())
-        return {"scene": await self._go_to(pid, index + 1)}
+        return {"scene": await self.go_to(pid, index + 1)}
 
-    async def _go_to(self, pid: str, index: int) -> dict[str, Any]:
+    async def go_to(self, pid: str, index: int) -> dict[str, Any]:
         """Enter scene `index` and return its spec; past the last scene the participant has finished."""
         await self._ensure_order(pid, index)
         if index < self.orders.count(pid):
@@ -439,7 +354,7 @@ class Sessions:
         now = time.time()
         await self.writer.call(self.store.enter_scene, pid, index, scene.scene_id or "", scene.scene_type, now)
         if isinstance(scene, EndScene):
-            record = await self._record(pid)
+            record = await self.record(pid)
             if record.status != "completed":
                 code = _completion_code() if isinstance(scene, CompletionCodeScene) else None
                 await self.writer.call(self.store.complete_participant, pid, code, now)
@@ -456,10 +371,10 @@ class Sessions:
             on = game is not None and game.scene.scene_id == scene.scene_id
             spec["game"] = self.game_pages.add(scene, pid, game.snapshot(pid)) if game and on else None
         if isinstance(scene, CompletionCodeScene):
-            record = await self._record(pid)
+            record = await self.record(pid)
             spec["completion_code"] = record.completion_code
         if spec.get("redirect_url"):  # (its placeholders filled in for this participant: mug.scenes.redirects)
-            record = await self._record(pid)
+            record = await self.record(pid)
             spec["redirect_url"] = fill_redirect(
                 spec["redirect_url"], participant_id=pid, code=spec.get("completion_code"), query=record.query
             )
@@ -477,7 +392,7 @@ class Sessions:
         index = min(record.scene_index, self.orders.count(pid) - 1)
         if self.orders.scene_at(pid, index).scene_id != scene.scene_id:
             return
-        await self._send(pid, "scene", await self._go_to(pid, index + 1))
+        await self._send(pid, "scene", await self.go_to(pid, index + 1))
 
     async def _end_with_code(
         self,
@@ -558,98 +473,13 @@ class Sessions:
             return {"game": self.game_pages.add(scene, pid, game.snapshot(pid))}
         if scene.multiplayer_options is None:
             humans = scene.human_agents
-            game = await self._new_game(scene, {humans[0] if humans else "__viewer__": pid})
+            game = await self.server_games.new_game(scene, {humans[0] if humans else "__viewer__": pid})
             return {"game": self.game_pages.add(scene, pid, game.snapshot(pid))}
         return await self.matching.enter(pid, scene)
 
     def game_of_participant(self, pid: str) -> GameHandle | None:
         """The server-run game the participant plays in, if any."""
         return self._game(pid)
-
-    async def start_group(
-        self,
-        scene: GymScene,
-        group: list[str],
-        waited: dict[str, float],
-        *,
-        game_id: str | None = None,
-        elsewhere: dict[str, str] | None = None,
-    ) -> str:
-        """A matched group's server-run game: started, recorded (``matched``), announced; its id.
-
-        A group short of humans (a waitroom timeout with ``timeout_policy``) takes the first human
-        agents; the policy plays the others (`GymScene.filled_in`). With several servers, members
-        connected to another server (``elsewhere``: participant -> server; by default those who
-        waited here through theirs) play through it; ``game_id`` is the id the waitroom's home
-        gave a game it placed here (`mug.server.cluster.waitrooms`).
-        """
-        shared = self.matching.shared
-        if elsewhere is None:
-            elsewhere = {p: s for p in group if shared is not None and (s := shared.remote_waiters.get(p))}
-        players = dict(zip(scene.human_agents[: len(group)], group, strict=True))
-        game = await self._new_game(scene, players, game_id=game_id)
-        players = {p.agent_id: p.participant_id for p in game.players.values()}
-        self.writer.event(
-            None, scene.scene_id, "matched", {"game_id": game.game_id, "players": players, "waited_s": waited}
-        )
-        matched = {p: {"scene_id": scene.scene_id, **self.game_pages.add(scene, p, game.snapshot(p))} for p in group}
-        if elsewhere and self.relay is not None:
-            # Members connected to other servers play through them (before the game's first tick).
-            for player, server in elsewhere.items():
-                self.relay.link(game, player, server, matched.pop(player))
-                if shared is not None:
-                    shared.forget(player)
-        for player, payload in matched.items():
-            await self._send(player, "matched", payload)
-        return game.game_id
-
-    def games_run_here(self) -> int:
-        """How many server-run games this server runs (not counting those it relays for others)."""
-        return sum(not isinstance(game, LinkedGame) for game in self.games.values())
-
-    async def _new_game(self, scene: GymScene, players: dict[str, str], *, game_id: str | None = None) -> GameHandle:
-        scene = scene.filled_in(players)  # (the scene itself unless humans are missing)
-        grace = scene.multiplayer_options.reconnect_grace_s if scene.multiplayer_options else self.reconnect_grace_s
-        game_id = game_id or uuid.uuid4().hex
-        game: GameHandle
-        if self.processes is not None:
-            game = RemoteGame(
-                self.processes,
-                scene,
-                self.experiment.scene_index(scene.scene_id or ""),
-                players,
-                game_id=game_id,
-                reconnect_grace_s=grace,
-                deliver=lambda target, text: self.sio.send_encoded(
-                    text, _game_room(game_id) if target is None else _room(target)
-                ),
-                on_finished=self.game_finished,
-                on_dropped=self.player_dropped,
-            )
-        else:
-            game = ServerGame(
-                scene,
-                players,
-                self.writer,
-                self.recorder,
-                _GameChannel(self, game_id),
-                self.executor,
-                reconnect_grace_s=grace,
-                on_finished=self.game_finished,
-                on_dropped=self.player_dropped,
-                game_id=game_id,
-                phases=self.phases,
-            )
-        self.games[game_id] = game
-        for pid in players.values():
-            self.game_of[pid] = game_id
-            sid = self.sid_of.get(pid)
-            if sid:
-                await self.sio.enter_room(sid, _game_room(game_id))
-        if self.presence is not None:
-            await self.presence.game_started(game_id, [p for p in players.values() if not p.startswith(POLICY_PREFIX)])
-        game.start()
-        return game
 
     # -- client-side games (the env runs in the browser; the server records: mug.server.sessions.browser_games)
 
@@ -692,7 +522,7 @@ class Sessions:
             if pid in elsewhere:
                 continue
             if game.outcome == "interrupted":  # (its server stopped: mug.server.cluster)
-                await self.resume_interrupted(pid)
+                await self.interruptions.resume(pid)
                 continue
             if pid in game.dropped and len(game.players) > 1:
                 continue  # already ended with a code when dropped (see player_dropped)
@@ -714,7 +544,7 @@ class Sessions:
         index = None if opts.timeout_scene_id is None else self.orders.position(pid, opts.timeout_scene_id)
         if index is not None:
             self.notices[pid] = opts.timeout_message
-            await self._send(pid, "scene", await self._go_to(pid, index))
+            await self._send(pid, "scene", await self.go_to(pid, index))
         else:
             await self._end_with_code(
                 pid, scene, "waitroom_timeout", "No partner found", opts.timeout_message, opts.timeout_redirect_url
@@ -728,7 +558,7 @@ class Sessions:
 
     async def send_to(self, pid: str, event: str, payload: dict[str, Any]) -> None:
         """Send an event to every page of one participant (encoded once)."""
-        await self.sio.broadcast(event, payload, room=_room(pid))
+        await self.sio.broadcast(event, payload, room=participant_room(pid))
 
     async def end_with_code(
         self,
@@ -751,7 +581,7 @@ class Sessions:
         task.add_done_callback(self._background.discard)
 
     async def _send(self, pid: str, event: str, payload: dict[str, Any]) -> None:
-        await self.sio.emit(event, payload, room=_room(pid))
+        await self.sio.emit(event, payload, room=participant_room(pid))
 
     async def shutdown(self) -> None:
         self.closing = True
@@ -762,18 +592,7 @@ class Sessions:
         for game in cut:
             await game.cancel()
         self.games.clear()
-        # Their players are told, and the scene's on_interrupt applies, when they come back to the
-        # next server (as after a crash; nothing of these games was lost: it stopped cleanly).
-        now = time.time()
-        for game in cut:
-            if isinstance(game, LinkedGame):
-                continue  # (it runs on another server, where its players come back to)
-            where = {"game_id": game.game_id, "scene_id": game.scene.scene_id, "episode": game.episode}
-            for pid in game.players:
-                note = {**where, "step": game.step, "crashed": False}
-                await self.writer.call(self.store.update_participant_data, pid, {"interrupted_game": note}, now)
-            if self.relay is not None:  # players connected to other servers are told there now
-                self.relay.game_finished(game, outcome="interrupted")
+        await self.interruptions.note_stopped(cut)
         if self.processes is not None:
             await self.processes.stop()
         await self.recorder.close()
@@ -793,28 +612,6 @@ class Sessions:
                     raise ProtocolError(f"query parameter {name!r} is not a valid participant id")
                 return value
         return join.participant_id or uuid.uuid4().hex
-
-
-class _GameChannel:
-    """Delivers a game's messages through Socket.IO rooms (encoded once per message)."""
-
-    def __init__(self, sessions: Sessions, game_id: str) -> None:
-        self._sessions = sessions
-        self._room = _game_room(game_id)
-
-    async def to_game(self, event: str, payload: dict[str, Any]) -> None:
-        await self._sessions.sio.broadcast(event, payload, room=self._room)
-
-    async def to_player(self, participant_id: str, event: str, payload: dict[str, Any]) -> None:
-        await self._sessions.sio.broadcast(event, payload, room=_room(participant_id))
-
-
-def _room(pid: str) -> str:
-    return f"participant:{pid}"
-
-
-def _game_room(game_id: str) -> str:
-    return f"game:{game_id}"
 
 
 def _completion_code() -> str:
