@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import signal
 import subprocess
 import sys
 import time
@@ -130,6 +131,9 @@ def main() -> int:
     parser.add_argument("--only", choices=sorted(BENCHMARKS), action="append", help="run only these")
     parser.add_argument("--out", help="also write the report to this file")
     args = parser.parse_args()
+    # A SIGTERM (a CI timeout, `kill`) unwinds like Ctrl-C: the benchmarks' `finally` blocks stop
+    # what they started (PostgreSQL is a daemon of its own and would outlive the run otherwise).
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     report: dict[str, Any] = {
         "machine": {
             "python": platform.python_version(),
