@@ -7,7 +7,7 @@ import hashlib
 import html
 import json
 import mimetypes
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -160,6 +160,14 @@ class NoIconHandler(tornado.web.RequestHandler):
 RECEIVE_QUEUE = 4
 
 
+async def _next_turn(checks: InboundChecks, eio_sid: str, data: str) -> None:
+    """Hand a packet to `checks.receive` in a later turn of the event loop (a burst's rest)."""
+    await asyncio.sleep(0)
+    handled = checks.receive(eio_sid, data)
+    if handled is not None:
+        await handled
+
+
 def _socketio_handler(sio: socketio.AsyncServer) -> type:
     base: Any = socketio.get_tornado_handler(sio)
     checks = sio if isinstance(sio, InboundChecks) else None
@@ -172,20 +180,54 @@ def _socketio_handler(sio: socketio.AsyncServer) -> type:
         more CPU than anything else per message and raised tick lateness several-fold, to save a
         participant ~100 kbit/s; image frames are PNG-compressed already.
 
-        Each message is checked (`InboundChecks.accept_frame`) before Engine.IO decodes it, and at
-        most RECEIVE_QUEUE messages wait for Engine.IO (python-engineio's queue is unbounded).
+        Each message is checked (`InboundChecks.accept_frame`) before anything decodes it. On a
+        connection that opened as a websocket, Socket.IO packets then go straight to
+        `InboundChecks.receive` (once `eio_sid` is set, at Engine.IO's connect); the next message is
+        read after the packet is handled, and at most `InboundChecks.BURST` of a connection's
+        packets are handled per turn of the event loop. Everything else (Engine.IO's pongs and
+        close, and every message of a connection upgraded from long-polling) goes to Engine.IO
+        through its receive queue, of which at most RECEIVE_QUEUE messages wait (python-engineio's
+        queue is unbounded).
         """
 
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
             self.receive_queue: asyncio.Queue[str | bytes | None] = asyncio.Queue(RECEIVE_QUEUE)
             self._last_put: asyncio.Task[None] | None = None
+            #: This connection's Engine.IO sid once Engine.IO has connected it, if it opened as a
+            #: websocket and the server reads it directly (set by `InboundChecks`); else None.
+            self.eio_sid: str | None = None
+            self._handling: asyncio.Future[None] | None = None  # a packet whose handler waits
+            self._turn = -1
+            self._burst = 0
 
-        async def on_message(self, message: str | bytes) -> None:
-            if checks is None or checks.accept_frame(self, message):
-                await self.receive_queue.put(message)  # waits while the queue is full
+        def on_message(self, message: str | bytes) -> Awaitable[None] | None:
+            if checks is not None and not checks.accept_frame(self, message):
+                return None
+            if self.eio_sid is not None and isinstance(message, str) and message[:1] == "4":
+                assert checks is not None
+                turn = checks.turn()
+                if turn != self._turn:
+                    self._turn, self._burst = turn, 0
+                self._burst += 1
+                if self._burst > checks.BURST:
+                    handled: Awaitable[None] | None = _next_turn(checks, self.eio_sid, message[1:])
+                else:
+                    handled = checks.receive(self.eio_sid, message[1:])
+                if handled is not None:
+                    self._handling = asyncio.ensure_future(handled)
+                    return self._handling
+                return None
+            return self.receive_queue.put(message)  # waits while the queue is full
 
         def on_close(self) -> None:
+            if self._handling is not None and not self._handling.done():
+                # Engine.IO hears of the end (and runs the disconnect) after the packet in hand.
+                self._handling.add_done_callback(lambda _: self._end())
+            else:
+                self._end()
+
+        def _end(self) -> None:
             try:
                 self.receive_queue.put_nowait(None)  # tells Engine.IO the connection ended
             except asyncio.QueueFull:  # after what is waiting

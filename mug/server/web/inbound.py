@@ -20,7 +20,8 @@ import asyncio
 import json
 import logging
 import re
-from collections.abc import Callable, Coroutine
+import types
+from collections.abc import Awaitable, Callable, Coroutine, Generator
 from dataclasses import dataclass
 from typing import Any
 
@@ -212,23 +213,114 @@ def _event_ack(kind: int, ack_id: int | None) -> int | None:
     return ack_id if kind == sio_packet.EVENT else None
 
 
+@types.coroutine
+def _resume(coro: Coroutine[Any, Any, None], waiting: Any) -> Generator[Any, Any, None]:
+    """Finish a coroutine whose first step already ran (`InboundChecks.receive`) and which is now
+    waiting on `waiting` (what its `await` handed out): the task running this waits on it in the
+    coroutine's place, then lets the coroutine go on, as a task running it from the start would."""
+    while True:
+        try:
+            yield waiting
+        except BaseException as exc:  # (the task was cancelled): into the coroutine, as a task does
+            step, arg = coro.throw, exc
+        else:
+            step, arg = coro.send, None
+        try:
+            waiting = step(arg)
+        except StopIteration:
+            return
+
+
 class InboundChecks(socketio.AsyncServer):
     """`socketio.AsyncServer` that reads each packet with `read_packet` before dispatching it.
 
-    Overrides python-socketio's private `_handle_eio_message` (tests/server/test_inbound.py fails
-    loudly if a new version stops calling it). Refusals are logged, told to `on_refused`, and
-    answered as the module docstring says; a connection being closed for one has its later
-    packets dropped unanswered (its close is their answer).
+    Overrides python-socketio's private `_handle_eio_message` and `_handle_eio_connect`
+    (tests/server/test_inbound.py fails loudly if a new version stops calling them). Refusals are
+    logged, told to `on_refused`, and answered as the module docstring says; a connection being
+    closed for one has its later packets dropped unanswered (its close is their answer).
+
+    A connection that opened as a websocket hands its Socket.IO packets to `receive` straight from
+    the websocket handler (`mug.server.web.app`) instead of through Engine.IO's receive queue and
+    read loop: see `receive` for why.
     """
 
     #: Told of every refusal (Socket.IO sid or None, event or packet name, message). Must be quick
     #: and must not raise (an exception is logged and ignored).
     on_refused: RefusalHook | None = None
 
+    #: False: every packet takes python-socketio's own paths (inbound: Engine.IO's receive queue
+    #: and read loop; outbound, in `mug.server.web.transport`: its queue and writer task), so a
+    #: benchmark can measure the library's way on the same server.
+    direct: bool = True
+
+    #: Socket.IO packets a connection may have handled in one turn of the event loop before the
+    #: next waits for the turn after (Tornado's own reader yields only every 256 small messages).
+    BURST = 16
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._refused: set[str] = set()  # Engine.IO sids being closed for a refusal
         self._closing: set[asyncio.Task[Any]] = set()
+        self._turn = 0  # counts the event loop's turns in which packets arrived (for BURST)
+        self._turn_ends = False
+        self.direct_reads = 0  # packets handed to `receive` (for tests and stats)
+
+    async def _handle_eio_connect(self, eio_sid: str, environ: dict[str, Any]) -> Any:
+        # A connection that opened as a websocket (no `sid` query: not an upgrade from long-polling)
+        # learns its Engine.IO sid here, before Engine.IO's open packet can reach the page, so the
+        # page's first Socket.IO packet (CONNECT) can already take `receive`.
+        handler = environ.get("tornado.handler")
+        if (
+            self.direct
+            and isinstance(handler, tornado.websocket.WebSocketHandler)
+            and hasattr(handler, "eio_sid")
+            and handler.get_query_argument("sid", None) is None
+        ):
+            handler.eio_sid = eio_sid
+        return await super()._handle_eio_connect(eio_sid, environ)
+
+    def turn(self) -> int:
+        """A number that changes with every turn of the event loop in which packets arrive."""
+        if not self._turn_ends:
+            self._turn_ends = True
+            asyncio.get_running_loop().call_soon(self._end_turn)
+        return self._turn
+
+    def _end_turn(self) -> None:
+        self._turn += 1
+        self._turn_ends = False
+
+    def receive(self, eio_sid: str, data: str) -> Awaitable[None] | None:
+        """Handle a Socket.IO packet (Engine.IO message data) from a websocket-first connection.
+
+        Engine.IO's way costs per message a queue hand-off, a task and a `wait_for` in its read loop
+        and another task for the dispatch; at 30 actions/s per player that made the inbound path the
+        sockets process's largest cost (~0.4 ms per action, benchmarks/README.md). Here the packet is
+        dispatched at once, inline: an event whose handler does not wait (an action, a ping) is
+        handled before this returns None, with no task at all. One that waits returns the rest of
+        its handling as a future; the websocket handler reads the connection's next message only
+        after it, so a connection's packets are still handled one at a time, in order.
+
+        Engine.IO still gets the connection's other packets (pongs, close) through its queue, so its
+        ping timeout and read loop go on as before. A handler's exception is logged and the
+        connection carries on, as with Engine.IO's dispatch.
+        """
+        socket = self.eio.sockets.get(eio_sid)
+        if socket is None or socket.closed:
+            return None  # Engine.IO has ended the connection: its disconnect has run or is running
+        self.direct_reads += 1
+        coro = self._dispatch(eio_sid, data)
+        try:
+            waiting = coro.send(None)
+        except StopIteration:
+            return None
+        return asyncio.ensure_future(_resume(coro, waiting))
+
+    async def _dispatch(self, eio_sid: str, data: str) -> None:
+        try:
+            await self._handle_eio_message(eio_sid, data)
+        except Exception:
+            log.exception("handling a packet from %s failed", eio_sid)
 
     def _connected_sid(self, eio_sid: str) -> str | None:
         sid = self.manager.sid_from_eio_sid(eio_sid, NAMESPACE)

@@ -121,10 +121,10 @@ class DirectSocketServer(InboundChecks):
     """
 
     direct_writes = 0  # messages written on the direct path (for tests and stats)
-    # False serves every packet through python-socketio's own write path (Engine.IO's queue and
-    # writer task per connection, Tornado's `write_message`): the library's way, kept switchable
-    # so `python -m benchmarks --only client_capacity` can measure both on the same server.
-    direct: bool = True
+    # `direct` (InboundChecks) False serves every packet through python-socketio's own write path
+    # (Engine.IO's queue and writer task per connection, Tornado's `write_message`), and reads
+    # through Engine.IO's receive queue: the library's way, kept switchable so
+    # `python -m benchmarks --only client_capacity` can measure both on the same server.
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
