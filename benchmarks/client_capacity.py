@@ -57,6 +57,11 @@ CLIENTS_PER_NODE = 100
 MIN_FPS = 29.0
 MAX_P99_GAP_MS = 50.0
 MAX_P99_LATENESS_MS = 5.0
+#: The simulated participants (`sim_participants.mjs`, SIM_CLIENT): "wire" speaks the Socket.IO
+#: protocol over a bare websocket and never decodes a frame; "library" is socket.io-client. Both
+#: send and receive the same messages; wire costs the shared cores less (README, "Reading
+#: client_capacity"), so it is the default instrument here.
+CLIENT = "wire"
 
 
 def _machine_busy() -> tuple[float, float]:
@@ -66,12 +71,19 @@ def _machine_busy() -> tuple[float, float]:
     return sum(fields) - idle, sum(fields)
 
 
-def _start_clients(url: str, count: int, action_every: int, prefix: str) -> list[subprocess.Popen[str]]:
-    """Start `count` simulated participants over enough Node processes; return when all are playing."""
+def _start_clients(
+    url: str, count: int, action_every: int, prefix: str, client: str = "library"
+) -> list[subprocess.Popen[str]]:
+    """Start `count` simulated participants over enough Node processes; return when all are playing.
+
+    `client`: "library" (socket.io-client, what `cluster_capacity` uses) or "wire" (see CLIENT).
+    """
     node = shutil.which("node")
     if node is None:
         raise RuntimeError("the client capacity benchmark needs Node.js for its simulated participants")
-    env = {**os.environ, "SIM_ACTION_EVERY": str(action_every), "SIM_PER_CLIENT": "1"}
+    if client not in ("wire", "library"):
+        raise ValueError(f"client must be 'wire' or 'library', not {client!r}")
+    env = {**os.environ, "SIM_ACTION_EVERY": str(action_every), "SIM_PER_CLIENT": "1", "SIM_CLIENT": client}
     processes = math.ceil(count / CLIENTS_PER_NODE)
     shares = [count // processes + (i < count % processes) for i in range(processes)]
     script = str(ROOT / "benchmarks" / "sim_participants.mjs")
@@ -136,14 +148,16 @@ def client_figures(clients: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def measure_level(data_dir: Path, games: int, action_every: int, *, direct: bool = True) -> dict[str, Any]:
+def measure_level(
+    data_dir: Path, games: int, action_every: int, *, direct: bool = True, client: str = CLIENT
+) -> dict[str, Any]:
     """One level on a fresh server (3 game processes): both criteria and what they cost."""
     previous, DirectSocketServer.direct = DirectSocketServer.direct, direct
     try:
         exp = Experiment("capacity", [StartScene().scene("start"), duel_scene("duel")], data_dir=data_dir)
         with exp.serve(game_processes=GAME_PROCESSES) as server:
             try:
-                sims = _start_clients(server.url, 2 * games, action_every, "c")
+                sims = _start_clients(server.url, 2 * games, action_every, "c", client)
             except RuntimeError as exc:  # e.g. connections dropped for missed Engine.IO pings
                 return {"games": games, "server_ok": False, "client_ok": False, "error": str(exc)}
             try:
@@ -187,6 +201,12 @@ def measure_level(data_dir: Path, games: int, action_every: int, *, direct: bool
         "server_main_process_cpu_fraction": round(main, 3),  # the sockets' process alone
         "client_cpu_fraction": round(client_cpu, 3),
         "client_processes": len(clients),
+        # Cores per running game: where the 2 cores go, and what a level would need elsewhere.
+        "cpu_per_game": {
+            "server": round(cpu / max(1, running), 4),
+            "sockets_process": round(main / max(1, running), 4),
+            "clients": round(client_cpu / max(1, running), 4),
+        },
         "machine_busy_fraction": round(machine, 3),  # of all cores
         # Cores busy with neither the server nor the clients (other programs on the machine).
         "other_programs_cpu_cores": round(max(0.0, machine * (os.cpu_count() or 1) - cpu - client_cpu), 3),
@@ -195,13 +215,17 @@ def measure_level(data_dir: Path, games: int, action_every: int, *, direct: bool
     }
 
 
-def curve(data: Path, action_every: int, *, direct: bool = True, levels: tuple[int, ...] = LEVELS) -> dict[str, Any]:
+def curve(
+    data: Path, action_every: int, *, direct: bool = True, levels: tuple[int, ...] = LEVELS, client: str = CLIENT
+) -> dict[str, Any]:
     """Levels upward until both criteria fail at one; the largest passing level of each."""
     points: list[dict[str, Any]] = []
     for games in levels:
         label = f"{'direct' if direct else 'stock'} path, action every {action_every} frames: {games} games"
         print(f"  {label}…", file=sys.stderr, flush=True)
-        point = measure_level(data / f"{int(direct)}-{action_every}-{games}", games, action_every, direct=direct)
+        point = measure_level(
+            data / f"{int(direct)}-{action_every}-{games}", games, action_every, direct=direct, client=client
+        )
         points.append(point)
         # Two levels in a row failing both criteria end the curve (one alone may be a noisy window).
         if len(points) >= 2 and not any(p["server_ok"] or p["client_ok"] for p in points[-2:]):
@@ -213,7 +237,19 @@ def curve(data: Path, action_every: int, *, direct: bool = True, levels: tuple[i
     }
 
 
-def run() -> dict[str, Any]:
+def run(
+    rates: dict[str, int] | None = None,
+    levels: tuple[int, ...] = LEVELS,
+    *,
+    stock: bool = True,
+    pipe: bool = True,
+    client: str = CLIENT,
+) -> dict[str, Any]:
+    """The whole report: both criteria at each rate, the stock write path, the game-process pipe.
+
+    `rates` (name -> SIM_ACTION_EVERY) and `levels` narrow a run (the command line's options); the
+    defaults are what `python -m benchmarks --only client_capacity` measures.
+    """
     from benchmarks import process_pipe
 
     # Participants leaving at the end of each level make the server log every action in flight
@@ -229,13 +265,56 @@ def run() -> dict[str, Any]:
             "client": f"every client >= {MIN_FPS} frames/s and p99 frame inter-arrival < {MAX_P99_GAP_MS} ms",
         },
         "load_average_before": load_before,
+        "simulated_client": client,
     }
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp)
-        for name, every in RATES.items():
-            report[name] = curve(data, every)
-        stock = curve(data, RATES["actions_3_per_s"], direct=False)
-        report["stock_socketio_path"] = {"actions_3_per_s": stock}
-    report["game_process_pipe"] = process_pipe.run()
+        for name, every in (rates or RATES).items():
+            report[name] = curve(data, every, levels=levels, client=client)
+        if stock:
+            report["stock_socketio_path"] = {
+                "actions_3_per_s": curve(data, RATES["actions_3_per_s"], direct=False, levels=levels, client=client)
+            }
+    if pipe:
+        report["game_process_pipe"] = process_pipe.run()
     report["load_average_after"] = Path("/proc/loadavg").read_text().split()[0]
     return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m benchmarks.client_capacity [--rate 3|30] [--levels 25,50] [--no-stock] [--no-pipe]`."""
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.client_capacity",
+        description="Capacity as participants see it (both criteria per level); prints a JSON report.",
+    )
+    parser.add_argument(
+        "--rate", type=int, choices=(3, 30), action="append", help="actions/s per player (repeatable; default both)"
+    )
+    parser.add_argument("--levels", default=",".join(map(str, LEVELS)), help="games per level, comma-separated")
+    parser.add_argument(
+        "--client", choices=("wire", "library"), default=CLIENT, help=f"simulated participants (default {CLIENT})"
+    )
+    parser.add_argument("--no-stock", action="store_true", help="skip python-socketio's stock write path")
+    parser.add_argument("--no-pipe", action="store_true", help="skip the game-process pipe comparison")
+    parser.add_argument("--out", help="also write the report to this file")
+    args = parser.parse_args(argv)
+    try:
+        levels = tuple(int(x) for x in args.levels.split(","))
+    except ValueError:
+        parser.error(f"--levels takes whole numbers of games separated by commas, not {args.levels!r}")
+    if not levels or min(levels) < 1:
+        parser.error(f"--levels needs at least one level of 1 game or more, not {args.levels!r}")
+    by_rate = {3: "actions_3_per_s", 30: "actions_30_per_s"}
+    rates = {by_rate[r]: RATES[by_rate[r]] for r in args.rate} if args.rate else None
+    report = run(rates, levels, stock=not args.no_stock, pipe=not args.no_pipe, client=args.client)
+    text = json.dumps(report, indent=2)
+    print(text)
+    if args.out:
+        Path(args.out).write_text(text + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
