@@ -10,18 +10,20 @@ benchmark reports both criteria, side by side, from one run:
   inter-arrival times is < 50 ms.
 
 at two action rates: each player sending an action every frame (30 actions/s) and every tenth
-frame (3 actions/s). The simulated participants are socket.io-client in Node
-(`sim_participants.mjs`), spread over one Node process per `CLIENTS_PER_NODE` participants so no
-single client event loop is the bottleneck; their CPU, and the whole machine's, are reported
-per level, because on a 2-core machine the clients share the cores with the server (read the
-README's guide before comparing figures).
+frame (3 actions/s). The simulated participants run in Node (`sim_participants.mjs`), spread
+over one Node process per `CLIENTS_PER_NODE` participants so no single client event loop is the
+bottleneck; their CPU, and the whole machine's, are reported per level, because on a 2-core
+machine the clients share the cores with the server (read the README's guide before comparing
+figures). They speak Socket.IO over a bare websocket and never decode a frame (`CLIENT`): with
+socket.io-client they took 0.25-0.27 core at 25 games and 30 actions/s, this way 0.15-0.16
+(benchmarks/README.md, run D), and every core they take is one the server does not get.
 
 Two of the project's hand-written parts are measured against the library's way in the same run:
 
-- `stock_socketio_path`: the same levels served through python-socketio's own write path
+- `stock_socketio_path`: the same levels served through python-socketio's own paths
   (`DirectSocketServer.direct = False`: Engine.IO's per-connection queue and writer task,
-  Tornado's `write_message`) instead of the transport's direct websocket writes (each level's
-  `ping_rtt_ms` is the latency figure of either path).
+  Tornado's `write_message`; Engine.IO's receive queue and read loop) instead of the transport's
+  direct websocket writes and reads (each level's `ping_rtt_ms` is the latency figure of either).
 - `game_process_pipe` (`benchmarks.process_pipe`): `MessagePipe` vs the standard library's
   `multiprocessing.connection.Connection` and asyncio streams, for the games' real message mix.
 

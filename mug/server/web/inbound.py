@@ -12,6 +12,20 @@ failing ack when it asked for one) and the connection stays; one that cannot (bi
 unknown packet type, CONNECT_ERROR, anything before the Socket.IO connect) closes the connection.
 With these checks the attack above closes the connection at its first packet, and the process running
 the server and the attacking client grows by 0.5-8 MB (tests/server/test_inbound.py).
+
+The packets of a connection that opened as a websocket (every participant page) also skip
+python-engineio's receive queue and read loop (`InboundChecks.receive`): per message that loop made
+a task and a `wait_for` to wait for it and another task to dispatch it, and at 30 actions/s per
+player the inbound path was the sockets process's largest cost (~0.4 ms per action). Measured
+with `python -m benchmarks.client_capacity` (25 two-player games at 30 fps, each player sending an
+action every frame: 1,500 actions/s; 2 cores shared with the simulated clients and, that night,
+with other engineers' test runs; the three runs taken while other programs used < 0.1 core): the
+sockets process took 0.74 / 0.75 / 0.78 core through Engine.IO and 0.56 / 0.69 / 0.60 core
+directly (about 0.3 instead of 0.4 ms per action), and the clients' worst p99 frame inter-arrival
+was 52 / 52 / 56 ms against 45 / 53 / 48 ms (the criterion is < 50). At 3 actions/s and 50 games,
+on a machine other programs kept saturated, the median `ping` round trip of the same
+socket.io-client participants was 13 / 26 / 96 ms directly against 53 / 205 / 165 ms through
+Engine.IO in the same three runs. See benchmarks/README.md, "Reading client_capacity".
 """
 
 from __future__ import annotations
