@@ -9,11 +9,11 @@ database named by its URL; the same queries read both, so the frames are equal.
 
 from __future__ import annotations
 
-import itertools
+import functools
 import json
 import os
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -22,9 +22,28 @@ import pandas as pd
 
 from ._json import loads
 from .backends import Database, is_database_url, parse_location, redact_url
+from .frames import (
+    POLICY_PREFIX,
+    episodes_frame,
+    events_frame,
+    forms_frame,
+    games_frame,
+    p2p_frame,
+    participants_frame,
+    scene_visits_frame,
+)
 from .schema import DB_FILENAME, METADATA_FILENAME, SCHEMA_VERSION
+from .step_frames import StepColumns, player_steps_frame, steps_frame
 
-__all__ = ["RESULT_TABLES", "Results", "load_results", "open_results_database", "resolve_database"]
+__all__ = [
+    "POLICY_PREFIX",
+    "RESULT_TABLES",
+    "Deferred",
+    "Results",
+    "load_results",
+    "open_results_database",
+    "resolve_database",
+]
 
 #: DataFrames of :class:`Results`, in the order they are reported and exported.
 RESULT_TABLES: tuple[str, ...] = (
@@ -39,72 +58,50 @@ RESULT_TABLES: tuple[str, ...] = (
     "p2p",
 )
 
-#: How games record an agent played by a policy rather than a participant (``games.players.<agent>``).
-POLICY_PREFIX = "policy:"
 
-# Fixed columns (always present, even when empty) and their dtypes.
-_STEP_COLUMNS = {
-    "game_id": "str",
-    "participant_id": "str",
-    "scene_id": "str",
-    "episode": "int64",
-    "step": "int64",
-    "t": "float64",
-    "time": "datetime64[us, UTC]",
-}
-_STEP_FLAGS = {"terminated": "bool", "truncated": "bool"}
-_EPISODE_COLUMNS = {
-    "game_id": "str",
-    "episode": "int64",
-    "scene_id": "str",
-    "participant_ids": "object",
-    "seed": "Int64",
-    "started_at": "float64",
-    "ended_at": "float64",
-    "duration_s": "float64",
-    "num_steps": "int64",
-    "terminated": "bool",
-    "truncated": "bool",
-    "outcome": "str",
-    "parity": "str",
-}
-_FORM_COLUMNS = {"participant_id": "str", "scene_id": "str", "submitted_at": "float64"}
-_PARTICIPANT_COLUMNS = {
-    "participant_id": "str",
-    "status": "str",
-    "completion_code": "str",
-    "scene_index": "int64",
-    "scene_id": "str",
-    "created_at": "float64",
-    "updated_at": "float64",
-}
-_EVENT_COLUMNS = {
-    "event_id": "int64",
-    "participant_id": "str",
-    "scene_id": "str",
-    "kind": "str",
-    "t": "float64",
-}
-_VISIT_COLUMNS = {
-    "participant_id": "str",
-    "scene_index": "int64",
-    "scene_id": "str",
-    "scene_type": "str",
-    "entered_at": "float64",
-    "exited_at": "float64",
-    "duration_s": "float64",
-    "reloads": "int64",
-}
-_GAME_COLUMNS = {
-    "game_id": "str",
-    "scene_id": "str",
-    "mode": "str",
-    "seed": "Int64",
-    "started_at": "float64",
-    "ended_at": "float64",
-    "duration_s": "float64",
-    "outcome": "str",
-}
+class Deferred:
+    """A table not built yet: ``build()`` makes it, on first read (see :class:`LazyTable`).
+
+    ``rows``: its row count, known without building it (so ``repr`` and counts stay cheap).
+    """
+
+    def __init__(self, build: Callable[[], pd.DataFrame], rows: int) -> None:
+        self.build = build
+        self.rows = rows
+
+
+class LazyTable:
+    """A :class:`Results` field that may be given as a :class:`Deferred`: built on first access,
+    then kept (a data descriptor, so the frozen dataclass's ``__init__`` sets it as any field).
+
+    Why: ``player_steps`` (one row per agent per step) cost 10-15 s of the 24 s that
+    ``load_results`` took on 1M two-player steps (benchmarks/store.py), and most analyses never
+    read it. Built later, it is the same frame: it comes from the same snapshot's step columns.
+    """
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.slot = f"_{name}_value"
+
+    def __get__(self, obj: Any, owner: type | None = None) -> Any:
+        if obj is None:  # (on the class: no default value, so the dataclass field stays required)
+            raise AttributeError(self.slot)
+        value = obj.__dict__[self.slot]
+        if isinstance(value, Deferred):
+            value = value.build()
+            obj.__dict__[self.slot] = value
+        return value
+
+    def __set__(self, obj: Any, value: Any) -> None:
+        obj.__dict__[self.slot] = value
+
+    def rows(self, obj: Any) -> int:
+        """The table's row count, without building it."""
+        value = obj.__dict__[self.slot]
+        return value.rows if isinstance(value, Deferred) else len(value)
+
+    def built(self, obj: Any) -> bool:
+        """Whether the table exists yet (was given as a frame, or has been read)."""
+        return not isinstance(obj.__dict__[self.slot], Deferred)
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -114,6 +111,8 @@ class Results:
     Attributes:
         path: the data folder the results were loaded from, or the PostgreSQL URL (password hidden).
         participants, scene_visits, forms, games, episodes, steps, player_steps, events, p2p: DataFrames.
+            ``player_steps`` is built when first read (from the same snapshot as the others):
+            at a million steps it takes longer than all the other tables together.
         metadata: ``experiment.json`` (``config``, ``versions``, ``written_at``),
             or the latest copy stored in the database, or ``{}``.
         peer_steps: each peer's own step rows of peer-to-peer games, when loaded with
@@ -127,23 +126,33 @@ class Results:
     games: pd.DataFrame
     episodes: pd.DataFrame
     steps: pd.DataFrame
-    player_steps: pd.DataFrame
+    player_steps: pd.DataFrame = LazyTable()  # type: ignore[assignment]
     events: pd.DataFrame
     p2p: pd.DataFrame
     metadata: dict[str, Any] = field(default_factory=dict)
     peer_steps: pd.DataFrame | None = None
 
-    def tables(self) -> dict[str, pd.DataFrame]:
-        """The DataFrames by name, in :data:`RESULT_TABLES` order (then ``peer_steps`` when loaded)."""
-        tables = {name: getattr(self, name) for name in RESULT_TABLES}
+    def tables(self, *, include_player_steps: bool = True) -> dict[str, pd.DataFrame]:
+        """The DataFrames by name, in :data:`RESULT_TABLES` order (then ``peer_steps`` when loaded).
+
+        ``include_player_steps=False`` leaves ``player_steps`` out, so it is not built.
+        """
+        names = [n for n in RESULT_TABLES if include_player_steps or n != "player_steps"]
+        tables = {name: getattr(self, name) for name in names}
         if self.peer_steps is not None:
             tables["peer_steps"] = self.peer_steps
         return tables
 
+    def row_counts(self) -> dict[str, int]:
+        """Each table's number of rows, in :meth:`tables` order, without building ``player_steps``."""
+        counts = {name: len(frame) for name, frame in self.tables(include_player_steps=False).items()}
+        counts["player_steps"] = Results.__dict__["player_steps"].rows(self)
+        return {name: counts[name] for name in [*RESULT_TABLES, "peer_steps"] if name in counts}
+
     def __repr__(self) -> str:
         lines = [f"<mug Results from {str(self.path)!r}>"]
-        for name, frame in self.tables().items():
-            lines.append(f"  {name:<13} {len(frame):>8} rows")
+        for name, rows in self.row_counts().items():
+            lines.append(f"  {name:<13} {rows:>8} rows")
         lines.append(f"  {'metadata':<13} {'yes' if self.metadata else 'no':>8}")
         return "\n".join(lines)
 
@@ -245,8 +254,7 @@ def load_results(
         conn.close()
     metadata = _metadata(folder, stored_metadata)
     agents = scene_agents(metadata)
-    # (actions and rewards decoded once for both steps and player_steps)
-    decoded = (_decode_all([r[6] for r in raw["steps"]]), _decode_all([r[7] for r in raw["steps"]]))
+    step_columns = StepColumns(raw.pop("steps"), sort=True)  # (codes and distinct values: the million row tuples go)
     return Results(
         path=folder if folder is not None else redact_url(str(path)),
         participants=participants_frame(raw["participants"]),
@@ -254,8 +262,10 @@ def load_results(
         forms=forms_frame(raw["forms"], fields=form_fields(metadata)),
         games=games_frame(raw["games"], agents=agents),
         episodes=episodes_frame(raw["episodes"], agents=agents),
-        steps=steps_frame(raw["steps"], agents=agents, decoded=decoded),
-        player_steps=player_steps_frame(raw["steps"], raw["games"], decoded=decoded),
+        steps=steps_frame(step_columns, agents=agents),
+        player_steps=Deferred(
+            functools.partial(player_steps_frame, step_columns, raw["games"]), rows=step_columns.agent_rows()
+        ),
         events=events_frame(raw["events"]),
         p2p=p2p_frame(raw["p2p"]),
         metadata=metadata,
@@ -319,13 +329,6 @@ def form_fields(metadata: dict[str, Any]) -> dict[str, str]:
 
     walk(metadata.get("config"))
     return fields
-
-
-def _empty_shape(agents: list[list[str]]) -> list[str] | None:
-    """None for the single-agent shape; else every agent id of the experiment's game scenes."""
-    if all(len(ids) == 1 for ids in agents):
-        return None
-    return _agent_order({agent: None for agent in ids} for ids in agents)
 
 
 def _check_schema(conn: Database) -> int:
@@ -417,8 +420,8 @@ _QUERIES = {
     ),
     "steps": (
         "SELECT game_id, participant_id, scene_id, episode, step, t, actions, rewards, terminated, "
-        "truncated, infos, observations, {focus} FROM steps WHERE TRUE {sim_games} ORDER BY game_id, episode, step"
-    ),
+        "truncated, infos, observations, {focus} FROM steps WHERE TRUE {sim_games}"
+    ),  # (no ORDER BY: read in storage order, sorted by StepColumns -- see mug.data.step_frames)
     "events": (
         "SELECT event_id, participant_id, scene_id, kind, t, data FROM events "
         "WHERE (participant_id IS NULL OR TRUE {active}) {sim_events} ORDER BY t, event_id"
@@ -430,468 +433,3 @@ _PEER_STEPS = (
     "truncated, infos, observations, focus FROM peer_steps WHERE TRUE {sim_games} "
     "ORDER BY game_id, episode, step, participant_id"
 )
-
-
-# -- frame builders -----------------------------------------------------------------------------
-
-
-class _Columns:
-    """Sparse, insertion-ordered columns: ``put(column, row, value)``, then ``dense(n)``."""
-
-    def __init__(self) -> None:
-        self._cols: dict[str, dict[int, Any]] = {}
-
-    def put(self, column: str, row: int, value: Any) -> None:
-        self._cols.setdefault(column, {})[row] = value
-
-    def names(self) -> list[str]:
-        return list(self._cols)
-
-    def dense(self, n: int, column: str) -> list[Any]:
-        cells = self._cols[column]
-        return [cells.get(i) for i in range(n)]
-
-
-def _decode_all(texts: list[str | None]) -> list[Any]:
-    """Decode a column of JSON texts (None stays None) in one parse.
-
-    One ``json.loads`` of ``[t1,t2,...]`` instead of one call per cell: measured at 100k step
-    rows, 3 columns, ~3x less time (the per-call overhead is most of a small payload's cost).
-    """
-    if not texts:
-        return []
-    return json.loads("[" + ",".join("null" if text is None else text for text in texts) + "]")
-
-
-def _flat_info(info: dict[str, Any], agent: str | None) -> list[tuple[str, Any]]:
-    """A step's infos as (column, value) pairs: one agent's under ``info``, others' under ``info.<key>``."""
-    pairs: list[tuple[str, Any]] = []
-    for key, value in info.items():
-        prefix = "info" if key == agent else f"info.{key}"
-        if isinstance(value, dict):
-            _flatten(prefix, value, lambda c, v: pairs.append((c, v)))
-        else:
-            pairs.append((prefix, value))
-    return pairs
-
-
-def _info_columns(texts: list[str], agents: list[str] | None) -> _Columns:
-    """The ``info...`` columns of the steps, in the order their columns first appear.
-
-    Steps often repeat their infos (``{}``, a counter that changes now and then): the pairs of a
-    text are made once and reused while every value in them is a scalar (a list or dict value is
-    made anew for each row, so cells never share one object).
-    """
-    cols = _Columns()
-    cache: dict[tuple[str, str | None], list[tuple[str, Any]]] = {}
-    for i, text in enumerate(texts):
-        agent = agents[i] if agents is not None else None
-        pairs = cache.get((text, agent))
-        if pairs is None:
-            pairs = _flat_info(loads(text), agent)
-            if not any(isinstance(v, (list, dict)) for _, v in pairs):
-                cache[(text, agent)] = pairs
-        for column, value in pairs:
-            cols.put(column, i, value)
-    return cols
-
-
-def _frame(fixed: dict[str, str], data: dict[str, list[Any]], extra: Iterable[tuple[str, Any]] = ()) -> pd.DataFrame:
-    """Build a DataFrame: fixed columns with their dtypes, then the extra (name, values) columns."""
-    columns: dict[str, Any] = {}
-    for name, dtype in fixed.items():
-        values = data[name]
-        if dtype.startswith("datetime64"):
-            columns[name] = _utc_datetimes(values)
-        else:
-            columns[name] = pd.Series(values, dtype=dtype)
-    for name, values in extra:
-        columns[name] = values if isinstance(values, pd.Series) else pd.Series(values)
-    return pd.DataFrame(columns)
-
-
-def _utc_datetimes(seconds: list[float]) -> pd.Series:
-    micros = (pd.Series(seconds, dtype="float64") * 1e6).round().astype("int64")
-    return pd.to_datetime(micros, unit="us", utc=True).astype("datetime64[us, UTC]")
-
-
-def _flatten(prefix: str, value: dict[str, Any], out: Callable[[str, Any], None]) -> None:
-    """Flatten nested dicts into dotted column names (lists stay as values)."""
-    for key, item in value.items():
-        name = f"{prefix}.{key}"
-        if isinstance(item, dict):
-            _flatten(name, item, out)
-        else:
-            out(name, item)
-
-
-def _columns_of(rows: list[tuple[Any, ...]], names: Iterable[str]) -> dict[str, list[Any]]:
-    names = list(names)
-    if not rows:
-        return {name: [] for name in names}
-    return {name: list(values) for name, values in zip(names, zip(*rows, strict=True), strict=True)}
-
-
-def _durations(starts: list[float], ends: list[float | None]) -> list[float | None]:
-    return [None if end is None else end - start for start, end in zip(starts, ends, strict=True)]
-
-
-def _agent_order(dicts: Iterable[dict[str, Any]]) -> list[str]:
-    """Every key of ``dicts`` in first-seen order (through their distinct key tuples: rows mostly repeat them)."""
-    order: dict[str, None] = {}
-    for keys in dict.fromkeys(map(tuple, dicts)):
-        for key in keys:
-            order.setdefault(key, None)
-    return list(order)
-
-
-def _is_single_agent(actions: list[dict[str, Any]], numbers: list[dict[str, Any]]) -> bool:
-    """Every row has exactly one agent, and its reward/return (if any) is that agent's."""
-    return bool(actions) and all(len(a) == 1 and all(k in a for k in r) for a, r in zip(actions, numbers, strict=True))
-
-
-def steps_frame(
-    rows: list[tuple[Any, ...]],
-    *,
-    agents: list[list[str]] | None = None,
-    decoded: tuple[list[Any], list[Any]] | None = None,
-) -> pd.DataFrame:
-    """The ``steps`` DataFrame from rows of the ``steps`` query.
-
-    ``decoded``: the rows' actions and rewards already decoded (shared with :func:`player_steps_frame`).
-
-    ``agents`` (see :func:`scene_agents`) shapes a table without rows: the single-agent columns
-    (``agent_id``, ``action``, ``reward``) unless a game scene has several agents, then
-    ``action.<agent>`` and ``reward.<agent>`` for each.
-    """
-    names = (
-        "game_id",
-        "participant_id",
-        "scene_id",
-        "episode",
-        "step",
-        "t",
-        "actions",
-        "rewards",
-        "terminated",
-        "truncated",
-        "infos",
-        "observations",
-        "focus",
-    )
-    data = _columns_of(rows, names)
-    data["time"] = data["t"]
-    n = len(rows)
-    actions = decoded[0] if decoded is not None else _decode_all(data["actions"])
-    rewards = decoded[1] if decoded is not None else _decode_all(data["rewards"])
-    extra: list[tuple[str, Any]] = []
-    info_cols = _Columns()
-    if n and _is_single_agent(actions, rewards):
-        agent_ids = [next(iter(a)) for a in actions]
-        extra.append(("agent_id", pd.Series(agent_ids, dtype="str")))
-        extra.append(("action", [a[k] for a, k in zip(actions, agent_ids, strict=True)]))
-        own_rewards = [r.get(k) for r, k in zip(rewards, agent_ids, strict=True)]
-        extra.append(("reward", pd.Series(own_rewards, dtype="float64")))
-        info_cols = _info_columns(data["infos"], agent_ids)
-    elif n:
-        for agent in _agent_order(actions):
-            extra.append((f"action.{agent}", [a.get(agent) for a in actions]))
-        for agent in _agent_order(itertools.chain(actions, rewards)):
-            extra.append((f"reward.{agent}", pd.Series([r.get(agent) for r in rewards], dtype="float64")))
-        info_cols = _info_columns(data["infos"], None)
-    elif (several := _empty_shape(agents or [])) is None:
-        extra.append(("agent_id", pd.Series([], dtype="str")))
-        extra.append(("action", pd.Series([], dtype="object")))
-        extra.append(("reward", pd.Series([], dtype="float64")))
-    else:
-        extra.extend((f"action.{agent}", pd.Series([], dtype="object")) for agent in several)
-        extra.extend((f"reward.{agent}", pd.Series([], dtype="float64")) for agent in several)
-    flags = [(name, pd.Series(data[name], dtype=dtype)) for name, dtype in _STEP_FLAGS.items()]
-    info_extra = [(name, info_cols.dense(n, name)) for name in info_cols.names()]
-    focus = _decode_all(data["focus"]) if any(f is not None for f in data["focus"]) else [None] * n
-    focus_extra = [
-        (f"focus.{agent}", pd.Series([None if f is None else f.get(agent) for f in focus], dtype="boolean"))
-        for agent in _agent_order(f for f in focus if f is not None)
-    ]
-    obs = (
-        [("obs", pd.Series(data["observations"], dtype="str"))]
-        if any(o is not None for o in data["observations"])
-        else []
-    )
-    return _frame(_STEP_COLUMNS, data, [*extra, *flags, *info_extra, *focus_extra, *obs])
-
-
-def episodes_frame(rows: list[tuple[Any, ...]], *, agents: list[list[str]] | None = None) -> pd.DataFrame:
-    """The ``episodes`` DataFrame from rows of the ``episodes`` query.
-
-    ``agents`` shapes a table without rows, as for :func:`steps_frame`.
-    """
-    names = (
-        "game_id",
-        "episode",
-        "scene_id",
-        "participant_ids",
-        "seed",
-        "started_at",
-        "ended_at",
-        "num_steps",
-        "terminated",
-        "truncated",
-        "outcome",
-        "parity",
-        "returns",
-    )
-    data = _columns_of(rows, names)
-    data["participant_ids"] = [loads(p) for p in data["participant_ids"]]
-    data["duration_s"] = _durations(data["started_at"], data["ended_at"])
-    returns = [loads(r) for r in data["returns"]]
-    extra: list[tuple[str, Any]] = []
-    if not returns:
-        several = _empty_shape(agents or [])
-        if several is None:
-            extra = [("agent_id", pd.Series([], dtype="str")), ("return", pd.Series([], dtype="float64"))]
-        else:
-            extra = [(f"return.{agent}", pd.Series([], dtype="float64")) for agent in several]
-    elif all(len(r) == 1 for r in returns):
-        agent_ids = [next(iter(r)) for r in returns]
-        extra.append(("agent_id", pd.Series(agent_ids, dtype="str")))
-        own_returns = [r[k] for r, k in zip(returns, agent_ids, strict=True)]
-        extra.append(("return", pd.Series(own_returns, dtype="float64")))
-    else:
-        for agent in _agent_order(returns):
-            extra.append((f"return.{agent}", pd.Series([r.get(agent) for r in returns], dtype="float64")))
-    return _frame(_EPISODE_COLUMNS, data, extra)
-
-
-def forms_frame(rows: list[tuple[Any, ...]], *, fields: dict[str, str] | None = None) -> pd.DataFrame:
-    """The ``forms`` DataFrame: one row per form, one column per answer field.
-
-    A table without rows has a column for each of ``fields`` (see :func:`form_fields`).
-    """
-    data = _columns_of(rows, ("participant_id", "scene_id", "submitted_at", "answers"))
-    if not rows:
-        empty = [
-            (f"answer.{name}" if name in _FORM_COLUMNS else name, pd.Series([], dtype=dtype))
-            for name, dtype in (fields or {}).items()
-        ]
-        return _frame(_FORM_COLUMNS, data, empty)
-    answers = _Columns()
-    for i, text in enumerate(data["answers"]):
-        for key, value in loads(text).items():
-            answers.put(f"answer.{key}" if key in _FORM_COLUMNS else key, i, value)
-    n = len(rows)
-    return _frame(_FORM_COLUMNS, data, [(name, _answer_column(answers.dense(n, name))) for name in answers.names()])
-
-
-def _answer_column(values: list[Any]) -> Any:
-    """An answer column; whole numbers (e.g. rating scales) stay ints where other forms lack the field."""
-    given = [v for v in values if v is not None]
-    if given and all(isinstance(v, int) and not isinstance(v, bool) for v in given):
-        return pd.Series(values, dtype="Int64")  # (a plain Series would turn them to floats beside NaN)
-    return values
-
-
-def _one_level(prefix: str, texts: list[str], n: int) -> list[tuple[str, list[Any]]]:
-    cols = _Columns()
-    for i, text in enumerate(texts):
-        for key, value in loads(text).items():
-            cols.put(f"{prefix}.{key}", i, value)
-    return [(name, cols.dense(n, name)) for name in cols.names()]
-
-
-def participants_frame(rows: list[tuple[Any, ...]]) -> pd.DataFrame:
-    """The ``participants`` DataFrame (``query.<key>`` and ``data.<key>`` columns)."""
-    data = _columns_of(rows, (*_PARTICIPANT_COLUMNS, "query", "data"))
-    n = len(rows)
-    extra = [*_one_level("query", data["query"], n), *_one_level("data", data["data"], n)]
-    return _frame(_PARTICIPANT_COLUMNS, data, extra)
-
-
-def events_frame(rows: list[tuple[Any, ...]]) -> pd.DataFrame:
-    """The ``events`` DataFrame (``data.<key>`` columns, one level)."""
-    data = _columns_of(rows, (*_EVENT_COLUMNS, "data"))
-    return _frame(_EVENT_COLUMNS, data, _one_level("data", data["data"], len(rows)))
-
-
-def scene_visits_frame(rows: list[tuple[Any, ...]]) -> pd.DataFrame:
-    """The ``scene_visits`` DataFrame (``duration_s`` is NaN while a visit is open)."""
-    names = ("participant_id", "scene_index", "scene_id", "scene_type", "entered_at", "exited_at", "reloads")
-    data = _columns_of(rows, names)
-    data["duration_s"] = _durations(data["entered_at"], data["exited_at"])
-    return _frame(_VISIT_COLUMNS, data)
-
-
-def games_frame(rows: list[tuple[Any, ...]], *, agents: list[list[str]] | None = None) -> pd.DataFrame:
-    """The ``games`` DataFrame (``players.<agent_id>`` columns).
-
-    A table without rows has a ``players.<agent_id>`` column for each agent of the game scenes in
-    ``agents`` (see :func:`scene_agents`).
-    """
-    data = _columns_of(rows, (*[c for c in _GAME_COLUMNS if c != "duration_s"], "players"))
-    data["duration_s"] = _durations(data["started_at"], data["ended_at"])
-    if rows:
-        return _frame(_GAME_COLUMNS, data, _one_level("players", data["players"], len(rows)))
-    every = _agent_order({agent: None for agent in ids} for ids in agents or [])
-    return _frame(_GAME_COLUMNS, data, [(f"players.{agent}", pd.Series([], dtype="str")) for agent in every])
-
-
-_PLAYER_STEP_COLUMNS = {
-    "game_id": "str",
-    "scene_id": "str",
-    "episode": "int64",
-    "step": "int64",
-    "t": "float64",
-    "agent_id": "str",
-    "participant_id": "str",
-    "policy": "str",
-    "action": "object",
-    "reward": "float64",
-}
-
-
-def player_steps_frame(
-    step_rows: list[tuple[Any, ...]],
-    game_rows: list[tuple[Any, ...]],
-    *,
-    decoded: tuple[list[Any], list[Any]] | None = None,
-) -> pd.DataFrame:
-    """One row per agent per step: whose action it was (a participant, or a policy) and its reward.
-
-    Built column by column (the step's fields taken by index) rather than row by row: at 1M steps
-    of two agents that is the difference between ~1 s and ~10 s. ``decoded``: the steps' actions
-    and rewards already decoded (see :func:`steps_frame`).
-    """
-    rosters = {row[0]: (loads(row[7]) or {}) for row in game_rows}
-    if decoded is None:
-        decoded = (_decode_all([r[6] for r in step_rows]), _decode_all([r[7] for r in step_rows]))
-    actions, rewards = decoded
-    same = dict.fromkeys(map(tuple, actions))
-    if len(same) == 1 and step_rows:  # (every step has the same agents, in the same order: column by column)
-        return _player_steps_same_agents(step_rows, rosters, actions, rewards, list(next(iter(same))))
-    index: list[int] = []
-    agents: list[str] = []
-    taken: list[Any] = []
-    for i, acts in enumerate(actions):
-        for agent, action in acts.items():
-            index.append(i)
-            agents.append(agent)
-            taken.append(action)
-    column = list(zip(*step_rows, strict=True)) if step_rows else [()] * 8
-    game_ids, pids, scene_ids, episodes, steps, times = (column[k] for k in range(6))
-    who_of: dict[tuple[Any, str, Any], Any] = {}
-    who = []
-    for i, agent in zip(index, agents, strict=True):
-        key = (game_ids[i], agent, pids[i])
-        if key not in who_of:
-            who_of[key] = rosters.get(game_ids[i], {}).get(agent, pids[i])
-        who.append(who_of[key])
-    policy_of = {w: w[len(POLICY_PREFIX) :] for w in set(who) if isinstance(w, str) and w.startswith(POLICY_PREFIX)}
-    out = {
-        "game_id": [game_ids[i] for i in index],
-        "scene_id": [scene_ids[i] for i in index],
-        "episode": [episodes[i] for i in index],
-        "step": [steps[i] for i in index],
-        "t": [times[i] for i in index],
-        "agent_id": agents,
-        "participant_id": [None if w in policy_of else w for w in who],
-        "policy": [policy_of.get(w) for w in who],
-        "action": taken,
-        "reward": [rewards[i].get(agent) for i, agent in zip(index, agents, strict=True)],
-    }
-    return pd.DataFrame({name: pd.Series(values, dtype=_PLAYER_STEP_COLUMNS[name]) for name, values in out.items()})
-
-
-def _player_steps_same_agents(
-    step_rows: list[tuple[Any, ...]],
-    rosters: dict[Any, dict[str, Any]],
-    actions: list[dict[str, Any]],
-    rewards: list[dict[str, Any]],
-    agents: list[str],
-) -> pd.DataFrame:
-    """:func:`player_steps_frame` when every step has the same agents: each agent's column at once,
-    then interleaved (row 0's agents, row 1's, ...) by slicing, as the row-by-row build orders them."""
-    import numpy as np
-
-    n, k = len(step_rows), len(agents)
-    column = list(zip(*step_rows, strict=True))
-    game_ids, pids = column[0], column[1]
-
-    def interleave(per_agent: list[list[Any]]) -> np.ndarray:
-        out = np.empty(n * k, dtype=object)
-        for j, values in enumerate(per_agent):
-            out[j::k] = np.fromiter(values, dtype=object, count=n)  # (a list cell stays one cell)
-        return out
-
-    whos = []
-    for agent in agents:
-        of_game = {g: roster.get(agent) for g, roster in rosters.items()}
-        whos.append([of_game.get(g) or p for g, p in zip(game_ids, pids, strict=True)])
-    who = interleave(whos)
-    policy_of = {w: w[len(POLICY_PREFIX) :] for w in set(who) if isinstance(w, str) and w.startswith(POLICY_PREFIX)}
-    out = {
-        "game_id": np.repeat(np.array(game_ids, dtype=object), k),
-        "scene_id": np.repeat(np.array(column[2], dtype=object), k),
-        "episode": np.repeat(np.array(column[3], dtype="int64"), k),
-        "step": np.repeat(np.array(column[4], dtype="int64"), k),
-        "t": np.repeat(np.array(column[5], dtype="float64"), k),
-        "agent_id": np.tile(np.array(agents, dtype=object), n),
-        "participant_id": [None if w in policy_of else w for w in who],
-        "policy": [policy_of.get(w) for w in who],
-        "action": interleave([[a[agent] for a in actions] for agent in agents]),
-        "reward": interleave([[r.get(agent) for r in rewards] for agent in agents]),
-    }
-    return pd.DataFrame({name: pd.Series(values, dtype=_PLAYER_STEP_COLUMNS[name]) for name, values in out.items()})
-
-
-_P2P_COLUMNS = {
-    "game_id": "str",
-    "participant_id": "str",
-    "scene_id": "str",
-    "t": "float64",
-    "transport": "object",
-    "rtt_ms": "object",
-    "frames": "Int64",
-    "rollbacks": "Int64",
-    "max_rollback_depth": "Int64",
-    "predicted_frames": "Int64",
-    "predicted_share": "float64",
-    "desyncs": "Int64",
-    "replayed_frames": "Int64",
-}
-_P2P_COUNTS = ("frames", "rollbacks", "max_rollback_depth", "predicted_frames", "desyncs", "replayed_frames")
-
-
-def p2p_frame(rows: list[tuple[Any, ...]]) -> pd.DataFrame:
-    """One row per peer of each peer-to-peer game: how its netcode and transport fared.
-
-    From the ``p2p_stats`` events (rows of the ``p2p`` query): a page records one at the end of its
-    game; should a peer have recorded several for one game (a reload), its last one counts.
-    """
-    latest: dict[tuple[Any, Any], tuple[Any, Any, Any, dict[str, Any]]] = {}
-    for participant_id, scene_id, t, text in rows:
-        data = loads(text)
-        data = data if isinstance(data, dict) else {}
-        key = (data.get("game_id"), participant_id)
-        latest.pop(key, None)  # (a later one goes to the end: rows stay in the order they were recorded)
-        latest[key] = (participant_id, scene_id, t, data)
-    out: dict[str, list[Any]] = {name: [] for name in _P2P_COLUMNS}
-    more = _Columns()
-    for i, (participant_id, scene_id, t, data) in enumerate(latest.values()):
-        game_id = data.get("game_id")
-        out["game_id"].append(game_id if isinstance(game_id, str) else None)
-        out["participant_id"].append(participant_id)
-        out["scene_id"].append(scene_id)
-        out["t"].append(t)
-        for name in ("transport", "rtt_ms"):
-            out[name].append(data.get(name) if isinstance(data.get(name), dict) else None)
-        for name in _P2P_COUNTS:
-            value = data.get(name)
-            out[name].append(value if isinstance(value, int) and not isinstance(value, bool) else None)
-        frames, predicted = out["frames"][-1], out["predicted_frames"][-1]
-        out["predicted_share"].append(predicted / frames if frames and predicted is not None else None)
-        for key, value in data.items():
-            if key not in _P2P_COLUMNS and key != "page_t":
-                more.put(key, i, value)
-    n = len(latest)
-    frame = {name: pd.Series(values, dtype=_P2P_COLUMNS[name]) for name, values in out.items()}
-    return pd.DataFrame({**frame, **{name: more.dense(n, name) for name in more.names()}})

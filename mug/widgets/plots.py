@@ -179,7 +179,8 @@ def summary(results: Results, figure: Figure | None = None) -> Figure:
 
 def summary_html(results: Results) -> str:
     """An HTML digest of results: counts, the summary plots (when matplotlib is there), per participant."""
-    counts = ", ".join(f"{len(frame):,} {name}" for name, frame in results.tables().items() if name != "player_steps")
+    # (row_counts: player_steps, left out here, is not built just to be skipped)
+    counts = ", ".join(f"{rows:,} {name}" for name, rows in results.row_counts().items() if name != "player_steps")
     parts = [
         "<div class='mug-results'>",
         f"<div><b>MUG results</b> <code>{html.escape(str(results.path))}</code></div>",
