@@ -243,9 +243,10 @@ class ServerGame(PlayerBookkeeping, GameFrames):
             try:
                 if self.outcome != "aborted":
                     await self.recorder.flush()
-                await self.writer.call(self.store.end_game, self.game_id, self.outcome or "aborted", time.time())
             except Exception:
-                log.exception("recording the end of game %s failed", self.game_id)
+                log.exception("committing the last steps of game %s failed (the recorder keeps them)", self.game_id)
+            # (Not awaited: a database down for a while holds it until it is back: mug.server.writer.)
+            self.writer.submit(self.store.end_game, self.game_id, self.outcome or "aborted", time.time())
             if self.outcome != "aborted":
                 await self._on_finished(self)
 
@@ -316,18 +317,12 @@ class ServerGame(PlayerBookkeeping, GameFrames):
         await self._run_hook(lambda: self._hooks.episode_ended(outcome, self._returns))
         try:
             await self.recorder.flush()  # the episode's steps are committed before its record
-            await self.writer.call(
-                self.store.add_episode,
-                {
-                    **episode,
-                    "ended_at": time.time(),
-                    "num_steps": self.step,
-                    "returns": dict(self._returns),
-                    "outcome": outcome,
-                },
-            )
         except Exception:
-            log.exception("recording episode %s of game %s failed", episode["episode"], self.game_id)
+            log.exception("committing episode %s of game %s failed (the recorder keeps its steps)",
+                          episode["episode"], self.game_id)  # fmt: skip
+        # (Not awaited: a database down for a while holds it until it is back: mug.server.writer.)
+        record = {**episode, "ended_at": time.time(), "num_steps": self.step, "returns": dict(self._returns)}
+        self.writer.submit(self.store.add_episode, {**record, "outcome": outcome})
 
     async def _wait_for_tick(self, clock: FrameClock) -> None:
         """Sleep until the clock's next tick is due; while no player is here, wait (their drop timers run).
