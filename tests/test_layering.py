@@ -99,3 +99,26 @@ def test_the_check_sees_lazy_and_relative_imports(tmp_path: Path) -> None:
     probe.write_text("def f():\n    from ..widgets import monitor\n    import mug.widgets.preview\n")
     modules = {module for _, module, _ in _imports(probe, "mug.server.probe")}
     assert {"mug.widgets", "mug.widgets.monitor", "mug.widgets.preview"} <= modules
+
+
+def test_the_widgets_reach_the_server_only_through_its_handle() -> None:
+    """Widgets start a server with `mug.server.start_server` and use the `ServerHandle` it returns;
+    its inner modules only as types (under ``TYPE_CHECKING``, which never runs)."""
+    surface = {"mug.server", "mug.server.start_server", "mug.server.ServerHandle"}
+    wrong = [
+        f"{path.relative_to(MUG.parent)}:{line} imports {module}"
+        for path in _sources("widgets")
+        for line, module, _ in _imports(path)
+        if _inside(module, "mug.server") and module not in surface and not _typing_only(path, line)
+    ]
+    assert wrong == [], "\n".join(wrong)
+
+
+def _typing_only(path: Path, line: int) -> bool:
+    """Whether the import at ``line`` sits under ``if TYPE_CHECKING:``."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and ast.unparse(node.test) in ("TYPE_CHECKING", "typing.TYPE_CHECKING"):
+            if any(getattr(inner, "lineno", None) == line for child in node.body for inner in ast.walk(child)):
+                return True
+    return False

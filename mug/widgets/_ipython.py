@@ -48,9 +48,7 @@ def scene_bundle(scene: Any) -> Any:
 
 def server_html(server: Any) -> str:
     """A server handle as a link to its participant page (resolved by the notebook's browser)."""
-    from mug.server.urls import participant_urls
-
-    urls = participant_urls(server.host, server.port)
+    urls = server.urls  # (the handle's: widgets use the server only through it)
     name = html.escape(str(server.experiment.experiment_id))
     if not server.running:
         return f"<div><b>MUG experiment {name}</b>: stopped</div>"
