@@ -117,8 +117,9 @@ def test_the_widgets_reach_the_server_only_through_its_handle() -> None:
 def _typing_only(path: Path, line: int) -> bool:
     """Whether the import at ``line`` sits under ``if TYPE_CHECKING:``."""
     tree = ast.parse(path.read_text(), filename=str(path))
-    for node in ast.walk(tree):
-        if isinstance(node, ast.If) and ast.unparse(node.test) in ("TYPE_CHECKING", "typing.TYPE_CHECKING"):
-            if any(getattr(inner, "lineno", None) == line for child in node.body for inner in ast.walk(child)):
-                return True
-    return False
+    guards = [
+        node
+        for node in ast.walk(tree)
+        if isinstance(node, ast.If) and ast.unparse(node.test) in ("TYPE_CHECKING", "typing.TYPE_CHECKING")
+    ]
+    return any(getattr(inner, "lineno", None) == line for g in guards for c in g.body for inner in ast.walk(c))
