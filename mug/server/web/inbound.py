@@ -22,7 +22,11 @@ action every frame: 1,500 actions/s; 2 cores shared with the simulated clients a
 with other engineers' test runs; the three runs taken while other programs used < 0.1 core): the
 sockets process took 0.74 / 0.75 / 0.78 core through Engine.IO and 0.56 / 0.69 / 0.60 core
 directly (about 0.3 instead of 0.4 ms per action), and the clients' worst p99 frame inter-arrival
-was 52 / 52 / 56 ms against 45 / 53 / 48 ms (the criterion is < 50). At 3 actions/s and 50 games,
+was 52 / 52 / 56 ms against 45 / 53 / 48 ms (the criterion is < 50); in the one window the
+machine was otherwise quiet, that level passed both criteria directly (p99 tick lateness 3.8 ms,
+worst gap 43 ms, sockets process 0.60 core) and failed both through Engine.IO (5.3 ms, 55 ms,
+0.76 core); at 3 actions/s 50 games is the machine's edge either way (4.9, 6.6, 6.9 ms directly,
+6.7 ms through Engine.IO; both failed the clients' criterion). At 3 actions/s and 50 games,
 on a machine other programs kept saturated, the median `ping` round trip of the same
 socket.io-client participants was 13 / 26 / 96 ms directly against 53 / 205 / 165 ms through
 Engine.IO in the same three runs. See benchmarks/README.md, "Reading client_capacity".
