@@ -78,7 +78,7 @@ def _start_clients(
 ) -> list[subprocess.Popen[str]]:
     """Start `count` simulated participants over enough Node processes; return when all are playing.
 
-    `client`: "library" (socket.io-client, what `cluster_capacity` uses) or "wire" (see CLIENT).
+    `client`: "library" (socket.io-client) or "wire" (see CLIENT; what both capacity benchmarks use).
     """
     node = shutil.which("node")
     if node is None:

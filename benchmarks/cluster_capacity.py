@@ -3,7 +3,7 @@
 Issue 15 runs one experiment on several server processes (`mug serve --redis URL --database URL`
 behind nginx; docs/deploy.md). Whether that adds capacity is a question of figures, so this
 benchmark measures, level by level and in one run, the same 2-player server-run game at 30 fps
-played by the same simulated participants (`client_capacity`'s: socket.io-client in Node) on:
+played by the same simulated participants (`client_capacity`'s bare-websocket clients in Node) on:
 
 - ``one_process_direct``: 1 `mug serve` process, the participants connected to it directly;
 - ``one_process_nginx``: the same behind nginx (least_conn), to see what the proxy hop costs;
@@ -172,7 +172,7 @@ def measure_level(
             parts[f"server_{i}"] = server.proc.pid
         log_start = {s.log: s.log.stat().st_size for s in servers}
         try:
-            sims = _start_clients(url, 2 * games, action_every, f"g{games}{layout[:3]}")
+            sims = _start_clients(url, 2 * games, action_every, f"g{games}{layout[:3]}", client="wire")
         except RuntimeError as exc:  # e.g. participants never matched within the sims' 120 s
             errors = [line for s in servers for line in _log_errors(s.log, log_start[s.log])]
             return {**point, "server_ok": False, "client_ok": False, "error": str(exc),

@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from mug.scenes.gym import GymScene
-from mug.server.games.game import check_action, game_snapshot
+from mug.server.games.players import check_action, game_snapshot
 from mug.server.games.processes.parent import RemotePlayer
 from mug.server.web.protocol import action_key
 
