@@ -238,14 +238,19 @@ class ServerHandle:
             await asyncio.wait_for(self._http.close_all_connections(), timeout=5)
         except asyncio.TimeoutError:
             log.warning("some connections did not close within 5 s")
+        # With other servers: their messages stop coming in, and this server stops announcing itself
+        # once its games' ends are committed (else a live server could close them as interrupted),
+        # all before the database thread stops (no work they start may find it gone).
         if self.sessions is not None:
-            await self.sessions.close()
-        if self.members is not None:
-            await self.members.stop()
+            await self.sessions.writer.drain()
         if self._waitrooms is not None:
             await self._waitrooms.close()
         if self._relay is not None:
             await self._relay.close()
+        if self.members is not None:
+            await self.members.stop()
+        if self.sessions is not None:
+            await self.sessions.close()
         if self._state is not None:
             await self._state.close()
         self.store.close()

@@ -13,6 +13,7 @@ import asyncio
 import time
 
 import pytest
+from helpers import run_async
 from postgres import start_postgres
 
 from mug.data import Store, load_results
@@ -27,7 +28,7 @@ def test_writes_nobody_awaits_are_held_while_the_database_is_down_and_stored_whe
         store = Store(database, timeout=0.5)
         try:
             store.get_or_create_participant("p1", {}, 1.0)
-            asyncio.run(_outage(server, store))
+            run_async(_outage(server, store))  # (a thread of its own: Playwright may own this one's loop)
         finally:
             store.close()
         results = load_results(database)

@@ -600,6 +600,9 @@ class Sessions:
 
     async def close(self) -> None:
         """After `shutdown` and the last disconnect: write what is counted, then stop the database thread."""
+        for task in list(self._background):  # (timers and follow-ups of the ended games: no longer due)
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
         self.refusals.close()
         await self.writer.drain()
         self.writer.close()
