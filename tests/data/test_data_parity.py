@@ -6,7 +6,6 @@ and at the end `BrowserGames.records` itself) on a real SQLite database.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import sqlite3
@@ -16,6 +15,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from helpers import run_async
 
 from mug.data import SCHEMA_VERSION, Store, export_results, load_results
 from mug.data.schema import DB_FILENAME
@@ -416,7 +416,7 @@ def test_two_peers_batches_through_the_servers_intake_make_a_matching_game(tmp_p
             store.get_or_create_participant(pid, {}, 50.0)
         for pid in ("alice", "bob"):
             store.update_participant_data(pid, {"browser_game_ids": [GAME]}, 50.0)
-        alice, bob, carol = asyncio.run(play(store))
+        alice, bob, carol = run_async(play(store))  # (Playwright may own this thread's loop)
         assert alice == bob == {"committed": [0, 1, 2, 3, 4], "refused": []}
         assert carol == {"committed": [], "refused": [0]}
         assert store.game_parity(GAME)[0]["parity"] == "match"

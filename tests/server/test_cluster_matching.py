@@ -17,7 +17,7 @@ from pathlib import Path
 import psycopg
 import socketio
 from cluster import Cluster
-from helpers import eventually
+from helpers import eventually, run_async
 from postgres import Postgres
 
 from mug import load_results
@@ -207,7 +207,7 @@ def test_participants_arriving_at_once_on_two_servers_all_see_their_games_start(
         servers = cluster.servers(
             f"{path}:experiment", 2, extra_args=["--redis", redis.url, "--database", database], separate_data=False
         )
-        seen = asyncio.run(_arrive_at_once([s.url for s in servers], 20))
+        seen = run_async(_arrive_at_once([s.url for s in servers], 20))  # (Playwright may own this thread's loop)
 
     assert all(s["running"] for s in seen.values()), {p: s for p, s in seen.items() if not s["running"]}
     assert all(s["frames"] > 0 for s in seen.values())

@@ -579,7 +579,7 @@ def run_fuzzer(port: int, seed: int) -> dict[str, int]:
         )
 
     totals = {"sent": 0, "answered": 0, "closed": 0, "silent": 0}
-    for counts in asyncio.run(main()):
+    for counts in run_async(main()):  # (a thread of its own: Playwright may own this one's loop)
         for key, value in counts.items():
             totals[key] += value
     return totals
