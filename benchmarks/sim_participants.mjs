@@ -52,6 +52,21 @@ if (!url || !Number.isInteger(count) || count < 1 || !sceneId || !prefix) {
   process.exit(2);
 }
 
+/**
+ * A frame reached participant `p` (either kind): counted, its gap timed; the action to send now,
+ * or null. By default a key change every third of a second, as a player steering would.
+ */
+function frameArrived(p) {
+  p.frames += 1;
+  if (perClient) {
+    const now = performance.now();
+    if (p.lastArrival !== null) p.gaps.push(now - p.lastArrival);
+    p.lastArrival = now;
+    p.windowFrames += 1;
+  }
+  return p.frames % actionEvery === 0 ? Math.floor(p.frames / actionEvery) % 3 : null;
+}
+
 class LibraryParticipant {
   constructor(pid) {
     this.pid = pid;
@@ -74,17 +89,8 @@ class LibraryParticipant {
       });
     });
     this.socket.on("frame", () => {
-      this.frames += 1;
-      if (perClient) {
-        const now = performance.now();
-        if (this.lastArrival !== null) this.gaps.push(now - this.lastArrival);
-        this.lastArrival = now;
-        this.windowFrames += 1;
-      }
-      if (this.frames % actionEvery === 0) {
-        // by default a key change every third of a second, as a player steering would
-        this.socket.emit("action", { scene_id: sceneId, action: Math.floor(this.frames / actionEvery) % 3 });
-      }
+      const action = frameArrived(this);
+      if (action !== null) this.socket.emit("action", { scene_id: sceneId, action });
     });
   }
 
@@ -135,17 +141,9 @@ class WireParticipant {
 
   receive(data) {
     if (data.length >= FRAME_PREFIX.length && data.compare(FRAME_PREFIX, 0, FRAME_PREFIX.length, 0, FRAME_PREFIX.length) === 0) {
-      this.frames += 1;
       this.bytes += data.length;
-      if (perClient) {
-        const now = performance.now();
-        if (this.lastArrival !== null) this.gaps.push(now - this.lastArrival);
-        this.lastArrival = now;
-        this.windowFrames += 1;
-      }
-      if (this.frames % actionEvery === 0) {
-        this.emit("action", { scene_id: sceneId, action: Math.floor(this.frames / actionEvery) % 3 });
-      }
+      const action = frameArrived(this);
+      if (action !== null) this.emit("action", { scene_id: sceneId, action });
       return;
     }
     const text = data.toString();
