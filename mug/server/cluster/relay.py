@@ -177,8 +177,8 @@ class Relay:
                 game_id,
                 reply["players"],
                 send=lambda message: self.bus.send(host, {**message, "server": self.server_id}),
-                on_finished=sessions.game_finished,
-                on_dropped=sessions.player_dropped,
+                on_finished=sessions.server_games.finished,
+                on_dropped=sessions.server_games.dropped,
             )
             sessions.games[game_id] = game
         game.mirror(reply.get("mirror", {}))

@@ -1,7 +1,8 @@
 """Participants' sessions: who is connected, where each is in the scene flow, and what the server takes from them.
 
-- `sessions` — `Sessions`: connections, the scene flow, and what a game's end means for its players.
-- `server_games` — starting server-run games, for one participant or a matched group.
+- `sessions` — `Sessions`: connections and the scene flow.
+- `server_games` — server-run games, for one participant or a matched group: started, and their ends applied.
+- `texts` — what a participant reads when their game ends early.
 - `interruptions` — games a stopped server cut off: closed, their players told and moved on.
 - `binding` — a session belongs to the browser that started it.
 - `browser_games` — client-side games: started, recorded, verified.

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 from mug.data.results import POLICY_PREFIX
 from mug.policies import policy_label
 from mug.scenes import GymScene
+from mug.server.sessions.texts import AWAY_TOO_LONG, PARTNER_LEFT
 from mug.server.web.protocol import P2PRelay, P2PSignal, P2PStatus, ProtocolError
 
 if TYPE_CHECKING:
@@ -365,8 +366,6 @@ class P2PGames:
 
     async def _grace_over(self, game: P2PGame, peer: Peer) -> None:
         """The peer did not come back in time: dropped; ``on_player_drop`` decides for the others."""
-        from mug.server.sessions.sessions import AWAY_TOO_LONG
-
         peer.away_timer = None
         if peer.connected or not peer.in_game or game.ended:
             return
@@ -378,8 +377,6 @@ class P2PGames:
 
     async def _partner_gone(self, game: P2PGame, peer: Peer, kind: str) -> None:
         """`peer` is out of the game for good: the others are told, and ``on_player_drop`` applies to them."""
-        from mug.server.sessions.sessions import PARTNER_LEFT
-
         scene = game.scene
         opts = scene.multiplayer_options
         end_game = opts is None or opts.on_player_drop == "end_game"

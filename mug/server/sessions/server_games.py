@@ -1,9 +1,12 @@
-"""Server-run games: started for one participant or a matched group, here or in a game process.
+"""Server-run games: started for one participant or a matched group, here or in a game process;
+and what their end means for their players.
 
 A game runs in this process (`mug.server.games.game.ServerGame`) or, with ``--game-processes``,
 in a game process (`mug.server.games.processes`); either way it is a `GameHandle` the sessions
 know by id, its players' pages join its Socket.IO room (`mug.server.web.rooms`), and with several
-servers its players connected elsewhere are linked to it (`mug.server.cluster.relay`).
+servers its players connected elsewhere are linked to it (`mug.server.cluster.relay`). When a
+game ends, its players here move on as its outcome says; a player away past the grace period is
+dropped with a completion code.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from mug.server.cluster.linked import LinkedGame
 from mug.server.games.game import ServerGame
 from mug.server.games.handle import GameHandle
 from mug.server.games.processes.parent import RemoteGame
+from mug.server.sessions.texts import AWAY_TOO_LONG, GAME_ERROR, PARTNER_LEFT
 from mug.server.web.rooms import game_room, participant_room
 
 if TYPE_CHECKING:
@@ -26,7 +30,7 @@ __all__ = ["ServerGames"]
 
 
 class ServerGames:
-    """Starting the server-run games of one server's sessions."""
+    """The server-run games of one server's sessions: started, and their ends applied to their players."""
 
     def __init__(self, sessions: Sessions) -> None:
         self.sessions = sessions
@@ -92,8 +96,8 @@ class ServerGames:
                 deliver=lambda target, text: sessions.sio.send_encoded(
                     text, game_room(game_id) if target is None else participant_room(target)
                 ),
-                on_finished=sessions.game_finished,
-                on_dropped=sessions.player_dropped,
+                on_finished=self.finished,
+                on_dropped=self.dropped,
             )
         else:
             game = ServerGame(
@@ -104,8 +108,8 @@ class ServerGames:
                 _GameChannel(sessions, game_id),
                 sessions.executor,
                 reconnect_grace_s=grace,
-                on_finished=sessions.game_finished,
-                on_dropped=sessions.player_dropped,
+                on_finished=self.finished,
+                on_dropped=self.dropped,
                 game_id=game_id,
                 phases=sessions.phases,
             )
@@ -120,6 +124,43 @@ class ServerGames:
             await sessions.presence.game_started(game_id, humans)
         game.start()
         return game
+
+    async def dropped(self, game: GameHandle, pid: str) -> None:
+        """A player was away longer than the grace period: their session ends (on their own server)."""
+        sessions = self.sessions
+        sessions.game_of.pop(pid, None)
+        if sessions.relay is not None and sessions.relay.player_dropped(game, pid):
+            return  # (connected to another server, which ends it)
+        await sessions.end_with_code(pid, game.scene, "dropped", "Session ended", AWAY_TOO_LONG)
+
+    async def finished(self, game: GameHandle) -> None:
+        """A game ended: its players here move on as its outcome says (a game's own end, or its server's)."""
+        sessions = self.sessions
+        sessions.games.pop(game.game_id, None)
+        if sessions.presence is not None:
+            await sessions.presence.game_ended(game.game_id, game.participant_ids)
+        for pid in game.participant_ids:
+            if sessions.game_of.get(pid) == game.game_id:
+                del sessions.game_of[pid]
+        elsewhere = []
+        if sessions.relay is not None and not isinstance(game, LinkedGame):
+            elsewhere = sessions.relay.game_finished(game)  # (their servers move them on)
+        for pid in game.participant_ids:
+            if pid in elsewhere:
+                continue
+            if game.outcome == "interrupted":  # (its server stopped: mug.server.cluster)
+                await sessions.interruptions.resume(pid)
+                continue
+            if pid in game.dropped and len(game.players) > 1:
+                continue  # already ended with a code when dropped (see dropped)
+            if game.outcome == "player_dropped":
+                await sessions.end_with_code(pid, game.scene, "partner_left", "The game has ended", PARTNER_LEFT)
+            elif game.outcome == "abandoned":
+                await sessions.end_with_code(pid, game.scene, "abandoned", "Session ended", AWAY_TOO_LONG)
+            else:
+                if game.outcome == "error":
+                    sessions.notices[pid] = GAME_ERROR
+                await sessions.move_on(pid, game.scene)
 
 
 class _GameChannel:

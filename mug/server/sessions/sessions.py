@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from mug.server.cluster.relay import Relay
 from mug.server.sessions.refusals import Refusals
 from mug.server.sessions.server_games import ServerGames
+from mug.server.sessions.texts import GAME_ERROR
 from mug.server.sessions.watch import Watch
 from mug.server.web.protocol import PARTICIPANT_ID, Advance, ClientRecords, Join, ProtocolError
 from mug.server.web.rooms import game_room, participant_room
@@ -53,9 +54,6 @@ log = logging.getLogger("mug.server.sessions.sessions")
 # Query parameters that carry a participant id, in order of preference (ours, Prolific, MTurk).
 ID_PARAMS = ("participant", "participant_id", "PROLIFIC_PID", "workerId", "subject_id")
 
-PARTNER_LEFT = "Your partner left the game, so it could not go on. Thank you for taking part."
-AWAY_TOO_LONG = "You were away from the game for too long, so it ended for you. Thank you for taking part."
-GAME_ERROR = "The game stopped because of an error. Your data so far is saved."
 
 
 @dataclass
@@ -383,7 +381,7 @@ class Sessions:
             spec["notice"] = notice
         return spec
 
-    async def _move_on(self, pid: str, scene: Scene) -> None:
+    async def move_on(self, pid: str, scene: Scene) -> None:
         """Send a participant who is still in `scene` to the next scene."""
         record = await self.writer.call(self.store.get_participant, pid)
         if record is None or "terminal" in record.data:
@@ -499,41 +497,6 @@ class Sessions:
         problem = game.submit_action(pid, action)
         if problem:
             raise ProtocolError(problem)
-
-    async def player_dropped(self, game: GameHandle, pid: str) -> None:
-        """A player was away longer than the grace period: their session ends (on their own server)."""
-        self.game_of.pop(pid, None)
-        if self.relay is not None and self.relay.player_dropped(game, pid):
-            return  # (connected to another server, which ends it)
-        await self._end_with_code(pid, game.scene, "dropped", "Session ended", AWAY_TOO_LONG)
-
-    async def game_finished(self, game: GameHandle) -> None:
-        """A game ended: its players here move on as its outcome says (a game's own end, or its server's)."""
-        self.games.pop(game.game_id, None)
-        if self.presence is not None:
-            await self.presence.game_ended(game.game_id, game.participant_ids)
-        for pid in game.participant_ids:
-            if self.game_of.get(pid) == game.game_id:
-                del self.game_of[pid]
-        elsewhere = []
-        if self.relay is not None and not isinstance(game, LinkedGame):
-            elsewhere = self.relay.game_finished(game)  # (their servers move them on)
-        for pid in game.participant_ids:
-            if pid in elsewhere:
-                continue
-            if game.outcome == "interrupted":  # (its server stopped: mug.server.cluster)
-                await self.interruptions.resume(pid)
-                continue
-            if pid in game.dropped and len(game.players) > 1:
-                continue  # already ended with a code when dropped (see player_dropped)
-            if game.outcome == "player_dropped":
-                await self._end_with_code(pid, game.scene, "partner_left", "The game has ended", PARTNER_LEFT)
-            elif game.outcome == "abandoned":
-                await self._end_with_code(pid, game.scene, "abandoned", "Session ended", AWAY_TOO_LONG)
-            else:
-                if game.outcome == "error":
-                    self.notices[pid] = GAME_ERROR
-                await self._move_on(pid, game.scene)
 
     # -- waitrooms (mug.server.sessions.matching) ----------------------------------------------
 
