@@ -24,6 +24,7 @@ import functools
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -50,7 +51,8 @@ class StoreWriter:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mug-store")
         self._events: list[tuple[Any, ...]] = []
         # Writes nobody awaits that met an unavailable database, in order (only the thread uses it).
-        self._held: list[tuple[str, Callable[[], Any]]] = []
+        self._held: deque[tuple[str, Callable[[], Any]]] = deque()
+        self._nudging = False  # a retry is scheduled (one at a time; only the thread uses it)
 
     async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run ``fn(*args, **kwargs)`` on the database thread after every call made before it."""
@@ -79,7 +81,7 @@ class StoreWriter:
                 return False
             except Exception as exc:  # (refused for itself, not for the database: not held again)
                 log.error("held database call %s failed: %s: %s", what, type(exc).__name__, exc, exc_info=exc)
-            self._held.pop(0)
+            self._held.popleft()
             if not self._held:
                 log.warning("the database is back: every held write is stored")
         return True
@@ -96,15 +98,21 @@ class StoreWriter:
             except DatabaseUnavailable as exc:
                 log.warning("the database is unavailable; writes are held until it is back: %s", exc)
         self._held.append((what, job))
-        if len(self._held) == 1:
+        if not self._nudging:
             self._nudge_later()
 
     def _nudge_later(self) -> None:
         """Try the held writes again in `RETRY_S` seconds, also when nothing else is written meanwhile."""
+        self._nudging = True
+
+        def retry() -> None:
+            self._nudging = False
+            if not self._retry_held():
+                self._nudge_later()
 
         def nudge() -> None:
             with contextlib.suppress(RuntimeError):  # (the thread has stopped: `close` tried them)
-                self._executor.submit(lambda: self._retry_held() or self._nudge_later())
+                self._executor.submit(retry)
 
         timer = threading.Timer(RETRY_S, nudge)
         timer.daemon = True

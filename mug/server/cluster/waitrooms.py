@@ -158,8 +158,17 @@ class SharedWaitrooms:
         game_id = uuid.uuid4().hex
         for pid in members:
             self.forget(pid)
-        message = {"t": "play", "scene": scene.scene_id, "game": game_id, "servers": servers, "waited": waited}
-        self.relay.bus.send(host, {**message, "members": members})
+        self.relay.bus.send(
+            host,
+            {
+                "t": "play",
+                "scene": scene.scene_id,
+                "game": game_id,
+                "members": members,
+                "servers": servers,
+                "waited": waited,
+            },
+        )
         return game_id
 
     async def _place(self, servers: dict[str, str]) -> str:
