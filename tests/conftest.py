@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from postgres import Postgres, start_postgres
+from postgres import Postgres, running_postgres
 
 from mug._chromium import CHROMIUM_PATH as CHROMIUM
 from mug._chromium import launch
@@ -31,11 +31,8 @@ def browser() -> Iterator[object]:
 def postgres_server() -> Iterator[Postgres]:
     """A PostgreSQL server of this test session (tests/postgres.py), stopped at its end, also when tests
     fail; each test makes a database of its own with ``create_database()``."""
-    server = start_postgres()
-    try:
+    with running_postgres() as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture

@@ -20,10 +20,11 @@ import socket
 import subprocess
 import tempfile
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["Postgres", "find_bin", "start_postgres"]
+__all__ = ["Postgres", "find_bin", "running_postgres", "start_postgres"]
 
 USER = "mug"
 
@@ -155,3 +156,13 @@ def start_postgres() -> Postgres:
         shutil.rmtree(directory, ignore_errors=True)
         raise
     raise AssertionError("unreachable")
+
+
+@contextlib.contextmanager
+def running_postgres() -> Iterator[Postgres]:
+    """A PostgreSQL server (`start_postgres`) for the ``with`` block, stopped at its end, also on an error."""
+    server = start_postgres()
+    try:
+        yield server
+    finally:
+        server.stop()

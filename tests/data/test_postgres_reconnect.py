@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from envs import walk_scene
 from helpers import eventually, run_async
-from postgres import Postgres, start_postgres
+from postgres import Postgres, running_postgres
 
 import mug
 from mug.data import Store, load_results
@@ -33,11 +33,8 @@ from mug.widgets import autopilot
 @pytest.fixture(scope="module")
 def restartable() -> Iterator[Postgres]:
     """A PostgreSQL server of this module's own, which its tests restart and stop."""
-    server = start_postgres()
-    try:
+    with running_postgres() as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture

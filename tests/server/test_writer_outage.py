@@ -14,7 +14,7 @@ import time
 
 import pytest
 from helpers import run_async
-from postgres import start_postgres
+from postgres import running_postgres
 
 from mug.data import Store, load_results
 from mug.data.backends import DatabaseUnavailable
@@ -22,18 +22,12 @@ from mug.server.writer import StoreWriter
 
 
 def test_writes_nobody_awaits_are_held_while_the_database_is_down_and_stored_when_it_is_back() -> None:
-    server = start_postgres()
-    try:
+    with running_postgres() as server:
         database = server.create_database()
-        store = Store(database, timeout=0.5)
-        try:
+        with Store(database, timeout=0.5) as store:
             store.get_or_create_participant("p1", {}, 1.0)
             run_async(_outage(server, store))  # (a thread of its own: Playwright may own this one's loop)
-        finally:
-            store.close()
         results = load_results(database)
-    finally:
-        server.stop()
 
     kinds = list(results.events.sort_values("t")["kind"])
     assert kinds == ["before", "during_1", "during_2", "during_3", "after"]  # each once, in order
