@@ -20,6 +20,7 @@ from mug.data import open_store
 from mug.server import heap
 from mug.server.cluster.bus import open_bus
 from mug.server.cluster.members import Members
+from mug.server.cluster.p2p_links import P2PLinks
 from mug.server.cluster.relay import Relay, RelaySocketServer
 from mug.server.cluster.state import SharedState, check_redis_url, open_state
 from mug.server.cluster.waitrooms import SharedWaitrooms
@@ -210,6 +211,7 @@ class ServerHandle:
             self._relay = Relay(self.sessions, open_bus(self.redis, exp.experiment_id), self.server_id)
             self._relay.members = self.members
             self.sessions.relay = self._relay
+            P2PLinks(self.sessions.p2p, self._relay)  # (P2P peers on several servers)
             assert isinstance(self.sio, RelaySocketServer)
             self.sio.relay = self._relay
             await self._relay.start()

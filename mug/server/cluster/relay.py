@@ -21,6 +21,9 @@ message      from → to              what it does
                                     (`mug.server.cluster.waitrooms`); their server tells their page
 ===========  =====================  ====================================================================
 
+A peer of a P2P game whose page comes back on another server attaches the same way; the game's host
+answers with what a stand-in of it needs (`mug.server.cluster.p2p_links`).
+
 Only the server a participant is connected to may act for them: the host takes ``action`` and
 ``lost`` for a participant only from the server that attached them last.
 
@@ -48,6 +51,7 @@ from mug.server.web.transport import NAMESPACE, DirectSocketServer
 
 if TYPE_CHECKING:
     from mug.server.cluster.members import Members
+    from mug.server.cluster.p2p_links import P2PLinks
     from mug.server.games.handle import GameHandle
     from mug.server.sessions.sessions import Sessions
 
@@ -93,8 +97,10 @@ class Relay:
         self.remote_rooms: dict[str, set[str]] = {}
         self._attaching: dict[tuple[str, str], asyncio.Future[dict[str, Any]]] = {}
         self._background: set[asyncio.Task[None]] = set()
-        #: Message kinds other parts handle (`mug.server.cluster.waitrooms`), by kind.
+        #: Message kinds other parts handle (`mug.server.cluster.waitrooms`, `.p2p_links`), by kind.
         self.handlers: dict[str, Callable[[dict[str, Any]], None]] = {}
+        #: P2P games with peers on several servers (set by `P2PLinks`).
+        self.p2p: P2PLinks | None = None
 
     async def start(self) -> None:
         """Listen on this server's channel."""
@@ -129,10 +135,10 @@ class Relay:
             if not isinstance(playing, dict) or playing.get("server") in (None, self.server_id):
                 return
             host, game_id = str(playing["server"]), str(playing.get("game"))
-            if participant_id in self.sessions.game_of:
+            if participant_id in self.sessions.game_of or participant_id in self.sessions.p2p.game_of:
                 return  # attached already (a second join of this page)
-            if await self.attach(participant_id, game_id, host):
-                return
+            if await self.attach(participant_id, game_id, host) is not None:
+                return  # (taken, or refused by a host that answered: its game is over for them)
             # No answer: the game's server may be gone. An announcement lives SILENT_S seconds and
             # is renewed every HEARTBEAT_S: one still there after both was renewed.
             deadline = loop.time() + members.SILENT_S + members.HEARTBEAT_S
@@ -146,20 +152,22 @@ class Relay:
         if self.members is not None:
             await self.members.check()  # (its games close here, or by another server meanwhile)
 
-    async def attach(self, participant_id: str, game_id: str, host: str) -> bool:
-        """Play ``game_id`` on ``host`` from here; whether the host took the participant."""
+    async def attach(self, participant_id: str, game_id: str, host: str) -> bool | None:
+        """Play ``game_id`` on ``host`` from here; whether the host took the participant (None: no answer)."""
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._attaching[(game_id, participant_id)] = future
         self.bus.send(host, {"t": "attach", "game": game_id, "pid": participant_id, "server": self.server_id})
         try:
             reply = await asyncio.wait_for(future, ATTACH_TIMEOUT_S)
         except asyncio.TimeoutError:
-            return False
+            return None
         finally:
             self._attaching.pop((game_id, participant_id), None)
         if "refused" in reply:
             log.info("%s could not rejoin game %s on %s: %s", participant_id, game_id, host, reply["refused"])
             return False
+        if "p2p" in reply:  # (a peer of a P2P game: mug.server.cluster.p2p_links)
+            return self.p2p is not None and self.p2p.stand_in(reply["p2p"]) is not None
         self._link_here(host, reply)
         return True
 
@@ -204,7 +212,10 @@ class Relay:
         game_id, pid, server = message["game"], message["pid"], message["server"]
         game = self.sessions.games.get(game_id)
         reply: dict[str, Any] = {"t": "attached", "game": game_id, "pid": pid}
-        if game is None or isinstance(game, LinkedGame) or game.outcome is not None:
+        p2p = self.p2p.attach(game_id, pid, server) if self.p2p is not None and game is None else None
+        if p2p is not None:
+            reply.update(p2p)
+        elif game is None or isinstance(game, LinkedGame) or game.outcome is not None:
             reply["refused"] = "the game is not running on this server"
         elif pid not in game.players or pid in game.dropped:
             reply["refused"] = "not a player of this game"

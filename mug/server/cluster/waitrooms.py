@@ -25,8 +25,10 @@ since): so games spread over the servers instead of all running on the waitroom'
 group whose members all came through one server plays there without the bus. Members connected
 to another server than the game's play through their own (`mug.server.cluster.relay`: the
 game's server links them to it). The waitroom's messages to the pages (how many wait, the countdown) reach them through
-their servers as a game's frames do. Peer-to-peer scenes are matched on each server among its
-own participants (their signaling stays on one server).
+their servers as a game's frames do. A peer-to-peer group's game is kept on the server placed the
+same way, its peers on other servers play through stand-ins there (`mug.server.cluster.p2p_links`);
+only P2P scenes whose groups first measure their round trips (``max_p2p_rtt_ms``) are matched on
+each server among its own participants (the measuring pages signal through one server).
 """
 
 from __future__ import annotations
@@ -77,8 +79,11 @@ class SharedWaitrooms:
         self._task = asyncio.get_running_loop().create_task(self._keep())
 
     def shares(self, scene: GymScene) -> bool:
-        """Whether this scene's waitroom is shared by the servers (server-run multiplayer scenes)."""
-        return not scene.is_p2p
+        """Whether this scene's waitroom is shared by the servers: every multiplayer scene's but that of a
+        P2P scene whose groups first measure their round trips (its probe runs on one server)."""
+        opts = scene.multiplayer_options
+        mm = opts.matchmaker if opts is not None else None
+        return not (scene.is_p2p and mm is not None and mm.max_p2p_rtt_ms is not None)
 
     async def home(self, scene: GymScene) -> str:
         """The server running the scene's waitroom (this one, if none did)."""
@@ -154,7 +159,7 @@ class SharedWaitrooms:
         servers = {pid: self.remote_waiters.get(pid, self.server_id) for pid in members}
         host = await self._place(servers)
         if host == self.server_id:
-            return await self.matching.sessions.server_games.start_group(scene, members, waited)
+            return await self._start(scene, members, waited)
         game_id = uuid.uuid4().hex
         for pid in members:
             self.forget(pid)
@@ -214,10 +219,28 @@ class SharedWaitrooms:
         self, scene: GymScene, group: list[str], waited: dict[str, float], game_id: str, elsewhere: dict[str, str]
     ) -> None:
         try:
-            games = self.matching.sessions.server_games
-            await games.start_group(scene, group, waited, game_id=game_id, elsewhere=elsewhere)
+            await self._start(scene, group, waited, game_id=game_id, elsewhere=elsewhere)
         except Exception:
             log.exception("the game %s placed here by the waitroom's home did not start", game_id)
+
+    async def _start(
+        self,
+        scene: GymScene,
+        group: list[str],
+        waited: dict[str, float],
+        *,
+        game_id: str | None = None,
+        elsewhere: dict[str, str] | None = None,
+    ) -> str:
+        """Start a group's game here: a server-run game, or a P2P game kept here (its id)."""
+        sessions = self.matching.sessions
+        if elsewhere is None:  # (matched here: the members who waited through their own servers)
+            elsewhere = {p: s for p in group if (s := self.remote_waiters.get(p))}
+        if not scene.is_p2p:
+            return await sessions.server_games.start_group(scene, group, waited, game_id=game_id, elsewhere=elsewhere)
+        for pid in elsewhere:
+            self.forget(pid)  # (the game's links route to their pages from now on: mug.server.cluster.p2p_links)
+        return await sessions.p2p.start_group(scene, group, waited, game_id=game_id, elsewhere=elsewhere)
 
     def timed_out_elsewhere(self, pid: str, scene: GymScene) -> bool:
         """A remote waiter's time ran out here: their server applies the timeout. Whether they were remote."""

@@ -180,19 +180,19 @@ class Matching:
             return
         room.started(members)
         self.writer.event(None, scene.scene_id, "match_proposal", _log_entry(proposal, "play"))
-        if scene.is_p2p:
-            await self.start_p2p(scene, members, waited)
+        if self.shared is not None and self.shared.shares(scene):  # (it may run on another server)
+            game_id = await self.shared.play(scene, members, waited)
+        elif scene.is_p2p:
+            game_id = await self.sessions.p2p.start_group(scene, members, waited)
         else:
-            if self.shared is not None and self.shared.shares(scene):  # (it may run on another server)
-                game_id = await self.shared.play(scene, members, waited)
-            else:
-                game_id = await self.sessions.server_games.start_group(scene, members, waited)
-            await self._remember(scene.scene_id or "", game_id, members)
+            game_id = await self.sessions.server_games.start_group(scene, members, waited)
+        await self._remember(scene.scene_id or "", game_id, members)
 
     async def start_p2p(self, scene: GymScene, members: list[str], waited: dict[str, float]) -> None:
-        """A P2P group plays: its game is recorded and sent to its pages; their group history gains it."""
-        await self.sessions.p2p.matched(scene, members, waited, members[0])
-        await self._remember(scene.scene_id or "", self.sessions.p2p.game_of[members[0]], members)
+        """A P2P group plays (after its pages measured their round trips): its game is recorded and sent
+        to its pages; their group history gains it."""
+        game_id = await self.sessions.p2p.start_group(scene, members, waited)
+        await self._remember(scene.scene_id or "", game_id, members)
 
     async def _remember(self, scene_id: str, game_id: str, members: list[str]) -> None:
         """Each member's group history gains this game (in their stored session data)."""

@@ -19,6 +19,12 @@ and must stay small (one server process holds many such games):
 
 Everything a page sends is checked against the game: the sender must be one of its peers, still
 in it; the target another peer. What is refused gets the usual error reply and is counted.
+
+With several servers (`mug.server.cluster.p2p_links`), peers of one game may be connected to
+different servers: one server keeps the game (its *host*: timers, drops, the record's end), every
+other server with a peer a stand-in (a `P2PGame` whose ``host`` names the host). Signals and
+relayed packets go from the sender's server straight to the target's; what changes a peer's state
+goes to the host, which decides and tells the stand-ins.
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ from mug.server.sessions.texts import AWAY_TOO_LONG, PARTNER_LEFT
 from mug.server.web.protocol import P2PRelay, P2PSignal, P2PStatus, ProtocolError
 
 if TYPE_CHECKING:
+    from mug.server.cluster.p2p_links import P2PLinks
     from mug.server.sessions.sessions import Sessions
 
 log = logging.getLogger("mug.server.sessions.p2p")
@@ -84,6 +91,10 @@ class P2PGame:
     peers: list[Peer]
     started_at: float = field(default_factory=time.time)
     ended: str | None = None  # the game record's outcome once ended
+    #: The server keeping the game when this is a stand-in of it (`mug.server.cluster.p2p_links`); None: here.
+    host: str | None = None
+    #: Where each peer's page is connected, with several servers (participant -> server id); empty on one.
+    servers: dict[str, str] = field(default_factory=dict)
 
     @property
     def session_tag(self) -> int:
@@ -137,6 +148,8 @@ class P2PGames:
         self.games: dict[str, P2PGame] = {}
         self.game_of: dict[str, str] = {}  # participant -> their live P2P game
         self.finished: dict[str, P2PGame] = {}  # ended games (a late verification may change the outcome)
+        #: Peers connected to other servers (`mug.server.cluster.p2p_links`); None with one server.
+        self.links: P2PLinks | None = None
 
     # -- matching ----------------------------------------------------------------------------
 
@@ -166,10 +179,16 @@ class P2PGames:
         payload["recorded"] = recorded_through(progress)
         return payload
 
-    async def start(self, scene: GymScene, group: list[str]) -> P2PGame:
-        """Record a P2P game for a matched group (peer i plays the scene's i-th human agent)."""
+    async def start(
+        self, scene: GymScene, group: list[str], *, game_id: str | None = None, elsewhere: dict[str, str] | None = None
+    ) -> P2PGame:
+        """Record a P2P game for a matched group (peer i plays the scene's i-th human agent).
+
+        ``elsewhere``: the peers connected to other servers (participant -> server), whose servers
+        keep stand-ins of the game; ``game_id``: the id the waitroom's home gave a game it placed here.
+        """
         now = time.time()
-        game_id = uuid.uuid4().hex
+        game_id = game_id or uuid.uuid4().hex
         seed = scene.seed if scene.seed is not None else secrets.randbits(31)
         humans = scene.human_agents
         peers = [Peer(i, agent, pid) for i, (agent, pid) in enumerate(zip(humans, group, strict=True))]
@@ -181,12 +200,15 @@ class P2PGames:
         scene_id = scene.scene_id or ""
         await self.writer.call(self.store.start_game, game_id, scene_id, MODE, roster, seed, now, host=self.writer.host)
         game = P2PGame(game_id, scene, seed, peers, started_at=now)
+        if elsewhere and self.links is not None:
+            game.servers = {pid: elsewhere.get(pid, self.links.server_id) for pid in group}
         for peer in peers:
             record = await self.writer.call(self.store.get_participant, peer.participant_id)
             data = record.data if record else {}
             games = dict(data.get("browser_games") or {})
-            # What the page's records and `advance` are checked against (mug.server.sessions.browser_games);
-            # no ICE servers here: session data is stored, and credentials never are.
+            # What the page's records and `advance` are checked against (mug.server.sessions.browser_games),
+            # on whichever server it is connected to; no ICE servers here: session data is stored,
+            # and credentials never are.
             games[scene_id] = {
                 "game_id": game_id, "seed": seed, "status": "starting", "episode": 0, "step": 0,
                 "mode": "p2p", "peer": peer.index,
@@ -196,24 +218,45 @@ class P2PGames:
             await self.writer.call(self.store.update_participant_data, peer.participant_id, update, now)
             self.game_of[peer.participant_id] = game_id
         self.games[game_id] = game
+        if self.links is not None:
+            await self.links.started(game)
         for peer in peers:  # (a page that went away while the game was being recorded)
-            if peer.participant_id not in self.sessions.sid_of:
+            if not self.elsewhere(game, peer) and peer.participant_id not in self.sessions.sid_of:
                 await self.connection_lost(peer.participant_id)
         return game
 
-    async def matched(self, scene: GymScene, group: list[str], waited: dict[str, float], pid: str) -> dict[str, Any]:
-        """A group formed in the waitroom: record its game, send each page its part; `pid`'s reply."""
-        game = await self.start(scene, group)
+    async def start_group(
+        self,
+        scene: GymScene,
+        group: list[str],
+        waited: dict[str, float],
+        *,
+        game_id: str | None = None,
+        elsewhere: dict[str, str] | None = None,
+    ) -> str:
+        """A group formed in the waitroom: record its game, send each page here its part (the servers of
+        peers connected elsewhere send theirs: `mug.server.cluster.p2p_links`); the game's id."""
+        game = await self.start(scene, group, game_id=game_id, elsewhere=elsewhere)
         players = {peer.agent_id: peer.participant_id for peer in game.peers}
         waited_s = {p: round(waited.get(p, 0.0), 3) for p in group}
         where = {"game_id": game.game_id, "mode": "p2p", "players": players, "waited_s": waited_s}
         self.writer.event(None, scene.scene_id, "matched", where)
         for peer in game.peers:
-            await self.sessions.send_to(peer.participant_id, "matched", {"scene_id": scene.scene_id,
-                                                                         **self.payload(game, peer)})  # fmt: skip
-        me = game.peer_of(pid)
-        assert me is not None
-        return {"game": self.payload(game, me)}
+            if not self.elsewhere(game, peer):
+                await self.send_matched(game, peer)
+        return game.game_id
+
+    async def send_matched(self, game: P2PGame, peer: Peer) -> None:
+        """Send ``peer``'s page (connected here) the game it plays."""
+        await self.sessions.send_to(peer.participant_id, "matched", {"scene_id": game.scene.scene_id,
+                                                                     **self.payload(game, peer)})  # fmt: skip
+
+    def elsewhere(self, game: P2PGame, peer: Peer) -> bool:
+        """Whether ``peer``'s page is connected to another server than this one."""
+        if self.links is None:
+            return False
+        here = self.links.server_id
+        return game.servers.get(peer.participant_id, here) != here
 
     def payload(self, game: P2PGame, peer: Peer, *, rejoin: bool = False) -> dict[str, Any]:
         """What `peer`'s page needs to play (docs/protocol.md, "P2P games")."""
@@ -326,15 +369,28 @@ class P2PGames:
             "desyncs": message.desyncs,
         }
         peer.status_at = time.time()
+        if game.host is not None:  # (the monitor of the game's host shows it)
+            assert self.links is not None
+            self.links.to_host(game, peer, "status", status=peer.status)
 
     # -- connections ---------------------------------------------------------------------------
 
-    async def connection_lost(self, participant_id: str) -> None:
-        """A peer's page went away: the others are told, and it has the scene's grace to come back."""
+    async def connection_lost(self, participant_id: str, *, relayed: bool = False) -> None:
+        """A peer's page went away: the others are told, and it has the scene's grace to come back.
+
+        ``relayed``: reported by the server the page was connected to (at the game's host); a page
+        here whose peer is connected to another server by now is an older page, and says nothing.
+        """
         found = self.live(participant_id)
         if found is None:
             return
         game, peer = found
+        if not relayed and self.elsewhere(game, peer):
+            return
+        if game.host is not None:  # (a stand-in: the game's host decides)
+            assert self.links is not None
+            self.links.to_host(game, peer, "away")
+            return
         peer.connected = False
         opts = game.scene.multiplayer_options
         grace = opts.reconnect_grace_s if opts else self.sessions.reconnect_grace_s
@@ -347,13 +403,25 @@ class P2PGames:
                                                                                   "peer": peer.index})  # fmt: skip
         await self._tell_others(game, peer, "p2p_peer_left", {"game_id": game.game_id, "peer": peer.index,
                                                               "final": False})  # fmt: skip
+        self._changed(game)
 
-    async def connection_restored(self, participant_id: str) -> None:
-        """A peer's page (the same or a reloaded one) is back within the grace: the others are told."""
+    async def connection_restored(self, participant_id: str, *, relayed: bool = False) -> None:
+        """A peer's page (the same or a reloaded one) is back within the grace: the others are told.
+
+        ``relayed``: reported by the server the page is connected to (at the game's host).
+        """
         found = self.live(participant_id)
         if found is None:
             return
         game, peer = found
+        if game.host is not None:  # (a stand-in: the game's host decides)
+            assert self.links is not None
+            self.links.to_host(game, peer, "back")
+            return
+        moved_from = None
+        if not relayed and self.links is not None and self.elsewhere(game, peer):
+            moved_from = game.servers[participant_id]  # (it played from another server until now)
+            game.servers[participant_id] = self.links.server_id
         if peer.away_timer is not None:
             peer.away_timer.cancel()
             peer.away_timer = None
@@ -363,6 +431,7 @@ class P2PGames:
             self.writer.event(participant_id, game.scene.scene_id, "p2p_peer_back", {"game_id": game.game_id,
                                                                                       "peer": peer.index})  # fmt: skip
         await self._tell_others(game, peer, "p2p_peer_back", {"game_id": game.game_id, "peer": peer.index})
+        self._changed(game, also=moved_from)
 
     async def _grace_over(self, game: P2PGame, peer: Peer) -> None:
         """The peer did not come back in time: dropped; ``on_player_drop`` decides for the others."""
@@ -371,9 +440,15 @@ class P2PGames:
             return
         peer.dropped = True
         self.game_of.pop(peer.participant_id, None)
-        await self.sessions.end_with_code(peer.participant_id, game.scene, "dropped", "Session ended", AWAY_TOO_LONG)
+        if self.links is not None and self.elsewhere(game, peer):
+            self.links.end_peer(game, peer, "dropped")  # (its session ends at its own server)
+        else:
+            await self.sessions.end_with_code(
+                peer.participant_id, game.scene, "dropped", "Session ended", AWAY_TOO_LONG
+            )
         await self._partner_gone(game, peer, "p2p_peer_dropped")
         await self._maybe_end(game)
+        self._changed(game)
 
     async def _partner_gone(self, game: P2PGame, peer: Peer, kind: str) -> None:
         """`peer` is out of the game for good: the others are told, and ``on_player_drop`` applies to them."""
@@ -393,29 +468,50 @@ class P2PGames:
                 continue
             other.outcome = "partner_left"
             self.game_of.pop(other.participant_id, None)
-            spec = await self.sessions.end_with_code(
-                other.participant_id, scene, "partner_left", "The game has ended", PARTNER_LEFT, send=False
-            )
-            message = {**left, "message": PARTNER_LEFT, "completion_code": spec["completion_code"]}
-            await self.sessions.send_to(other.participant_id, "p2p_peer_left", message)
-            await self.sessions.send_to(other.participant_id, "scene", spec)
+            if self.links is not None and self.elsewhere(game, other):
+                self.links.end_peer(game, other, "partner_left", left)  # (its session ends at its own server)
+                continue
+            await self.partner_left(other.participant_id, scene, left)
+
+    async def partner_left(self, participant_id: str, scene: GymScene, left: dict[str, Any]) -> None:
+        """The participant's game ended because a partner left it: their session ends with a code."""
+        spec = await self.sessions.end_with_code(
+            participant_id, scene, "partner_left", "The game has ended", PARTNER_LEFT, send=False
+        )
+        message = {**left, "message": PARTNER_LEFT, "completion_code": spec["completion_code"]}
+        await self.sessions.send_to(participant_id, "p2p_peer_left", message)
+        await self.sessions.send_to(participant_id, "scene", spec)
 
     async def _tell_others(self, game: P2PGame, peer: Peer, event: str, payload: dict[str, Any]) -> None:
         for other in game.peers:
             if other is not peer and other.in_game:
                 await self.sessions.send_to(other.participant_id, event, payload)
 
+    def _changed(self, game: P2PGame, *, also: str | None = None) -> None:
+        """A game kept here changed: the servers with stand-ins of it (and ``also``) learn its state."""
+        if self.links is not None and game.host is None:
+            self.links.sync(game, also=also)
+
     # -- the end -----------------------------------------------------------------------------
 
-    async def peer_finished(self, participant_id: str, game_id: str, outcome: str) -> None:
+    async def peer_finished(self, participant_id: str, game_id: str, outcome: str, *, relayed: bool = False) -> None:
         """A peer's page ended the game (``advance``), or its records were verified later: its outcome.
 
-        The game's record ends once every peer is done with it or dropped.
+        The game's record ends once every peer is done with it or dropped. (At a stand-in, the
+        outcome goes to the game's host, which decides.)
         """
         game = self.games.get(game_id) or self.finished.get(game_id)
         peer = game.peer_of(participant_id) if game else None
         if game is None or peer is None:
             return  # (a game of a server that has since restarted: the record was closed then)
+        if game.host is not None:
+            assert self.links is not None
+            if peer.outcome in (None, "unverified"):
+                peer.outcome = outcome
+            if self.game_of.get(participant_id) == game_id:
+                del self.game_of[participant_id]
+            self.links.to_host(game, peer, "done", outcome=outcome)
+            return
         if peer.away_timer is not None:
             peer.away_timer.cancel()
             peer.away_timer = None
@@ -428,12 +524,18 @@ class P2PGames:
             # Its page could not go on (the runtime failed): the others cannot count on its inputs.
             await self._partner_gone(game, peer, "p2p_peer_failed")
         await self._maybe_end(game)
+        self._changed(game)
 
     async def _maybe_end(self, game: P2PGame) -> None:
         outcome = game.outcome()
         if outcome is None or outcome == game.ended:
             return
         game.ended = outcome
+        self.retire(game)
+        await self.writer.call(self.store.end_game, game.game_id, outcome, time.time())
+
+    def retire(self, game: P2PGame) -> None:
+        """The game (or the stand-in of it) ended: among the finished ones, its peers out of it."""
         self.games.pop(game.game_id, None)
         self.finished[game.game_id] = game
         while len(self.finished) > FINISHED_KEPT:
@@ -441,21 +543,26 @@ class P2PGames:
         for peer in game.peers:
             if self.game_of.get(peer.participant_id) == game.game_id:
                 del self.game_of[peer.participant_id]
-        await self.writer.call(self.store.end_game, game.game_id, outcome, time.time())
 
     def shutdown(self) -> None:
         """The server stops: the games' signaling and relay end with it; their records end ``interrupted``.
 
         (Peers whose DataChannels are open may play on; their records are still taken afterwards.)
+        Stand-ins of games kept by other servers are only forgotten: their pages come back to
+        another server, which plays on with the game's host.
         """
         now = time.time()
         for game in list(self.games.values()):
+            if game.host is not None:
+                continue
             for peer in game.peers:
                 if peer.away_timer is not None:
                     peer.away_timer.cancel()
             where = {"game_id": game.game_id, "peers": {str(p.index): p.participant_id for p in game.peers}}
             self.writer.event(None, game.scene.scene_id, "p2p_game_interrupted", where)
             self.writer.submit(self.store.end_game, game.game_id, "interrupted", now)
+            game.ended = "interrupted"
+            self._changed(game)  # (servers with stand-ins of it forget it)
         self.games.clear()
         self.game_of.clear()
 
@@ -464,7 +571,7 @@ class P2PGames:
     def monitor(self) -> list[dict[str, Any]]:
         """The running P2P games as the monitor shows games, plus their transport and RTT per peer pair."""
         now = time.time()
-        return [self._monitor(game, now) for game in self.games.values()]
+        return [self._monitor(game, now) for game in self.games.values() if game.host is None]
 
     def _monitor(self, game: P2PGame, now: float) -> dict[str, Any]:
         scene = game.scene

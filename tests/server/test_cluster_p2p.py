@@ -1,0 +1,229 @@
+"""Peers of one P2P game connected to different servers: matched together, signaling, reloads, drops, the end.
+
+Two `mug serve --redis` processes (the store: PostgreSQL, or one SQLite file they share), and
+python-socketio clients speaking as the pages do (tests/server/test_p2p_signaling.py tests one
+server; the browsers' WebRTC part is tested in tests/e2e). The first participant's server runs
+the scene's waitroom and keeps the game; the other's page plays through a stand-in on its own
+server (`mug.server.cluster.p2p_links`).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.request
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import pytest
+import socketio
+from cluster import Cluster, MugServer
+from helpers import eventually
+from postgres import Postgres
+
+from mug import load_results
+
+EXPERIMENT = """
+from mug import CompletionCodeScene, Experiment, GymScene, StaticScene
+
+ENV_CODE = '''
+class Duel:
+    def get_state(self):
+        return {{}}
+
+    def set_state(self, state):
+        pass
+
+env = Duel()
+'''
+
+duel = (
+    GymScene()
+    .scene("duel")
+    .runtime(env_code=ENV_CODE)
+    .multiplayer(mode="p2p", reconnect_grace_s={grace})
+    .gameplay(action_mapping={{"a": 1}}, default_action=0, num_episodes=1)
+    .policies(policy_mapping={{"p0": "human", "p1": "human"}})
+)
+experiment = Experiment("p2p-cluster", [StaticScene().scene("hello"), duel, CompletionCodeScene().scene("end")])
+"""
+
+
+class Page:
+    """A participant's page on one server: keeps every event it is sent, and its session secret."""
+
+    def __init__(self, server: MugServer, participant: str, secret: str | None = None) -> None:
+        self.participant = participant
+        self.events: dict[str, list[Any]] = defaultdict(list)
+        self.client = socketio.Client(reconnection=False)
+        self.client.on("*", lambda event, data=None: self.events[event].append(data))
+        self.client.connect(server.url, transports=["websocket"], socketio_path="socket.io")
+        message: dict[str, Any] = {"query": {"participant": participant}}
+        if secret:
+            message["secret"] = secret
+        self.joined = self.client.call("join", message)
+        assert self.joined.get("participant_id") == participant, self.joined
+        self.secret: str = secret or self.joined["secret"]
+
+    def call(self, event: str, payload: dict[str, Any]) -> Any:
+        return self.client.call(event, payload)
+
+    def send(self, event: str, payload: dict[str, Any]) -> None:
+        self.client.emit(event, payload)
+
+    def start(self) -> dict[str, Any]:
+        assert self.call("advance", {"scene_id": "hello"})["ok"]
+        return self.call("start_game", {"scene_id": "duel"})
+
+    def matched(self) -> dict[str, Any]:
+        return eventually(lambda: self.events["matched"] and self.events["matched"][0], timeout=20)
+
+    def records(self, game: dict[str, Any], steps: int) -> dict[str, Any]:
+        """Send the page's records of one episode of ``steps`` steps, as its outbox does."""
+        gid = game["game_id"]
+        batch = [
+            {"seq": n, "kind": "step", "payload": {
+                "game_id": gid, "episode": 1, "step": n, "scene_id": "duel", "t": 1.0 + n,
+                "actions": {"p0": 0, "p1": 1}, "rewards": {"p0": 0.0, "p1": 0.0},
+                "terminated": n == steps, "truncated": False, "infos": {}, "observations": None,
+                "focus": {"p0": True, "p1": True},
+            }} for n in range(1, steps + 1)
+        ]  # fmt: skip
+        now = time.time()
+        batch.append({"seq": steps + 1, "kind": "episode", "payload": {
+            "game_id": gid, "episode": 1, "scene_id": "duel", "participant_ids": [], "seed": game["seed"],
+            "started_at": now - 1, "ended_at": now, "num_steps": steps, "returns": {"p0": 0.0},
+            "terminated": True, "truncated": False, "outcome": "completed",
+        }})  # fmt: skip
+        return self.call("client_records", {"source": f"outbox-{self.participant}", "records": batch})
+
+    def close(self) -> None:
+        self.client.disconnect()
+
+
+def _start(tmp_path: Path, cluster: Cluster, grace: float, database: str | None = None) -> list[MugServer]:
+    path = tmp_path / "experiment.py"
+    path.write_text(EXPERIMENT.format(grace=grace))
+    args = ["--redis", cluster.redis().url, *(["--database", database] if database else [])]
+    return cluster.servers(f"{path}:experiment", 2, extra_args=args, separate_data=False)
+
+
+def _pair(one: MugServer, two: MugServer) -> tuple[Page, Page, dict[str, Any], dict[str, Any]]:
+    """ann on ``one`` (whose server then runs the waitroom), bob on ``two``: matched; their games."""
+    ann = Page(one, "ann")
+    assert "waitroom" in ann.start()
+    bob = Page(two, "bob")
+    bob.start()
+    return ann, bob, ann.matched(), bob.matched()
+
+
+def test_peers_on_two_servers_play_one_game_and_a_reload_onto_the_other_server_plays_on(
+    tmp_path: Path, postgres_server: Postgres
+) -> None:
+    database = postgres_server.create_database()
+    with Cluster(tmp_path / "cluster") as cluster:
+        one, two = _start(tmp_path, cluster, grace=30, database=database)
+        ann, bob, game_a, game_b = _pair(one, two)
+        pages = [ann, bob]
+        try:
+            gid = game_a["game_id"]
+            assert game_b["game_id"] == gid and (game_a["peer"], game_b["peer"]) == (0, 1)
+            assert game_a["seed"] == game_b["seed"] and game_a["session_tag"] == game_b["session_tag"]
+
+            # Signals and relayed packets cross the servers, to the named peer only.
+            offer = {"kind": "offer", "data": {"type": "offer", "sdp": "v=0 for bob"}}
+            ann.send("p2p_signal", {"game_id": gid, "to": 1, "signal": offer})
+            assert eventually(lambda: bob.events["p2p_signal"]) == [{"game_id": gid, "from": 0, "signal": offer}]
+            bob.send("p2p_relay", {"game_id": gid, "packets": [{"to": 0, "data": "AAEC"}]})
+            assert eventually(lambda: ann.events["p2p_relay"]) == [{"game_id": gid, "from": 1, "data": ["AAEC"]}]
+            # bob's page reports its link: the monitor of the server keeping the game shows it.
+            bob.send("p2p_status", {"game_id": gid, "frame": 10, "peers": [{"peer": 0, "transport": "direct",
+                     "rtt_ms": 3.5}], "rollbacks": 2, "max_rollback": 1, "predicted_frames": 4, "frames": 10,
+                     "desyncs": 0})  # fmt: skip
+
+            def shown() -> dict[str, Any] | None:
+                with urllib.request.urlopen(f"{one.url}admin/api/state?token={one.admin_token}", timeout=5) as reply:
+                    state = json.load(reply)
+                games = [g for g in state["games"] if g["game_id"] == gid]
+                return games[0] if games and "frame" in games[0]["players"]["bob"] else None
+
+            shown_game = eventually(shown)
+            assert shown_game["links"] == [
+                {"pair": [0, 1], "transport": {"0": None, "1": "direct"}, "rtt_ms": {"0": None, "1": 3.5}}
+            ]
+            assert shown_game["players"]["bob"]["rollbacks"] == 2
+
+            # bob's page reloads and lands on ann's server: the others are told it went and came back,
+            # and the game goes on from there.
+            bob.close()
+            assert eventually(lambda: ann.events["p2p_peer_left"]) == [{"game_id": gid, "peer": 1, "final": False}]
+            bob = Page(one, "bob", bob.secret)
+            pages.append(bob)
+            back = bob.joined["scene"]["game"]
+            assert back["game_id"] == gid and back["peer"] == 1 and back["rejoin"] is True
+            assert eventually(lambda: ann.events["p2p_peer_back"]) == [{"game_id": gid, "peer": 1}]
+            ann.send("p2p_signal", {"game_id": gid, "to": 1, "signal": {"kind": "restart", "data": None}})
+            eventually(lambda: bob.events["p2p_signal"])
+
+            # ann's page reloads onto the other server: the game goes on there too.
+            ann.close()
+            eventually(lambda: bob.events["p2p_peer_left"])
+            ann = Page(two, "ann", ann.secret)
+            pages.append(ann)
+            assert ann.joined["scene"]["game"]["game_id"] == gid
+            eventually(lambda: bob.events["p2p_peer_back"])
+            bob.send("p2p_relay", {"game_id": gid, "packets": [{"to": 0, "data": "BAU="}]})
+            assert eventually(lambda: ann.events["p2p_relay"]) == [{"game_id": gid, "from": 1, "data": ["BAU="]}]
+
+            # Each page ends the game with its records, on the server it is at now: the game ends once.
+            for page, game in ((ann, game_a), (bob, game_b)):
+                assert len(page.records(game, 5)["committed"]) == 6
+                done = page.call("advance", {"scene_id": "duel", "game_id": gid, "outcome": "done"})
+                assert done["ok"] and done["scene"]["scene_id"] == "end", done
+            assert not [e for page in pages for e in page.events["error"]]
+
+            def ended() -> bool:
+                games = load_results(database).games
+                return list(games["outcome"]) == ["completed"]
+
+            eventually(ended, timeout=20)
+        finally:
+            for page in pages:
+                page.close()
+
+    results = load_results(database)
+    assert list(results.games["mode"]) == ["client_p2p"]
+    assert list(results.steps["step"]) == [1, 2, 3, 4, 5]  # (the two peers' records agree: one row each)
+    people = results.participants.set_index("participant_id")
+    assert list(people.loc[["ann", "bob"], "status"]) == ["completed", "completed"]
+
+
+@pytest.mark.parametrize("leaver", ["ann", "bob"])
+def test_a_peer_who_does_not_come_back_is_dropped_and_the_partner_on_the_other_server_is_told(
+    tmp_path: Path, leaver: str
+) -> None:
+    """ann's server keeps the game; bob plays through his. Whichever leaves, the other is told, ends
+    with a code at their own server, and the leaver's session ended as dropped."""
+    with Cluster(tmp_path / "cluster") as cluster:
+        one, two = _start(tmp_path, cluster, grace=0.5)
+        ann, bob, game, _ = _pair(one, two)
+        gone, stays = (ann, bob) if leaver == "ann" else (bob, ann)
+        gid = game["game_id"]
+        try:
+            gone.close()
+            left = eventually(lambda: len(stays.events["p2p_peer_left"]) == 2 and stays.events["p2p_peer_left"], 20)
+            peer = 0 if leaver == "ann" else 1
+            assert left[0] == {"game_id": gid, "peer": peer, "final": False}
+            final = left[1]
+            assert final["final"] is True and final["game_over"] is True and len(final["completion_code"]) == 10
+            ended = eventually(lambda: stays.events["scene"] and stays.events["scene"][-1])
+            assert ended["ended"] == "partner_left" and ended["completion_code"] == final["completion_code"]
+            # The leaver comes back (to the other server): their session ended, as dropped.
+            again = Page(two if gone is ann else one, gone.participant, gone.secret)
+            assert again.joined["scene"]["ended"] == "dropped", again.joined["scene"]
+            again.close()
+            eventually(lambda: list(load_results(one.data_dir / "p2p-cluster").games["outcome"]) == ["player_dropped"])
+        finally:
+            ann.close()
+            bob.close()
