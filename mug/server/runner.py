@@ -303,7 +303,7 @@ class ServerHandle:
         def collect() -> dict[str, Any]:
             assert self.sessions is not None
             lateness = [x for g in self.sessions.games.values() for x in g.lateness_ms]
-            p2p = len(self.sessions.p2p.games)
+            p2p = self.sessions.p2p.count()
             return {
                 "connected": len(self.sessions.by_sid),
                 "games": len(self.sessions.games) + p2p,

@@ -26,6 +26,7 @@ from mug import load_results
 
 EXPERIMENT = """
 from mug import CompletionCodeScene, Experiment, GymScene, StaticScene
+from mug.matchmaking import FIFOMatchmaker
 
 ENV_CODE = '''
 class Duel:
@@ -42,7 +43,7 @@ duel = (
     GymScene()
     .scene("duel")
     .runtime(env_code=ENV_CODE)
-    .multiplayer(mode="p2p", reconnect_grace_s={grace})
+    .multiplayer(mode="p2p", reconnect_grace_s={grace}, matchmaker={matchmaker})
     .gameplay(action_mapping={{"a": 1}}, default_action=0, num_episodes=1)
     .policies(policy_mapping={{"p0": "human", "p1": "human"}})
 )
@@ -102,9 +103,11 @@ class Page:
         self.client.disconnect()
 
 
-def _start(tmp_path: Path, cluster: Cluster, grace: float, database: str | None = None) -> list[MugServer]:
+def _start(
+    tmp_path: Path, cluster: Cluster, grace: float, database: str | None = None, matchmaker: str = "None"
+) -> list[MugServer]:
     path = tmp_path / "experiment.py"
-    path.write_text(EXPERIMENT.format(grace=grace))
+    path.write_text(EXPERIMENT.format(grace=grace, matchmaker=matchmaker))
     args = ["--redis", cluster.redis().url, *(["--database", database] if database else [])]
     return cluster.servers(f"{path}:experiment", 2, extra_args=args, separate_data=False)
 
@@ -227,3 +230,39 @@ def test_a_peer_who_does_not_come_back_is_dropped_and_the_partner_on_the_other_s
         finally:
             ann.close()
             bob.close()
+
+
+def test_a_group_of_two_servers_measures_its_round_trips_before_it_plays(tmp_path: Path) -> None:
+    """With ``max_p2p_rtt_ms``, the proposed pair's pages measure their round trips first, at the
+    waitroom's home (ann's server): bob's probe signals and figures pass through his own server."""
+    with Cluster(tmp_path / "cluster") as cluster:
+        one, two = _start(tmp_path, cluster, grace=30, matchmaker="FIFOMatchmaker(max_p2p_rtt_ms=100)")
+        ann = Page(one, "ann")
+        assert "waitroom" in ann.start()
+        bob = Page(two, "bob")
+        bob.start()
+        try:
+            probe_a = eventually(lambda: ann.events["p2p_probe"] and ann.events["p2p_probe"][0], timeout=20)
+            probe_b = eventually(lambda: bob.events["p2p_probe"] and bob.events["p2p_probe"][0], timeout=20)
+            pid = probe_a["probe_id"]
+            assert probe_b["probe_id"] == pid and (probe_a["peer"], probe_b["peer"]) == (0, 1)
+            offer = {"kind": "offer", "data": {"type": "offer", "sdp": "v=0 probe"}}
+            bob.send("p2p_signal", {"game_id": pid, "to": 0, "signal": offer})
+            assert eventually(lambda: ann.events["p2p_signal"]) == [{"game_id": pid, "from": 1, "signal": offer}]
+            ann.send("p2p_relay", {"game_id": pid, "packets": [{"to": 1, "data": "AA=="}]})
+            assert eventually(lambda: bob.events["p2p_relay"]) == [{"game_id": pid, "from": 0, "data": ["AA=="]}]
+            assert not ann.events["matched"] and not bob.events["matched"]  # (not before both answered)
+            bob.send("p2p_probe_result", {"game_id": pid, "peers": [{"peer": 0, "rtt_ms": 12.0}]})
+            ann.send("p2p_probe_result", {"game_id": pid, "peers": [{"peer": 1, "rtt_ms": 14.0}]})
+            game_a, game_b = ann.matched(), bob.matched()
+            assert game_a["game_id"] == game_b["game_id"] != pid and (game_a["peer"], game_b["peer"]) == (0, 1)
+            # The probe's last packets, sent as it ended, are dropped quietly (as on one server).
+            bob.send("p2p_relay", {"game_id": pid, "packets": [{"to": 0, "data": "AQ=="}]})
+            assert bob.call("ping", {"t": 1.0})["ok"]
+            assert not [e for page in (ann, bob) for e in page.events["error"]]
+        finally:
+            ann.close()
+            bob.close()
+        events = load_results(one.data_dir / "p2p-cluster").events
+        probes = events[events["kind"] == "match_probe"]
+        assert list(probes["data.decision"]) == ["play"] and probes.iloc[0]["data.p2p_rtt_ms"] == {"ann|bob": 14.0}

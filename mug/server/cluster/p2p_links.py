@@ -28,7 +28,15 @@ message          from → to           what it does
                                      links (``status``, for the host's monitor)
 ``p2p_state``    host → stand-ins    the peers' state and servers; ``ended`` once the record is closed
 ``p2p_end``      host → peer's       the peer is out (``dropped``, ``partner_left``): end its session
+``p2p_forward``  peer's → home       a page waiting at another server's waitroom signals, relays or
+                                     answers for the probe its group runs there (below)
 ===============  ==================  ==============================================================
+
+**Probes.** With a matchmaker's ``max_p2p_rtt_ms``, a proposed group's pages first measure their
+round trips to each other (`mug.server.sessions.p2p_probe`), at the waitroom's home. A member
+waiting there through another server sends its probe's signals, packets and figures to its own
+server, which passes them on to the home (``p2p_forward``); the home's answers reach its page
+as the waitroom's messages do.
 
 The host takes ``p2p_peer`` for a participant only from the server it knows the page is at.
 """
@@ -42,6 +50,7 @@ from typing import TYPE_CHECKING, Any
 from mug.scenes.gym import GymScene
 from mug.server.sessions.p2p import P2PGame, Peer
 from mug.server.sessions.texts import AWAY_TOO_LONG
+from mug.server.web.protocol import P2PProbeResult, P2PRelay, P2PSignal, ProtocolError
 from mug.server.web.rooms import participant_room
 
 if TYPE_CHECKING:
@@ -53,6 +62,8 @@ __all__ = ["P2PLinks"]
 log = logging.getLogger("mug.server.cluster.p2p_links")
 
 _WHAT = ("away", "back", "done", "status")
+#: Probes of other servers' waitrooms whose pages' late messages are still recognised here.
+PROBES_KEPT = 1_000
 
 
 class P2PLinks:
@@ -64,8 +75,13 @@ class P2PLinks:
         self.server_id = relay.server_id
         self._routes: dict[str, set[tuple[str, str]]] = {}  # game -> (room, server) routed from here
         self._out: dict[str, set[str]] = {}  # game -> peers whose `playing/` entry was removed
+        self._probes_of: dict[str, set[str]] = {}  # probe at another server's waitroom -> pages here in it
         relay.handlers.update(
-            p2p_linked=self._on_linked, p2p_peer=self._on_peer, p2p_state=self._on_state, p2p_end=self._on_end
+            p2p_linked=self._on_linked,
+            p2p_peer=self._on_peer,
+            p2p_state=self._on_state,
+            p2p_end=self._on_end,
+            p2p_forward=self._on_forward,
         )
         p2p.links = self
         relay.p2p = self
@@ -273,6 +289,64 @@ class P2PLinks:
             game.ended = "interrupted"
             self.p2p.retire(game)
             self._unroute(game.game_id)
+
+    # -- probes: a proposed group measuring its round trips at the waitroom's home ---------------------
+
+    def forwards(self, pid: str, game_id: str) -> bool:
+        """Whether a page's P2P message here is for a probe run at the waitroom's home on another server:
+        its page waits there through this server and the id is no game or probe of this one, or its
+        page sent that probe's messages before (then the probe is over: `forward` drops it quietly,
+        as one server drops a finished probe's last packets)."""
+        if pid in self._probes_of.get(game_id, ()):
+            return True
+        shared = self.p2p.sessions.matching.shared
+        return (
+            shared is not None
+            and pid in shared.waiting_elsewhere
+            and game_id not in self.p2p.games
+            and game_id not in self.p2p.finished
+            and self.p2p.sessions.matching.probes.of(game_id) is None
+        )
+
+    def forward(self, pid: str, event: str, fields: dict[str, Any]) -> None:
+        """Pass a page's P2P message (``event``, its checked fields) on to the waitroom's home."""
+        shared = self.p2p.sessions.matching.shared
+        waiting = shared.waiting_elsewhere.get(pid) if shared is not None else None
+        if waiting is None:
+            return  # (its group's probe is over, and the page waits there no more)
+        game_id = str(fields["game_id"])
+        self._probes_of.setdefault(game_id, set()).add(pid)
+        while len(self._probes_of) > PROBES_KEPT:
+            del self._probes_of[next(iter(self._probes_of))]
+        message = {"t": "p2p_forward", "pid": pid, "server": self.server_id, "event": event, "fields": fields}
+        self.relay.bus.send(waiting[1], message)
+
+    def _on_forward(self, message: dict[str, Any]) -> None:
+        shared = self.p2p.sessions.matching.shared
+        pid, fields = message.get("pid"), message.get("fields")
+        if shared is None or not isinstance(pid, str) or shared.remote_waiters.get(pid) != message.get("server"):
+            return  # (a page that no longer waits here through that server)
+        if not isinstance(fields, dict):
+            return
+        self.relay.spawn(self._forwarded(pid, str(message.get("event")), fields))
+
+    async def _forwarded(self, pid: str, event: str, fields: dict[str, Any]) -> None:
+        """Handle a page's P2P message passed on by its server, as if the page had sent it here."""
+        probes = self.p2p.sessions.matching.probes
+        try:
+            game_id = str(fields["game_id"])
+            if event == "p2p_signal":
+                await self.p2p.signal(pid, P2PSignal(game_id, int(fields["to"]), dict(fields["signal"])))
+            elif event == "p2p_relay":
+                packets = [(int(to), str(data)) for to, data in fields["packets"]]
+                await self.p2p.relay(pid, P2PRelay(game_id, packets))
+            elif event == "p2p_probe_result":
+                rtts = {int(k): None if v is None else float(v) for k, v in dict(fields["rtt_ms"]).items()}
+                await probes.result(pid, P2PProbeResult(game_id, rtts))
+        except ProtocolError as exc:  # (its page was answered by its own server; the refusal is logged here)
+            log.info("a P2P message of %s passed on by its server was refused: %s", pid, exc)
+        except (KeyError, TypeError, ValueError) as exc:
+            log.warning("a malformed %r passed on for %s was dropped: %r", event, pid, exc)
 
     # -- routes to the peers' pages ---------------------------------------------------------------------
 

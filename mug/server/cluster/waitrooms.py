@@ -26,9 +26,8 @@ group whose members all came through one server plays there without the bus. Mem
 to another server than the game's play through their own (`mug.server.cluster.relay`: the
 game's server links them to it). The waitroom's messages to the pages (how many wait, the countdown) reach them through
 their servers as a game's frames do. A peer-to-peer group's game is kept on the server placed the
-same way, its peers on other servers play through stand-ins there (`mug.server.cluster.p2p_links`);
-only P2P scenes whose groups first measure their round trips (``max_p2p_rtt_ms``) are matched on
-each server among its own participants (the measuring pages signal through one server).
+same way, its peers on other servers play through stand-ins there (`mug.server.cluster.p2p_links`,
+which also passes on the messages of pages measuring their round trips in a probe at the home).
 """
 
 from __future__ import annotations
@@ -77,13 +76,6 @@ class SharedWaitrooms:
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._keep())
-
-    def shares(self, scene: GymScene) -> bool:
-        """Whether this scene's waitroom is shared by the servers: every multiplayer scene's but that of a
-        P2P scene whose groups first measure their round trips (its probe runs on one server)."""
-        opts = scene.multiplayer_options
-        mm = opts.matchmaker if opts is not None else None
-        return not (scene.is_p2p and mm is not None and mm.max_p2p_rtt_ms is not None)
 
     async def home(self, scene: GymScene) -> str:
         """The server running the scene's waitroom (this one, if none did)."""

@@ -88,7 +88,7 @@ class Matching:
         With several servers (``shared``), the scene's waitroom may run on another server: the
         participant waits there (``here``: queue them in this server's waitroom regardless).
         """
-        if not here and self.shared is not None and self.shared.shares(scene):
+        if not here and self.shared is not None:
             home = await self.shared.home(scene)
             if home != self.shared.server_id:
                 return await self.shared.wait_at(home, pid, scene)
@@ -180,7 +180,7 @@ class Matching:
             return
         room.started(members)
         self.writer.event(None, scene.scene_id, "match_proposal", _log_entry(proposal, "play"))
-        if self.shared is not None and self.shared.shares(scene):  # (it may run on another server)
+        if self.shared is not None:  # (it may run on another server)
             game_id = await self.shared.play(scene, members, waited)
         elif scene.is_p2p:
             game_id = await self.sessions.p2p.start_group(scene, members, waited)
@@ -191,7 +191,10 @@ class Matching:
     async def start_p2p(self, scene: GymScene, members: list[str], waited: dict[str, float]) -> None:
         """A P2P group plays (after its pages measured their round trips): its game is recorded and sent
         to its pages; their group history gains it."""
-        game_id = await self.sessions.p2p.start_group(scene, members, waited)
+        if self.shared is not None:  # (members may wait through other servers)
+            game_id = await self.shared.play(scene, members, waited)
+        else:
+            game_id = await self.sessions.p2p.start_group(scene, members, waited)
         await self._remember(scene.scene_id or "", game_id, members)
 
     async def _remember(self, scene_id: str, game_id: str, members: list[str]) -> None:

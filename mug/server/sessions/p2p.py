@@ -30,6 +30,7 @@ goes to the host, which decides and tells the stand-ins.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
 import secrets
@@ -290,6 +291,10 @@ class P2PGames:
             "rejoin": rejoin,
         }
 
+    def count(self) -> int:
+        """How many P2P games this server keeps (not counting stand-ins of other servers' games)."""
+        return sum(game.host is None for game in self.games.values())
+
     # -- what pages send -----------------------------------------------------------------------
 
     def _late(self, participant_id: str, game_id: str) -> bool:
@@ -329,6 +334,9 @@ class P2PGames:
         """Carry a WebRTC signaling message to the named peer (to that participant's pages only)."""
         if self.sessions.matching.probes.ended_with(message.game_id, participant_id):
             return  # (a probe's channels close a moment after it ended)
+        if self.links is not None and self.links.forwards(participant_id, message.game_id):
+            self.links.forward(participant_id, "p2p_signal", dataclasses.asdict(message))
+            return  # (a probe at the waitroom's home, on another server)
         game, peer = self._sender(participant_id, message.game_id, "p2p_signal")
         if not peer.in_game:
             raise ProtocolError(f"'p2p_signal': this participant has finished game {message.game_id[:40]!r}")
@@ -341,6 +349,9 @@ class P2PGames:
         """Carry netcode packets to peers whose DataChannel is not open: one event per target."""
         if self._late(participant_id, message.game_id):
             return
+        if self.links is not None and self.links.forwards(participant_id, message.game_id):
+            self.links.forward(participant_id, "p2p_relay", dataclasses.asdict(message))
+            return  # (a probe at the waitroom's home, on another server)
         game, peer = self._sender(participant_id, message.game_id, "p2p_relay")
         by_target: dict[int, list[str]] = {}
         for to, data in message.packets:

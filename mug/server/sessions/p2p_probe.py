@@ -18,6 +18,7 @@ game would have (same ICE servers, same relay policy), and the page code is the 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -104,7 +105,7 @@ class P2PProbes:
             }
             await self.sessions.send_to(peer.participant_id, "p2p_probe", message)
         for peer in peers:  # (a page that went away as the probe began cannot answer)
-            if peer.participant_id not in self.sessions.sid_of:
+            if not self._present(peer.participant_id):
                 self.results_of(probe, peer, {})
 
     def results_of(self, probe: Probe, peer: Peer, rtts: dict[int, float | None]) -> None:
@@ -113,6 +114,10 @@ class P2PProbes:
     async def result(self, participant_id: str, message: P2PProbeResult) -> None:
         """A page's figures (``p2p_probe_result``); the probe ends once every member answered."""
         probe = self.probes.get(message.game_id)
+        links = self.sessions.p2p.links
+        if probe is None and links is not None and links.forwards(participant_id, message.game_id):
+            links.forward(participant_id, "p2p_probe_result", dataclasses.asdict(message))
+            return  # (its probe runs at the waitroom's home, on another server)
         peer = probe.game.peer_of(participant_id) if probe else None
         if probe is None or peer is None:
             raise ProtocolError(f"'p2p_probe_result': no probe {message.game_id[:40]!r} with this participant")
@@ -157,7 +162,7 @@ class P2PProbes:
                 if rtt is None or rtt > bound:
                     failed.append((a.participant_id, b.participant_id))
         members = probe.proposal.members
-        here = [w for w in probe.waiters if w.participant_id in self.sessions.sid_of]
+        here = [w for w in probe.waiters if self._present(w.participant_id)]
         play = not failed and len(here) == len(members)
         reasons = [f"{a}–{b}: " + ("no DataChannel" if pairs[f"{a}|{b}"] is None else f"{pairs[f'{a}|{b}']:.0f} ms")
                    for a, b in failed]  # fmt: skip
@@ -190,6 +195,13 @@ class P2PProbes:
             await self.matching.broadcast(room)
             await self.matching.run_pass(room, scene)
             self.matching.keep_matching(room, scene)
+
+    def _present(self, participant_id: str) -> bool:
+        """Whether the member's page is connected: here, or to a server it waits here through."""
+        shared = self.matching.shared
+        if participant_id in self.sessions.sid_of:
+            return True
+        return shared is not None and participant_id in shared.remote_waiters
 
     def shutdown(self) -> None:
         for probe in self.probes.values():
