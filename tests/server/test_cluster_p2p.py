@@ -46,7 +46,7 @@ duel = (
     .multiplayer(mode="p2p", reconnect_grace_s={grace}, matchmaker={matchmaker})
     .gameplay(action_mapping={{"a": 1}}, default_action=0, num_episodes=1)
     .policies(policy_mapping={{"p0": "human", "p1": "human"}})
-)
+){waitroom}
 experiment = Experiment("p2p-cluster", [StaticScene().scene("hello"), duel, CompletionCodeScene().scene("end")])
 """
 
@@ -104,10 +104,15 @@ class Page:
 
 
 def _start(
-    tmp_path: Path, cluster: Cluster, grace: float, database: str | None = None, matchmaker: str = "None"
+    tmp_path: Path,
+    cluster: Cluster,
+    grace: float,
+    database: str | None = None,
+    matchmaker: str = "None",
+    waitroom: str = "",
 ) -> list[MugServer]:
     path = tmp_path / "experiment.py"
-    path.write_text(EXPERIMENT.format(grace=grace, matchmaker=matchmaker))
+    path.write_text(EXPERIMENT.format(grace=grace, matchmaker=matchmaker, waitroom=waitroom))
     args = ["--redis", cluster.redis().url, *(["--database", database] if database else [])]
     return cluster.servers(f"{path}:experiment", 2, extra_args=args, separate_data=False)
 
@@ -266,3 +271,33 @@ def test_a_group_of_two_servers_measures_its_round_trips_before_it_plays(tmp_pat
         events = load_results(one.data_dir / "p2p-cluster").events
         probes = events[events["kind"] == "match_probe"]
         assert list(probes["data.decision"]) == ["play"] and probes.iloc[0]["data.p2p_rtt_ms"] == {"ann|bob": 14.0}
+
+
+def test_a_participant_timed_out_at_another_servers_waitroom_plays_alone_and_again_after_a_reload(
+    tmp_path: Path,
+) -> None:
+    """Nobody comes: bob, waiting at ann's server's waitroom through his own, gets the AI fill-in game
+    from his own server, and a new one at once after his page reloads (not another wait)."""
+    with Cluster(tmp_path / "cluster") as cluster:
+        fill_in = '.waitroom(timeout=1, timeout_policy="random")'
+        one, two = _start(tmp_path, cluster, grace=30, waitroom=fill_in)
+        ann = Page(one, "ann")
+        assert "waitroom" in ann.start()  # (the scene's waitroom is now run by one)
+        ann.close()
+        bob = Page(two, "bob")
+        pages = [bob]
+        try:
+            assert bob.start()["waitroom"]["needed"] == 2
+            game = bob.matched()
+            assert game["mode"] == "client" and game["policies"]
+            bob.close()
+            bob = Page(two, "bob", bob.secret)
+            pages.append(bob)
+            again = bob.call("start_game", {"scene_id": "duel"})
+            assert again["game"]["mode"] == "client" and again["game"]["game_id"] != game["game_id"], again
+        finally:
+            for page in pages:
+                page.close()
+        events = load_results(one.data_dir / "p2p-cluster").events
+        fills = events[events["kind"] == "waitroom_fill_in"]
+        assert list(fills["participant_id"]) == ["bob", "bob"]

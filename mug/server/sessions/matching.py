@@ -88,22 +88,24 @@ class Matching:
         With several servers (``shared``), the scene's waitroom may run on another server: the
         participant waits there (``here``: queue them in this server's waitroom regardless).
         """
+        room = self.room(scene)
+        record = None if here and pid in room else await self.writer.call(self.store.get_participant, pid)
+        if scene.is_p2p and pid not in room:
+            earlier = ((record.data if record else {}).get("browser_games") or {}).get(scene.scene_id or "")
+            if isinstance(earlier, dict) and earlier.get("fill_in"):
+                # (A page that reloaded during its AI fill-in game: a new one at once, as client-side
+                # games start over after a reload; the waitroom was already waited out. On its own
+                # server: the page is connected here.)
+                game = await self._fill_in_p2p(scene, pid)
+                self.writer.event(pid, scene.scene_id, "waitroom_fill_in", {"game_id": game["game_id"], "again": True})
+                return {"game": game}
         if not here and self.shared is not None:
             home = await self.shared.home(scene)
             if home != self.shared.server_id:
                 return await self.shared.wait_at(home, pid, scene)
-        room = self.room(scene)
         if pid not in room:
-            record = await self.writer.call(self.store.get_participant, pid)
             forms = await self.writer.call(self.store.forms_of, pid)
             history = _history((record.data if record else {}).get("groups"))
-            earlier = ((record.data if record else {}).get("browser_games") or {}).get(scene.scene_id or "")
-            if scene.is_p2p and isinstance(earlier, dict) and earlier.get("fill_in"):
-                # (A page that reloaded during its AI fill-in game: a new one at once, as client-side
-                # games start over after a reload; the waitroom was already waited out.)
-                game = await self._fill_in_p2p(scene, pid)
-                self.writer.event(pid, scene.scene_id, "waitroom_fill_in", {"game_id": game["game_id"], "again": True})
-                return {"game": game}
             data = {"query": dict(record.query) if record else {}, "forms": forms}
             # Simulated participants (a dry run) wait in a pool of their own: never grouped with real ones.
             pool = SIMULATED_POOL if record and binding.simulated(record.data, record.secret_hash) else ""
