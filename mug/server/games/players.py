@@ -14,8 +14,8 @@ from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from mug.env import RenderDiffer
 from mug.scenes.gym import GymScene
+from mug.server.games.delta import FrameDiffer
 from mug.server.web.protocol import action_key
 
 if TYPE_CHECKING:
@@ -48,7 +48,7 @@ class Player:
     connected: bool = True
     dropped: bool = False
     drop_timer: asyncio.TimerHandle | None = None
-    differ: RenderDiffer = field(default_factory=RenderDiffer)
+    differ: FrameDiffer = field(default_factory=FrameDiffer)
     full_next: bool = True
     last_hud: str | None = None
 
