@@ -11,6 +11,9 @@ server alone (nobody else comes) is timed out by their own server, as the scene 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import signal
 import threading
 from pathlib import Path
 
@@ -255,3 +258,40 @@ async def _arrive_at_once(urls: list[str], count: int) -> dict[str, dict]:
     finally:
         for client in clients:
             await client.disconnect()
+
+
+def test_a_group_placed_on_a_server_that_stops_before_starting_its_game_waits_again(tmp_path: Path) -> None:
+    """The home places ann and bob's game on bob's server (it runs fewer games), which is frozen
+    before it starts it and then counts as gone: ann, connected to the home, waits again (and, as
+    nobody else comes, is timed out as the scene says) instead of waiting for a game that never comes."""
+    path = tmp_path / "experiment.py"
+    path.write_text(EXPERIMENT.format(tests=str(TESTS), timeout=6).replace("length=90", "length=100_000"))
+    with Cluster(tmp_path) as cluster:
+        redis = cluster.redis()
+        one, two = cluster.servers(f"{path}:experiment", 2, extra_args=["--redis", redis.url], separate_data=False)
+        dan, eve = Player(one.url, "dan"), Player(one.url, "eve")  # the waitroom's home: one
+        players = [dan, eve]
+        try:
+            dan.to_waitroom()
+            eve.to_waitroom()
+            eventually(lambda: dan.seen["frame"] and eve.seen["frame"], timeout=20)  # (one runs a game now)
+            bob = Player(two.url, "bob")
+            players.append(bob)
+            bob.to_waitroom()
+            eventually(lambda: bob.seen["waitroom"], timeout=20)  # (the home's status: it queued bob)
+            os.kill(two.proc.pid, signal.SIGSTOP)  # two stops answering, its heartbeat still fresh
+            ann = Player(one.url, "ann")
+            players.append(ann)
+            ann.to_waitroom()  # ann and bob: placed on two, which never starts their game
+            ended = lambda: [s for s in ann.seen["scene"] if s.get("scene_id") == "race.ended"]  # noqa: E731
+            eventually(ended, timeout=30)
+            assert ended()[0]["ended"] == "waitroom_timeout"
+            assert not ann.seen["matched"] and not ann.seen["frame"]
+        finally:
+            two.kill()
+            for player in players:
+                with contextlib.suppress(Exception):
+                    player.close()
+    events = load_results(one.data_dir / "match").events
+    ann_events = list(events[events["participant_id"] == "ann"]["kind"])
+    assert "waitroom_requeued" in ann_events and "waitroom_timeout" in ann_events

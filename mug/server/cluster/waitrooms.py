@@ -16,7 +16,12 @@ message       from → to               what it does
                                       scene's timeout (AI fill-in, timeout scene or the end)
 ``play``      home → game's server    this group plays on you (members, where each is connected, the
                                       game's id): start its game; members elsewhere play through theirs
+``placed``    game's server → home    the game started (or ``failed``, and why)
 ============  ======================  ================================================================
+
+A group whose game did not start where it was placed (that server failed to start it, or went
+silent before saying it had) waits again: its members still connected to live servers are queued
+anew and told (``waitroom_requeued`` event), instead of waiting for a game that never comes.
 
 The home's matchmaker sees every waiting participant. A group's game runs on the server most of
 its members are connected to (frames to the others cross the bus); between servers with as many,
@@ -38,6 +43,7 @@ import logging
 import time
 import uuid
 from collections import Counter
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from mug.scenes.gym import GymScene
@@ -53,6 +59,19 @@ if TYPE_CHECKING:
 __all__ = ["SharedWaitrooms"]
 
 log = logging.getLogger("mug.server.cluster.waitrooms")
+
+#: Seconds a home remembers a game it placed on another server without an answer (then it counts as started).
+PLACED_KEPT_S = 60.0
+
+
+@dataclass
+class _Placed:
+    """A game a waitroom's home placed on another server, until that server says it started."""
+
+    host: str
+    scene_id: str
+    servers: dict[str, str]  # member -> the server their page is connected to
+    since: float  # monotonic time of the placement
 
 
 class SharedWaitrooms:
@@ -70,8 +89,13 @@ class SharedWaitrooms:
         self.waiting_elsewhere: dict[str, tuple[str, str]] = {}
         self._task: asyncio.Task[None] | None = None
         self._placed: list[tuple[float, str]] = []  # (when, where): games this home placed lately
+        self._pending: dict[str, _Placed] = {}  # games placed on other servers that have not said they started
         relay.handlers.update(
-            wait=self._on_wait, unwait=self._on_unwait, timed_out=self._on_timed_out, play=self._on_play
+            wait=self._on_wait,
+            unwait=self._on_unwait,
+            timed_out=self._on_timed_out,
+            play=self._on_play,
+            placed=self._on_placed,
         )
 
     def start(self) -> None:
@@ -155,6 +179,7 @@ class SharedWaitrooms:
         game_id = uuid.uuid4().hex
         for pid in members:
             self.forget(pid)
+        self._pending[game_id] = _Placed(host, scene.scene_id or "", servers, time.monotonic())
         self.relay.bus.send(
             host,
             {
@@ -164,6 +189,7 @@ class SharedWaitrooms:
                 "members": members,
                 "servers": servers,
                 "waited": waited,
+                "home": self.server_id,
             },
         )
         return game_id
@@ -205,15 +231,62 @@ class SharedWaitrooms:
                 self.waiting_elsewhere.pop(pid, None)
         elsewhere = {pid: str(server) for pid, server in servers.items() if server != self.server_id}
         waited = message.get("waited") if isinstance(message.get("waited"), dict) else {}
-        self.relay.spawn(self._play_here(scene, members_, waited, game_id, elsewhere))
+        home = str(message.get("home") or "")
+        self.relay.spawn(self._play_here(scene, members_, waited, game_id, elsewhere, home))
 
     async def _play_here(
-        self, scene: GymScene, group: list[str], waited: dict[str, float], game_id: str, elsewhere: dict[str, str]
+        self,
+        scene: GymScene,
+        group: list[str],
+        waited: dict[str, float],
+        game_id: str,
+        elsewhere: dict[str, str],
+        home: str,
     ) -> None:
+        reply: dict[str, Any] = {"t": "placed", "game": game_id}
         try:
             await self._start(scene, group, waited, game_id=game_id, elsewhere=elsewhere)
-        except Exception:
+        except Exception as exc:
             log.exception("the game %s placed here by the waitroom's home did not start", game_id)
+            reply["failed"] = f"{type(exc).__name__}: {exc}"
+        if home:
+            self.relay.bus.send(home, reply)
+
+    def _on_placed(self, message: dict[str, Any]) -> None:
+        placed = self._pending.pop(str(message.get("game")), None)
+        if placed is not None and message.get("failed"):
+            log.warning("game %s did not start on %s (%s)", message.get("game"), placed.host, message["failed"])
+            self.relay.spawn(self._back_to_waiting(placed))
+
+    async def _back_to_waiting(self, placed: _Placed) -> None:
+        """A group's game did not start where it was placed: its members whose pages are still
+        connected (to a live server) wait again, with new deadlines, and are told so."""
+        scene = self._scene(placed.scene_id)
+        if scene is None:
+            return
+        for pid, server in placed.servers.items():
+            if server != self.server_id:
+                if server == placed.host or await self.state.get(f"alive/{server}") is None:
+                    continue  # (their page was connected to a server that is gone: it comes back anew)
+                self.remote_waiters[pid] = server
+                self.relay.remote_rooms.setdefault(participant_room(pid), set()).add(server)
+            elif pid not in self.matching.sessions.sid_of:
+                continue
+            self.matching.sessions.writer.event(pid, placed.scene_id, "waitroom_requeued", {"host": placed.host})
+            await self._enter_here(pid, scene)
+
+    async def _check_placed(self) -> None:
+        """Games placed on a server that went silent before saying they started: their groups wait again."""
+        now = time.monotonic()
+        for game_id, placed in list(self._pending.items()):
+            if now - placed.since < members.SILENT_S:
+                continue
+            if now - placed.since > PLACED_KEPT_S:  # (its answer was lost: the host is alive, so it started)
+                del self._pending[game_id]
+            elif await self.state.get(f"alive/{placed.host}") is None:
+                del self._pending[game_id]
+                log.warning("game %s was placed on %s, which stopped before starting it", game_id, placed.host)
+                await self._back_to_waiting(placed)
 
     async def _start(
         self,
@@ -260,6 +333,7 @@ class SharedWaitrooms:
                 for scene_id in list(self.homes):
                     if not await self.state.claim(f"waitroom/{scene_id}", self.server_id, members.SILENT_S):
                         self.homes.discard(scene_id)
+                await self._check_placed()
                 homes = {home for _, home in self.waiting_elsewhere.values()}
                 for home in homes:
                     if await self.state.get(f"alive/{home}") is None:
