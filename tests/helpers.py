@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 
 def wait_for(page, condition: str, arg: object = None, timeout: float = 20_000) -> object:
     """Wait until a JS predicate over `window.mug` (bound as `m`) is true; returns its value."""
@@ -77,3 +79,25 @@ def join(client, server, participant: str, **payload) -> dict:
     if isinstance(reply, dict) and "secret" in reply:
         _SECRETS[key] = reply["secret"]
     return reply
+
+
+def p2p_episode_records(game: dict, steps: int, agents: tuple[str, ...] = ("p0", "p1")) -> list[dict]:
+    """What a P2P page's outbox sends for one episode of ``game`` (its ``matched`` payload): ``steps``
+    steps (every agent's action 0, reward 0), then the episode's record. Sequence numbers from 1."""
+
+    gid = game["game_id"]
+    batch = [
+        {"seq": n, "kind": "step", "payload": {
+            "game_id": gid, "episode": 1, "step": n, "scene_id": "duel", "t": 1.0 + n,
+            "actions": {a: 0 for a in agents}, "rewards": {a: 0.0 for a in agents},
+            "terminated": n == steps, "truncated": False, "infos": {}, "observations": None,
+            "focus": {"p0": True, "p1": True},
+        }} for n in range(1, steps + 1)
+    ]  # fmt: skip
+    now = time.time()
+    batch.append({"seq": steps + 1, "kind": "episode", "payload": {
+        "game_id": gid, "episode": 1, "scene_id": "duel", "participant_ids": [], "seed": game["seed"],
+        "started_at": now - 1, "ended_at": now, "num_steps": steps, "returns": {"p0": 0.0},
+        "terminated": True, "truncated": False, "outcome": "completed",
+    }})  # fmt: skip
+    return batch

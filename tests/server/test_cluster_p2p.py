@@ -10,7 +10,6 @@ server (`mug.server.cluster.p2p_links`).
 from __future__ import annotations
 
 import json
-import time
 import urllib.request
 from collections import defaultdict
 from pathlib import Path
@@ -19,7 +18,7 @@ from typing import Any
 import pytest
 import socketio
 from cluster import Cluster, MugServer
-from helpers import eventually
+from helpers import eventually, p2p_episode_records
 from postgres import Postgres
 
 from mug import load_results
@@ -82,21 +81,7 @@ class Page:
 
     def records(self, game: dict[str, Any], steps: int) -> dict[str, Any]:
         """Send the page's records of one episode of ``steps`` steps, as its outbox does."""
-        gid = game["game_id"]
-        batch = [
-            {"seq": n, "kind": "step", "payload": {
-                "game_id": gid, "episode": 1, "step": n, "scene_id": "duel", "t": 1.0 + n,
-                "actions": {"p0": 0, "p1": 1}, "rewards": {"p0": 0.0, "p1": 0.0},
-                "terminated": n == steps, "truncated": False, "infos": {}, "observations": None,
-                "focus": {"p0": True, "p1": True},
-            }} for n in range(1, steps + 1)
-        ]  # fmt: skip
-        now = time.time()
-        batch.append({"seq": steps + 1, "kind": "episode", "payload": {
-            "game_id": gid, "episode": 1, "scene_id": "duel", "participant_ids": [], "seed": game["seed"],
-            "started_at": now - 1, "ended_at": now, "num_steps": steps, "returns": {"p0": 0.0},
-            "terminated": True, "truncated": False, "outcome": "completed",
-        }})  # fmt: skip
+        batch = p2p_episode_records(game, steps)
         return self.call("client_records", {"source": f"outbox-{self.participant}", "records": batch})
 
     def close(self) -> None:

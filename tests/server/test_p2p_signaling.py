@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 import socketio
-from helpers import eventually, join
+from helpers import eventually, join, p2p_episode_records
 
 from mug import Experiment, GymScene, StaticScene
 from mug.server.sessions.p2p import RELAY_EVENTS_BURST, RELAY_EVENTS_PER_S
@@ -325,20 +325,7 @@ def test_each_peer_ends_the_game_with_its_own_records_and_the_game_ends_when_all
         gid = game["game_id"]
 
         def records(page: Page, steps: int) -> dict[str, Any]:
-            batch = [
-                {"seq": n, "kind": "step", "payload": {
-                    "game_id": gid, "episode": 1, "step": n, "scene_id": "duel", "t": 1.0 + n,
-                    "actions": {"p0": 0, "p1": 1, "bot": 0}, "rewards": {"p0": 0.0, "p1": 0.0, "bot": 0.0},
-                    "terminated": n == steps, "truncated": False, "infos": {}, "observations": None,
-                    "focus": {"p0": True, "p1": True},
-                }} for n in range(1, steps + 1)
-            ]  # fmt: skip
-            now = time.time()
-            batch.append({"seq": steps + 1, "kind": "episode", "payload": {
-                "game_id": gid, "episode": 1, "scene_id": "duel", "participant_ids": [], "seed": game["seed"],
-                "started_at": now - 1, "ended_at": now, "num_steps": steps, "returns": {"p0": 0.0},
-                "terminated": True, "truncated": False, "outcome": "completed",
-            }})  # fmt: skip
+            batch = p2p_episode_records(game, steps, ("p0", "p1", "bot"))
             return page.call("client_records", {"source": f"outbox-{page.participant}", "records": batch})
 
         try:
