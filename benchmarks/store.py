@@ -9,7 +9,11 @@ every 200 ms, i.e. ~1,200 rows at 200 two-player games at 30 fps). Rows look lik
 server-run game's (Overcooked-like): two agents' discrete actions, float rewards, small infos, no
 observations (the default). Goals (issue 15): >= 100k rows/s on SQLite; 1M step rows ->
 ``load_results(...).steps`` in < 5 s (``player_steps`` is built on first read and timed apart:
-``player_steps_first_read_s``).
+``player_steps_first_read_s``). ``load_results`` reads the steps through ADBC when installed
+(``steps_read``; mug.data.arrow_read: on SQLite in a reading process of its own, whose CPU time is
+``load_results_child_cpu_s``), then the same read through the Python drivers (``MUG_ADBC=0``:
+``driver_load_results_s``), what a researcher without the ADBC packages gets; ``load_average`` is
+the machine's 1-minute load when the read began (other programs' share of the 2 cores).
 
 PostgreSQL runs as a throwaway instance started here (tests/postgres.py: ``fsync=off``, so the
 figure is the database's and the driver's work, not a disk's flush; a production server with
@@ -19,13 +23,14 @@ over loopback for PostgreSQL.
 
 from __future__ import annotations
 
+import os
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from mug.data import Store, load_results
+from mug.data import Store, arrow_read, load_results
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -99,9 +104,11 @@ def measure(location: str | Path) -> dict[str, Any]:
         encoded = [Store.encode_step(row, jsonable=True) for row in more]
         out["ingest_to_1m"] = ingest(store, encoded)
         assert store.counts()["steps"] == RESULTS_ROWS
-    t0, cpu0 = time.perf_counter(), time.process_time()
+    load_before = os.getloadavg()[0]
+    t0, cpu0, child0 = time.perf_counter(), time.process_time(), _children_cpu()
     results = load_results(location)
     seconds, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+    child_cpu = _children_cpu() - child0
     steps = results.steps
     assert len(steps) == RESULTS_ROWS
     t0 = time.perf_counter()
@@ -112,12 +119,55 @@ def measure(location: str | Path) -> dict[str, Any]:
         "load_results_s": round(seconds, 2),
         # CPU time of this process: less sensitive than wall time to other programs on the machine.
         "load_results_cpu_s": round(cpu, 2),
+        # CPU time of the processes it started (SQLite's ADBC reading process, mug.data.arrow_read).
+        "load_results_child_cpu_s": round(child_cpu, 2),
         "steps_rows": len(steps),
         "steps_columns": len(steps.columns),
         "player_steps_first_read_s": round(player_steps_s, 2),
         "goal_s": 5.0,
+        # How the steps were read (mug.data.arrow_read): "adbc" unless its packages are missing.
+        "steps_read": "adbc" if arrow_read.adbc_enabled() and _adbc_installed() else "driver",
+        # Other programs' load on the machine (1-minute load average) when the read began.
+        "load_average": round(load_before, 2),
     }
+    del results, steps, player_steps
+    # The same read through the Python drivers (MUG_ADBC=0): what researchers without ADBC get.
+    previous = os.environ.get(arrow_read.ENV_SWITCH)
+    os.environ[arrow_read.ENV_SWITCH] = "0"
+    try:
+        t0, cpu0 = time.perf_counter(), time.process_time()
+        driver_steps = load_results(location).steps
+        out["results_1m_steps"]["driver_load_results_s"] = round(time.perf_counter() - t0, 2)
+        out["results_1m_steps"]["driver_load_results_cpu_s"] = round(time.process_time() - cpu0, 2)
+        assert len(driver_steps) == RESULTS_ROWS
+    finally:
+        if previous is None:
+            del os.environ[arrow_read.ENV_SWITCH]
+        else:
+            os.environ[arrow_read.ENV_SWITCH] = previous
     return out
+
+
+def _children_cpu() -> float:
+    times = os.times()
+    return times.children_user + times.children_system
+
+
+def _adbc_installed() -> bool:
+    try:
+        import adbc_driver_postgresql.dbapi  # noqa: F401
+        import adbc_driver_sqlite.dbapi  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _adbc_version() -> str | None:
+    try:
+        import adbc_driver_manager
+    except ImportError:
+        return None
+    return str(adbc_driver_manager.__version__)
 
 
 def run() -> dict[str, Any]:
@@ -127,7 +177,7 @@ def run() -> dict[str, Any]:
 
     report: dict[str, Any] = {
         "batch_rows": BATCH,
-        "versions": {"sqlite": sqlite3.sqlite_version, "psycopg": psycopg.__version__},
+        "versions": {"sqlite": sqlite3.sqlite_version, "psycopg": psycopg.__version__, "adbc": _adbc_version()},
         "goal_sqlite_rows_per_s": 100_000,
     }
     with tempfile.TemporaryDirectory(prefix="mug-bench-store-") as tmp:

@@ -21,6 +21,8 @@ from typing import Any, Literal
 import pandas as pd
 
 from ._json import loads
+from .arrow_read import StepsReader
+from .arrow_read import step_columns as arrow_step_columns
 from .backends import Database, is_database_url, parse_location, redact_url
 from .frames import (
     POLICY_PREFIX,
@@ -237,24 +239,43 @@ def load_results(
     still recording; the result is a consistent snapshot of one moment.
     """
     conn, folder = open_results_database(path)
+    reader = StepsReader.open(conn)  # (None: the steps are read by conn's own driver, see mug.data.arrow_read)
+    step_table = None
     try:
+        if reader is not None:
+            reader.before_snapshot(conn)
         with conn.snapshot():  # one read transaction: every table from the same snapshot
             version = _check_schema(conn)
+            if reader is not None and not reader.join_snapshot(conn):
+                reader.close()
+                reader = None
             idle = "" if include_idle or version < 2 else _ACTIVE_ONLY  # (version 1 kept no activity)
             # A database of an older version read before any server upgraded it lacks the P2P columns.
             columns = {"focus": "focus", "parity": "parity"} if version >= 3 else {"focus": "NULL", "parity": "NULL"}
             columns.update(_simulated_filters(simulated, version, conn))
-            raw = {name: conn.execute(sql.format(active=idle, **columns)).fetchall() for name, sql in _QUERIES.items()}
+            queries = {name: sql.format(active=idle, **columns) for name, sql in _QUERIES.items()}
+            raw = {name: conn.execute(sql).fetchall() for name, sql in queries.items() if name != "steps"}
+            if reader is not None:
+                step_table = reader.read(queries["steps"])
+            if step_table is None:
+                raw["steps"] = conn.execute(queries["steps"]).fetchall()
             peer_steps_sql = _PEER_STEPS.format(**columns)
             peer_step_rows = conn.execute(peer_steps_sql).fetchall() if peer_rows and version >= 3 else []
             stored_metadata = conn.execute(
                 "SELECT written_at, config, versions FROM metadata ORDER BY metadata_id DESC LIMIT 1"
             ).fetchone()
     finally:
+        if reader is not None:
+            reader.close()
         conn.close()
     metadata = _metadata(folder, stored_metadata)
     agents = scene_agents(metadata)
-    step_columns = StepColumns(raw.pop("steps"), sort=True)  # (codes and distinct values: the million row tuples go)
+    # (codes and distinct values: the million rows, as Arrow arrays or row tuples, go)
+    if step_table is not None:
+        step_columns = arrow_step_columns(step_table, sort=True)
+        del step_table
+    else:
+        step_columns = StepColumns(raw.pop("steps"), sort=True)
     return Results(
         path=folder if folder is not None else redact_url(str(path)),
         participants=participants_frame(raw["participants"]),

@@ -32,6 +32,11 @@ times are inflated and noisy; CPU time of the process is steadier):
   factorizing ten columns 1.2 s), 0.3 s the frame. Reading in storage order and sorting here
   instead of ``ORDER BY`` saved ~30% of the read on SQLite. The 5 s goal is not met on this
   loaded machine; what is left is mostly the driver's per-row work.
+
+That per-row work is gone where ADBC is installed (the default): :mod:`mug.data.arrow_read` reads
+the steps query into Arrow columns and codes the texts there, and gives :class:`StepColumns` its
+columns already coded (:meth:`StepColumns.from_columns`); :class:`Coded` takes codes and values
+from either side (:meth:`Coded.factorize` for the driver's rows). The figures are in that module.
 """
 
 from __future__ import annotations
@@ -96,14 +101,21 @@ class Coded:
     work done per distinct value and then taken by the codes is work done a few dozen times.
     """
 
-    def __init__(self, column: np.ndarray) -> None:
+    def __init__(self, codes: np.ndarray, values: list[Any]) -> None:
+        """``codes``: one per row, in first-appearance order (row 0 has code 0, the next new value 1...);
+        ``values``: the distinct values at those codes (None a value like any other)."""
+        self.codes: np.ndarray = codes
+        self.values: list[Any] = values
+
+    @classmethod
+    def factorize(cls, column: np.ndarray) -> Coded:
+        """The column (an object array of the rows' cells) coded by ``pandas.factorize``."""
         codes, uniques = pd.factorize(column)
         values = list(uniques)
         if len(codes) and codes.min() < 0:  # (None: factorize gives it -1; it becomes a value of its own)
             codes = np.where(codes < 0, len(values), codes)
             values.append(None)
-        self.codes: np.ndarray = codes
-        self.values: list[Any] = values
+        return cls(codes, values)
 
     def __len__(self) -> int:
         return len(self.codes)
@@ -125,8 +137,8 @@ class Coded:
 class JsonCoded(Coded):
     """A column of JSON texts, each distinct text decoded once (``decoded``; None stays None)."""
 
-    def __init__(self, column: np.ndarray) -> None:
-        super().__init__(column)
+    def __init__(self, codes: np.ndarray, values: list[Any]) -> None:
+        super().__init__(codes, values)
         self.decoded: list[Any] = [loads(text) for text in self.values]
 
     def derived(self, get: Callable[[Any], Any], dtype: str | None = None) -> pd.Series:
@@ -173,40 +185,77 @@ def _derived(coded: Coded, per_value: list[Any], fresh: Callable[[int], Any], dt
 def _pairs(first: Coded, second: Coded) -> tuple[Coded, list[tuple[int, int]]]:
     """The distinct (first, second) value pairs of the rows, coded; and each pair's two codes."""
     combined = first.codes.astype(np.int64) * max(len(second.values), 1) + second.codes
-    pairs = Coded(combined)
+    pairs = Coded.factorize(combined)
     width = max(len(second.values), 1)
     return pairs, [divmod(int(value), width) for value in pairs.values]
+
+
+#: The text columns of the steps query, coded (JSON payloads as :class:`JsonCoded`).
+STEP_TEXT_COLUMNS = ("game_id", "participant_id", "scene_id", "actions", "rewards", "infos", "observations", "focus")
+#: The number columns of the steps query and their numpy dtypes.
+STEP_NUMBER_COLUMNS = {"episode": np.int64, "step": np.int64, "t": np.float64, "terminated": bool, "truncated": bool}
+_JSON_COLUMNS = ("actions", "rewards", "focus")
 
 
 class StepColumns:
     """The rows of the steps query as columns: numbers as numpy arrays, texts coded (:class:`Coded`).
 
     What both ``steps`` and (later, lazily) ``player_steps`` are built from; it holds codes and
-    distinct values, not a million row tuples.
+    distinct values, not a million row tuples. Made from the driver's row tuples (here) or from
+    an Arrow table (:func:`mug.data.arrow_read.step_columns`, :meth:`from_columns`): the same
+    columns either way.
     """
 
     def __init__(self, rows: list[tuple[Any, ...]], *, sort: bool = False) -> None:
         """``rows``: of the steps query; ``sort``: put them in (game_id, episode, step) order first."""
-        self.n = n = len(rows)
+        n = len(rows)
         width = len(STEP_QUERY_COLUMNS)
         # (numpy reads the cells through one flat iterator: ~2x faster than np.array(rows) measuring its shape)
         table = np.fromiter(itertools.chain.from_iterable(rows), dtype=object, count=n * width).reshape(n, width)
         if sort and n:
             table = table[_key_order(table)]
         col = {name: table[:, k] for k, name in enumerate(STEP_QUERY_COLUMNS)}
-        self.game_id = Coded(col["game_id"])
-        self.participant_id = Coded(col["participant_id"])
-        self.scene_id = Coded(col["scene_id"])
-        self.episode = col["episode"].astype(np.int64)
-        self.step = col["step"].astype(np.int64)
-        self.t = col["t"].astype(np.float64)
-        self.terminated = col["terminated"].astype(bool)
-        self.truncated = col["truncated"].astype(bool)
-        self.actions = JsonCoded(col["actions"])
-        self.rewards = JsonCoded(col["rewards"])
-        self.infos = Coded(col["infos"])
-        self.observations = Coded(col["observations"])
-        self.focus = JsonCoded(col["focus"])
+        self._fill(
+            n,
+            {name: (col[name], None) for name in STEP_TEXT_COLUMNS},
+            {name: col[name].astype(dtype) for name, dtype in STEP_NUMBER_COLUMNS.items()},
+        )
+
+    @classmethod
+    def from_columns(
+        cls, n: int, texts: dict[str, tuple[np.ndarray, list[Any]]], numbers: dict[str, np.ndarray]
+    ) -> StepColumns:
+        """From columns already coded: ``texts`` maps each of :data:`STEP_TEXT_COLUMNS` to (codes in
+        first-appearance order, distinct values), ``numbers`` each of :data:`STEP_NUMBER_COLUMNS` to
+        an array of its dtype; rows already in their final order."""
+        self = cls.__new__(cls)
+        self._fill(n, texts, numbers)
+        return self
+
+    def _fill(
+        self, n: int, texts: dict[str, tuple[np.ndarray, list[Any] | None]], numbers: dict[str, np.ndarray]
+    ) -> None:
+        """Set the columns: a text given as (cells, None) is factorized here, (codes, values) taken as coded."""
+
+        def coded(name: str) -> Any:
+            kind = JsonCoded if name in _JSON_COLUMNS else Coded
+            first, values = texts[name]
+            return kind.factorize(first) if values is None else kind(first, values)
+
+        self.n = n
+        self.game_id: Coded = coded("game_id")
+        self.participant_id: Coded = coded("participant_id")
+        self.scene_id: Coded = coded("scene_id")
+        self.episode: np.ndarray = numbers["episode"]
+        self.step: np.ndarray = numbers["step"]
+        self.t: np.ndarray = numbers["t"]
+        self.terminated: np.ndarray = numbers["terminated"]
+        self.truncated: np.ndarray = numbers["truncated"]
+        self.actions: JsonCoded = coded("actions")
+        self.rewards: JsonCoded = coded("rewards")
+        self.infos: Coded = coded("infos")
+        self.observations: Coded = coded("observations")
+        self.focus: JsonCoded = coded("focus")
 
     def agent_rows(self) -> int:
         """How many rows ``player_steps`` has (one per agent of each step), without building it."""
@@ -216,19 +265,26 @@ class StepColumns:
         return int(per_value[self.actions.codes].sum())
 
 
+def key_order(game_codes: np.ndarray, game_ids: list[Any], episode: np.ndarray, step: np.ndarray) -> np.ndarray:
+    """The permutation that sorts step rows by (game_id, episode, step), the game ids given coded.
+
+    Strings compare by code point, which is UTF-8 byte order: SQLite's BINARY collation and
+    PostgreSQL's ``"C"`` one (MUG's schema), so the order is the database's. The key is unique, so
+    there are no ties.
+    """
+    rank = np.empty(len(game_ids), dtype=np.int64)
+    rank[sorted(range(len(game_ids)), key=game_ids.__getitem__)] = np.arange(len(game_ids))
+    return np.lexsort((step, episode, rank[game_codes]))
+
+
 def _key_order(table: np.ndarray) -> np.ndarray:
-    """The permutation that sorts step rows by (game_id, episode, step), as ``ORDER BY`` would.
+    """The permutation that sorts rows of the steps query by (game_id, episode, step), as ``ORDER BY`` would.
 
     Why not ``ORDER BY``: SQLite walks the primary-key index and looks every row up in the table,
-    ~30% of the read at 1M rows; a scan in storage order plus this sort is cheaper. Strings compare
-    by code point, which is UTF-8 byte order: SQLite's BINARY collation and PostgreSQL's ``"C"`` one
-    (MUG's schema), so the order is the database's. The key is unique, so there are no ties.
+    ~30% of the read at 1M rows; a scan in storage order plus this sort is cheaper (:func:`key_order`).
     """
-    games = Coded(table[:, 0])
-    names = games.values
-    rank = np.empty(len(names), dtype=np.int64)
-    rank[sorted(range(len(names)), key=names.__getitem__)] = np.arange(len(names))
-    return np.lexsort((table[:, 4].astype(np.int64), table[:, 3].astype(np.int64), rank[games.codes]))
+    games = Coded.factorize(table[:, 0])
+    return key_order(games.codes, games.values, table[:, 3].astype(np.int64), table[:, 4].astype(np.int64))
 
 
 def steps_frame(rows: list[tuple[Any, ...]] | StepColumns, *, agents: list[list[str]] | None = None) -> pd.DataFrame:
