@@ -12,8 +12,9 @@ SQLite in a process of its own. The ADBC SQLite driver carries its own copy of S
 copies of SQLite in one process must never open the same file (POSIX locks belong to the process,
 so each copy mistakes the other's connections for its own: the first try, in this process, died
 of SIGBUS as soon as a writer thread was busy, the WAL index reset under it). The reading runs in
-``_adbc_sqlite_child.py``, started per read (~0.4 s of imports on a quiet machine): a reader like
-any other process, which SQLite's locking is made for. It reads the table in two rowid ranges on
+``_adbc_sqlite_child.py``, started per read (~0.4 s of imports on a quiet machine, so a table of
+fewer than :data:`SQLITE_MIN_ROWS` rows is read by the Python driver): a reader like any other
+process, which SQLite's locking is made for. It reads the table in two rowid ranges on
 two connections and threads at once, dictionary-encodes the texts (84 MB through the pipe at 1M
 rows instead of 207 MB) and sends Arrow IPC streams. PostgreSQL's driver is a network client
 and runs in this process.
@@ -97,6 +98,9 @@ __all__ = ["ENV_SWITCH", "StepsReader", "adbc_enabled", "step_columns"]
 ENV_SWITCH = "MUG_ADBC"
 #: The reading process of a SQLite store (see there why it is a process).
 _CHILD = Path(__file__).with_name("_adbc_sqlite_child.py")
+#: SQLite: fewer step rows than this are read by the Python driver. Starting the reading process
+#: costs ~0.4-0.8 s (its imports); the driver reads ~8 us a row: below ~100k rows it is the faster.
+SQLITE_MIN_ROWS = 100_000
 #: SQLite: how many rowid ranges (connections, threads) the steps are read in, at most.
 SQLITE_PARTS = max(1, min(2, os.cpu_count() or 1))
 #: SQLite: a table spanning fewer rowids is read in one part.
@@ -164,6 +168,12 @@ class StepsReader:
             log.debug("reading results through the Python driver: ADBC is not installed (%s)", exc)
             return None
         if db.dialect == "sqlite":
+            try:  # (outside any transaction; the rowid span bounds the row count, read from the index's ends)
+                low, high = db.execute("SELECT min(rowid), max(rowid) FROM steps").fetchone()
+            except Exception:  # (no MUG store: the store's connection says so, clearly, next)
+                return None
+            if low is None or high - low + 1 < SQLITE_MIN_ROWS:
+                return None
             return _SQLiteSteps.start(db)
         return _PostgresSteps.connect(db)
 

@@ -70,6 +70,13 @@ def _record(location: Any) -> int:
         return len(rows) + len(later)
 
 
+@pytest.fixture(autouse=True)
+def small_tables_through_adbc(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These stores are small: read them through ADBC anyway (SQLite leaves tables of fewer than
+    SQLITE_MIN_ROWS rows to the Python driver, which is faster than starting its reading process)."""
+    monkeypatch.setattr(arrow_read, "SQLITE_MIN_ROWS", 1)
+
+
 @pytest.fixture
 def arrow_reads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """How many times load_results built its step columns from Arrow (the ADBC path was taken)."""
@@ -203,7 +210,7 @@ def test_a_wrong_mug_adbc_value_is_named(tmp_path, monkeypatch) -> None:
 def test_the_sqlite_reading_process_ends_with_each_read(tmp_path, monkeypatch, arrow_reads) -> None:
     """SQLite's ADBC driver runs in a process of its own (two copies of SQLite must not open one file
     in one process: tests/data/test_data_concurrency.py's writer thread died of SIGBUS when it ran
-    here). That process ends when load_results returns, also when the read fails."""
+    here). That process ends when load_results returns; a file that is no store starts none."""
     started: list[Any] = []
     real = arrow_read._SQLiteSteps.start
 
@@ -219,5 +226,14 @@ def test_the_sqlite_reading_process_ends_with_each_read(tmp_path, monkeypatch, a
     junk.write_bytes(b"not a database" * 300)
     with pytest.raises(ValueError, match="not a SQLite database"):
         load_results(junk.parent)
-    assert arrow_reads == [1] and len(started) == 2
-    assert all(reader._proc.poll() is not None for reader in started)  # (ended and reaped)
+    assert arrow_reads == [1] and len(started) == 1  # (the junk file: no process started)
+    assert started[0]._proc.poll() is not None  # (ended and reaped)
+
+
+def test_a_small_sqlite_store_is_read_by_the_driver(tmp_path, monkeypatch, arrow_reads) -> None:
+    monkeypatch.setattr(arrow_read, "SQLITE_MIN_ROWS", 100_000)
+    started: list[Any] = []
+    monkeypatch.setattr(arrow_read._SQLiteSteps, "start", staticmethod(lambda db: started.append(db)))
+    total = _record(tmp_path / "data")
+    assert len(load_results(tmp_path / "data").steps) == total
+    assert started == [] and arrow_reads == []  # (no reading process for 1,320 rows)
