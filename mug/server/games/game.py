@@ -38,7 +38,7 @@ from mug.server.games.hooks import GameHooks
 from mug.server.games.placement import StepPlacement
 from mug.server.games.players import MISSING, GameEnded, Player, PlayerBookkeeping, check_action, game_snapshot
 from mug.server.games.recorder import StepRecorder
-from mug.server.games.ticks import FrameClock, TickPhases
+from mug.server.games.ticks import FrameClock, TickPhases, sleep_until
 from mug.server.web.protocol import action_key
 from mug.server.writer import StoreWriter
 
@@ -332,9 +332,7 @@ class ServerGame(PlayerBookkeeping, GameFrames):
         """
         loop = asyncio.get_running_loop()
         due, slipped = clock.due_at(loop.time())
-        delay = due - loop.time()
-        if delay > 0:
-            await asyncio.sleep(delay)
+        await sleep_until(due)  # (a timer shared with the games due at the same instant)
         if self._end:
             raise GameEnded(self._end)
         if self._anyone_here.is_set():
