@@ -13,7 +13,7 @@ from typing import Any
 from test_p2p_signaling import Page, matched, p2p_scene
 
 from mug import Experiment
-from mug.server.sessions.p2p import recorded_through
+from mug.server.sessions.p2p_game import recorded_through
 
 
 def step(gid: str, episode: int, n: int, seq: int) -> dict[str, Any]:

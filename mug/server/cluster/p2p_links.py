@@ -48,7 +48,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from mug.scenes.gym import GymScene
-from mug.server.sessions.p2p import P2PGame, Peer
+from mug.server.sessions.p2p_game import P2PGame, Peer
 from mug.server.sessions.texts import AWAY_TOO_LONG
 from mug.server.web.protocol import P2PProbeResult, P2PRelay, P2PSignal, ProtocolError
 from mug.server.web.rooms import participant_room

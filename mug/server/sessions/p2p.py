@@ -36,12 +36,12 @@ import os
 import secrets
 import time
 import uuid
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from mug.data.results import POLICY_PREFIX
 from mug.policies import policy_label
 from mug.scenes import GymScene
+from mug.server.sessions.p2p_game import P2PGame, Peer, recorded_through
 from mug.server.sessions.texts import AWAY_TOO_LONG, PARTNER_LEFT
 from mug.server.web.protocol import P2PRelay, P2PSignal, P2PStatus, ProtocolError
 
@@ -62,81 +62,6 @@ TEST_HOOKS_ENV = "MUG_P2P_TEST_HOOKS"
 MODE = "client_p2p"
 #: Ended games kept in memory (their peers' late records may still change the outcome).
 FINISHED_KEPT = 10_000
-
-
-@dataclass
-class Peer:
-    """One participant of a P2P game: peer ``index`` plays human agent ``agent_id``."""
-
-    index: int
-    agent_id: str
-    participant_id: str
-    connected: bool = True
-    away_timer: asyncio.TimerHandle | None = None
-    dropped: bool = False
-    outcome: str | None = None  # how this peer's page ended the game (completed, unverified, error, partner_left)
-    status: dict[str, Any] | None = None  # its last p2p_status
-    status_at: float | None = None
-
-    @property
-    def in_game(self) -> bool:
-        """Still playing: neither dropped nor done with the game."""
-        return not self.dropped and self.outcome is None
-
-
-@dataclass
-class P2PGame:
-    game_id: str
-    scene: GymScene
-    seed: int
-    peers: list[Peer]
-    started_at: float = field(default_factory=time.time)
-    ended: str | None = None  # the game record's outcome once ended
-    #: The server keeping the game when this is a stand-in of it (`mug.server.cluster.p2p_links`); None: here.
-    host: str | None = None
-    #: Where each peer's page is connected, with several servers (participant -> server id); empty on one.
-    servers: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def session_tag(self) -> int:
-        """A u32 naming the game in every netcode packet, so a stray packet of another game is dropped."""
-        return int(self.game_id[:8], 16)
-
-    def peer_of(self, participant_id: str) -> Peer | None:
-        for peer in self.peers:
-            if peer.participant_id == participant_id:
-                return peer
-        return None
-
-    def outcome(self) -> str | None:
-        """The game's outcome once every peer is done with it or dropped (None before)."""
-        if any(p.in_game for p in self.peers):
-            return None
-        if all(p.dropped for p in self.peers):
-            return "abandoned"
-        outcomes = {p.outcome for p in self.peers if not p.dropped}
-        if "error" in outcomes:
-            return "error"
-        if any(p.dropped for p in self.peers) or "partner_left" in outcomes:
-            return "player_dropped"
-        return "completed" if outcomes == {"completed"} else "unverified"
-
-
-def recorded_through(progress: dict[str, Any]) -> dict[str, Any]:
-    """The last step a peer's stored records reach, from `mug.data.Store.game_progress` of that peer.
-
-    A page sends its records in order (steps, then the episode's record), so what is stored is a
-    prefix: the episodes with a record, then the steps of the next one. Returns ``{"episode",
-    "step", "closed"}``: the episode and step of the last stored step (episode 1, step 0 when there
-    is none) and whether that episode's record is stored.
-    """
-    episodes = sorted(progress.get("episodes") or [], key=lambda e: e["episode"])
-    in_records = sum(int(e.get("stored_steps") or 0) for e in episodes)
-    rest = int(progress.get("steps") or 0) - in_records
-    if rest > 0 or not episodes:
-        return {"episode": (episodes[-1]["episode"] if episodes else 0) + 1, "step": max(rest, 0), "closed": False}
-    last = episodes[-1]
-    return {"episode": last["episode"], "step": int(last.get("stored_steps") or 0), "closed": True}
 
 
 class P2PGames:
@@ -582,43 +507,4 @@ class P2PGames:
     def monitor(self) -> list[dict[str, Any]]:
         """The running P2P games as the monitor shows games, plus their transport and RTT per peer pair."""
         now = time.time()
-        return [self._monitor(game, now) for game in self.games.values() if game.host is None]
-
-    def _monitor(self, game: P2PGame, now: float) -> dict[str, Any]:
-        scene = game.scene
-        players = {
-            p.participant_id: {
-                "agent_id": p.agent_id, "peer": p.index, "connected": p.connected, "dropped": p.dropped,
-                "outcome": p.outcome, "action": None,
-                "status_age_s": None if p.status_at is None else round(now - p.status_at, 1),
-                **({k: v for k, v in p.status.items() if k != "peers"} if p.status else {}),
-            }
-            for p in game.peers
-        }  # fmt: skip
-        links = []
-        for a in game.peers:
-            for b in game.peers[a.index + 1 :]:
-                seen = {side.index: (side.status or {}).get("peers", {}).get(str(other.index))
-                        for side, other in ((a, b), (b, a))}  # fmt: skip
-                links.append({
-                    "pair": [a.index, b.index],
-                    "transport": {str(i): (s or {}).get("transport") for i, s in seen.items()},
-                    "rtt_ms": {str(i): (s or {}).get("rtt_ms") for i, s in seen.items()},
-                })  # fmt: skip
-        frames = [p.status["frame"] for p in game.peers if p.status]
-        return {
-            "game_id": game.game_id,
-            "scene_id": scene.scene_id,
-            "mode": "p2p",
-            "status": "running" if any(p.connected for p in game.peers if p.in_game) else "paused",
-            "episode": None,
-            "num_episodes": scene.num_episodes,
-            "step": max(frames) if frames else 0,
-            "max_steps": scene.max_steps,
-            "players": players,
-            "links": links,
-            "outcome": None,
-            "error": None,
-            "tick_lateness_ms": None,
-            "started_s_ago": round(now - game.started_at, 1),
-        }
+        return [game.monitor(now) for game in self.games.values() if game.host is None]

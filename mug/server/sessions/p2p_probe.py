@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from mug.scenes import GymScene
-from mug.server.sessions.p2p import P2PGame, Peer
+from mug.server.sessions.p2p_game import P2PGame, Peer
 from mug.server.sessions.waitroom import Proposal, Waiter, Waitroom
 from mug.server.web.protocol import P2PProbeResult, ProtocolError
 
