@@ -96,6 +96,7 @@ class ServerHandle:
         self.members: Members | None = None
         self._relay: Relay | None = None
         self._waitrooms: SharedWaitrooms | None = None
+        self._p2p_links: P2PLinks | None = None
         self._state: SharedState | None = None
         self._thread = threading.Thread(target=self._main, name=f"mug-server-{experiment.experiment_id}", daemon=True)
 
@@ -211,13 +212,14 @@ class ServerHandle:
             self._relay = Relay(self.sessions, open_bus(self.redis, exp.experiment_id), self.server_id)
             self._relay.members = self.members
             self.sessions.relay = self._relay
-            P2PLinks(self.sessions.p2p, self._relay)  # (P2P peers on several servers)
+            self._p2p_links = P2PLinks(self.sessions.p2p, self._relay)  # (P2P peers on several servers)
             assert isinstance(self.sio, RelaySocketServer)
             self.sio.relay = self._relay
             await self._relay.start()
             self._waitrooms = SharedWaitrooms(self.sessions.matching, self._relay, self._state)
             self.sessions.matching.shared = self._waitrooms
             self._waitrooms.start()
+            self._p2p_links.start()
         app = make_app(self.sio, exp.title, RuntimeFiles(exp))
         self.dashboard = Dashboard(self)
         app.add_handlers(r".*", [*admin_routes(self, self.admin_token, self.dashboard), *file_routes(exp.file_dirs)])
@@ -247,6 +249,8 @@ class ServerHandle:
             await self.sessions.writer.drain()
         if self._waitrooms is not None:
             await self._waitrooms.close()
+        if self._p2p_links is not None:
+            await self._p2p_links.close()
         if self._relay is not None:
             await self._relay.close()
         if self.members is not None:

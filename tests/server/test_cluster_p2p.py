@@ -286,3 +286,36 @@ def test_a_participant_timed_out_at_another_servers_waitroom_plays_alone_and_aga
         events = load_results(one.data_dir / "p2p-cluster").events
         fills = events[events["kind"] == "waitroom_fill_in"]
         assert list(fills["participant_id"]) == ["bob", "bob"]
+
+
+def test_a_p2p_game_whose_server_is_killed_goes_on_through_the_other_and_ends_completed(
+    tmp_path: Path, postgres_server: Postgres
+) -> None:
+    """ann's server keeps the game; it is killed mid-game. bob's server takes the game over; ann's
+    page comes back through it and plays on; both end the game, which ends completed."""
+    database = postgres_server.create_database()
+    with Cluster(tmp_path / "cluster") as cluster:
+        one, two = _start(tmp_path, cluster, grace=30, database=database)
+        ann, bob, game_a, game_b = _pair(one, two)
+        pages = [ann, bob]
+        gid = game_a["game_id"]
+        try:
+            one.kill()
+            ann = Page(two, "ann", ann.secret)  # (her page reconnects through the load balancer)
+            pages.append(ann)
+            back = ann.joined["scene"]["game"]
+            assert back["game_id"] == gid and back["peer"] == 0 and back["rejoin"] is True, ann.joined
+            bob.send("p2p_signal", {"game_id": gid, "to": 0, "signal": {"kind": "restart", "data": None}})
+            eventually(lambda: ann.events["p2p_signal"])
+            for page, game in ((ann, game_a), (bob, game_b)):
+                assert len(page.records(game, 5)["committed"]) == 6
+                done = page.call("advance", {"scene_id": "duel", "game_id": gid, "outcome": "done"})
+                assert done["ok"] and done["scene"]["scene_id"] == "end", done
+            assert not [e for page in pages[1:] for e in page.events["error"]]
+            eventually(lambda: list(load_results(database).games["outcome"]) == ["completed"], timeout=20)
+        finally:
+            for page in pages:
+                page.close()
+    events = load_results(database).events
+    taken = events[events["kind"] == "p2p_game_taken_over"]
+    assert len(taken) == 1 and taken.iloc[0]["data.game_id"] == gid

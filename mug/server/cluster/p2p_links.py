@@ -26,7 +26,8 @@ message          from → to           what it does
 ``p2p_peer``     peer's → host       a peer's page went away (``away``), came back (``back``),
                                      ended the game (``done``, with its outcome) or reported its
                                      links (``status``, for the host's monitor)
-``p2p_state``    host → stand-ins    the peers' state and servers; ``ended`` once the record is closed
+``p2p_state``    host → stand-ins    the host, the peers' state and servers; ``ended`` once the record
+                                     is closed
 ``p2p_end``      host → peer's       the peer is out (``dropped``, ``partner_left``): end its session
 ``p2p_forward``  peer's → home       a page waiting at another server's waitroom signals, relays or
                                      answers for the probe its group runs there (below)
@@ -39,15 +40,30 @@ server, which passes them on to the home (``p2p_forward``); the home's answers r
 as the waitroom's messages do.
 
 The host takes ``p2p_peer`` for a participant only from the server it knows the page is at.
+
+**A host that dies.** The browsers play on over their DataChannels; only the server's part stops.
+Every server with a stand-in watches the hosts of its stand-ins' games (``alive/<id>``,
+`mug.server.cluster.members`); once one stops announcing itself, the live server with a peer of
+the game and the lowest id takes the game over (every stand-in picks the same one): it keeps the
+game from then on, writes itself into the peers' ``playing/`` entries and tells the other
+stand-ins (``p2p_state`` names the host). The peers whose pages were connected to the dead server
+have the scene's ``reconnect_grace_s`` to come back, to any server; a join that finds the dead
+server in ``playing/`` waits for the new one (`Relay.settle`). So a P2P game outlives the process
+that matched it, and its record ends as its peers end it (a server-run game cannot: its env ran
+in the dead process).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
 from typing import TYPE_CHECKING, Any
 
 from mug.scenes.gym import GymScene
+from mug.server.cluster import members
+from mug.server.cluster.state import StateError
 from mug.server.sessions.p2p_game import P2PGame, Peer
 from mug.server.sessions.texts import AWAY_TOO_LONG
 from mug.server.web.protocol import P2PProbeResult, P2PRelay, P2PSignal, ProtocolError
@@ -76,6 +92,7 @@ class P2PLinks:
         self._routes: dict[str, set[tuple[str, str]]] = {}  # game -> (room, server) routed from here
         self._out: dict[str, set[str]] = {}  # game -> peers whose `playing/` entry was removed
         self._probes_of: dict[str, set[str]] = {}  # probe at another server's waitroom -> pages here in it
+        self._watch: asyncio.Task[None] | None = None
         relay.handlers.update(
             p2p_linked=self._on_linked,
             p2p_peer=self._on_peer,
@@ -92,7 +109,7 @@ class P2PLinks:
         """A game kept here started: every page may come back anywhere; the peers' servers keep stand-ins."""
         presence = self.p2p.sessions.presence
         if presence is not None:
-            await presence.game_started(game.game_id, [p.participant_id for p in game.peers])
+            await presence.game_started(game.game_id, [p.participant_id for p in game.peers], p2p=True)
         if not game.servers:
             return
         self._route(game)
@@ -113,9 +130,9 @@ class P2PLinks:
             **self._state(game),
         }
 
-    @staticmethod
-    def _state(game: P2PGame) -> dict[str, Any]:
+    def _state(self, game: P2PGame) -> dict[str, Any]:
         return {
+            "host": self.server_id,
             "state": [[p.connected, p.dropped, p.outcome] for p in game.peers],
             "servers": dict(game.servers),
             "ended": game.ended,
@@ -143,7 +160,7 @@ class P2PLinks:
         else:
             out.update(gone)
         if gone and presence is not None:
-            await presence.game_ended(game.game_id, gone)
+            await presence.game_ended(game.game_id, gone, p2p=True)
 
     def end_peer(self, game: P2PGame, peer: Peer, reason: str, left: dict[str, Any] | None = None) -> None:
         """``peer``, connected to another server, is out of the game (``reason``: ``dropped`` or
@@ -232,6 +249,8 @@ class P2PLinks:
         servers = state.get("servers")
         if isinstance(servers, dict):
             game.servers = {str(k): str(v) for k, v in servers.items()}
+        if isinstance(state.get("host"), str) and state["host"] != self.server_id:
+            game.host = state["host"]  # (another server took the game over: see `_adopt`)
         p2p = self.p2p
         for peer in game.peers:
             pid = peer.participant_id
@@ -282,13 +301,73 @@ class P2PLinks:
         else:
             self.relay.spawn(self.p2p.partner_left(pid, game.scene, dict(message.get("left") or {})))
 
-    def host_gone(self, host: str) -> None:
-        """``host`` counts as gone: its games' stand-ins here are dropped (their records were closed as
-        ``interrupted``; the peers' pages, if connected to each other, may play on and send records)."""
-        for game in [g for g in self.p2p.games.values() if g.host == host]:
-            game.ended = "interrupted"
-            self.p2p.retire(game)
-            self._unroute(game.game_id)
+    # -- a game's host gone ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Watch the hosts of the games this server keeps stand-ins of."""
+        self._watch = asyncio.get_running_loop().create_task(self._watch_hosts())
+
+    async def close(self) -> None:
+        if self._watch is not None:
+            self._watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watch
+
+    async def _watch_hosts(self) -> None:
+        while True:
+            await asyncio.sleep(members.HEARTBEAT_S)
+            try:
+                await self.check_hosts()
+            except asyncio.CancelledError:
+                raise
+            except StateError as exc:
+                log.warning("P2P games: could not check their servers: %s", exc)
+            except Exception:
+                log.exception("P2P games: checking their servers failed")
+
+    async def check_hosts(self) -> None:
+        """Games whose host stopped announcing itself go on: the live server with a peer of the game and
+        the lowest id takes each over (every server with a stand-in picks the same one)."""
+        state = self.relay.members.state if self.relay.members is not None else None
+        hosts = {g.host for g in self.p2p.games.values() if g.host is not None and not g.ended}
+        if state is None or not hosts:
+            return
+        gone = {host for host in hosts if await state.get(f"alive/{host}") is None}
+        if not gone:
+            return
+        alive = {key.split("/", 1)[1] for key in await state.scan("alive/")} | {self.server_id}
+        for game in [g for g in self.p2p.games.values() if g.host in gone and not g.ended]:
+            dead = game.host
+            assert dead is not None
+            heirs = sorted({s for s in game.servers.values() if s in alive} or {self.server_id})
+            if heirs[0] == self.server_id:
+                await self._adopt(game, dead)
+            else:
+                game.host = heirs[0]  # (that server takes it over and tells this one)
+
+    async def _adopt(self, game: P2PGame, dead: str) -> None:
+        """Keep ``game``, whose host ``dead`` is gone, here: its peers whose pages were connected there
+        have the scene's grace to come back (to any server), as after a reload."""
+        log.warning("P2P game %s: its server %s stopped; this server keeps it now", game.game_id, dead)
+        game.host = None
+        away = []
+        for peer in game.peers:
+            pid = peer.participant_id
+            if game.servers.get(pid, dead) == dead:
+                game.servers[pid] = self.server_id
+                away.append(pid)
+            if peer.in_game:
+                self.p2p.game_of[pid] = game.game_id
+        self.p2p.sessions.writer.event(None, game.scene.scene_id, "p2p_game_taken_over", {
+            "game_id": game.game_id, "from": dead, "to": self.server_id,
+        })  # fmt: skip
+        presence = self.p2p.sessions.presence
+        if presence is not None:  # (pages that come back to any server find it here)
+            await presence.game_started(game.game_id, [p.participant_id for p in game.peers if p.in_game], p2p=True)
+        for pid in away:
+            if pid not in self.p2p.sessions.sid_of:
+                await self.p2p.connection_lost(pid, relayed=True)
+        self.sync(game)  # (the other stand-ins learn its host)
 
     # -- probes: a proposed group measuring its round trips at the waitroom's home ---------------------
 

@@ -61,6 +61,8 @@ log = logging.getLogger("mug.server.cluster.relay")
 
 #: Seconds a join waits for a live game's server to answer ``attach``.
 ATTACH_TIMEOUT_S = 1.5
+#: Seconds a join waits, once the server keeping its P2P game is gone, for another to take it over.
+TAKEOVER_WAIT_S = 3 * members.HEARTBEAT_S
 
 
 
@@ -146,11 +148,31 @@ class Relay:
                 if loop.time() >= deadline:
                     return
                 await asyncio.sleep(members.HEARTBEAT_S / 4)
+            if playing.get("p2p") and self.p2p is not None:
+                await self._taken_over(participant_id, game_id, host)
+                return
         except StateError as exc:
             log.warning("could not check where %s plays: %s", participant_id, exc)
             return
         if self.members is not None:
             await self.members.check()  # (its games close here, or by another server meanwhile)
+
+    async def _taken_over(self, participant_id: str, game_id: str, gone: str) -> None:
+        """The server keeping the participant's P2P game is gone: a server with a peer of the game takes
+        it over within a heartbeat or two (`P2PLinks.check_hosts`); play on through that one."""
+        assert self.p2p is not None and self.sessions.presence is not None
+        await self.p2p.check_hosts()  # (this server may be the one)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + TAKEOVER_WAIT_S
+        while loop.time() < deadline:
+            playing = await self.sessions.presence.state.get(f"playing/{participant_id}")
+            server = playing.get("server") if isinstance(playing, dict) and playing.get("game") == game_id else None
+            if server is None or server == self.server_id:
+                return  # (over for them, or kept here now)
+            if server != gone:
+                await self.attach(participant_id, game_id, server)
+                return
+            await asyncio.sleep(members.HEARTBEAT_S / 4)
 
     async def attach(self, participant_id: str, game_id: str, host: str) -> bool | None:
         """Play ``game_id`` on ``host`` from here; whether the host took the participant (None: no answer)."""

@@ -75,8 +75,6 @@ class Interruptions:
         if host is not None and sessions.relay is not None:
             for linked in sessions.relay.linked_to(host):  # its players here are told now
                 await linked.finished("interrupted", [], None)
-            if sessions.p2p.links is not None:
-                sessions.p2p.links.host_gone(host)
 
     async def note_stopped(self, games: Iterable[GameHandle]) -> None:
         """This server stops cleanly: the players of its games are told, and the scene's

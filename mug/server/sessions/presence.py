@@ -10,7 +10,8 @@ a join that finds another server's page there replaces it through python-socketi
 
 **Games.** A server-run game runs on the server that started it: ``playing/<participant>`` names
 that server and the game while it runs, so a participant who comes back to another server plays
-on through it (`mug.server.cluster.relay`).
+on through it (`mug.server.cluster.relay`). A P2P game's entry names the server keeping it
+(`mug.server.cluster.p2p_links`).
 """
 
 from __future__ import annotations
@@ -60,18 +61,24 @@ class Presence:
         with contextlib.suppress(StateError):
             await self.state.delete(f"page/{participant_id}", only_if={"server": self.server_id, "sid": sid})
 
-    async def game_started(self, game_id: str, participant_ids: list[str]) -> None:
-        """This server runs ``game_id`` for these participants."""
-        entry = {"game": game_id, "server": self.server_id}
+    async def game_started(self, game_id: str, participant_ids: list[str], *, p2p: bool = False) -> None:
+        """This server runs ``game_id`` for these participants (``p2p``: keeps their P2P game)."""
+        entry = _entry(game_id, self.server_id, p2p)
         for pid in participant_ids:
             try:
                 await self.state.put(f"playing/{pid}", entry, ttl_s=ENTRY_TTL_S)
             except StateError as exc:
                 log.warning("could not record where %s plays: %s", pid, exc)
 
-    async def game_ended(self, game_id: str, participant_ids: list[str]) -> None:
-        """``game_id`` ended on this server."""
-        entry = {"game": game_id, "server": self.server_id}
+    async def game_ended(self, game_id: str, participant_ids: list[str], *, p2p: bool = False) -> None:
+        """``game_id`` ended on this server (or these participants are done with it)."""
+        entry = _entry(game_id, self.server_id, p2p)
         for pid in participant_ids:
             with contextlib.suppress(StateError):
                 await self.state.delete(f"playing/{pid}", only_if=entry)
+
+
+def _entry(game_id: str, server_id: str, p2p: bool) -> dict[str, Any]:
+    """A ``playing/<participant>`` value. A P2P game's says so: when its server is gone, another server
+    takes the game over (`mug.server.cluster.p2p_links`), so a join waits for the new entry."""
+    return {"game": game_id, "server": server_id, **({"p2p": True} if p2p else {})}
