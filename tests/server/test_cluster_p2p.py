@@ -319,3 +319,40 @@ def test_a_p2p_game_whose_server_is_killed_goes_on_through_the_other_and_ends_co
     events = load_results(database).events
     taken = events[events["kind"] == "p2p_game_taken_over"]
     assert len(taken) == 1 and taken.iloc[0]["data.game_id"] == gid
+
+
+def test_a_peer_opening_the_game_on_the_other_server_while_its_old_page_is_open_is_told_as_a_page_that_left(
+    tmp_path: Path,
+) -> None:
+    """The newest page wins: a second page on the other server replaces the old one (which another
+    server may close late). The partner is told the peer left and came back, in that order, each once."""
+    with Cluster(tmp_path / "cluster") as cluster:
+        one, two = _start(tmp_path, cluster, grace=30)
+        ann, bob, game, _ = _pair(one, two)
+        gid = game["game_id"]
+        pages = [ann, bob]
+        try:
+            # bob's new page on the server keeping the game, his old one still open on his own.
+            bob = Page(one, "bob", bob.secret)
+            pages.append(bob)
+            assert bob.joined["scene"]["game"]["game_id"] == gid
+            assert eventually(lambda: ann.events["p2p_peer_back"]) == [{"game_id": gid, "peer": 1}]
+            assert ann.events["p2p_peer_left"] == [{"game_id": gid, "peer": 1, "final": False}]
+            # ann's new page on the other server, her old one still open on the game's.
+            ann = Page(two, "ann", ann.secret)
+            pages.append(ann)
+            assert ann.joined["scene"]["game"]["game_id"] == gid
+            assert eventually(lambda: bob.events["p2p_peer_back"]) == [{"game_id": gid, "peer": 0}]
+            assert bob.events["p2p_peer_left"] == [{"game_id": gid, "peer": 0, "final": False}]
+            bob.send("p2p_signal", {"game_id": gid, "to": 0, "signal": {"kind": "restart", "data": None}})
+            eventually(lambda: ann.events["p2p_signal"])
+
+            def recorded(kind: str) -> list[str]:
+                events = load_results(one.data_dir / "p2p-cluster").events
+                return sorted(events[events["kind"] == kind]["participant_id"])
+
+            eventually(lambda: recorded("p2p_peer_back") == ["ann", "bob"])
+            assert recorded("p2p_peer_away") == ["ann", "bob"]
+        finally:
+            for page in pages:
+                page.close()

@@ -200,6 +200,9 @@ class P2PLinks:
         if not game.servers:
             game.servers = {p.participant_id: self.server_id for p in game.peers}
         game.servers[pid] = server
+        if before != server and peer.connected:
+            # Its old page's close may reach its server after the new page joined: it left all the same.
+            self.relay.spawn(self.p2p.page_moved(pid))
         self.sync(game, also=before)
         return {"p2p": self.described(game)}
 

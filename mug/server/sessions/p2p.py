@@ -358,6 +358,8 @@ class P2PGames:
         if not relayed and self.links is not None and self.elsewhere(game, peer):
             moved_from = game.servers[participant_id]  # (it played from another server until now)
             game.servers[participant_id] = self.links.server_id
+            if peer.connected:  # (its old page's close may reach its server after the new page joined here)
+                await self.page_moved(participant_id)
         if peer.away_timer is not None:
             peer.away_timer.cancel()
             peer.away_timer = None
@@ -368,6 +370,11 @@ class P2PGames:
                                                                                       "peer": peer.index})  # fmt: skip
         await self._tell_others(game, peer, "p2p_peer_back", {"game_id": game.game_id, "peer": peer.index})
         self._changed(game, also=moved_from)
+
+    async def page_moved(self, participant_id: str) -> None:
+        """The peer's page is connected to another server now, while its old page still counted as
+        connected: the old page is gone, told as any page that left (its return follows)."""
+        await self.connection_lost(participant_id, relayed=True)
 
     async def _grace_over(self, game: P2PGame, peer: Peer) -> None:
         """The peer did not come back in time: dropped; ``on_player_drop`` decides for the others."""
