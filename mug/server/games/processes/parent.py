@@ -171,6 +171,7 @@ class _Worker:
         self.alive = True
         self.exitcode: int | None = None
         self._batch: list[tuple[Any, ...]] = []
+        self._waiting: asyncio.AbstractEventLoop | None = None  # while commands wait for the socket
 
     def reap(self) -> bool:
         """Whether the process has exited (collecting its exit status if so)."""
@@ -195,11 +196,41 @@ class _Worker:
                 self.flush()
 
     def flush(self) -> None:
+        """Write the queued commands without ever blocking the server's loop (see `MessagePipe.send_nowait`)."""
         batch, self._batch = self._batch, []
         if batch and self.alive:
             try:
-                self.conn.send(batch)
+                left = self.conn.send_nowait(batch)
             except (BrokenPipeError, OSError):
+                self.alive = False
+                return
+            if left and not self._waiting:
+                try:
+                    loop = asyncio.get_running_loop()
+                except RuntimeError:  # not on the server's loop (stopping after a failed start)
+                    self._finish_blocking()
+                    return
+                self._waiting = loop
+                loop.add_writer(self.conn.fileno(), self._writable)
+
+    def _writable(self) -> None:
+        try:
+            left = self.conn.flush()
+        except OSError:
+            left, self.alive = False, False
+        if not left and self._waiting is not None:
+            self._waiting.remove_writer(self.conn.fileno())
+            self._waiting = None
+
+    def _finish_blocking(self) -> None:
+        """Write every queued command, waiting for the socket (when stopping: the process must get "stop")."""
+        if self._waiting is not None:
+            self._waiting.remove_writer(self.conn.fileno())
+            self._waiting = None
+        if self.alive and self.conn.unsent:
+            try:
+                self.conn.send([])  # (writes what is unsent first, then an empty batch)
+            except OSError:
                 self.alive = False
 
 
@@ -275,6 +306,9 @@ class GameProcesses:
             return
         worker.alive = False
         self._loop.remove_reader(worker.conn.fileno())
+        if worker._waiting is not None:
+            worker._waiting.remove_writer(worker.conn.fileno())
+            worker._waiting = None
         worker.reap()
         log.error("game process %d ended unexpectedly (exit code %s)", worker.index, worker.exitcode)
         games, worker.games = list(worker.games.values()), {}
@@ -298,6 +332,7 @@ class GameProcesses:
                 self._loop.remove_reader(worker.conn.fileno())
             worker.send(("stop",))
             worker.flush()
+            worker._finish_blocking()
         deadline = time.monotonic() + timeout
         while not all(w.reap() for w in self.workers) and time.monotonic() < deadline:
             await asyncio.sleep(0.02)  # (polling a child's exit; there is no awaitable for it here)
