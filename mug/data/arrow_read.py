@@ -59,8 +59,12 @@ noisy; the load average (1 min) is given with each figure:
   imports) against 10.3 s / 8.1 s CPU through the driver; PostgreSQL 3.8 s at load 7.9 (2.8 s
   CPU here) against 14.4 s / 5.7 s CPU. An earlier run at load 7.0 / 4.3: SQLite 10.3 s (driver
   22.6 s), PostgreSQL 2.8 s (driver 5.3 s): on a machine whose two cores are taken, the reading
-  process waits its turn. ``player_steps`` on first read is not slower (3.0 s on SQLite; the
-  same CPU time, ~3 s, whichever path built the columns).
+  process waits its turn. A third run (04:57-05:01 UTC, load 6.1 / 9.5): SQLite 7.8 s (driver
+  14.6 s), PostgreSQL 11.4 s (driver 18.9 s). CPU time is the steadier figure: SQLite 0.7-0.9 s
+  here + 3.8-4.0 s in the reading process against 7.0-8.1 s through the driver; PostgreSQL
+  2.8-3.1 s against 4.4-5.7 s (plus the server's work in both). So the 5 s goal holds while the
+  machine has a core to spare, not when others take both. ``player_steps`` on first read is not
+  slower (3.0-3.7 s on SQLite; the same CPU time, ~3 s, whichever path built the columns).
 
 Whether ADBC is a core dependency: yes (``adbc-driver-manager``, ``adbc-driver-sqlite`` and
 ``pyarrow`` are in ``dependencies``; ``adbc-driver-postgresql`` in the ``cluster`` extra beside
