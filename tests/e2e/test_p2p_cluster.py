@@ -22,11 +22,11 @@ Measured here (2 cores shared with other engineers' test runs, so noisy): the fi
 25-43 s, the second 39-64 s; loading Pyodide in the two pages' workers at once took up to ~20 s
 of that, starting the two servers ~3 s.
 
-Known: when Ann's page reloads from the game's process onto the other one, that process sometimes
+When Ann's page reloads from the game's process onto the other one, the game's process sometimes
 hears of her old page's end only after her new page has attached from the other process (the old
-websocket closed ~1.8 s before the game's process logged it); the old page is then taken for an
-older page, Ben's page is never told she went, and no ``p2p_peer_away`` is stored for her. The
-second test asserts what one server gives (told, and recorded), so it fails when that happens.
+websocket closed ~1.8 s before the game's process logged it). The second test found that; the
+game's process now takes the attach itself as her old page leaving (`P2PGames.page_moved`), so Ben
+is told she went and came back, and ``p2p_peer_away`` is stored, as on one server.
 """
 
 from __future__ import annotations

@@ -52,6 +52,9 @@ class App {
   private seen: { game_id: string; episode: number; step: number } | null = readSeen();
   private seenSaved = 0;
   private outbox: Outbox | null = null;
+  /** The outbox being opened: a second join (a quick reconnect) waits for it instead of opening
+   * another, which would number its records from the same stored count as the first. */
+  private outboxOpening: Promise<Outbox> | null = null;
   private runtime: PyodideRuntime | null = null;
   private readonly version: string = readConfig().version ?? "";
   /** The page's uncaught errors, reported to the server for the admin dashboard (docs/admin.md). */
@@ -213,16 +216,15 @@ class App {
 
   /** Opens the outbox once (after the first join) and sends what an earlier page left unsent. */
   private async openOutbox(participantId: string): Promise<void> {
-    if (!this.outbox) {
-      const send = async (
-        source: string,
-        records: OutboxRecord[],
-      ): Promise<{ committed: number[]; refused: number[] }> =>
-        await this.conn.request("client_records", {
-          source,
-          records,
-        });
-      const box = await Outbox.open(participantId, send);
+    const send = async (
+      source: string,
+      records: OutboxRecord[],
+    ): Promise<{ committed: number[]; refused: number[] }> =>
+      await this.conn.request("client_records", {
+        source,
+        records,
+      });
+    this.outboxOpening ??= Outbox.open(participantId, send).then((box) => {
       this.outbox = box;
       this.harness.outbox = {
         get pending() {
@@ -232,8 +234,10 @@ class App {
           return box.acked;
         },
       };
-    }
-    void this.outbox.flushSome();
+      return box;
+    });
+    const box = await this.outboxOpening;
+    void box.flushSome();
   }
 
   private getRuntime(): PyodideRuntime {
