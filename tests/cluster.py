@@ -36,6 +36,7 @@ import ctypes
 import grp
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -50,6 +51,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any
+
+from helpers import eventually
 
 ROOT = Path(__file__).resolve().parent.parent
 #: The `mug` command of the project's venv (as a researcher runs it); the venv's Python otherwise.
@@ -412,6 +415,17 @@ class MugServer:
     @property
     def alive(self) -> bool:
         return self.proc.poll() is None
+
+    def server_id(self) -> str:
+        """The id `mug serve --redis` prints in its banner (what the games table names as their host)."""
+        found: list[str] = []
+
+        def printed() -> bool:
+            found[:] = re.findall(r"this server: ([0-9a-f]+)", self.log.read_text())
+            return bool(found)
+
+        eventually(printed, timeout=10)
+        return found[0]
 
     def healthy(self) -> bool:
         """True when the process answers ``GET /health`` with 200."""

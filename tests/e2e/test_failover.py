@@ -9,13 +9,12 @@ second tab that lands on the other server replaces the first tab, as on one serv
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import psycopg
 import socketio
-from cluster import Cluster, MugServer
-from helpers import eventually, start_walking, wait_for
+from cluster import Cluster
+from helpers import start_walking, wait_for
 from postgres import Postgres
 
 from mug import load_results
@@ -40,18 +39,6 @@ def hosts(database: str) -> list[str]:
         return [row[0] for row in conn.execute("SELECT host FROM games ORDER BY started_at")]
 
 
-def server_id(server: MugServer) -> str:
-    """The id `mug serve --redis` prints in its banner (what the games table names as their host)."""
-    found: list[str] = []
-
-    def printed() -> bool:
-        found[:] = re.findall(r"this server: ([0-9a-f]+)", server.log.read_text())
-        return bool(found)
-
-    eventually(printed, timeout=10)
-    return found[0]
-
-
 def test_a_killed_servers_player_resumes_on_the_other_server_told_and_nothing_committed_is_lost(
     tmp_path: Path, postgres_server: Postgres, participant
 ) -> None:
@@ -62,7 +49,7 @@ def test_a_killed_servers_player_resumes_on_the_other_server_told_and_nothing_co
         redis = cluster.redis()
         args = ["--redis", redis.url, "--database", database]
         servers = cluster.servers(f"{path}:experiment", 2, extra_args=args, separate_data=False)
-        by_id = {server_id(s): s for s in servers}
+        by_id = {s.server_id(): s for s in servers}
         lb = cluster.load_balancer([s.port for s in servers])
 
         page = participant(lb.url + "?participant=carol")

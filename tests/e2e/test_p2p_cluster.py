@@ -32,7 +32,6 @@ is told she went and came back, and ``p2p_peer_away`` is stored, as on one serve
 from __future__ import annotations
 
 import contextlib
-import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -127,18 +126,6 @@ def start_cluster(tmp_path: Path, cluster: Cluster, turn: Turn, database: str, s
                                       steps=steps))  # fmt: skip
     args = ["--redis", cluster.redis().url, "--database", database]
     return cluster.servers(f"{path}:experiment", 2, extra_args=args, separate_data=False)
-
-
-def server_id(server: MugServer) -> str:
-    """The id `mug serve --redis` prints in its banner (what ``games.host`` names)."""
-    found: list[str] = []
-
-    def printed() -> bool:
-        found[:] = re.findall(r"this server: ([0-9a-f]+)", server.log.read_text())
-        return bool(found)
-
-    eventually(printed, timeout=10)
-    return found[0]
 
 
 def open_page(browser: Any, contexts: list[Any], url: str, backend: str | None = None) -> Any:
@@ -246,7 +233,7 @@ def test_peers_on_two_processes_open_a_datachannel_and_play_one_game_to_its_end(
 
         eventually(lambda: list(load_results(database).games["outcome"]) == ["completed"], timeout=20)
         results = assert_one_completed_game(database, game_id, steps)
-        assert hosts(database) == [server_id(one)]  # the waitroom's process kept the game
+        assert hosts(database) == [one.server_id()]  # the waitroom's process kept the game
         actions = results.steps
         assert (actions["action.left"] == 1).any() and (actions["action.right"] == 2).any()  # both peers' keys
         events = results.events
@@ -316,7 +303,7 @@ def test_pages_reloaded_onto_the_other_process_mid_game_play_on_to_the_end(
 
         eventually(lambda: list(load_results(database).games["outcome"]) == ["completed"], timeout=20)
         results = assert_one_completed_game(database, game_id, steps)
-        assert hosts(database) == [server_id(one)]  # the game stayed with the process that started it
+        assert hosts(database) == [one.server_id()]  # the game stayed with the process that started it
         events = results.events
         rejoined = events[(events["kind"] == "p2p_peer") & (events["data.change"] == "rejoined")]
         assert list(rejoined["participant_id"]) == ["ben", "ann"]
