@@ -89,8 +89,9 @@ class Matching:
         participant waits there (``here``: queue them in this server's waitroom regardless).
         """
         room = self.room(scene)
-        record = None if here and pid in room else await self.writer.call(self.store.get_participant, pid)
+        record = None
         if scene.is_p2p and pid not in room:
+            record = await self.writer.call(self.store.get_participant, pid)
             earlier = ((record.data if record else {}).get("browser_games") or {}).get(scene.scene_id or "")
             if isinstance(earlier, dict) and earlier.get("fill_in"):
                 # (A page that reloaded during its AI fill-in game: a new one at once, as client-side
@@ -104,6 +105,8 @@ class Matching:
             if home != self.shared.server_id:
                 return await self.shared.wait_at(home, pid, scene)
         if pid not in room:
+            if record is None:
+                record = await self.writer.call(self.store.get_participant, pid)
             forms = await self.writer.call(self.store.forms_of, pid)
             history = _history((record.data if record else {}).get("groups"))
             data = {"query": dict(record.query) if record else {}, "forms": forms}
